@@ -1,0 +1,1 @@
+"""llama.cpp-backed OpenAI-compatible server (llama-cpp-python does the serving)."""

@@ -1,0 +1,56 @@
+"""llmserver configuration: one typed object, read from the environment (and `.env`)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of llmserver, each with its environment variable and default."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    model: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("LLM_MODEL", "model"),
+        description="GGUF path, or alias (file stem) of a GGUF in MODELS_DIR, loaded first. "
+        "Unset: a user GGUF in MODELS_DIR wins over the packaged default.",
+    )
+    models_dir: Path = Field(
+        default=Path("models"),
+        validation_alias=AliasChoices("MODELS_DIR", "models_dir"),
+        description="Folder whose GGUF files are all offered under their aliases.",
+    )
+    host: str = Field(
+        default="127.0.0.1", validation_alias=AliasChoices("LLMSERVER_HOST", "host")
+    )
+    port: int = Field(default=8000, validation_alias=AliasChoices("LLMSERVER_PORT", "port"))
+    n_ctx: int = Field(
+        default=4096, ge=64, validation_alias=AliasChoices("LLM_N_CTX", "n_ctx"),
+        description="Context window in tokens.",
+    )
+    threads: int = Field(
+        default_factory=lambda: os.cpu_count() or 1,
+        ge=1,
+        validation_alias=AliasChoices("LLM_THREADS", "threads"),
+        description="CPU threads for generation and prompt processing.",
+    )
+    api_key: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("LLM_API_KEY", "api_key"),
+        description="When set, every /v1 request must carry `Authorization: Bearer <key>`.",
+    )
+    seed: int = Field(
+        default=-1,
+        validation_alias=AliasChoices("LLM_SEED", "seed"),
+        description="Sampling seed; -1 picks a random one at start.",
+    )
+    verbose: bool = Field(
+        default=False,
+        validation_alias=AliasChoices("LLM_VERBOSE", "verbose"),
+        description="Print llama.cpp's own load and timing logs.",
+    )

@@ -1,0 +1,69 @@
+"""Real processes on loopback for integration tests: start, wait until ready, stop."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MODELS_DIR = ROOT / "models"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(url: str, proc: subprocess.Popen, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args} exited with {proc.returncode} before {url} was ready")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} not ready after {timeout}s")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextmanager
+def llmserver(port: int | None = None, **env: str) -> Iterator[str]:
+    """A real `python -m llmserver` on loopback; yields its base URL (without /v1)."""
+    port = port or free_port()
+    full_env = {
+        **os.environ,
+        "LLMSERVER_HOST": "127.0.0.1",
+        "LLMSERVER_PORT": str(port),
+        "MODELS_DIR": str(DEFAULT_MODELS_DIR),
+        "LLM_N_CTX": "2048",
+        "LLM_SEED": "42",
+        **env,
+    }
+    proc = subprocess.Popen([sys.executable, "-m", "llmserver"], env=full_env, cwd=ROOT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(f"{base}/health", proc)
+        yield base
+    finally:
+        stop(proc)
