@@ -48,6 +48,15 @@ function scrollToBottom() {
   messages.scrollTop = messages.scrollHeight;
 }
 
+function showTitle(title) {
+  $("#title").textContent = title;
+  document.title = `${title} · Local Chat`;
+}
+
+function say(text) {
+  hint.textContent = text || hint.dataset.default;
+}
+
 function updateEmpty() {
   empty.hidden = messages.children.length > 0;
 }
@@ -177,18 +186,18 @@ function send() {
   const text = prompt.value.trim();
   if (!text) return;
   if (text.length > maxChars) {
-    hint.textContent = `That message is ${text.length.toLocaleString()} characters; the limit is ${maxChars.toLocaleString()}.`;
+    say(`That message is ${text.length.toLocaleString()} characters; the limit is ${maxChars.toLocaleString()}.`);
     return;
   }
   if (current) {
-    hint.textContent = "Wait for the answer to finish, or stop it (Esc).";
+    say("Wait for the answer to finish, or stop it (Esc).");
     return;
   }
   if (!socket.connected) {
-    hint.textContent = "Not connected: your message will be sendable once the connection is back.";
+    say("Not connected yet: send again once the dot turns green.");
     return;
   }
-  hint.textContent = "";
+  say();
   prompt.value = "";
   autoGrow();
   if (text.startsWith("/")) {
@@ -227,8 +236,7 @@ socket.on("history", (data) => {
   setBusy(false);
   maxChars = data.limits?.max_message_chars ?? maxChars;
   sidebar.setActive(data.conversation);
-  $("#title").textContent = data.conversation.title;
-  document.title = `${data.conversation.title} · Local Chat`;
+  showTitle(data.conversation.title);
   settings.show(data.settings);
   for (const m of data.messages) {
     if (data.context_from && m.id === data.context_from && messages.children.length) addContextDivider();
@@ -301,7 +309,11 @@ socket.on("notice", ({ text, level, context_from: from }) => {
   addNotice(text, level);
 });
 
-socket.on("conversations", ({ conversations }) => sidebar.show(conversations));
+socket.on("conversations", ({ conversations }) => {
+  sidebar.show(conversations);
+  const active = conversations.find((c) => c.id === sidebar.activeId());
+  if (active) showTitle(active.title);
+});
 socket.on("settings", (values) => settings.show(values));
 
 // Composer ----------------------------------------------------------------------------
@@ -327,3 +339,4 @@ $("#composer").addEventListener("submit", (event) => {
 });
 stopButton.addEventListener("click", stop);
 updateEmpty();
+say();

@@ -84,6 +84,7 @@ export function initSidebar(socket) {
       items = conversations;
       render();
     },
+    activeId: () => activeId,
     setActive(conversation) {
       activeId = conversation.id;
       render();
