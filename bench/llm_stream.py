@@ -49,14 +49,16 @@ def measure(stream) -> tuple[float, float, int]:
 
 
 def in_process(llm: llama_cpp.Llama, max_tokens: int):
-    for chunk in llm.create_completion(PROMPT, max_tokens=max_tokens, temperature=0.8,
-                                       seed=SEED, stream=True):
+    for chunk in llm.create_completion(
+        PROMPT, max_tokens=max_tokens, temperature=0.8, seed=SEED, stream=True
+    ):
         yield chunk["choices"][0]["text"]
 
 
 def through_server(client: openai.OpenAI, max_tokens: int):
-    for chunk in client.completions.create(model=ALIAS, prompt=PROMPT, max_tokens=max_tokens,
-                                           temperature=0.8, seed=SEED, stream=True):
+    for chunk in client.completions.create(
+        model=ALIAS, prompt=PROMPT, max_tokens=max_tokens, temperature=0.8, seed=SEED, stream=True
+    ):
         if chunk.choices:
             yield chunk.choices[0].text
 
@@ -71,8 +73,14 @@ def main() -> None:
     results: dict[str, list[tuple[float, float, int]]] = {"a": [], "b": []}
     with llmserver(LLM_N_CTX=str(N_CTX), LLM_THREADS=str(args.threads)) as url:
         client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused")
-        llm = llama_cpp.Llama(str(MODEL), n_ctx=N_CTX, n_threads=args.threads,
-                              n_threads_batch=args.threads, seed=SEED, verbose=False)
+        llm = llama_cpp.Llama(
+            str(MODEL),
+            n_ctx=N_CTX,
+            n_threads=args.threads,
+            n_threads_batch=args.threads,
+            seed=SEED,
+            verbose=False,
+        )
         # Warm-up both so page faults and first-call setup count for neither.
         measure(in_process(llm, 8))
         measure(through_server(client, 8))
@@ -84,8 +92,10 @@ def main() -> None:
         ttft = statistics.median(r[0] for r in results[name]) * 1000
         tps = statistics.median(r[1] for r in results[name])
         tokens = statistics.median(r[2] for r in results[name])
-        print(f"({name}) {label:<34} {tps:7.1f} tok/s   TTFT {ttft:6.1f} ms   "
-              f"{tokens:.0f} tokens (median of {len(results[name])})")
+        print(
+            f"({name}) {label:<34} {tps:7.1f} tok/s   TTFT {ttft:6.1f} ms   "
+            f"{tokens:.0f} tokens (median of {len(results[name])})"
+        )
         return tps, ttft
 
     print(f"model {MODEL.name}, {args.threads} threads, max_tokens {args.max_tokens}")

@@ -40,11 +40,15 @@ def main(argv: list[str] | None = None) -> None:
             server.should_exit = True
 
     gateway = Gateway(settings, on_load_failure=stop_on_load_failure)
-    config = uvicorn.Config(gateway, host=settings.host, port=settings.port,
-                            log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        gateway, host=settings.host, port=settings.port, log_level="warning", lifespan="on"
+    )
     server = uvicorn.Server(config)
-    print(f"llmserver: OpenAI API at http://{settings.host}:{settings.port}/v1 "
-          f"(GET /health turns 200 once the model is loaded)", flush=True)
+    print(
+        f"llmserver: OpenAI API at http://{settings.host}:{settings.port}/v1 "
+        f"(GET /health turns 200 once the model is loaded)",
+        flush=True,
+    )
     server.run()
     if gateway.inner is None:
         raise SystemExit(1)

@@ -5,6 +5,10 @@ answers while the model loads, a 404 for a model that is not on offer (the stock
 silently falls back to its default), and OpenAI-style 4xx bodies for malformed JSON, bad
 parameters and bad keys. It reads a request body once, before the inner app runs, and
 never touches the streamed response, so it adds nothing per token.
+
+It also answers `/v1/models` and `POST /tokenize/count` itself, from what it knows and a
+vocab-only copy of each model: llama-cpp-python's own routes wait for the generation lock,
+so a chat app counting tokens for a new prompt would stall behind another user's stream.
 """
 
 from __future__ import annotations
@@ -13,9 +17,11 @@ import hmac
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
+import anyio
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -23,13 +29,18 @@ from llama_cpp.server.app import create_app
 from llama_cpp.server.settings import ModelSettings, ServerSettings
 from starlette.types import Message, Receive, Scope, Send
 
-from llmserver.errors import error_body, send_error
+from llmserver.errors import error_payload, send_error, send_json
 from llmserver.models import ModelEntry, discover
 from llmserver.settings import Settings
+from llmserver.tokens import Tokenizers
 
 log = logging.getLogger("llmserver")
 
 GENERATION_PATHS = {"/v1/chat/completions", "/v1/completions"}
+TOKENIZE_COUNT_PATH = "/tokenize/count"
+
+# (HTTP status, message, OpenAI error code, offending parameter)
+Problem = tuple[int, str, str, str | None]
 MAX_BODY_BYTES = 8 * 1024 * 1024
 
 
@@ -67,13 +78,14 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     first = exc.errors()[0] if exc.errors() else {}
     param = ".".join(str(p) for p in first.get("loc", ())[1:]) or None
     message = f"{param}: {first.get('msg')}" if param else str(first.get("msg", "invalid request"))
-    return JSONResponse(json.loads(error_body(400, message, param=param)), status_code=400)
+    return JSONResponse(error_payload(400, message, param=param), status_code=400)
 
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
-    return JSONResponse(json.loads(error_body(exc.status_code, str(exc.detail))),
-                        status_code=exc.status_code)
+    return JSONResponse(
+        error_payload(exc.status_code, str(exc.detail)), status_code=exc.status_code
+    )
 
 
 class Gateway:
@@ -83,6 +95,10 @@ class Gateway:
         self.settings = settings
         self.inner: FastAPI | None = None
         self.aliases: list[str] = []
+        self.created = int(time.time())
+        # Generation requests in flight: lets a client see that a stop really ended one.
+        self.active = 0
+        self.tokenizers: Tokenizers | None = None
         self._on_load_failure = on_load_failure
         self._loader: threading.Thread | None = None
 
@@ -101,6 +117,7 @@ class Gateway:
             if self._on_load_failure:
                 self._on_load_failure()
             return
+        self.tokenizers = Tokenizers(entries)
         self.aliases = [e.alias for e in entries]
         self.inner = inner
         log.info("ready: %s; also offered: %s", self.aliases[0], ", ".join(self.aliases[1:]) or "-")
@@ -116,59 +133,169 @@ class Gateway:
             await self._health(send)
             return
         if self.inner is None:
-            await send_error(send, 503, "The model is still loading; retry shortly.",
-                             code="model_loading", headers=[(b"retry-after", b"2")])
+            await send_error(
+                send,
+                503,
+                "The model is still loading; retry shortly.",
+                code="model_loading",
+                headers=[(b"retry-after", b"2")],
+            )
             return
         if self.settings.api_key and not self._authorized(scope):
-            await send_error(send, 401, "Missing or invalid API key.", code="invalid_api_key",
-                             headers=[(b"www-authenticate", b"Bearer")])
+            await send_error(
+                send,
+                401,
+                "Missing or invalid API key.",
+                code="invalid_api_key",
+                headers=[(b"www-authenticate", b"Bearer")],
+            )
+            return
+        if path == "/v1/models" and scope["method"] == "GET":
+            await send_json(send, 200, self._models())
+            return
+        if path == TOKENIZE_COUNT_PATH and scope["method"] == "POST":
+            await self._tokenize_count(receive, send)
             return
         if scope["method"] == "POST" and path in GENERATION_PATHS:
             body = await _read_body(receive)
             if body is None:
                 await send_error(send, 413, f"Request body over {MAX_BODY_BYTES} bytes.")
                 return
-            problem = self._check_generation_request(body)
+            problem = self._check_generation_request(path, body)
+            if problem is None:
+                problem = await anyio.to_thread.run_sync(self._check_stream_fits, path, body)
             if problem:
                 status, message, code, param = problem
                 await send_error(send, status, message, code=code, param=param)
                 return
-            receive = _replay(body, receive)
+            self.active += 1
+            try:
+                await self.inner(scope, _replay(body, receive), send)
+            finally:
+                self.active -= 1
+            return
         await self.inner(scope, receive, send)
+
+    def _models(self) -> dict[str, Any]:
+        return {
+            "object": "list",
+            "data": [
+                {
+                    "id": alias,
+                    "object": "model",
+                    "created": self.created,
+                    "owned_by": "llmserver",
+                    "meta": {"n_ctx": self.settings.n_ctx},
+                }
+                for alias in self.aliases
+            ],
+        }
+
+    async def _tokenize_count(self, receive: Receive, send: Send) -> None:
+        body = await _read_body(receive)
+        try:
+            request = json.loads(body or b"")
+            text, model = request["input"], request.get("model") or self.aliases[0]
+            if not isinstance(text, str):
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
+            await send_error(
+                send, 400, 'Expected a JSON object {"input": str, "model"?: str}.', param="input"
+            )
+            return
+        if model not in self.aliases:
+            await send_error(
+                send,
+                404,
+                f"The model {model!r} does not exist.",
+                code="model_not_found",
+                param="model",
+            )
+            return
+        assert self.tokenizers is not None
+        count = await anyio.to_thread.run_sync(self.tokenizers.count, model, text)
+        await send_json(send, 200, {"count": count})
 
     def _authorized(self, scope: Scope) -> bool:
         expected = f"Bearer {self.settings.api_key}".encode()
         given = dict(scope["headers"]).get(b"authorization", b"")
         return hmac.compare_digest(given, expected)
 
-    def _check_generation_request(self, body: bytes) -> tuple[int, str, str, str | None] | None:
+    def _check_generation_request(self, path: str, body: bytes) -> Problem | None:
         try:
             request: Any = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             return 400, f"Request body is not valid JSON: {exc}", "invalid_json", None
         if not isinstance(request, dict):
             return 400, "Request body must be a JSON object.", "invalid_request", None
+        if path == "/v1/chat/completions":
+            messages = request.get("messages")
+            if not isinstance(messages, list) or not messages:
+                return 400, "messages must be a non-empty list.", "invalid_value", "messages"
         model = request.get("model")
         if model is not None and model not in self.aliases:
-            return (404, f"The model {model!r} does not exist. Available: "
-                    f"{', '.join(self.aliases)}.", "model_not_found", "model")
+            return (
+                404,
+                f"The model {model!r} does not exist. Available: {', '.join(self.aliases)}.",
+                "model_not_found",
+                "model",
+            )
         for param in ("max_tokens", "max_completion_tokens"):
             value = request.get(param)
             if value is not None and (not isinstance(value, int) or value < 1):
-                return (400, f"{param} must be a positive integer, got {value!r}.",
-                        "invalid_value", param)
+                return (
+                    400,
+                    f"{param} must be a positive integer, got {value!r}.",
+                    "invalid_value",
+                    param,
+                )
         return None
+
+    def _check_stream_fits(self, path: str, body: bytes) -> Problem | None:
+        """400 for a streamed prompt longer than the context.
+
+        A non-streamed request gets that 400 from llama-cpp-python itself; a streamed one
+        would get a 200 and an empty, broken event stream, because the engine only finds
+        out once the response has started.
+        """
+        request = json.loads(body)
+        if not request.get("stream") or self.tokenizers is None:
+            return None
+        alias = request.get("model") or self.aliases[0]
+        try:
+            if path == "/v1/chat/completions":
+                tokens = self.tokenizers.chat_prompt_tokens(alias, request["messages"])
+            else:
+                prompt = request.get("prompt", "")
+                if not isinstance(prompt, str):
+                    return None  # token lists and batches: left to the engine
+                tokens = self.tokenizers.count(alias, prompt, add_bos=True)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return None  # malformed messages: the engine's validation answers with a 400
+        if tokens < self.settings.n_ctx:
+            return None
+        return (
+            400,
+            f"Requested tokens ({tokens}) exceed context window of {self.settings.n_ctx}",
+            "context_length_exceeded",
+            "messages",
+        )
 
     async def _health(self, send: Send) -> None:
         if self.inner is None:
-            payload, status = {"status": "loading"}, 503
-        else:
-            payload, status = {"status": "ok", "model": self.aliases[0],
-                               "models": self.aliases}, 200
-        body = json.dumps(payload).encode()
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json")]})
-        await send({"type": "http.response.body", "body": body})
+            await send_json(send, 503, {"status": "loading"})
+            return
+        await send_json(
+            send,
+            200,
+            {
+                "status": "ok",
+                "model": self.aliases[0],
+                "models": self.aliases,
+                "n_ctx": self.settings.n_ctx,
+                "active": self.active,
+            },
+        )
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from starlette.types import Send
 
@@ -11,29 +12,30 @@ ERROR_TYPES = {
     401: "authentication_error",
     404: "invalid_request_error",
     413: "invalid_request_error",
-    422: "invalid_request_error",
     503: "server_error",
 }
 
 
-def error_body(status: int, message: str, *, code: str | None = None,
-               param: str | None = None) -> bytes:
-    return json.dumps(
-        {
-            "error": {
-                "message": message,
-                "type": ERROR_TYPES.get(status, "server_error"),
-                "param": param,
-                "code": code,
-            }
+def error_payload(
+    status: int, message: str, *, code: str | None = None, param: str | None = None
+) -> dict[str, Any]:
+    return {
+        "error": {
+            "message": message,
+            "type": ERROR_TYPES.get(status, "server_error"),
+            "param": param,
+            "code": code,
         }
-    ).encode()
+    }
 
 
-async def send_error(send: Send, status: int, message: str, *, code: str | None = None,
-                     param: str | None = None, headers: list[tuple[bytes, bytes]] | None = None
-                     ) -> None:
-    body = error_body(status, message, code=code, param=param)
+async def send_json(
+    send: Send,
+    status: int,
+    payload: dict[str, Any],
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    body = json.dumps(payload).encode()
     await send(
         {
             "type": "http.response.start",
@@ -46,3 +48,15 @@ async def send_error(send: Send, status: int, message: str, *, code: str | None 
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+async def send_error(
+    send: Send,
+    status: int,
+    message: str,
+    *,
+    code: str | None = None,
+    param: str | None = None,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    await send_json(send, status, error_payload(status, message, code=code, param=param), headers)

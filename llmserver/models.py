@@ -81,7 +81,7 @@ def discover(models_dir: Path, requested: str | None) -> list[ModelEntry]:
     else:
         user_models = [p for p in paths if p.name != DEFAULT_MODEL_FILE]
         first = user_models[0] if user_models else default_path
-    ordered = [first] + [p for p in paths if p.resolve() != first.resolve()]
+    ordered = [first] + [p for p in paths if alias_for(p) != alias_for(first)]
     return [
         ModelEntry(
             alias=alias_for(p),

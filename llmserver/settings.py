@@ -25,12 +25,12 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("MODELS_DIR", "models_dir"),
         description="Folder whose GGUF files are all offered under their aliases.",
     )
-    host: str = Field(
-        default="127.0.0.1", validation_alias=AliasChoices("LLMSERVER_HOST", "host")
-    )
+    host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("LLMSERVER_HOST", "host"))
     port: int = Field(default=8000, validation_alias=AliasChoices("LLMSERVER_PORT", "port"))
     n_ctx: int = Field(
-        default=4096, ge=64, validation_alias=AliasChoices("LLM_N_CTX", "n_ctx"),
+        default=4096,
+        ge=64,
+        validation_alias=AliasChoices("LLM_N_CTX", "n_ctx"),
         description="Context window in tokens.",
     )
     threads: int = Field(
