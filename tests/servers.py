@@ -67,3 +67,27 @@ def llmserver(port: int | None = None, **env: str) -> Iterator[str]:
         yield base
     finally:
         stop(proc)
+
+
+@contextmanager
+def chatbot(llm_url: str, data_dir: Path, port: int | None = None, **env: str) -> Iterator[str]:
+    """A real `python -m chatbot` on loopback answering from `llm_url` (a server root, without
+    /v1) and keeping conversations in `data_dir`; yields its base URL."""
+    port = port or free_port()
+    full_env = {
+        **os.environ,
+        "CHATBOT_HOST": "127.0.0.1",
+        "CHATBOT_PORT": str(port),
+        "LLM_BASE_URL": f"{llm_url}/v1",
+        "DATA_DIR": str(data_dir),
+        # Short answers keep the suite fast on 2 cores; tests that need more say so.
+        "CHAT_MAX_TOKENS": "32",
+        **env,
+    }
+    proc = subprocess.Popen([sys.executable, "-m", "chatbot"], env=full_env, cwd=ROOT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(f"{base}/healthz", proc)
+        yield base
+    finally:
+        stop(proc)
