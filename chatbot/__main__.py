@@ -25,6 +25,8 @@ def main(argv: list[str] | None = None) -> None:
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     # Werkzeug logs every HTTP request, including each long-polling round trip.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    # httpx logs every request to the LLM server at INFO: one line per turn is noise.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
     overrides = {k: v for k, v in vars(args).items() if v is not None}
     app = create_app(overrides)

@@ -73,10 +73,14 @@ class ChatClient:
         with self._cond:
             return [data for _, event, data in self.events[index:] if event == name]
 
-    def send(self, text: Any, event: str = "message") -> int:
+    def emit(self, event: str, payload: Any) -> int:
+        """Emit an event; the index from which its replies are recorded."""
         start = self.mark()
-        self.sio.emit(event, {"text": text} if event == "message" else text)
+        self.sio.emit(event, payload)
         return start
+
+    def send(self, text: str) -> int:
+        return self.emit("message", {"text": text})
 
     def ask(self, text: str, timeout: float = 120) -> tuple[str, Event]:
         """Send a message; the streamed answer text and the closing `done` or `error`."""

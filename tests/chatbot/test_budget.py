@@ -15,8 +15,10 @@ from llmserver.chat_format import format_transcript
 from tests.servers import DEFAULT_MODELS_DIR
 
 MODEL = DEFAULT_MODELS_DIR / "gemma-3-270m-q4_k_m.gguf"
-WORDS = ("the river light engine quietly seventeen über naïve 東京 déjà-vu function() {x: 1} "
-         "moreover, 3.14159 — nonetheless; #include <stdio.h> ok").split()
+# Mixed scripts, punctuation and code: the text where byte-based guesses go wrong.
+WORDS = ["the", "river", "light", "engine", "quietly", "seventeen", "über", "naïve", "東京",
+         "déjà-vu", "function()", "{x:", "1}", "moreover,", "3.14159", "—", "nonetheless;",
+         "#include", "<stdio.h>", "ok"]
 
 
 @pytest.fixture(scope="module")
