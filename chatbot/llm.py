@@ -81,10 +81,11 @@ class LLMClient:
 
     # Facts about the server ---------------------------------------------------------
 
-    def health(self) -> dict[str, Any]:
-        """llama.cpp-style `/health` JSON, or {} when the server has none or is down."""
+    def health(self, fresh: bool = False) -> dict[str, Any]:
+        """llama.cpp-style `/health` JSON, or {} when the server has none or is down.
+        `fresh`: ask now rather than trust the answer of the last FACT_TTL_S seconds."""
         with self._lock:
-            if self._health.fresh():
+            if self._health.fresh() and not fresh:
                 return self._health.value
         try:
             response = self.http.get("/health")

@@ -63,7 +63,7 @@ def index() -> str:
 
 @bp.get("/healthz")
 def healthz() -> Response:
-    llm = services().llm.health()
+    llm = services().llm.health(fresh=True)
     body = {"status": "ok", "llm": {"reachable": bool(llm), "model": llm.get("model")}}
     return Response(json.dumps(body), mimetype="application/json")
 
