@@ -111,7 +111,7 @@ class Generation:
         self.model = ""
         self.prompt_tokens = 0
         self.sources: list[dict[str, Any]] = []
-        self.user_stored = False  # a message refused before it was stored leaves no answer
+        self.user_stored = False
 
     def snapshot(self) -> dict[str, Any]:
         return {"text": "".join(self.parts), "user": self.text}
@@ -153,14 +153,16 @@ class Chat:
         self.spawn(self._run, conversation, generation)
         return None
 
-    def stop(self, conversation_id: str) -> bool:
-        """End the answer now for the user; the worker closes the upstream stream."""
+    def stop(self, conversation_id: str, shown: int | None = None) -> bool:
+        """End the answer now for the user; the worker closes the upstream stream.
+        `shown`: how many pieces the stopping browser had displayed; the kept answer is
+        exactly what that user saw, not the few pieces still in flight."""
         generation = self.active(conversation_id)
         if generation is None:
             return False
         generation.cancelled.set()
         self.slots.wake()
-        self._finish(generation, "stopped")
+        self._finish(generation, "stopped", shown=shown)
         return True
 
     def retrieve(self, conversation: Conversation, text: str, chat: ChatSettings) -> Retrieval:
@@ -214,8 +216,12 @@ class Chat:
                     generation.parts.append(piece)
                     self.emit("token", {"text": piece}, room)
             stream.close()
-            self._finish(generation, "done", usage=stream.usage,
-                         finish_reason=stream.finish_reason)
+            answer_id = self._finish(generation, "done", usage=stream.usage,
+                                     finish_reason=stream.finish_reason)
+            if answer_id is not None and stream.usage is None:
+                # Counted now, after `done`, so the next turn's budget need not wait for it.
+                self.store.set_tokens(answer_id, self.llm.count_tokens(
+                    "".join(generation.parts), generation.model))
         except (LLMError, budget.MessageTooLong) as exc:
             self._finish(generation, "error", error=str(exc))
         except Exception:
@@ -249,11 +255,7 @@ class Chat:
                            fixed_tokens=fixed, new_tokens=new_tokens, history=turns,
                            start_id=conversation.context_start)
 
-        user_id = self.store.add_message(conversation.id, "user", generation.text,
-                                         tokens=new_tokens)
-        generation.user_stored = True
-        if generation.on_stored:
-            generation.on_stored()
+        user_id = self._store_question(generation, new_tokens)
         first_id = plan.first_id if plan.first_id is not None else user_id
         if plan.dropped:
             self.metrics.dropped_history.inc()
@@ -268,6 +270,14 @@ class Chat:
         messages.append({"role": "user", "content": user_content})
         return messages, plan.answer_tokens
 
+    def _store_question(self, generation: Generation, tokens: int | None) -> int:
+        message_id = self.store.add_message(generation.conversation_id, "user", generation.text,
+                                            tokens=tokens)
+        generation.user_stored = True
+        if generation.on_stored:
+            generation.on_stored()
+        return message_id
+
     def _tokens(self, message: Message, model: str) -> int:
         if message.tokens is None:
             message.tokens = self.llm.count_tokens(message.content, model)
@@ -275,12 +285,17 @@ class Chat:
         return message.tokens
 
     def _finish(self, generation: Generation, state: str, *, error: str | None = None,
-                usage: dict[str, int] | None = None, finish_reason: str | None = None) -> None:
-        """Persist the answer, then tell the room; only the first call for an answer counts."""
+                usage: dict[str, int] | None = None, finish_reason: str | None = None,
+                shown: int | None = None) -> int | None:
+        """Persist the answer, then tell the room; only the first call for an answer counts.
+        Returns the stored answer's id."""
         with generation.lock:
             if generation.finished:
-                return
+                return None
             generation.finished = True
+            if shown is not None:
+                del generation.parts[shown:]
+                generation.tokens = min(generation.tokens, len(generation.parts))
             content = "".join(generation.parts)
         room = generation.conversation_id
         completion = (usage or {}).get("completion_tokens") or generation.tokens
@@ -295,11 +310,14 @@ class Chat:
             meta["finish_reason"] = finish_reason
         message_id = None
         try:
-            if generation.user_stored:
-                message_id = self.store.add_message(
-                    generation.conversation_id, "assistant", content, state=state,
-                    tokens=completion if usage else None, sources=generation.sources or None,
-                    meta=meta)
+            if not generation.user_stored:
+                # It failed before the question was saved (server down, message too long):
+                # keep the question and the failure, as the user saw them.
+                self._store_question(generation, None)
+            message_id = self.store.add_message(
+                generation.conversation_id, "assistant", content, state=state,
+                tokens=completion if usage else None, sources=generation.sources or None,
+                meta=meta)
         except Exception:
             log.exception("could not store the answer")
             state, error = "error", "The answer could not be saved. Please try again."
@@ -318,6 +336,7 @@ class Chat:
                                "stopped": state == "stopped", "finish_reason": finish_reason,
                                "model": generation.model}, room)
         self.emit("status", {"state": "idle"}, room)
+        return message_id
 
 
 def prompt_history(messages: list[Message]) -> list[Message]:

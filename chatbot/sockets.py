@@ -179,8 +179,12 @@ class Events:
         self.socketio.emit("user_message", {"text": text}, to=conversation.id,
                            skip_sid=request.sid)  # type: ignore[attr-defined]
 
-    def on_stop(self, client: Client, _: dict[str, Any]) -> None:
-        if not self.chat.stop(client.conversation_id):
+    def on_stop(self, client: Client, data: dict[str, Any]) -> None:
+        # Optional extra: the `token` events this browser displayed before stopping.
+        shown = data.get("shown")
+        if shown is not None and (not isinstance(shown, int) or shown < 0):
+            raise BadPayload("Malformed stop: `shown` must be a non-negative integer.")
+        if not self.chat.stop(client.conversation_id, shown):
             emit("status", {"state": "idle"})
 
     def on_reset(self, client: Client, _: dict[str, Any]) -> None:

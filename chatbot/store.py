@@ -86,7 +86,8 @@ class Message:
         if self.state != "done":
             out["state"] = self.state
         if self.meta:
-            out.update({k: v for k, v in self.meta.items() if k in ("usage", "tokens_per_s")})
+            out.update({k: v for k, v in self.meta.items()
+                        if k in ("usage", "tokens_per_s", "error", "finish_reason")})
         return out
 
 

@@ -88,7 +88,7 @@ function addAssistant({ text = "", state = "streaming" } = {}) {
   el.append(body, status, meta);
   messages.append(el);
   updateEmpty();
-  const view = { el, body, status, meta, text };
+  const view = { el, body, status, meta, text, pieces: text ? null : 0 };
   if (text) renderInto(body, text);
   if (state === "streaming") status.textContent = "Thinking…";
   scrollToBottom();
@@ -173,7 +173,8 @@ function finish(view) {
 
 function stop() {
   if (!current) return;
-  socket.emit("stop", {});
+  // What this page showed is what is kept (unknown for an answer joined mid-stream).
+  socket.emit("stop", current.pieces === null ? {} : { shown: current.pieces });
   // The answer ends on screen now; tokens already on their way are dropped, and the
   // server's `done` adds the figures.
   stopped = current;
@@ -246,7 +247,7 @@ socket.on("history", (data) => {
       const view = addAssistant({ text: m.content, state: m.state === "error" ? "error" : "done" });
       showSources(view, m.sources);
       showMeta(view, m);
-      if (m.state === "error") showError(view, "This answer failed.");
+      if (m.state === "error") showError(view, m.error || "This answer failed.");
     }
   }
   if (data.streaming) {
@@ -271,6 +272,7 @@ socket.on("token", ({ text }) => {
   }
   if (!current.text) current.status.textContent = "";
   current.text += text;
+  if (current.pieces !== null) current.pieces += 1;
   scheduleRender(current);
 });
 
