@@ -97,11 +97,13 @@ def main() -> None:
 
             # Several conversations, so each turn's TTFT is a median, not one noisy sample.
             turns: list[list[float]] = [[] for _ in range(args.turns)]
-            for _ in range(args.conversations):
+            # Each conversation starts on another question: llama.cpp keeps only the last
+            # prompt, so repeating a first question would make turn 1 an unfair full hit.
+            for c in range(args.conversations):
                 client.wait("history", since=client.emit("reset", {}))
                 client.wait("settings", since=client.emit("settings", {"max_tokens": 24}))
                 for i in range(args.turns):
-                    sample = through_chatbot(client, QUESTIONS[i % len(QUESTIONS)],
+                    sample = through_chatbot(client, QUESTIONS[(c + i) % len(QUESTIONS)],
                                              fresh=False)[0]
                     turns[i].append(sample[0])
 
