@@ -1,4 +1,4 @@
-"""The gateway on its own, before any model is loaded (no lifespan: loading never starts)."""
+"""The gateway on its own, before any model is loaded (loading is never started here)."""
 
 from __future__ import annotations
 
