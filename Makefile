@@ -1,5 +1,6 @@
 # Two commands: `make run` and `make test`. Everything else here serves them.
 SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -20,7 +21,7 @@ $(INSTALLED): pyproject.toml
 	@echo "Installing Python packages into $(VENV)."
 	@echo "The first install compiles llama-cpp-python from source: about 6 minutes on 2 cores."
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --progress-bar off -e '.[dev]'
+	$(PY) -m pip install --progress-bar off -e '.[dev]' | grep -v '^Requirement already satisfied'
 	@touch $@
 
 $(DEFAULT_MODEL): | $(INSTALLED)
@@ -46,12 +47,9 @@ browser:
 	    echo "then run make test again."; exit 1; \
 	  fi; }
 
-# Ctrl-C (or either process dying) stops everything started here.
+# Starts every service; Ctrl-C (or any service dying) stops them all.
 run: install
-	@trap 'kill 0' INT TERM EXIT; \
-	$(PY) -m llmserver & \
-	$(PY) -m chatbot & \
-	wait -n
+	@$(PY) scripts/run.py
 
 test: install browser
 	$(PY) -m pytest

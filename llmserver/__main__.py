@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
+import sys
 
 import uvicorn
 
@@ -41,17 +43,23 @@ def main(argv: list[str] | None = None) -> None:
 
     gateway = Gateway(settings, on_load_failure=stop_on_load_failure)
     config = uvicorn.Config(
-        gateway, host=settings.host, port=settings.port, log_level="warning", lifespan="on"
+        gateway, host=settings.host, port=settings.port, log_level="warning", lifespan="off"
     )
     server = uvicorn.Server(config)
+    gateway.start_loading()
     print(
         f"llmserver: OpenAI API at http://{settings.host}:{settings.port}/v1 "
         f"(GET /health turns 200 once the model is loaded)",
         flush=True,
     )
-    server.run()
+    # uvicorn re-raises the Ctrl-C it handled; for us that is a clean stop.
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
     if gateway.inner is None:
-        raise SystemExit(1)
+        # Stopped (or failed) while llama.cpp was still loading in its thread: skip the
+        # interpreter's shutdown, which would tear modules down under that native code.
+        sys.stdout.flush()
+        os._exit(1)
 
 
 if __name__ == "__main__":

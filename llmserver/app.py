@@ -123,9 +123,6 @@ class Gateway:
         log.info("ready: %s; also offered: %s", self.aliases[0], ", ".join(self.aliases[1:]) or "-")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
-            return
         if scope["type"] != "http":
             return
         path = scope["path"]
@@ -296,16 +293,6 @@ class Gateway:
                 "active": self.active,
             },
         )
-
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                self.start_loading()
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
 
 
 async def _read_body(receive: Receive) -> bytes | None:

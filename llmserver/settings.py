@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -54,3 +54,9 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("LLM_VERBOSE", "verbose"),
         description="Print llama.cpp's own load and timing logs.",
     )
+
+    @field_validator("api_key", "model", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `LLM_API_KEY=` in a .env or compose file means "no key", not "the empty key".
+        return None if value == "" else value

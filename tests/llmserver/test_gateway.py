@@ -1,4 +1,4 @@
-"""The gateway on its own, before any model is loaded (no lifespan: loading never starts)."""
+"""The gateway on its own, before any model is loaded (loading is never started here)."""
 
 from __future__ import annotations
 
@@ -33,3 +33,8 @@ def test_settings_come_from_the_environment(monkeypatch) -> None:
     monkeypatch.setenv("LLM_API_KEY", "k")
     settings = Settings()
     assert (settings.port, settings.n_ctx, settings.api_key) == (8123, 1024, "k")
+
+
+def test_an_empty_api_key_means_no_key(monkeypatch) -> None:
+    monkeypatch.setenv("LLM_API_KEY", "")
+    assert Settings().api_key is None

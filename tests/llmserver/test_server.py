@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -259,3 +261,38 @@ def test_closing_a_stream_stops_generation_on_the_server(base_url: str) -> None:
     while httpx.get(f"{base_url}/health").json()["active"] and time.monotonic() < deadline:
         time.sleep(0.05)
     assert httpx.get(f"{base_url}/health").json()["active"] == 0
+
+
+# Gemma's own turn markup, which the base model's vocabulary has as special tokens.
+TEMPLATE = (
+    "{{ bos_token }}{% for m in messages %}<start_of_turn>{{ m['role'] }}\n"
+    "{{ m['content'] }}<end_of_turn>\n{% endfor %}<start_of_turn>model\n"
+)
+
+
+def test_a_gguf_with_its_own_chat_template_is_prompted_with_it(tmp_path: Path) -> None:
+    default = DEFAULT_MODELS_DIR / "gemma-3-270m-q4_k_m.gguf"
+    templated = tmp_path / "templated.gguf"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gguf.scripts.gguf_new_metadata",
+            str(default),
+            str(templated),
+            "--chat-template",
+            TEMPLATE,
+            "--force",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    with llmserver(MODELS_DIR=str(tmp_path)) as url:
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
+        reply = client.chat.completions.create(
+            model="templated", messages=[{"role": "user", "content": "Hi there"}], max_tokens=4
+        )
+        rendered = "<start_of_turn>user\nHi there<end_of_turn>\n<start_of_turn>model\n"
+        expected = httpx.post(f"{url}/tokenize/count", json={"input": rendered}).json()["count"]
+    # The transcript format would add a preamble and an example: dozens of tokens more.
+    assert abs(reply.usage.prompt_tokens - expected) <= 1  # give or take the BOS token

@@ -1,0 +1,90 @@
+"""`make run`: start every service, print where to go, stop them all on Ctrl-C.
+
+A supervisor rather than shell job control: a shell's background jobs ignore Ctrl-C, and
+one service dying should stop the others instead of leaving half a product running.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+import httpx
+from dotenv import load_dotenv
+
+
+@dataclass
+class Service:
+    name: str
+    module: str
+    ready_url: str
+    ready_message: str
+
+
+def services() -> list[Service]:
+    llm = f"http://{os.getenv('LLMSERVER_HOST', '127.0.0.1')}:{os.getenv('LLMSERVER_PORT', '8000')}"
+    chat = f"http://{os.getenv('CHATBOT_HOST', '127.0.0.1')}:{os.getenv('CHATBOT_PORT', '5000')}"
+    return [
+        Service("llmserver", "llmserver", f"{llm}/health", f"OpenAI API ready at {llm}/v1"),
+        Service("chatbot", "chatbot", f"{chat}/healthz",
+                f"chat ready: open {chat}/ in your browser"),
+    ]
+
+
+def wait_ready(service: Service, proc: subprocess.Popen, timeout: float = 600) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if httpx.get(service.ready_url, timeout=2).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def main() -> int:
+    load_dotenv()
+    running: list[tuple[Service, subprocess.Popen]] = []
+
+    def stop_all(*_: object) -> None:
+        for _, proc in reversed(running):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        for _, proc in reversed(running):
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+    # Ctrl-C reaches the whole process group at once: the services stop on their own, and
+    # the supervisor only has to wait for them.
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with it ignored
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        for service in services():
+            proc = subprocess.Popen([sys.executable, "-m", service.module])
+            running.append((service, proc))
+            if not wait_ready(service, proc):
+                print(f"run: {service.name} did not become ready; stopping.", file=sys.stderr)
+                return 1
+            print(f"run: {service.ready_message}", flush=True)
+        print("run: press Ctrl-C to stop.", flush=True)
+        while all(proc.poll() is None for _, proc in running):
+            time.sleep(0.5)
+        time.sleep(0.5)  # a Ctrl-C that ended a service is about to reach us too
+        dead, proc = next((s, p) for s, p in running if p.poll() is not None)
+        print(f"run: {dead.name} exited ({proc.returncode}); stopping the rest.", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stop_all()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
