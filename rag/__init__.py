@@ -35,9 +35,14 @@ class RagError(Exception):
 
 
 class Rag:
-    def __init__(self, settings: RagSettings | None = None) -> None:
+    """embedder: pass one to share a loaded model between several Rag objects."""
+
+    def __init__(self, settings: RagSettings | None = None,
+                 embedder: Embedder | None = None) -> None:
         self.settings = settings or RagSettings()
         self._lock = threading.Lock()
+        if embedder is not None:
+            self.__dict__["embedder"] = embedder  # fills the cached_property below
 
     @cached_property
     def embedder(self) -> Embedder:

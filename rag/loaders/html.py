@@ -9,7 +9,8 @@ from bs4.dammit import UnicodeDammit
 from rag.documents import Document
 from rag.loaders.markdown import sections_from_markdown, title_from_markdown
 
-# Page furniture that is never main text; dropped by the fallback extractor.
+# Page furniture that is never main text. Removed before trafilatura sees the page: on short
+# pages its heuristics otherwise fall back to keeping everything, menus included.
 _BOILERPLATE_TAGS = ["script", "style", "noscript", "nav", "header", "footer", "aside", "form"]
 
 
@@ -24,10 +25,8 @@ def decode_html(data: bytes, charset: str | None = None) -> str:
 
 
 def _fallback_markdown(soup: BeautifulSoup) -> str:
-    """trafilatura declines very short or unusual pages; keep their visible text, headings as
-    Markdown, rather than lose the page."""
-    for tag in soup(_BOILERPLATE_TAGS):
-        tag.decompose()
+    """trafilatura declines some very short or unusual pages; keep their visible text,
+    headings as Markdown, rather than lose the page."""
     body = soup.body or soup
     for level in range(1, 7):
         for h in body.find_all(f"h{level}"):
@@ -39,8 +38,13 @@ def _fallback_markdown(soup: BeautifulSoup) -> str:
 
 def parse_html(html: str, source: str) -> Document:
     soup = BeautifulSoup(html, "lxml")
+    title = ""
+    if soup.title and soup.title.string:
+        title = " ".join(soup.title.string.split())
+    for tag in soup(_BOILERPLATE_TAGS):
+        tag.decompose()
     text = trafilatura.extract(
-        html,
+        str(soup),
         output_format="markdown",
         include_formatting=True,
         include_tables=True,
@@ -48,8 +52,5 @@ def parse_html(html: str, source: str) -> Document:
         include_links=False,
         favor_recall=True,
     ) or _fallback_markdown(soup)
-    title = ""
-    if soup.title and soup.title.string:
-        title = " ".join(soup.title.string.split())
     title = title or title_from_markdown(text) or source
     return Document(source, title, sections_from_markdown(text))
