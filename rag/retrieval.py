@@ -12,6 +12,10 @@ Mode = Literal["hybrid", "vector", "lexical"]
 
 # The usual RRF constant (Cormack et al. 2009): damps the weight of the very top ranks.
 RRF_K = 60
+# BM25 hits scoring under this fraction of the best one matched only the query's common
+# words; ranking them would let RRF reward chunks that lack the rare term (an identifier,
+# a number) that the best hit has.
+LEXICAL_FLOOR = 0.5
 
 
 def _passage(hit: Hit, score: float) -> Passage:
@@ -41,4 +45,7 @@ def search(collection: Collection, embedder: Embedder, query: str, k: int,
     vector = collection.vector_search(embedder.embed([query])[0], candidates)
     if mode == "vector":
         return [_passage(h, h.score) for h in vector[:k]]
-    return fuse([vector, collection.lexical_search(query, candidates)], k)
+    lexical = collection.lexical_search(query, candidates)
+    if lexical:
+        lexical = [h for h in lexical if h.score >= LEXICAL_FLOOR * lexical[0].score]
+    return fuse([vector, lexical], k)

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import chromadb
 import numpy as np
 from chromadb.config import Settings as ChromaSettings
-from chromadb.errors import NotFoundError
+from chromadb.errors import InvalidArgumentError, NotFoundError
 
 from rag.lexical import LexicalIndex, Row
 from rag.settings import RagSettings
@@ -196,6 +196,8 @@ class Store:
         """The collection, checked against the embedding model that built it."""
         try:
             chroma = self.client.get_collection(name, embedding_function=None)
+        except InvalidArgumentError as e:
+            raise StoreError(f"invalid collection name {name!r}: {e}") from None
         except (NotFoundError, ValueError):
             if not create:
                 raise StoreError(
@@ -209,7 +211,7 @@ class Store:
                     metadata={"embed_model": model, "embed_dim": dim},
                     embedding_function=None,
                 )
-            except ValueError as e:
+            except (InvalidArgumentError, ValueError) as e:
                 raise StoreError(f"invalid collection name {name!r}: {e}") from None
         built_with = (chroma.metadata or {}).get("embed_model")
         if built_with != model:
@@ -235,7 +237,7 @@ class Store:
     def delete(self, name: str) -> None:
         try:
             self.client.delete_collection(name)
-        except (NotFoundError, ValueError):
+        except (NotFoundError, InvalidArgumentError, ValueError):
             raise StoreError(f"no collection {name!r}") from None
         index = self._lexical.pop(name, None)
         if index:
