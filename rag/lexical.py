@@ -25,6 +25,7 @@ CREATE TABLE IF NOT EXISTS chunks (
     live INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_source ON chunks(source);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 -- Porter stemming for prose; '_' kept inside tokens so snake_case identifiers stay whole.
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
     body, content='', tokenize="porter unicode61 remove_diacritics 2 tokenchars '_'"
@@ -74,6 +75,13 @@ class LexicalIndex:
 
     def close(self) -> None:
         self.db.close()
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
 
     def count(self) -> int:
         return self.db.execute("SELECT count(*) FROM chunks").fetchone()[0]

@@ -169,8 +169,11 @@ class Collection:
 
     def sync_lexical(self) -> bool:
         """Rebuild the lexical index from Chroma when they disagree (a crash between the two
-        writes, another machine writing to a shared Chroma server). True if it rebuilt."""
-        if self.lexical.count() == self.chroma.count():
+        writes, another machine writing to a shared Chroma server, a collection deleted and
+        made anew elsewhere). True if it rebuilt."""
+        chroma_id = str(self.chroma.id)
+        if (self.lexical.get_meta("chroma_id") == chroma_id
+                and self.lexical.count() == self.chroma.count()):
             return False
         self.lexical.clear()
         rows_live: dict[bool, list[Row]] = {True: [], False: []}
@@ -178,6 +181,7 @@ class Collection:
             rows_live[bool(meta.get("live"))].append(_row(i, text, meta))
         for live, rows in rows_live.items():
             self.lexical.add(rows, live=live)
+        self.lexical.set_meta("chroma_id", chroma_id)
         return True
 
 
