@@ -201,7 +201,8 @@ def test_urls_and_crawl(tmp_path: Path, embedder: Embedder) -> None:
         again = rag.ingest([base + "/"], "web", crawl_depth=1)
         refused = rag.ingest([base + "/herbs"], "web", allow_private=False)
     assert sorted(summary.added) == [base + "/", base + "/herbs"]
-    assert [(f.source, f.reason) for f in summary.failed] == [(base + "/broken", "HTTP 404 Not Found")]
+    failed = [(f.source, f.reason) for f in summary.failed]
+    assert failed == [(base + "/broken", "HTTP 404 Not Found")]
     assert len(again.unchanged) == 2 and not again.added
     assert "non-public" in refused.failed[0].reason
     best = rag.retrieve("Which herb hates the cold?", "web")[0]
