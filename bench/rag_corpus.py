@@ -77,7 +77,8 @@ def require_corpus() -> None:
     missing = [p for p in PAGES if not page_file(p).exists()]
     if missing:
         sys.exit(
-            f"The benchmark corpus is missing ({len(missing)} pages, e.g. {page_file(missing[0])}).\n"
+            f"The benchmark corpus is missing ({len(missing)} pages, "
+            f"e.g. {page_file(missing[0])}).\n"
             "Install it with: sudo apt-get update && sudo apt-get install -y python3.11-doc"
         )
 

@@ -38,12 +38,13 @@ class Chunker:
     def count(self, texts: Sequence[str]) -> list[int]:
         if not texts:
             return []
-        ids = self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+        ids = self.tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
         return [len(i) for i in ids]
 
     def _windows(self, text: str, size: int) -> list[_Unit]:
         """A text with no sentence break short enough: cut at word-piece boundaries."""
-        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True,
+                             verbose=False)
         offsets = enc["offset_mapping"]
         step = max(size - self.overlap, 1)
         units = []
