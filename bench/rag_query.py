@@ -1,6 +1,7 @@
 """Query latency (query embedding included, hybrid: BM25 + vectors + fusion) at 1k, 10k and
-100k chunks. Stored chunks are synthetic: random unit vectors and random-word text; queries
-are real sentences embedded by the model.
+100k chunks. Stored chunks are synthetic: random unit vectors, and 120 words drawn with the
+word frequencies of Python's documentation (so BM25 meets common and rare terms as in real
+text); queries are the quality benchmark's 50 real questions, embedded by the model.
 
     .venv/bin/python bench/rag_query.py [--sizes 1000,10000,100000] [--queries 200]
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import re
 import sys
 import tempfile
 import time
@@ -18,18 +20,24 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.rag_corpus import PAGES, QUESTIONS, page_file, require_corpus  # noqa: E402
 from rag.embedding import Embedder  # noqa: E402
 from rag.lexical import Row  # noqa: E402
+from rag.loaders.files import load_file  # noqa: E402
 from rag.retrieval import search  # noqa: E402
 from rag.settings import RagSettings  # noqa: E402
 from rag.store import NewChunk, Store  # noqa: E402
 
-QUERIES = [
-    "how do I configure the cache size", "what does error 4711 mean", "rotate the log files",
-    "network timeout when uploading", "install on a machine without internet",
-    "which port does the server listen on", "reset a forgotten password",
-    "export the report as a PDF", "limit memory used by workers", "schedule a nightly backup",
-]
+QUERIES = [question for question, _ in QUESTIONS]
+
+
+def corpus_words() -> np.ndarray:
+    """Every word of the corpus pages, repeats kept: sampling it follows their frequencies."""
+    words: list[str] = []
+    for page in PAGES:
+        doc = load_file(page_file(page))
+        words.extend(re.findall(r"\w+", doc.text))  # type: ignore[union-attr]
+    return np.array(words)
 
 
 def fill(store: Store, embedder: Embedder, name: str, size: int, rng: np.random.Generator,
@@ -55,9 +63,9 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--queries", type=int, default=200)
     args = parser.parse_args()
+    require_corpus()
     rng = np.random.default_rng(0)
-    # A Zipf-like vocabulary, so BM25 sees common and rare words as in real text.
-    vocabulary = np.array([f"w{i}" for i in range(20_000)] + QUERIES[0].split() * 50)
+    vocabulary = corpus_words()
     with tempfile.TemporaryDirectory() as data:
         settings = RagSettings(data_dir=Path(data))
         embedder = Embedder(settings)
@@ -73,7 +81,7 @@ def main() -> None:
             timings: dict[str, list[float]] = {"hybrid": [], "vector": []}
             for mode in timings:
                 for i in range(args.queries):
-                    query = f"{QUERIES[i % len(QUERIES)]} {i}"
+                    query = QUERIES[i % len(QUERIES)]
                     t = time.perf_counter()
                     search(collection, embedder, query, 5, mode)  # type: ignore[arg-type]
                     timings[mode].append((time.perf_counter() - t) * 1000)

@@ -25,7 +25,7 @@ from rag.ingest import Ingestor, ProgressCallback, load_sources
 from rag.loaders.fetch import Fetcher
 from rag.retrieval import Mode, search
 from rag.settings import RagSettings
-from rag.store import CollectionInfo, Store, StoreError
+from rag.store import Collection, CollectionInfo, Store, StoreError
 
 DEFAULT_COLLECTION = "default"
 
@@ -40,7 +40,7 @@ class Rag:
     def __init__(self, settings: RagSettings | None = None,
                  embedder: Embedder | None = None) -> None:
         self.settings = settings or RagSettings()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         if embedder is not None:
             self.__dict__["embedder"] = embedder  # fills the cached_property below
 
@@ -58,12 +58,14 @@ class Rag:
         except StoreError as e:
             raise RagError(str(e)) from None
 
-    def _open(self, collection: str, create: bool):  # noqa: ANN202 - rag.store.Collection
-        try:
-            return self.store.open(collection, self.embedder.name, self.embedder.dim,
-                                   create=create)
-        except (StoreError, EmbeddingError) as e:
-            raise RagError(str(e)) from None
+    def _open(self, collection: str, create: bool) -> Collection:
+        # The lock makes the first call's lazy model and store loading happen once.
+        with self._lock:
+            try:
+                return self.store.open(collection, self.embedder.name, self.embedder.dim,
+                                       create=create)
+            except (StoreError, EmbeddingError) as e:
+                raise RagError(str(e)) from None
 
     def ingest(
         self,
@@ -78,9 +80,8 @@ class Rag:
         """Ingest URLs, files and folders. crawl_depth: follow same-host links from each URL
         that many levels deep. allow_private=False refuses URLs (and redirects) resolving to
         loopback or private addresses; pass it for URLs from untrusted users."""
-        with self._lock:
-            ingestor = Ingestor(self._open(collection, create=True), self.embedder,
-                                self.settings, progress)
+        ingestor = Ingestor(self._open(collection, create=True), self.embedder,
+                            self.settings, progress)
         with Fetcher(self.settings, allow_private=allow_private) as fetcher:
             skipped: list[Failure] = []
             for item in load_sources(sources, fetcher, self.settings, crawl_depth, max_pages,

@@ -84,13 +84,18 @@ class Summary:
         return not self.failed
 
 
+ProgressEvent = Literal["document", "chunks"]
+ProgressStatus = Literal["added", "replaced", "unchanged", "failed", "embedding"]
+
+
 @dataclass(frozen=True)
 class Progress:
-    """Sent to an ingest's progress callback after each source and each embedded batch."""
+    """Sent to an ingest's progress callback after each source ("document") and each
+    embedded batch ("chunks"); the counts are running totals for the whole run."""
 
-    event: Literal["document", "chunks"]
+    event: ProgressEvent
     source: str
     documents_done: int
     chunks_done: int
-    status: Literal["added", "replaced", "unchanged", "failed", "embedding"]
+    status: ProgressStatus
     detail: str = ""

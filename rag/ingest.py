@@ -10,7 +10,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from rag.chunking import Chunker, embedding_text
-from rag.documents import Document, Failure, Progress, Summary
+from rag.documents import (
+    Document,
+    Failure,
+    Progress,
+    ProgressEvent,
+    ProgressStatus,
+    Summary,
+)
 from rag.embedding import Embedder
 from rag.lexical import Row
 from rag.loaders.fetch import Fetcher
@@ -66,10 +73,11 @@ class Ingestor:
         self.summary = Summary()
         self.documents_done = 0
 
-    def _report(self, event: str, source: str, status: str, detail: str = "") -> None:
+    def _report(self, event: ProgressEvent, source: str, status: ProgressStatus,
+                detail: str = "") -> None:
         if self.progress:
-            self.progress(Progress(event, source, self.documents_done, self.summary.chunks,  # type: ignore[arg-type]
-                                   status, detail))  # type: ignore[arg-type]
+            self.progress(Progress(event, source, self.documents_done, self.summary.chunks,
+                                   status, detail))
 
     def fail(self, failure: Failure) -> None:
         self.summary.failed.append(failure)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import threading
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,10 +28,12 @@ CREATE TABLE IF NOT EXISTS chunks (
 );
 CREATE INDEX IF NOT EXISTS chunks_source ON chunks(source);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
--- Porter stemming for prose; '_' kept inside tokens so snake_case identifiers stay whole.
+-- No stemming: query terms are looked up in the vocabulary as they are tokenized here, and
+-- the vector side already matches word forms; '_' kept so snake_case identifiers stay whole.
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
-    body, content='', tokenize="porter unicode61 remove_diacritics 2 tokenchars '_'"
+    body, content='', tokenize="unicode61 remove_diacritics 2 tokenchars '_'"
 );
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_vocab USING fts5vocab(chunks_fts, row);
 """
 
 # Dropped from queries: they match nearly every chunk, cost time and add nothing to BM25.
@@ -39,6 +43,11 @@ _STOPWORDS = frozenset([
     "where", "which", "who", "why", "with", "you", "your",
 ])
 _WORD = re.compile(r"\w+", re.UNICODE)
+# FTS5 scores every chunk holding any query term: a term in a quarter of 100k chunks costs
+# 20+ ms. Terms are taken rarest first while their summed chunk counts stay within this
+# budget; the common ones left out carry little BM25 weight (low IDF) and most of the cost,
+# and the vector side still ranks by them. Small collections keep every term.
+POSTINGS_BUDGET = 8000
 
 
 @dataclass(frozen=True)
@@ -57,12 +66,15 @@ class Row:
         return f"{self.context}\n{self.text}"
 
 
-def match_expression(query: str) -> str | None:
-    words = [w.lower() for w in _WORD.findall(query)]
-    kept = [w for w in words if w not in _STOPWORDS] or words
-    if not kept:
-        return None
-    return " OR ".join(f'"{w}"' for w in dict.fromkeys(kept))
+def _fold(word: str) -> str:
+    """Lower case without diacritics, as FTS5's unicode61 tokenizer indexes it."""
+    decomposed = unicodedata.normalize("NFKD", word.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def query_terms(query: str) -> list[str]:
+    words = list(dict.fromkeys(_fold(w) for w in _WORD.findall(query)))
+    return [w for w in words if w not in _STOPWORDS] or words
 
 
 class LexicalIndex:
@@ -72,6 +84,9 @@ class LexicalIndex:
         self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.executescript(_SCHEMA)
+        # One connection serves every thread (the chat app ingests in the background while
+        # it answers); writers take turns so their transactions never nest.
+        self._write = threading.Lock()
 
     def close(self) -> None:
         self.db.close()
@@ -81,7 +96,9 @@ class LexicalIndex:
         return row[0] if row else None
 
     def set_meta(self, key: str, value: str) -> None:
-        self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+        with self._write:
+            self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+                            (key, value))
 
     def count(self) -> int:
         return self.db.execute("SELECT count(*) FROM chunks").fetchone()[0]
@@ -105,7 +122,7 @@ class LexicalIndex:
 
     def add(self, rows: Iterable[Row], live: bool) -> None:
         """Insert or replace rows, in one transaction."""
-        with self.db:
+        with self._write, self.db:
             self.db.execute("BEGIN")
             for row in rows:
                 old = self.db.execute("SELECT rowid FROM chunks WHERE id = ?", (row.id,)).fetchone()
@@ -123,7 +140,7 @@ class LexicalIndex:
                 )
 
     def delete(self, ids: Iterable[str]) -> None:
-        with self.db:
+        with self._write, self.db:
             self.db.execute("BEGIN")
             rowids = []
             for chunk_id in ids:
@@ -132,21 +149,38 @@ class LexicalIndex:
             self._delete_rowids(rowids)
 
     def set_live(self, ids: Iterable[str]) -> None:
-        with self.db:
+        with self._write, self.db:
             self.db.execute("BEGIN")
             self.db.executemany("UPDATE chunks SET live = 1 WHERE id = ?", ((i,) for i in ids))
 
     def clear(self) -> None:
-        with self.db:
+        with self._write, self.db:
             self.db.execute("BEGIN")
             self.db.execute("DELETE FROM chunks")
             self.db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES('delete-all')")
 
+    def _selective_terms(self, terms: list[str]) -> list[str]:
+        counts = {}
+        for term in terms:
+            row = self.db.execute("SELECT doc FROM chunks_vocab WHERE term = ?", (term,))
+            found = row.fetchone()
+            if found:
+                counts[term] = found[0]
+        kept: list[str] = []
+        postings = 0
+        for term in sorted(counts, key=counts.__getitem__):
+            if postings + counts[term] > POSTINGS_BUDGET:
+                break
+            kept.append(term)
+            postings += counts[term]
+        return kept
+
     def search(self, query: str, limit: int) -> list[tuple[Row, float]]:
         """Best first; the score is BM25 with higher meaning better."""
-        expression = match_expression(query)
-        if expression is None:
+        terms = self._selective_terms(query_terms(query))
+        if not terms:
             return []
+        expression = " OR ".join(f'"{t}"' for t in terms)
         rows = self.db.execute(
             "SELECT c.id, c.source, c.title, c.page, c.headings, c.context, c.text, f.rank"
             " FROM (SELECT rowid, rank FROM chunks_fts WHERE chunks_fts MATCH ?"
