@@ -21,7 +21,7 @@ from pathlib import Path
 
 from rag.documents import Failure, Passage, Progress, Summary
 from rag.embedding import Embedder, EmbeddingError
-from rag.ingest import Ingestor, ProgressCallback, load_sources
+from rag.ingest import Ingestor, ProgressCallback, load_sources, prefetch
 from rag.loaders.fetch import Fetcher
 from rag.retrieval import Mode, search
 from rag.settings import RagSettings
@@ -84,12 +84,14 @@ class Rag:
                             self.settings, progress)
         with Fetcher(self.settings, allow_private=allow_private) as fetcher:
             skipped: list[Failure] = []
-            for item in load_sources(sources, fetcher, self.settings, crawl_depth, max_pages,
-                                     skipped):
+            loading = load_sources(sources, fetcher, self.settings, crawl_depth, max_pages,
+                                   skipped)
+            for item in prefetch(loading):
                 if isinstance(item, Failure):
                     ingestor.fail(item)
                 else:
                     ingestor.add(item)
+            ingestor.flush()
             ingestor.summary.skipped.extend(skipped)
         return ingestor.summary
 

@@ -4,13 +4,20 @@ idempotent per source."""
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from queue import Queue
+from typing import TypeVar
 from urllib.parse import urlsplit
+
+import numpy as np
 
 from rag.chunking import Chunker, embedding_text
 from rag.documents import (
+    Chunk,
     Document,
     Failure,
     Progress,
@@ -27,6 +34,7 @@ from rag.settings import RagSettings
 from rag.store import Collection, NewChunk
 
 ProgressCallback = Callable[[Progress], None]
+T = TypeVar("T")
 
 # Part of every document's hash: a change of chunking re-chunks unchanged sources.
 _CHUNKING_VERSION = "1"
@@ -56,6 +64,40 @@ def load_sources(
             skipped.extend(crawler.skipped)
 
 
+def prefetch(items: Iterator[T], depth: int = 4) -> Iterator[T]:
+    """Run a loading iterator in a background thread, `depth` items ahead: fetching and
+    parsing the next sources overlaps with embedding this one (the model releases the GIL)."""
+    done = object()
+    queue: Queue[object] = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                queue.put(item)
+        except BaseException as e:  # handed over to the consumer, raised there
+            queue.put(_Raised(e))
+        queue.put(done)
+
+    threading.Thread(target=produce, daemon=True, name="rag-load").start()
+    try:
+        while (item := queue.get()) is not done:
+            if isinstance(item, _Raised):
+                raise item.error
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        while not queue.empty():  # unblock a producer waiting on a full queue
+            queue.get_nowait()
+
+
+@dataclass(frozen=True)
+class _Raised:
+    error: BaseException
+
+
 def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -72,6 +114,8 @@ class Ingestor:
         self.progress = progress
         self.summary = Summary()
         self.documents_done = 0
+        self.pending: list[_Pending] = []
+        self.flush_at = settings.embed_batch_size * 8
 
     def _report(self, event: ProgressEvent, source: str, status: ProgressStatus,
                 detail: str = "") -> None:
@@ -85,6 +129,7 @@ class Ingestor:
         self._report("document", failure.source, "failed", failure.reason)
 
     def add(self, doc: Document) -> None:
+        """Chunk doc; embed and write it with the next batch unless it is unchanged."""
         if not doc.text.strip():
             self.fail(Failure(doc.source, "empty document (no text)"))
             return
@@ -93,29 +138,51 @@ class Ingestor:
         chunks = self.chunker.split(doc)
         prefix = _sha(doc.source)[:16]
         ids = [f"{prefix}-{doc_hash[:16]}-{c.index}" for c in chunks]
+        if any(p.source == doc.source for p in self.pending):
+            self.flush()  # the same source twice in a run (e.g. two URLs redirecting to it)
         state = self.collection.source_state(doc.source)
         if set(state) == set(ids) and all(live for _, live in state.values()):
             self.summary.unchanged.append(doc.source)
             self.documents_done += 1
             self._report("document", doc.source, "unchanged")
             return
-        texts = [embedding_text(c.context, c.text) for c in chunks]
-        vectors = []
-        batch = self.embedder.settings.embed_batch_size * 4
-        for start in range(0, len(texts), batch):
-            vectors.extend(self.embedder.embed(texts[start : start + batch]))
-            self.summary.chunks += len(texts[start : start + batch])
-            self._report("chunks", doc.source, "embedding")
-        new = [
-            NewChunk(
-                Row(i, c.source, c.title, c.page, " > ".join(c.headings), c.context, c.text),
-                _sha(c.text), v,
-            )
-            for i, c, v in zip(ids, chunks, vectors, strict=True)
-        ]
+        self.pending.append(_Pending(doc.source, doc_hash, ids, chunks, list(state)))
+        if sum(len(p.chunks) for p in self.pending) >= self.flush_at:
+            self.flush()
+
+    def flush(self) -> None:
+        """Embed the pending documents' chunks in one call (the model sorts them by length,
+        so batches pad less than per document), then write each document whole."""
+        pending, self.pending = self.pending, []
+        texts = [embedding_text(c.context, c.text) for p in pending for c in p.chunks]
+        vectors: list[np.ndarray] = []
+        step = self.embedder.settings.embed_batch_size * 4
+        for start in range(0, len(texts), step):
+            vectors.extend(self.embedder.embed(texts[start : start + step]))
+            self.summary.chunks += len(texts[start : start + step])
+            self._report("chunks", pending[0].source, "embedding")
         now = datetime.now(UTC).isoformat(timespec="seconds")
-        self.collection.replace_source(doc.source, doc_hash, new, now, list(state))
-        status = "replaced" if state else "added"
-        (self.summary.replaced if state else self.summary.added).append(doc.source)
-        self.documents_done += 1
-        self._report("document", doc.source, status, f"{len(new)} chunks")
+        offset = 0
+        for p in pending:
+            new = [
+                NewChunk(
+                    Row(i, c.source, c.title, c.page, " > ".join(c.headings), c.context, c.text),
+                    _sha(c.text), v,
+                )
+                for i, c, v in zip(p.ids, p.chunks, vectors[offset:], strict=False)
+            ]
+            offset += len(p.chunks)
+            self.collection.replace_source(p.source, p.doc_hash, new, now, p.old_ids)
+            (self.summary.replaced if p.old_ids else self.summary.added).append(p.source)
+            self.documents_done += 1
+            self._report("document", p.source, "replaced" if p.old_ids else "added",
+                         f"{len(new)} chunks")
+
+
+@dataclass(frozen=True)
+class _Pending:
+    source: str
+    doc_hash: str
+    ids: list[str]
+    chunks: list[Chunk]
+    old_ids: list[str]
