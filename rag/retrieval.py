@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
 from rag.documents import Passage
@@ -9,6 +10,8 @@ from rag.embedding import Embedder
 from rag.store import Collection, Hit
 
 Mode = Literal["hybrid", "vector", "lexical"]
+
+_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="rag-lexical")
 
 # The usual RRF constant (Cormack et al. 2009): damps the weight of the very top ranks.
 RRF_K = 60
@@ -42,10 +45,14 @@ def search(collection: Collection, embedder: Embedder, query: str, k: int,
     candidates = max(4 * k, 20)
     if mode == "lexical":
         return [_passage(h, h.score) for h in collection.lexical_search(query, k)]
-    vector = collection.vector_search(embedder.embed([query])[0], candidates)
     if mode == "vector":
+        vector = collection.vector_search(embedder.embed([query])[0], candidates)
         return [_passage(h, h.score) for h in vector[:k]]
-    lexical = collection.lexical_search(query, candidates)
+    # BM25 runs in SQLite and the model and Chroma's HNSW in native code, all releasing the
+    # GIL: the two sides overlap instead of adding up.
+    pending = _pool.submit(collection.lexical_search, query, candidates)
+    vector = collection.vector_search(embedder.embed([query])[0], candidates)
+    lexical = pending.result()
     if lexical:
         lexical = [h for h in lexical if h.score >= LEXICAL_FLOOR * lexical[0].score]
     return fuse([vector, lexical], k)

@@ -40,7 +40,8 @@ class RagSettings(BaseSettings):
         description="onnx-int8 (fastest, see docs/benchmarks.md), onnx (float32) or torch.",
     )
     embed_batch_size: int = Field(
-        default=32, ge=1, validation_alias=_env("EMBED_BATCH_SIZE", "embed_batch_size")
+        default=32, ge=1, validation_alias=_env("EMBED_BATCH_SIZE", "embed_batch_size"),
+        description="Chunks per model call.",
     )
     chunk_tokens: int = Field(
         default=200,
@@ -50,7 +51,9 @@ class RagSettings(BaseSettings):
         "model's own limit, 256 for all-MiniLM-L6-v2).",
     )
     chunk_overlap: int = Field(
-        default=40, ge=0, validation_alias=_env("RAG_CHUNK_OVERLAP", "chunk_overlap")
+        default=40, ge=0, validation_alias=_env("RAG_CHUNK_OVERLAP", "chunk_overlap"),
+        description="Word pieces of the previous chunk repeated (whole paragraphs or "
+        "sentences), at most half a chunk.",
     )
     fetch_timeout: float = Field(
         default=15.0,
@@ -59,10 +62,14 @@ class RagSettings(BaseSettings):
         description="Seconds to connect and between bytes read, per HTTP request.",
     )
     max_fetch_bytes: int = Field(
-        default=20_000_000, ge=1024, validation_alias=_env("RAG_MAX_FETCH_BYTES", "max_fetch_bytes")
+        default=20_000_000,
+        ge=1024,
+        validation_alias=_env("RAG_MAX_FETCH_BYTES", "max_fetch_bytes"),
+        description="A larger response is refused (and not read past the limit).",
     )
     max_redirects: int = Field(
-        default=5, ge=0, validation_alias=_env("RAG_MAX_REDIRECTS", "max_redirects")
+        default=5, ge=0, validation_alias=_env("RAG_MAX_REDIRECTS", "max_redirects"),
+        description="Redirects followed per URL; a loop is reported as such.",
     )
     crawl_delay: float = Field(
         default=0.5,
@@ -74,6 +81,7 @@ class RagSettings(BaseSettings):
     user_agent: str = Field(
         default="localchat-rag/0.1 (+self-hosted document ingestion)",
         validation_alias=_env("RAG_USER_AGENT", "user_agent"),
+        description="Sent with every request, and the name matched in robots.txt.",
     )
 
     @property

@@ -136,11 +136,8 @@ class Collection:
         self.lexical.set_live(ids)
 
     def vector_search(self, embedding: np.ndarray, limit: int) -> list[Hit]:
-        n = min(limit, self.chroma.count())
-        if n == 0:
-            return []
         got = self.chroma.query(
-            query_embeddings=[embedding], n_results=n,
+            query_embeddings=[embedding], n_results=limit,
             include=["documents", "metadatas", "distances"],
         )
         hits = []
@@ -185,11 +182,20 @@ class Collection:
         return True
 
 
+def _mismatch(name: str, built_with: object, model: str) -> str:
+    return (
+        f"collection {name!r} was built with embedding model {built_with!r}, not {model!r}: "
+        "set EMBED_MODEL to match, or use another collection"
+    )
+
+
 class Store:
     def __init__(self, settings: RagSettings) -> None:
         self.settings = settings
         self.client = connect(settings)
         self._lexical: dict[str, LexicalIndex] = {}
+        # Opened (and checked) once per process: a query then costs no extra round trips.
+        self._opened: dict[str, Collection] = {}
 
     def _lexical_index(self, name: str) -> LexicalIndex:
         if name not in self._lexical:
@@ -198,6 +204,11 @@ class Store:
 
     def open(self, name: str, model: str, dim: int, *, create: bool) -> Collection:
         """The collection, checked against the embedding model that built it."""
+        opened = self._opened.get(name)
+        if opened is not None:
+            if opened.model != model:
+                raise StoreError(_mismatch(name, opened.model, model))
+            return opened
         try:
             chroma = self.client.get_collection(name, embedding_function=None)
         except InvalidArgumentError as e:
@@ -219,12 +230,10 @@ class Store:
                 raise StoreError(f"invalid collection name {name!r}: {e}") from None
         built_with = (chroma.metadata or {}).get("embed_model")
         if built_with != model:
-            raise StoreError(
-                f"collection {name!r} was built with embedding model {built_with!r}, not "
-                f"{model!r}: set EMBED_MODEL to match, or use another collection"
-            )
+            raise StoreError(_mismatch(name, built_with, model))
         collection = Collection(chroma, self._lexical_index(name))
         collection.sync_lexical()
+        self._opened[name] = collection
         return collection
 
     def collections(self) -> list[CollectionInfo]:
@@ -243,6 +252,7 @@ class Store:
             self.client.delete_collection(name)
         except (NotFoundError, InvalidArgumentError, ValueError):
             raise StoreError(f"no collection {name!r}") from None
+        self._opened.pop(name, None)
         index = self._lexical.pop(name, None)
         if index:
             index.close()
@@ -253,5 +263,6 @@ class Store:
         for index in self._lexical.values():
             index.close()
         self._lexical.clear()
+        self._opened.clear()
 
 
