@@ -164,11 +164,17 @@ class Ingestor:
         so batches pad less than per document), then write each document whole."""
         pending, self.pending = self.pending, []
         texts = [embedding_text(c.context, c.text) for p in pending for c in p.chunks]
-        vectors: list[np.ndarray] = []
+        # Embedded shortest first across the whole flush, in steps for progress: each step
+        # then holds texts of similar length, so the model pads (and wastes) least.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        vectors: list[np.ndarray] = [np.empty(0)] * len(texts)
         step = self.embedder.settings.embed_batch_size * 4
-        for start in range(0, len(texts), step):
-            vectors.extend(self.embedder.embed(texts[start : start + step]))
-            self.summary.chunks += len(texts[start : start + step])
+        for start in range(0, len(order), step):
+            batch = order[start : start + step]
+            for i, vector in zip(batch, self.embedder.embed([texts[i] for i in batch]),
+                                 strict=True):
+                vectors[i] = vector
+            self.summary.chunks += len(batch)
             self._report("chunks", pending[0].source, "embedding")
         now = datetime.now(UTC).isoformat(timespec="seconds")
         offset = 0
