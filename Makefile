@@ -7,10 +7,14 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 MODELS_DIR ?= models
 DEFAULT_MODEL := $(MODELS_DIR)/gemma-3-270m-q4_k_m.gguf
+# The chat page's JavaScript (socket.io client, marked, DOMPurify, highlight.js), from the
+# npm registry at the versions in package-lock.json, served by chatbot from our own origin.
+NODE_DEPS := node_modules/.package-lock.json
+CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test install model lint bench clean
+.PHONY: run test install model lint bench clean browser
 
-install: $(INSTALLED) $(DEFAULT_MODEL)
+install: $(INSTALLED) $(DEFAULT_MODEL) $(NODE_DEPS)
 
 $(INSTALLED): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,11 +30,28 @@ $(DEFAULT_MODEL): | $(INSTALLED)
 
 model: $(DEFAULT_MODEL)
 
+$(NODE_DEPS): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "npm is needed for the chat page: apt-get install -y npm"; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# Browser tests drive Debian's Chromium (never a browser downloaded by Playwright).
+browser:
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing Debian's chromium for the browser tests."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else \
+	    echo "The browser tests need Chromium at $(CHROMIUM). Install it with"; \
+	    echo "  sudo apt-get update && sudo apt-get install -y chromium"; \
+	    echo "then run make test again."; exit 1; \
+	  fi; }
+
 # Starts every service; Ctrl-C (or any service dying) stops them all.
 run: install
 	@$(PY) scripts/run.py
 
-test: install
+test: install browser
 	$(PY) -m pytest
 
 lint: $(INSTALLED)
@@ -38,6 +59,7 @@ lint: $(INSTALLED)
 
 bench: install
 	$(PY) bench/llm_stream.py
+	$(PY) bench/chat_stream.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

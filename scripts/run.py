@@ -27,8 +27,10 @@ class Service:
 
 def services() -> list[Service]:
     llm = f"http://{os.getenv('LLMSERVER_HOST', '127.0.0.1')}:{os.getenv('LLMSERVER_PORT', '8000')}"
+    chat = f"http://{os.getenv('CHATBOT_HOST', '127.0.0.1')}:{os.getenv('CHATBOT_PORT', '5000')}"
     return [
         Service("llmserver", "llmserver", f"{llm}/health", f"OpenAI API ready at {llm}/v1"),
+        Service("chatbot", "chatbot", f"{chat}/healthz", f"chat ready: open {chat}/ in your browser"),
     ]
 
 

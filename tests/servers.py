@@ -48,22 +48,44 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 @contextmanager
+def _serve(module: str, port: int, env: dict[str, str], ready_path: str) -> Iterator[str]:
+    """`python -m <module>` with `env` added, until `ready_path` answers 200; yields its URL."""
+    proc = subprocess.Popen([sys.executable, "-m", module], env={**os.environ, **env}, cwd=ROOT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(f"{base}{ready_path}", proc)
+        yield base
+    finally:
+        stop(proc)
+
+
+@contextmanager
 def llmserver(port: int | None = None, **env: str) -> Iterator[str]:
     """A real `python -m llmserver` on loopback; yields its base URL (without /v1)."""
     port = port or free_port()
-    full_env = {
-        **os.environ,
+    with _serve("llmserver", port, {
         "LLMSERVER_HOST": "127.0.0.1",
         "LLMSERVER_PORT": str(port),
         "MODELS_DIR": str(DEFAULT_MODELS_DIR),
         "LLM_N_CTX": "2048",
         "LLM_SEED": "42",
         **env,
-    }
-    proc = subprocess.Popen([sys.executable, "-m", "llmserver"], env=full_env, cwd=ROOT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(f"{base}/health", proc)
+    }, "/health") as base:
         yield base
-    finally:
-        stop(proc)
+
+
+@contextmanager
+def chatbot(llm_url: str, data_dir: Path, port: int | None = None, **env: str) -> Iterator[str]:
+    """A real `python -m chatbot` on loopback answering from `llm_url` (a server root, without
+    /v1) and keeping conversations in `data_dir`; yields its base URL."""
+    port = port or free_port()
+    with _serve("chatbot", port, {
+        "CHATBOT_HOST": "127.0.0.1",
+        "CHATBOT_PORT": str(port),
+        "LLM_BASE_URL": f"{llm_url}/v1",
+        "DATA_DIR": str(data_dir),
+        # Short answers keep the suite fast on 2 cores; tests that need more say so.
+        "CHAT_MAX_TOKENS": "32",
+        **env,
+    }, "/healthz") as base:
+        yield base

@@ -1,0 +1,121 @@
+"""Streaming through the chatbot: llmserver via the openai client (a) vs the chatbot via a
+python-socketio client (b), and time to first token at turn 1 vs turn 10 of one conversation.
+
+Same prompt, temperature 0 and max_tokens for (a) and (b); they alternate round by round in
+one run, so machine noise hits both alike. Every (b) round is a fresh conversation, so (a)
+and (b) send llmserver the same messages. Prints tokens/s and time to first token for each,
+the ratio b/a, the added TTFT, and the turn-10/turn-1 TTFT ratio (the llama.cpp prefix cache
+must be reused across turns for it to stay near 1).
+
+    .venv/bin/python bench/chat_stream.py [--rounds 7] [--max-tokens 128] [--turns 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import openai  # noqa: E402
+
+from tests.chatbot.client import ChatClient  # noqa: E402
+from tests.servers import chatbot, llmserver  # noqa: E402
+
+ALIAS = "gemma-3-270m-q4_k_m"
+# The default base model keeps continuing this at temperature 0, so every round streams
+# max_tokens and no stop sequence ends one early.
+PROMPT = "Continue this sequence without stopping: 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,"
+QUESTIONS = ["What is the capital of France?", "Name a primary colour.",
+             "How many legs does a spider have?", "What is two plus two?",
+             "Which planet is closest to the sun?", "What colour is the sky?",
+             "What do bees make?", "How many days are in a week?",
+             "What is frozen water called?", "Which animal says moo?"]
+
+Sample = tuple[float, float, int]  # time to first token (s), tokens/s after the first, tokens
+
+
+def direct(client: openai.OpenAI, max_tokens: int) -> Sample:
+    start = time.perf_counter()
+    first = last = 0.0
+    count = 0
+    for chunk in client.chat.completions.create(
+            model=ALIAS, messages=[{"role": "user", "content": PROMPT}], max_tokens=max_tokens,
+            temperature=0, stream=True):
+        if chunk.choices and chunk.choices[0].delta.content:
+            last = time.perf_counter()
+            first = first or last
+            count += 1
+    return first - start, (count - 1) / (last - first), count
+
+
+def through_chatbot(client: ChatClient, text: str, fresh: bool) -> tuple[Sample, int]:
+    """One answer through the chatbot; also the number of `token` events it took."""
+    if fresh:
+        client.wait("history", since=client.emit("reset", {}))
+    start_index = client.send(text)
+    sent = time.perf_counter()
+    _, event, done = client.wait("done", "error", since=start_index)
+    if event != "done":
+        raise SystemExit(f"chatbot answered with an error: {done}")
+    with client._cond:
+        stamps = [t for t, name, _ in client.events[start_index:] if name == "token"]
+    tokens = done["usage"]["completion_tokens"]
+    rate = (tokens - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 1 else 0.0
+    return (stamps[0] - sent, rate, tokens), len(stamps)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--turns", type=int, default=10)
+    args = parser.parse_args()
+
+    results: dict[str, list[Sample]] = {"a": [], "b": []}
+    events = 0
+    with tempfile.TemporaryDirectory() as data, llmserver(LLM_N_CTX="4096") as llm_url, \
+            chatbot(llm_url, Path(data), CHAT_MAX_TOKENS=str(args.max_tokens),
+                    CHAT_TEMPERATURE="0") as chat_url:
+        api = openai.OpenAI(base_url=f"{llm_url}/v1", api_key="unused", max_retries=0)
+        with ChatClient(chat_url) as client:
+            # Warm-up both so first-call setup counts for neither.
+            direct(api, 8)
+            through_chatbot(client, PROMPT, fresh=True)
+            for _ in range(args.rounds):
+                results["a"].append(direct(api, args.max_tokens))
+                sample, n_events = through_chatbot(client, PROMPT, fresh=True)
+                results["b"].append(sample)
+                events += n_events
+
+            client.wait("settings", since=client.emit("settings", {"max_tokens": 24}))
+            client.wait("history", since=client.emit("reset", {}))
+            turns = [through_chatbot(client, QUESTIONS[i % len(QUESTIONS)], fresh=False)[0]
+                     for i in range(args.turns)]
+
+    def summary(name: str, label: str) -> tuple[float, float]:
+        ttft = statistics.median(r[0] for r in results[name]) * 1000
+        tps = statistics.median(r[1] for r in results[name])
+        tokens = statistics.median(r[2] for r in results[name])
+        print(f"({name}) {label:<36} {tps:7.1f} tok/s   TTFT {ttft:6.1f} ms   "
+              f"{tokens:.0f} tokens (median of {len(results[name])})")
+        return tps, ttft
+
+    print(f"model {ALIAS}, max_tokens {args.max_tokens}, temperature 0")
+    tps_a, ttft_a = summary("a", "llmserver + openai client")
+    tps_b, ttft_b = summary("b", "chatbot + python-socketio client")
+    total_tokens = sum(r[2] for r in results["b"])
+    print(f"ratio b/a tokens/s: {tps_b / tps_a:.3f}   added TTFT: {ttft_b - ttft_a:+.1f} ms   "
+          f"token events per token: {events / total_tokens:.2f}")
+    ttfts = ", ".join(f"{t[0] * 1000:.0f}" for t in turns)
+    print(f"TTFT per turn of one conversation (ms): {ttfts}")
+    print(f"turn {args.turns} / turn 1 TTFT: {turns[-1][0] / turns[0][0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""The chat web app: Flask + Flask-SocketIO, streaming answers from an OpenAI-compatible server.
+
+`create_app()` builds everything; nothing happens at import. `python -m chatbot` serves it
+for development; production runs it under gunicorn (see the README).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from flask_socketio import SocketIO
+
+from chatbot import views
+from chatbot.chat import Chat
+from chatbot.commands import app_version
+from chatbot.llm import LLMClient
+from chatbot.metrics import Metrics
+from chatbot.services import Services
+from chatbot.settings import Settings
+from chatbot.sockets import Events
+from chatbot.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+# A 1 MB message must reach the handler to be refused with a readable `error`; above this
+# Engine.IO drops the connection instead (the client reconnects).
+MAX_PACKET_BYTES = 4 * 1024 * 1024
+
+log = logging.getLogger("chatbot")
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the app. `test_config` overrides settings by field name (e.g. `data_dir`,
+    `llm_base_url`) and, for upper-case keys, Flask config."""
+    overrides = dict(test_config or {})
+    flask_config = {k: overrides.pop(k) for k in list(overrides) if k.isupper()}
+    settings = Settings(**overrides)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+
+    app = Flask(__name__, template_folder=str(ROOT / "templates"),
+                static_folder=str(ROOT / "static"), static_url_path="/static")
+    app.config.update(
+        SECRET_KEY=settings.secret_key or _stored_secret(settings.data_dir),
+        SESSION_COOKIE_NAME="localchat",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=timedelta(days=400),
+        APP_VERSION=app_version(),
+        **flask_config,
+    )
+
+    socketio = SocketIO(app, async_mode="threading", max_http_buffer_size=MAX_PACKET_BYTES,
+                        cors_allowed_origins=_origin_check(settings.extra_origins))
+    store = Store(settings.data_dir / "conversations.sqlite3")
+    llm = LLMClient(settings)
+    metrics = Metrics()
+
+    def emit(event: str, payload: dict[str, Any], room: str) -> None:
+        socketio.emit(event, payload, to=room)
+
+    chat = Chat(settings, store, llm, metrics, emit=emit, spawn=socketio.start_background_task)
+    app.extensions["chatbot"] = Services(settings, store, llm, metrics, chat, socketio)
+    views.init_app(app)
+    Events(socketio, settings, store, chat).register()
+    return app
+
+
+def _stored_secret(data_dir: Path) -> str:
+    """A random signing key made once and kept, so cookies survive restarts."""
+    path = data_dir / "secret_key"
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_hex(32))
+        log.info("generated a cookie signing key in %s", path)
+    return path.read_text().strip()
+
+
+def _origin_check(extra: list[str]) -> Callable[[str | None, dict[str, Any]], bool]:
+    """Same origin always; CHATBOT_ALLOWED_ORIGINS adds more. A request without Origin
+    (a non-browser client) is not a cross-site risk and Engine.IO does not check it."""
+
+    def allowed(origin: str | None, environ: dict[str, Any]) -> bool:
+        own = f"{environ.get('wsgi.url_scheme', 'http')}://{environ.get('HTTP_HOST', '')}"
+        return origin is not None and (origin == own or origin.rstrip("/") in extra)
+
+    return allowed

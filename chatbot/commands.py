@@ -1,0 +1,150 @@
+"""Slash commands typed in the chat box: `/help`, `/reset`, `/version`, `/model`, `/set`, `/rag`.
+
+A command never reaches the model. It returns a Markdown reply shown to the user and, when
+it changes something, the change for the socket layer to apply (new conversation, new
+settings), so this module knows nothing about sockets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+
+from pydantic import ValidationError
+
+from chatbot.llm import LLMClient, LLMError
+from chatbot.settings import ChatSettings, Settings
+
+SETTING_ALIASES = {"system": "system_prompt", "temp": "temperature",
+                   "max": "max_tokens", "max_tokens": "max_tokens"}
+
+
+@dataclass
+class Reply:
+    text: str  # Markdown
+    reset: bool = False  # start a new conversation
+    settings: ChatSettings | None = None  # save these as the conversation's settings
+
+
+@dataclass
+class Context:
+    settings: Settings
+    llm: LLMClient
+    chat: ChatSettings  # the conversation's current settings
+
+
+Handler = Callable[[str, Context], Reply]
+
+
+@dataclass(frozen=True)
+class Command:
+    handler: Handler
+    usage: str
+    summary: str
+
+
+def _help(_: str, __: Context) -> Reply:
+    lines = ["| command | what it does |", "|---|---|"]
+    lines += [f"| `{c.usage}` | {c.summary} |" for c in COMMANDS.values()]
+    return Reply("\n".join(lines) + "\n\n**Enter** sends, **Shift+Enter** starts a new line.")
+
+
+def _reset(_: str, __: Context) -> Reply:
+    return Reply("Started a new conversation.", reset=True)
+
+
+def app_version() -> str:
+    try:
+        return version("localchat")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _version(_: str, ctx: Context) -> Reply:
+    health = ctx.llm.health()
+    model = ctx.chat.model or health.get("model") or ctx.settings.llm_model or "server default"
+    server = "reachable" if health else "not reachable or without /health"
+    return Reply(f"localchat **{app_version()}**  \n"
+                 f"Model: `{model}` at `{ctx.settings.llm_base_url}` ({server})  \n"
+                 f"Context: {ctx.llm.n_ctx()} tokens")
+
+
+def _model(args: str, ctx: Context) -> Reply:
+    try:
+        offered = ctx.llm.models()
+    except LLMError as exc:
+        return Reply(str(exc))
+    current = ctx.chat.model or _default_or_none(ctx)
+    wanted = args.strip()
+    if not wanted:
+        listing = "\n".join(f"- `{m}`" + (" (current)" if m == current else "")
+                            for m in offered)
+        return Reply(f"Models offered by the server:\n\n{listing}\n\nSwitch with `/model NAME`.")
+    if wanted not in offered:
+        return Reply(f"No model `{wanted}` on the server. Offered: "
+                     + ", ".join(f"`{m}`" for m in offered))
+    return Reply(f"This conversation now uses `{wanted}`.",
+                 settings=ctx.chat.model_copy(update={"model": wanted}))
+
+
+def _default_or_none(ctx: Context) -> str | None:
+    try:
+        return ctx.llm.default_model()
+    except LLMError:
+        return None
+
+
+def _set(args: str, ctx: Context) -> Reply:
+    key, _, value = args.strip().partition(" ")
+    key = SETTING_ALIASES.get(key, key)
+    if not key:
+        return Reply(show_settings(ctx.chat))
+    if key == "reset":
+        return Reply("Settings reset to the defaults.",
+                     settings=ChatSettings.defaults(ctx.settings))
+    if key not in ChatSettings.model_fields or key == "model":
+        return Reply(f"Unknown setting `{key}`. Settings: system, temperature, top_p, "
+                     "max_tokens (use `/model` for the model).")
+    try:
+        changed = ctx.chat.model_copy()
+        setattr(changed, key, value.strip())
+    except ValidationError as exc:
+        return Reply(f"Could not set `{key}`: {exc.errors()[0]['msg']}.")
+    return Reply(f"Set `{key}`.\n\n" + show_settings(changed), settings=changed)
+
+
+def show_settings(chat: ChatSettings) -> str:
+    system = chat.system_prompt.replace("\n", " ") or "(none: the model's default)"
+    return ("| setting | value |\n|---|---|\n"
+            f"| system | {system} |\n| temperature | {chat.temperature} |\n"
+            f"| top_p | {chat.top_p} |\n| max_tokens | {chat.max_tokens} |\n"
+            f"| model | {chat.model or '(server default)'} |\n\n"
+            "Change with `/set NAME VALUE`, e.g. `/set temperature 0.2`; `/set reset` "
+            "restores the defaults.")
+
+
+def _rag(_: str, __: Context) -> Reply:
+    return Reply("RAG is not configured: document retrieval is not available in this chat yet.")
+
+
+COMMANDS: dict[str, Command] = {
+    "help": Command(_help, "/help", "this list"),
+    "reset": Command(_reset, "/reset", "start a new conversation (the old one stays in the "
+                     "sidebar)"),
+    "version": Command(_version, "/version", "versions, model and context size"),
+    "model": Command(_model, "/model [NAME]", "list the server's models, or switch this "
+                     "conversation to one"),
+    "set": Command(_set, "/set [NAME VALUE]", "show or change this conversation's settings: "
+                   "system, temperature, top_p, max_tokens"),
+    "rag": Command(_rag, "/rag ...", "answer from your documents"),
+}
+
+
+def run(line: str, ctx: Context) -> Reply:
+    """Run one command line (starting with `/`)."""
+    name, _, args = line[1:].partition(" ")
+    command = COMMANDS.get(name.strip().lower())
+    if command is None:
+        return Reply(f"Unknown command `/{name}`. Type `/help` for the list.")
+    return command.handler(args, ctx)

@@ -1,0 +1,233 @@
+"""The LLM client: the OpenAI API at LLM_BASE_URL, plus optional llama.cpp-style extras.
+
+Everything here works against any OpenAI-compatible engine. Two extras are used when the
+server offers them and replaced by safe guesses when it does not: the context size (from
+`GET /health` -> `n_ctx`, else LLM_N_CTX) and exact token counts (`POST /tokenize/count`,
+else a conservative bytes/3 estimate that over-counts for ordinary text).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+
+from chatbot.settings import Settings
+
+log = logging.getLogger("chatbot.llm")
+
+# How long a learned fact about the server (context size, whether it counts tokens, its
+# model list) is trusted; short enough that a restarted or swapped server is noticed.
+FACT_TTL_S = 30.0
+EXTRAS_TIMEOUT = httpx.Timeout(3.0)
+
+
+def estimate_tokens(text: str) -> int:
+    """Upper-bound guess without a tokenizer: BPE/SentencePiece tokens of ordinary text
+    average 3.5-4.5 bytes, so bytes/3 over-counts, which is the safe side for a budget."""
+    return math.ceil(len(text.encode("utf-8")) / 3)
+
+
+class LLMError(Exception):
+    """A failure talking to the LLM server, with a message fit to show the user."""
+
+
+@dataclass
+class Chunk:
+    text: str
+    usage: dict[str, int] | None = None
+
+
+@dataclass
+class _Cached:
+    value: Any = None
+    at: float = field(default=-math.inf)
+
+    def fresh(self) -> bool:
+        return time.monotonic() - self.at < FACT_TTL_S
+
+    def set(self, value: Any) -> Any:
+        self.value, self.at = value, time.monotonic()
+        return value
+
+
+class LLMClient:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        timeout = httpx.Timeout(settings.llm_read_timeout, connect=settings.llm_connect_timeout)
+        self.openai = openai.OpenAI(base_url=settings.llm_base_url,
+                                    api_key=settings.llm_api_key or "not-needed",
+                                    timeout=timeout, max_retries=0)
+        headers = ({"Authorization": f"Bearer {settings.llm_api_key}"}
+                   if settings.llm_api_key else {})
+        self.http = httpx.Client(base_url=settings.llm_root_url, headers=headers,
+                                 timeout=EXTRAS_TIMEOUT)
+        self._lock = threading.Lock()
+        self._health = _Cached()
+        self._models = _Cached()
+        self._counts_tokens = _Cached(True)
+
+    def close(self) -> None:
+        self.http.close()
+        self.openai.close()
+
+    # Facts about the server ---------------------------------------------------------
+
+    def health(self, fresh: bool = False) -> dict[str, Any]:
+        """llama.cpp-style `/health` JSON, or {} when the server has none or is down.
+        `fresh`: ask now rather than trust the answer of the last FACT_TTL_S seconds."""
+        with self._lock:
+            if self._health.fresh() and not fresh:
+                return self._health.value
+        try:
+            response = self.http.get("/health")
+            body = response.json() if response.status_code == 200 else {}
+        except (httpx.HTTPError, ValueError):
+            body = {}
+        with self._lock:
+            # A failed probe is not cached: the next turn should see a server that came back.
+            return self._health.set(body) if body else body
+
+    def n_ctx(self) -> int:
+        value = self.health().get("n_ctx")
+        return value if isinstance(value, int) and value > 0 else self.settings.llm_n_ctx
+
+    def models(self) -> list[str]:
+        """Model ids the server offers; raises LLMError when it cannot be asked."""
+        with self._lock:
+            if self._models.fresh():
+                return self._models.value
+        try:
+            ids = [m.id for m in self.openai.models.list().data]
+        except openai.OpenAIError as exc:
+            raise LLMError(describe(exc, self.settings)) from exc
+        with self._lock:
+            return self._models.set(ids)
+
+    def default_model(self) -> str:
+        """LLM_MODEL (as given, or as the alias of a GGUF path), else the server's first."""
+        wanted = self.settings.llm_model
+        try:
+            offered = self.models()
+        except LLMError:
+            if wanted:
+                return wanted
+            raise
+        if wanted and wanted not in offered and Path(wanted).stem in offered:
+            return Path(wanted).stem
+        if wanted:
+            return wanted
+        if not offered:
+            raise LLMError("The language model server offers no model.")
+        return offered[0]
+
+    def count_tokens(self, text: str, model: str | None = None) -> int:
+        """Tokens of `text` by the model's tokenizer when the server can say, else an
+        over-estimate. Never raises: a budget must always be computable."""
+        if not text:
+            return 0
+        with self._lock:
+            ask = self._counts_tokens.value or not self._counts_tokens.fresh()
+        if ask:
+            payload: dict[str, Any] = {"input": text}
+            if model:
+                payload["model"] = model
+            try:
+                response = self.http.post("/tokenize/count", json=payload)
+                if response.status_code == 200:
+                    count = response.json().get("count")
+                    if isinstance(count, int):
+                        return count
+                supported = response.status_code not in (404, 405, 501)
+            except (httpx.HTTPError, ValueError):
+                supported = True  # down, not missing: ask again next time
+            if not supported:
+                with self._lock:
+                    self._counts_tokens.set(False)
+        return estimate_tokens(text)
+
+    # Generation ---------------------------------------------------------------------
+
+    def stream_chat(self, messages: list[dict[str, str]], *, model: str, temperature: float,
+                    top_p: float, max_tokens: int) -> ChatStream:
+        """Open a streamed chat completion; raises LLMError when it cannot start."""
+        try:
+            stream = self.openai.chat.completions.create(
+                model=model, messages=messages, temperature=temperature,  # type: ignore[arg-type]
+                top_p=top_p, max_tokens=max_tokens, stream=True)
+        except openai.OpenAIError as exc:
+            raise LLMError(describe(exc, self.settings)) from exc
+        return ChatStream(stream, self.settings)
+
+
+class ChatStream:
+    """Iterates the answer's text pieces; `close()` drops the HTTP stream, which is how an
+    OpenAI-compatible server learns to stop generating."""
+
+    def __init__(self, stream: openai.Stream[Any], settings: Settings):
+        self._stream = stream
+        self._settings = settings
+        self.usage: dict[str, int] | None = None
+        self.finish_reason: str | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        try:
+            for chunk in self._stream:
+                if chunk.usage is not None:
+                    self.usage = chunk.usage.model_dump(
+                        include={"prompt_tokens", "completion_tokens", "total_tokens"})
+                if not chunk.choices:
+                    continue
+                choice = chunk.choices[0]
+                if choice.finish_reason:
+                    self.finish_reason = choice.finish_reason
+                if choice.delta.content:
+                    yield choice.delta.content
+        except (openai.OpenAIError, httpx.HTTPError) as exc:
+            raise LLMError(describe(exc, self._settings)) from exc
+
+    def close(self) -> None:
+        try:
+            self._stream.close()
+        except (httpx.HTTPError, OSError):
+            log.debug("closing the upstream stream failed", exc_info=True)
+
+
+def describe(exc: BaseException, settings: Settings) -> str:
+    """One sentence for the user; the traceback goes to the log, never to the browser."""
+    where = settings.llm_base_url
+    if isinstance(exc, openai.APITimeoutError | httpx.TimeoutException):
+        return (f"The language model server did not answer within "
+                f"{settings.llm_read_timeout:g} s. It may be overloaded; try again.")
+    if isinstance(exc, openai.APIConnectionError | httpx.TransportError):
+        return (f"The language model server at {where} is not reachable. "
+                "Check that it is running; your next message will retry.")
+    if isinstance(exc, openai.APIStatusError):
+        detail = _server_message(exc)
+        if exc.status_code == 503:
+            return "The language model is still loading. Try again in a few seconds."
+        if exc.status_code in (401, 403):
+            return "The language model server refused the API key (LLM_API_KEY)."
+        if exc.status_code == 404:
+            return f"The language model server does not offer that model. {detail}".strip()
+        if exc.status_code == 429:
+            return "The language model server is busy (rate limited). Try again shortly."
+        return f"The language model server answered with an error ({exc.status_code}). {detail}"
+    return "The language model server failed unexpectedly. Try again."
+
+
+def _server_message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        message = body.get("message") or (body.get("error") or {}).get("message")
+        if isinstance(message, str):
+            return message[:300]
+    return ""

@@ -1,0 +1,119 @@
+"""chatbot configuration: one typed object, read from the environment (and `.env`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _env(name: str) -> AliasChoices:
+    """Accept both the documented environment variable and the field name (for tests)."""
+    return AliasChoices(name, name.lower())
+
+
+class Settings(BaseSettings):
+    """Every knob of the chat web app, each with its environment variable and default."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    host: str = Field(default="127.0.0.1", validation_alias=_env("CHATBOT_HOST"))
+    port: int = Field(default=5000, validation_alias=_env("CHATBOT_PORT"))
+    data_dir: Path = Field(
+        default=Path("data"), validation_alias=_env("DATA_DIR"),
+        description="Folder of the conversation database and the generated secret key.",
+    )
+    secret_key: str | None = Field(
+        default=None, validation_alias=_env("SECRET_KEY"),
+        description="Signs the browser cookie. Unset: a random key kept in DATA_DIR.",
+    )
+    allowed_origins: str = Field(
+        default="", validation_alias=_env("CHATBOT_ALLOWED_ORIGINS"),
+        description="Comma-separated extra origins allowed to open the Socket.IO "
+        "connection; the page's own origin is always allowed.",
+    )
+
+    llm_base_url: str = Field(
+        default="http://127.0.0.1:8000/v1", validation_alias=_env("LLM_BASE_URL"),
+        description="OpenAI-compatible API root, ending in /v1.",
+    )
+    llm_api_key: str | None = Field(default=None, validation_alias=_env("LLM_API_KEY"))
+    llm_model: str | None = Field(
+        default=None, validation_alias=_env("LLM_MODEL"),
+        description="Model to request; unset: the first one the server lists.",
+    )
+    llm_n_ctx: int = Field(
+        default=4096, ge=256, validation_alias=_env("LLM_N_CTX"),
+        description="Context size when the server does not report one in /health.",
+    )
+    llm_concurrency: int = Field(
+        default=1, ge=1, validation_alias=_env("LLM_CONCURRENCY"),
+        description="Answers generated upstream at once; others wait with status `queued`. "
+        "1 for llama.cpp, higher for vLLM or a hosted API.",
+    )
+    llm_connect_timeout: float = Field(
+        default=5.0, gt=0, validation_alias=_env("LLM_CONNECT_TIMEOUT"),
+        description="Seconds to reach the LLM server before telling the user it is down.",
+    )
+    llm_read_timeout: float = Field(
+        default=120.0, gt=0, validation_alias=_env("LLM_READ_TIMEOUT"),
+        description="Seconds of silence from the LLM server (before or between tokens) "
+        "before the answer fails with an error.",
+    )
+
+    system_prompt: str = Field(
+        default="", validation_alias=_env("CHAT_SYSTEM_PROMPT"),
+        description="Default system prompt of new conversations; empty: none is sent.",
+    )
+    temperature: float = Field(
+        default=0.7, ge=0, le=2, validation_alias=_env("CHAT_TEMPERATURE"),
+    )
+    top_p: float = Field(default=0.95, gt=0, le=1, validation_alias=_env("CHAT_TOP_P"))
+    max_tokens: int = Field(
+        default=512, ge=1, validation_alias=_env("CHAT_MAX_TOKENS"),
+        description="Default cap on answer length, in tokens.",
+    )
+    max_message_chars: int = Field(
+        default=16000, ge=1, validation_alias=_env("CHAT_MAX_MESSAGE_CHARS"),
+        description="Longest message a user may send, in characters.",
+    )
+
+    @property
+    def extra_origins(self) -> list[str]:
+        return [o.strip().rstrip("/") for o in self.allowed_origins.split(",") if o.strip()]
+
+    @property
+    def llm_root_url(self) -> str:
+        """The server root, where llama.cpp-style servers answer /health and /tokenize."""
+        url = self.llm_base_url.rstrip("/")
+        return url[: -len("/v1")] if url.endswith("/v1") else url
+
+
+class ChatSettings(BaseModel):
+    """Per-conversation settings; new conversations start from the environment's defaults."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    system_prompt: str = Field(default="", max_length=8000)
+    temperature: float = Field(default=0.7, ge=0, le=2)
+    top_p: float = Field(default=0.95, gt=0, le=1)
+    max_tokens: int = Field(default=512, ge=1, le=32768)
+    # None: the server's default model (LLM_MODEL, else the first the server lists).
+    model: str | None = Field(default=None, max_length=200)
+
+    @classmethod
+    def defaults(cls, settings: Settings) -> ChatSettings:
+        return cls(system_prompt=settings.system_prompt, temperature=settings.temperature,
+                   top_p=settings.top_p, max_tokens=settings.max_tokens)
+
+    @classmethod
+    def load(cls, settings: Settings, stored: dict[str, Any]) -> ChatSettings:
+        """Defaults overlaid with what the conversation changed; stale keys are ignored."""
+        merged = cls.defaults(settings).model_dump()
+        merged.update({k: v for k, v in stored.items() if k in cls.model_fields})
+        try:
+            return cls(**merged)
+        except ValidationError:
+            return cls.defaults(settings)

@@ -1,0 +1,261 @@
+"""Socket.IO events (the contract in ARCHITECTURE.md, plus the sidebar and settings extras).
+
+Each socket belongs to a browser (the signed cookie's id) and shows one conversation; it
+sits in two rooms: the conversation's (answers stream there, so every tab showing it follows
+along) and the browser's (sidebar changes reach all of that browser's tabs).
+
+Every handler validates its payload and answers a bad one with `error`; an unexpected
+exception is logged and turned into a generic `error`, never a traceback or a dropped socket.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flask import request, session
+from flask_socketio import SocketIO, emit, join_room, leave_room
+from pydantic import ValidationError
+
+from chatbot import commands
+from chatbot.chat import Chat
+from chatbot.settings import ChatSettings, Settings
+from chatbot.store import Conversation, Store
+
+log = logging.getLogger("chatbot.sockets")
+
+
+class BadPayload(Exception):
+    """A client sent something this server cannot act on; the message says what."""
+
+
+@dataclass
+class Client:
+    browser: str
+    conversation_id: str
+
+
+def browser_room(browser: str) -> str:
+    return f"browser:{browser}"
+
+
+class Events:
+    def __init__(self, socketio: SocketIO, settings: Settings, store: Store, chat: Chat):
+        self.socketio = socketio
+        self.settings = settings
+        self.store = store
+        self.chat = chat
+        self.clients: dict[str, Client] = {}
+        self._lock = threading.Lock()
+
+    def register(self) -> None:
+        on = self.socketio.on
+        on("connect")(self.connect)
+        on("disconnect")(self.disconnect)
+        for name in ("message", "stop", "reset", "switch", "rename", "delete", "settings"):
+            on(name)(self._guarded(getattr(self, f"on_{name}")))
+        self.socketio.on_error_default(self._unexpected)
+
+    def _guarded(self, handler: Callable[[Client, dict[str, Any]], None]) -> Callable[..., None]:
+        @functools.wraps(handler)
+        def wrapper(data: Any = None, *_: Any) -> None:
+            with self._lock:
+                client = self.clients.get(request.sid)  # type: ignore[attr-defined]
+            if client is None:
+                emit("error", {"message": "This connection has no session; reload the page."})
+                return
+            if data is None:
+                data = {}
+            if not isinstance(data, dict):
+                self.chat.metrics.bad_payloads.inc()
+                emit("error", {"message": "Malformed request: expected a JSON object."})
+                return
+            try:
+                handler(client, data)
+            except BadPayload as exc:
+                self.chat.metrics.bad_payloads.inc()
+                emit("error", {"message": str(exc)})
+        return wrapper
+
+    def _unexpected(self, exc: Exception) -> None:
+        log.exception("socket handler failed", exc_info=exc)
+        emit("error", {"message": "Something went wrong on the server. Please try again."})
+
+    # Connection ---------------------------------------------------------------------
+
+    def connect(self, auth: Any = None) -> bool:
+        browser = session.get("browser")
+        if not isinstance(browser, str):
+            # No page load, no cookie: there is no conversation to continue.
+            return False
+        conversation = self.store.current(browser)
+        with self._lock:
+            self.clients[request.sid] = Client(browser, conversation.id)  # type: ignore[attr-defined]
+        self.chat.metrics.connections.inc()
+        join_room(browser_room(browser))
+        self._show(conversation)
+        return True
+
+    def disconnect(self, *_: Any) -> None:
+        with self._lock:
+            gone = self.clients.pop(request.sid, None)  # type: ignore[attr-defined]
+        if gone is not None:
+            self.chat.metrics.connections.dec()
+
+    def _show(self, conversation: Conversation) -> None:
+        """Send this socket the conversation (joining its room) and the sidebar."""
+        payload: dict[str, Any] = {
+            "messages": [m.public() for m in self.store.messages(conversation.id)],
+            "conversation": conversation.summary(),
+            "context_from": conversation.context_start,
+            "settings": ChatSettings.load(self.settings, conversation.settings).model_dump(),
+            "limits": {"max_message_chars": self.settings.max_message_chars},
+        }
+        generation = self.chat.active(conversation.id)
+        if generation is not None:
+            with generation.lock:
+                if not generation.finished:
+                    payload["streaming"] = generation.snapshot()
+                join_room(conversation.id)
+        else:
+            join_room(conversation.id)
+        emit("history", payload)
+        self._send_conversations(self._browser(), to_all=False)
+
+    def _browser(self) -> str:
+        with self._lock:
+            return self.clients[request.sid].browser  # type: ignore[attr-defined]
+
+    def _send_conversations(self, browser: str, to_all: bool = True) -> None:
+        items = [c.summary() for c in self.store.conversations(browser)]
+        if to_all:
+            self.socketio.emit("conversations", {"conversations": items},
+                               to=browser_room(browser))
+        else:
+            emit("conversations", {"conversations": items})
+
+    def _move(self, client: Client, conversation: Conversation) -> None:
+        leave_room(client.conversation_id)
+        client.conversation_id = conversation.id
+        self.store.set_current(client.browser, conversation.id)
+        self._show(conversation)
+
+    def _conversation(self, client: Client) -> Conversation:
+        conversation = self.store.get(client.browser, client.conversation_id)
+        if conversation is None:  # deleted from another tab
+            conversation = self.store.current(client.browser)
+            self._move(client, conversation)
+        return conversation
+
+    # Contract events ----------------------------------------------------------------
+
+    def on_message(self, client: Client, data: dict[str, Any]) -> None:
+        text = data.get("text")
+        if not isinstance(text, str):
+            raise BadPayload("Malformed message: `text` must be a string.")
+        text = text.strip()
+        if not text:
+            raise BadPayload("Empty message: type something first.")
+        limit = self.settings.max_message_chars
+        if len(text) > limit:
+            raise BadPayload(f"Message too long: {len(text):,} characters, at most "
+                             f"{limit:,} are accepted.")
+        conversation = self._conversation(client)
+        if text.startswith("/"):
+            self._command(client, conversation, text)
+            return
+        self.chat.metrics.messages.inc()
+        browser = client.browser
+        problem = self.chat.answer(conversation, text,
+                                   on_stored=lambda: self._send_conversations(browser))
+        if problem:
+            emit("error", {"message": problem})
+            return
+        # Other tabs on this conversation show the question too.
+        self.socketio.emit("user_message", {"text": text}, to=conversation.id,
+                           skip_sid=request.sid)  # type: ignore[attr-defined]
+
+    def on_stop(self, client: Client, data: dict[str, Any]) -> None:
+        # Optional extra: the `token` events this browser displayed before stopping.
+        shown = data.get("shown")
+        if shown is not None and (not isinstance(shown, int) or shown < 0):
+            raise BadPayload("Malformed stop: `shown` must be a non-negative integer.")
+        if not self.chat.stop(client.conversation_id, shown):
+            emit("status", {"state": "idle"})
+
+    def on_reset(self, client: Client, _: dict[str, Any]) -> None:
+        self._new_conversation(client)
+
+    def _new_conversation(self, client: Client) -> None:
+        current = self.store.get(client.browser, client.conversation_id)
+        if current is not None and not self.store.messages(current.id):
+            conversation = current  # already empty: reuse it rather than pile up blanks
+        else:
+            conversation = self.store.create(client.browser)
+        self._move(client, conversation)
+        self._send_conversations(client.browser)
+
+    def _command(self, client: Client, conversation: Conversation, text: str) -> None:
+        chat = ChatSettings.load(self.settings, conversation.settings)
+        name = text[1:].split(" ", 1)[0].lower()
+        self.chat.metrics.commands.labels(
+            command=name if name in commands.COMMANDS else "unknown").inc()
+        reply = commands.run(text, commands.Context(self.settings, self.chat.llm, chat))
+        if reply.settings is not None:
+            self.store.update_settings(conversation.id, reply.settings.model_dump())
+            self.socketio.emit("settings", reply.settings.model_dump(), to=conversation.id)
+        if reply.reset:
+            self._new_conversation(client)
+        emit("notice", {"text": reply.text, "level": "info", "command": name})
+
+    # Extras: sidebar and settings panel ---------------------------------------------
+
+    def _target(self, client: Client, data: dict[str, Any]) -> Conversation:
+        conversation_id = data.get("id")
+        if not isinstance(conversation_id, str):
+            raise BadPayload("Malformed request: `id` must be a string.")
+        conversation = self.store.get(client.browser, conversation_id)
+        if conversation is None:
+            raise BadPayload("That conversation no longer exists.")
+        return conversation
+
+    def on_switch(self, client: Client, data: dict[str, Any]) -> None:
+        self._move(client, self._target(client, data))
+
+    def on_rename(self, client: Client, data: dict[str, Any]) -> None:
+        conversation = self._target(client, data)
+        title = data.get("title")
+        if not isinstance(title, str) or not title.strip():
+            raise BadPayload("A conversation needs a non-empty title.")
+        self.store.rename(client.browser, conversation.id, title)
+        self._send_conversations(client.browser)
+
+    def on_delete(self, client: Client, data: dict[str, Any]) -> None:
+        conversation = self._target(client, data)
+        self.chat.stop(conversation.id)
+        self.store.delete(client.browser, conversation.id)
+        if conversation.id == client.conversation_id:
+            self._move(client, self.store.current(client.browser))
+        self._send_conversations(client.browser)
+
+    def on_settings(self, client: Client, data: dict[str, Any]) -> None:
+        conversation = self._conversation(client)
+        current = ChatSettings.load(self.settings, conversation.settings).model_dump()
+        try:
+            changed = ChatSettings(**{**current, **data})
+        except (ValidationError, TypeError) as exc:
+            raise BadPayload(f"Invalid settings: {_first_error(exc)}") from exc
+        self.store.update_settings(conversation.id, changed.model_dump())
+        self.socketio.emit("settings", changed.model_dump(), to=conversation.id)
+
+
+def _first_error(exc: Exception) -> str:
+    if isinstance(exc, ValidationError) and exc.errors():
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return f"{where}: {first.get('msg')}" if where else str(first.get("msg"))
+    return "unexpected fields"

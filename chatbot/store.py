@@ -1,0 +1,227 @@
+"""Conversation store: SQLite in DATA_DIR, one file, safe to share between threads.
+
+A browser (identified by its signed cookie) owns conversations; every read and write of a
+conversation names the browser, so one browser can never reach another's. Commits use
+WAL with synchronous=FULL: once a write method returns, the row survives a crash, which is
+what lets the socket layer promise "durable before `done`".
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS browsers (
+    id TEXT PRIMARY KEY,
+    current TEXT,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS conversations (
+    id TEXT PRIMARY KEY,
+    browser TEXT NOT NULL,
+    title TEXT NOT NULL DEFAULT '',
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    settings TEXT NOT NULL DEFAULT '{}',
+    context_start INTEGER NOT NULL DEFAULT 0,
+    truncation_noticed INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS conversations_by_browser ON conversations (browser, updated);
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    conversation TEXT NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+    role TEXT NOT NULL,
+    content TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'done',
+    tokens INTEGER,
+    sources TEXT,
+    meta TEXT,
+    created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages (conversation, id);
+"""
+
+TITLE_CHARS = 60
+
+
+@dataclass
+class Conversation:
+    id: str
+    title: str
+    created: float
+    updated: float
+    settings: dict[str, Any] = field(default_factory=dict)
+    # id of the oldest message still sent to the model; older ones were dropped for length.
+    context_start: int = 0
+    truncation_noticed: bool = False
+
+    def summary(self) -> dict[str, Any]:
+        return {"id": self.id, "title": self.title or "New chat", "updated": self.updated}
+
+
+@dataclass
+class Message:
+    id: int
+    role: str
+    content: str
+    state: str = "done"
+    tokens: int | None = None
+    sources: list[dict[str, Any]] | None = None
+    meta: dict[str, Any] | None = None
+    created: float = 0.0
+
+    def public(self) -> dict[str, Any]:
+        """The form sent to the browser in `history` (the contract's fields, then extras)."""
+        out: dict[str, Any] = {"role": self.role, "content": self.content}
+        if self.sources:
+            out["sources"] = self.sources
+        out["id"] = self.id
+        if self.state != "done":
+            out["state"] = self.state
+        if self.meta:
+            out.update({k: v for k, v in self.meta.items()
+                        if k in ("usage", "tokens_per_s", "error", "finish_reason")})
+        return out
+
+
+def make_title(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1].rstrip() + "…"
+
+
+class Store:
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._lock = threading.Lock()
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _write(self, sql: str, args: tuple[Any, ...] = ()) -> sqlite3.Cursor:
+        with self._lock, self._db:
+            return self._db.execute(sql, args)
+
+    def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    # Conversations -----------------------------------------------------------------
+
+    def current(self, browser: str) -> Conversation:
+        """The conversation this browser last used, created on first use."""
+        rows = self._read(
+            "SELECT c.* FROM browsers b JOIN conversations c ON c.id = b.current "
+            "WHERE b.id = ? AND c.browser = b.id", (browser,))
+        if rows:
+            return _conversation(rows[0])
+        latest = self._read("SELECT * FROM conversations WHERE browser = ? "
+                            "ORDER BY updated DESC LIMIT 1", (browser,))
+        if latest:
+            conversation = _conversation(latest[0])
+            self.set_current(browser, conversation.id)
+            return conversation
+        return self.create(browser)
+
+    def create(self, browser: str, settings: dict[str, Any] | None = None) -> Conversation:
+        now = time.time()
+        conversation = Conversation(id=uuid.uuid4().hex, title="", created=now, updated=now,
+                                    settings=settings or {})
+        self._write("INSERT INTO conversations (id, browser, created, updated, settings) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (conversation.id, browser, now, now, json.dumps(conversation.settings)))
+        self.set_current(browser, conversation.id)
+        return conversation
+
+    def set_current(self, browser: str, conversation_id: str) -> None:
+        self._write("INSERT INTO browsers (id, current, created) VALUES (?, ?, ?) "
+                    "ON CONFLICT (id) DO UPDATE SET current = excluded.current",
+                    (browser, conversation_id, time.time()))
+
+    def get(self, browser: str, conversation_id: str) -> Conversation | None:
+        rows = self._read("SELECT * FROM conversations WHERE id = ? AND browser = ?",
+                          (conversation_id, browser))
+        return _conversation(rows[0]) if rows else None
+
+    def conversations(self, browser: str) -> list[Conversation]:
+        """Newest activity first."""
+        rows = self._read("SELECT * FROM conversations WHERE browser = ? "
+                          "ORDER BY updated DESC, created DESC", (browser,))
+        return [_conversation(r) for r in rows]
+
+    def rename(self, browser: str, conversation_id: str, title: str) -> bool:
+        cursor = self._write("UPDATE conversations SET title = ? WHERE id = ? AND browser = ?",
+                             (make_title(title), conversation_id, browser))
+        return cursor.rowcount == 1
+
+    def delete(self, browser: str, conversation_id: str) -> bool:
+        cursor = self._write("DELETE FROM conversations WHERE id = ? AND browser = ?",
+                             (conversation_id, browser))
+        return cursor.rowcount == 1
+
+    def update_settings(self, conversation_id: str, settings: dict[str, Any]) -> None:
+        self._write("UPDATE conversations SET settings = ? WHERE id = ?",
+                    (json.dumps(settings), conversation_id))
+
+    def set_context_start(self, conversation_id: str, message_id: int, noticed: bool) -> None:
+        self._write("UPDATE conversations SET context_start = ?, truncation_noticed = ? "
+                    "WHERE id = ?", (message_id, int(noticed), conversation_id))
+
+    # Messages ----------------------------------------------------------------------
+
+    def messages(self, conversation_id: str) -> list[Message]:
+        rows = self._read("SELECT * FROM messages WHERE conversation = ? ORDER BY id",
+                          (conversation_id,))
+        return [_message(r) for r in rows]
+
+    def add_message(self, conversation_id: str, role: str, content: str, *, state: str = "done",
+                    tokens: int | None = None, sources: list[dict[str, Any]] | None = None,
+                    meta: dict[str, Any] | None = None) -> int:
+        """Append a message; the conversation's first user message becomes its title."""
+        now = time.time()
+        with self._lock, self._db:
+            cursor = self._db.execute(
+                "INSERT INTO messages (conversation, role, content, state, tokens, sources, "
+                "meta, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (conversation_id, role, content, state, tokens,
+                 json.dumps(sources) if sources else None,
+                 json.dumps(meta) if meta else None, now))
+            self._db.execute("UPDATE conversations SET updated = ? WHERE id = ?",
+                             (now, conversation_id))
+            if role == "user":
+                self._db.execute("UPDATE conversations SET title = ? WHERE id = ? AND title = ''",
+                                 (make_title(content), conversation_id))
+            assert cursor.lastrowid is not None
+            return cursor.lastrowid
+
+    def set_tokens(self, message_id: int, tokens: int) -> None:
+        self._write("UPDATE messages SET tokens = ? WHERE id = ?", (tokens, message_id))
+
+
+def _conversation(row: sqlite3.Row) -> Conversation:
+    return Conversation(id=row["id"], title=row["title"], created=row["created"],
+                        updated=row["updated"], settings=json.loads(row["settings"]),
+                        context_start=row["context_start"],
+                        truncation_noticed=bool(row["truncation_noticed"]))
+
+
+def _message(row: sqlite3.Row) -> Message:
+    return Message(id=row["id"], role=row["role"], content=row["content"], state=row["state"],
+                   tokens=row["tokens"],
+                   sources=json.loads(row["sources"]) if row["sources"] else None,
+                   meta=json.loads(row["meta"]) if row["meta"] else None,
+                   created=row["created"])

@@ -1,0 +1,344 @@
+// The chat page: one Socket.IO connection, the message list, the composer.
+// Protocol and page hooks: shared/ARCHITECTURE.md (#messages, .msg.user, .msg.assistant with
+// data-state, #prompt, #send, #stop, .sources).
+import { io } from "/vendor/socket.io.esm.min.js";
+import { enableCopyButtons, renderInto } from "./render.js";
+import { initSettings } from "./settings.js";
+import { initSidebar } from "./sidebar.js";
+
+const $ = (selector) => document.querySelector(selector);
+const messages = $("#messages");
+const prompt = $("#prompt");
+const sendButton = $("#send");
+const stopButton = $("#stop");
+const connection = $("#connection");
+const hint = $("#hint");
+const empty = $("#empty");
+
+let maxChars = 16000;
+let current = null; // the assistant answer being written in this conversation, if any
+let stopped = null; // an answer stopped here whose `done` (with its figures) is still due
+
+const socket = io({ transports: ["websocket", "polling"] });
+const sidebar = initSidebar(socket);
+const settings = initSettings(socket);
+enableCopyButtons(messages);
+
+// Rendering ---------------------------------------------------------------------------
+
+// Markdown is re-rendered at most once per animation frame, however fast tokens arrive.
+const dirty = new Set();
+let frame = 0;
+function scheduleRender(view) {
+  dirty.add(view);
+  if (!frame) frame = requestAnimationFrame(flushRenders);
+}
+function flushRenders() {
+  frame = 0;
+  const stick = nearBottom();
+  for (const view of dirty) renderInto(view.body, view.text);
+  dirty.clear();
+  if (stick) scrollToBottom();
+}
+
+function nearBottom() {
+  return messages.scrollHeight - messages.scrollTop - messages.clientHeight < 80;
+}
+function scrollToBottom() {
+  messages.scrollTop = messages.scrollHeight;
+}
+
+function showTitle(title) {
+  $("#title").textContent = title;
+  document.title = `${title} · Local Chat`;
+}
+
+function say(text) {
+  hint.textContent = text || hint.dataset.default;
+}
+
+function updateEmpty() {
+  empty.hidden = messages.children.length > 0;
+}
+
+function addUser(text) {
+  const el = document.createElement("article");
+  el.className = "msg user";
+  const bubble = document.createElement("div");
+  bubble.className = "bubble";
+  bubble.textContent = text; // the user's words are shown as typed: never parsed as HTML
+  el.append(bubble);
+  messages.append(el);
+  updateEmpty();
+  scrollToBottom();
+  return el;
+}
+
+function addAssistant({ text = "", state = "streaming" } = {}) {
+  const el = document.createElement("article");
+  el.className = "msg assistant";
+  el.dataset.state = state;
+  el.setAttribute("aria-busy", state === "streaming" ? "true" : "false");
+  const body = document.createElement("div");
+  body.className = "body";
+  const status = document.createElement("p");
+  status.className = "status";
+  const meta = document.createElement("footer");
+  meta.className = "meta";
+  el.append(body, status, meta);
+  messages.append(el);
+  updateEmpty();
+  const view = { el, body, status, meta, text, pieces: text ? null : 0 };
+  if (text) renderInto(body, text);
+  if (state === "streaming") status.textContent = "Thinking…";
+  scrollToBottom();
+  return view;
+}
+
+function addNotice(text, level = "info") {
+  const el = document.createElement("aside");
+  el.className = `notice ${level}`;
+  el.setAttribute("role", level === "error" ? "alert" : "note");
+  renderInto(el, text);
+  messages.append(el);
+  updateEmpty();
+  scrollToBottom();
+}
+
+function addContextDivider() {
+  const el = document.createElement("div");
+  el.className = "divider";
+  el.textContent = "Messages above are no longer in the model's context";
+  messages.append(el);
+}
+
+function showMeta(view, { usage, tokens_per_s: rate, stopped, finish_reason: reason, state }) {
+  const parts = [];
+  if (usage && usage.completion_tokens) parts.push(`${usage.completion_tokens} tokens`);
+  if (rate) parts.push(`${rate.toFixed(1)} tok/s`);
+  if (usage && usage.prompt_tokens) parts.push(`prompt ${usage.prompt_tokens} tokens`);
+  if (stopped || state === "stopped") parts.push("stopped");
+  if (reason === "length") parts.push("cut at the answer length limit");
+  view.meta.textContent = parts.join(" · ");
+  view.el.dataset.stopped = stopped || state === "stopped" ? "true" : "false";
+}
+
+function showSources(view, sources) {
+  if (!sources || !sources.length) return;
+  const box = document.createElement("nav");
+  box.className = "sources";
+  box.setAttribute("aria-label", "Sources");
+  const list = document.createElement("ol");
+  for (const source of sources) {
+    const item = document.createElement("li");
+    const label = `${source.title || source.url}${source.page ? `, p. ${source.page}` : ""}`;
+    if (/^https?:\/\//i.test(source.url || "")) {
+      const link = document.createElement("a");
+      link.href = source.url;
+      link.target = "_blank";
+      link.rel = "noopener noreferrer";
+      link.textContent = label;
+      item.append(link);
+    } else {
+      item.textContent = label;
+    }
+    list.append(item);
+  }
+  box.append(list);
+  view.el.insertBefore(box, view.meta);
+}
+
+function showError(view, message) {
+  view.el.dataset.state = "error";
+  view.el.setAttribute("aria-busy", "false");
+  view.status.textContent = message;
+  view.status.setAttribute("role", "alert");
+}
+
+// Answer lifecycle --------------------------------------------------------------------
+
+function setBusy(busy) {
+  stopButton.hidden = !busy;
+  sendButton.hidden = busy;
+}
+
+function finish(view) {
+  view.el.setAttribute("aria-busy", "false");
+  if (view.el.dataset.state === "streaming") view.el.dataset.state = "done";
+  dirty.delete(view);
+  renderInto(view.body, view.text);
+  if (current === view) current = null;
+  setBusy(current !== null);
+}
+
+function stop() {
+  if (!current) return;
+  // What this page showed is what is kept (unknown for an answer joined mid-stream).
+  socket.emit("stop", current.pieces === null ? {} : { shown: current.pieces });
+  // The answer ends on screen now; tokens already on their way are dropped, and the
+  // server's `done` adds the figures.
+  stopped = current;
+  stopped.status.textContent = "";
+  stopped.el.dataset.stopped = "true";
+  finish(stopped);
+}
+
+function send() {
+  const text = prompt.value.trim();
+  if (!text) return;
+  if (text.length > maxChars) {
+    say(`That message is ${text.length.toLocaleString()} characters; the limit is ${maxChars.toLocaleString()}.`);
+    return;
+  }
+  if (current) {
+    say("Wait for the answer to finish, or stop it (Esc).");
+    return;
+  }
+  if (!socket.connected) {
+    say("Not connected yet: send again once the dot turns green.");
+    return;
+  }
+  say();
+  prompt.value = "";
+  autoGrow();
+  if (text.startsWith("/")) {
+    socket.emit("message", { text });
+    return;
+  }
+  addUser(text);
+  current = addAssistant();
+  setBusy(true);
+  socket.emit("message", { text });
+}
+
+// Socket events -----------------------------------------------------------------------
+
+socket.on("connect", () => {
+  connection.dataset.state = "connected";
+  connection.textContent = "Connected";
+  sendButton.disabled = false;
+});
+socket.on("disconnect", () => {
+  connection.dataset.state = "reconnecting";
+  connection.textContent = "Reconnecting…";
+  sendButton.disabled = true;
+});
+socket.on("connect_error", () => {
+  connection.dataset.state = "offline";
+  connection.textContent = "Offline, retrying…";
+  sendButton.disabled = true;
+});
+
+socket.on("history", (data) => {
+  messages.replaceChildren();
+  current = null;
+  stopped = null;
+  dirty.clear();
+  setBusy(false);
+  maxChars = data.limits?.max_message_chars ?? maxChars;
+  sidebar.setActive(data.conversation);
+  showTitle(data.conversation.title);
+  settings.show(data.settings);
+  for (const m of data.messages) {
+    if (data.context_from && m.id === data.context_from && messages.children.length) addContextDivider();
+    if (m.role === "user") {
+      addUser(m.content);
+    } else if (m.role === "assistant") {
+      const view = addAssistant({ text: m.content, state: m.state === "error" ? "error" : "done" });
+      showSources(view, m.sources);
+      showMeta(view, m);
+      if (m.state === "error") showError(view, m.error || "This answer failed.");
+    }
+  }
+  if (data.streaming) {
+    current = addAssistant({ text: data.streaming.text });
+    setBusy(true);
+  }
+  updateEmpty();
+  scrollToBottom();
+});
+
+socket.on("user_message", ({ text }) => {
+  addUser(text);
+  current = addAssistant();
+  setBusy(true);
+});
+
+socket.on("token", ({ text }) => {
+  if (stopped) return;
+  if (!current) {
+    current = addAssistant();
+    setBusy(true);
+  }
+  if (!current.text) current.status.textContent = "";
+  current.text += text;
+  if (current.pieces !== null) current.pieces += 1;
+  scheduleRender(current);
+});
+
+socket.on("done", (data) => {
+  const view = data.stopped && stopped ? stopped : current;
+  if (data.stopped) stopped = null;
+  if (!view) return;
+  showSources(view, data.sources);
+  showMeta(view, data);
+  finish(view);
+});
+
+socket.on("error", ({ message }) => {
+  if (current) {
+    const view = current;
+    finish(view);
+    showError(view, message);
+  } else {
+    addNotice(message, "error");
+  }
+});
+
+socket.on("status", ({ state, position }) => {
+  if (!current) return;
+  if (state === "queued") {
+    current.status.textContent = `Waiting for the model: ${position} ${position === 1 ? "answer" : "answers"} ahead…`;
+  } else if (state === "retrieving") {
+    current.status.textContent = "Searching your documents…";
+  } else if (state === "generating" && !current.text) {
+    current.status.textContent = "Thinking…";
+  }
+});
+
+socket.on("notice", ({ text, level, context_from: from }) => {
+  if (from && !current?.text) addContextDivider();
+  addNotice(text, level);
+});
+
+socket.on("conversations", ({ conversations }) => {
+  sidebar.show(conversations);
+  const active = conversations.find((c) => c.id === sidebar.activeId());
+  if (active) showTitle(active.title);
+});
+socket.on("settings", (values) => settings.show(values));
+
+// Composer ----------------------------------------------------------------------------
+
+function autoGrow() {
+  prompt.style.height = "auto";
+  prompt.style.height = `${Math.min(prompt.scrollHeight, 240)}px`;
+}
+
+prompt.addEventListener("input", autoGrow);
+prompt.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();
+    send();
+  }
+});
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && current) stop();
+});
+$("#composer").addEventListener("submit", (event) => {
+  event.preventDefault();
+  send();
+});
+stopButton.addEventListener("click", stop);
+updateEmpty();
+say();
