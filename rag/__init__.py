@@ -1,0 +1,145 @@
+"""rag: ingest URLs, sites, PDFs and files into Chroma; retrieve passages by hybrid search.
+
+The chat app uses this API (one `Rag` per process; it is safe to share between threads for
+reads, and ingests should run one at a time per collection):
+
+    from rag import Rag
+    rag = Rag()                                   # settings from the environment
+    summary = rag.ingest(["https://…", "/path/doc.pdf"], "default",
+                         allow_private=False, progress=callback)
+    passages = rag.retrieve("question", "default", k=5)
+
+`retrieve`, `ingest`, `collections` and `delete` at module level use one shared `Rag`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from functools import cached_property
+from pathlib import Path
+
+from rag.documents import Failure, Passage, Progress, Summary
+from rag.embedding import Embedder, EmbeddingError
+from rag.ingest import Ingestor, ProgressCallback, load_sources, prefetch
+from rag.loaders.fetch import Fetcher
+from rag.retrieval import Mode, search
+from rag.settings import RagSettings
+from rag.store import Collection, CollectionInfo, Store, StoreError
+
+DEFAULT_COLLECTION = "default"
+
+
+class RagError(Exception):
+    """Anything the user must fix (unknown collection, model mismatch, unreachable Chroma)."""
+
+
+class Rag:
+    """embedder: pass one to share a loaded model between several Rag objects."""
+
+    def __init__(self, settings: RagSettings | None = None,
+                 embedder: Embedder | None = None) -> None:
+        self.settings = settings or RagSettings()
+        self._lock = threading.RLock()
+        if embedder is not None:
+            self.__dict__["embedder"] = embedder  # fills the cached_property below
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        try:
+            return Embedder(self.settings)
+        except EmbeddingError as e:
+            raise RagError(str(e)) from None
+
+    @cached_property
+    def store(self) -> Store:
+        try:
+            return Store(self.settings)
+        except StoreError as e:
+            raise RagError(str(e)) from None
+
+    def _open(self, collection: str, create: bool) -> Collection:
+        # The lock makes the first call's lazy model and store loading happen once.
+        with self._lock:
+            try:
+                return self.store.open(collection, self.embedder.name, self.embedder.dim,
+                                       create=create)
+            except (StoreError, EmbeddingError) as e:
+                raise RagError(str(e)) from None
+
+    def ingest(
+        self,
+        sources: Iterable[str | Path],
+        collection: str = DEFAULT_COLLECTION,
+        *,
+        crawl_depth: int | None = None,
+        max_pages: int = 50,
+        allow_private: bool = True,
+        progress: ProgressCallback | None = None,
+    ) -> Summary:
+        """Ingest URLs, files and folders. crawl_depth: follow same-host links from each URL
+        that many levels deep. allow_private=False refuses URLs (and redirects) resolving to
+        loopback or private addresses; pass it for URLs from untrusted users."""
+        ingestor = Ingestor(self._open(collection, create=True), self.embedder,
+                            self.settings, progress)
+        with Fetcher(self.settings, allow_private=allow_private) as fetcher:
+            skipped: list[Failure] = []
+            loading = load_sources(sources, fetcher, self.settings, crawl_depth, max_pages,
+                                   skipped)
+            for item in prefetch(loading):
+                if isinstance(item, Failure):
+                    ingestor.fail(item)
+                else:
+                    ingestor.add(item)
+            ingestor.flush()
+            ingestor.summary.skipped.extend(skipped)
+        return ingestor.summary
+
+    def retrieve(self, query: str, collection: str = DEFAULT_COLLECTION, k: int = 5,
+                 mode: Mode = "hybrid") -> list[Passage]:
+        return search(self._open(collection, create=False), self.embedder, query, k, mode)
+
+    def collections(self) -> list[CollectionInfo]:
+        return self.store.collections()
+
+    def delete(self, collection: str) -> None:
+        try:
+            self.store.delete(collection)
+        except StoreError as e:
+            raise RagError(str(e)) from None
+
+
+_shared: Rag | None = None
+_shared_lock = threading.Lock()
+
+
+def shared() -> Rag:
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = Rag()
+        return _shared
+
+
+def retrieve(query: str, collection: str = DEFAULT_COLLECTION, k: int = 5,
+             mode: Mode = "hybrid") -> list[Passage]:
+    return shared().retrieve(query, collection, k, mode)
+
+
+def ingest(sources: Iterable[str | Path], collection: str = DEFAULT_COLLECTION,
+           **kwargs: object) -> Summary:
+    return shared().ingest(sources, collection, **kwargs)  # type: ignore[arg-type]
+
+
+def collections() -> list[CollectionInfo]:
+    return shared().collections()
+
+
+def delete(collection: str) -> None:
+    shared().delete(collection)
+
+
+__all__ = [
+    "DEFAULT_COLLECTION", "CollectionInfo", "Failure", "Passage", "Progress", "Rag", "RagError",
+    "RagSettings", "Summary", "collections", "delete", "ingest", "retrieve",
+]

@@ -1,0 +1,164 @@
+"""`rag` command line: ingest, query, collections, delete."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from rag import DEFAULT_COLLECTION, Rag, RagError
+from rag.documents import Progress, Summary
+
+
+class ProgressDisplay:
+    """tqdm bars (documents, chunks) on a terminal; one quiet line per document otherwise."""
+
+    def __init__(self, stream=sys.stderr) -> None:  # noqa: ANN001 - a text stream
+        self.stream = stream
+        self.bars = None
+        if stream.isatty():
+            from tqdm import tqdm
+
+            self.bars = (
+                tqdm(desc="documents", unit="doc", position=0, file=stream),
+                tqdm(desc="chunks", unit="chunk", position=1, file=stream),
+            )
+
+    def __call__(self, p: Progress) -> None:
+        if self.bars:
+            docs, chunks = self.bars
+            docs.n, chunks.n = p.documents_done, p.chunks_done
+            docs.set_postfix_str(p.source[-50:], refresh=False)
+            docs.refresh()
+            chunks.refresh()
+        elif p.event == "document":
+            detail = f": {p.detail}" if p.detail else ""
+            print(f"{p.status:<9} {p.source}{detail}", file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self.bars:
+            for bar in self.bars:
+                bar.close()
+
+
+def print_summary(summary: Summary) -> None:
+    print(
+        f"{len(summary.added)} added, {len(summary.replaced)} replaced, "
+        f"{len(summary.unchanged)} unchanged, {len(summary.failed)} failed; "
+        f"{summary.chunks} chunks embedded."
+    )
+    if summary.skipped:
+        print(f"{len(summary.skipped)} pages skipped (robots.txt or --max-pages).")
+    if summary.failed:
+        print("Failed:")
+        for failure in summary.failed:
+            print(f"  {failure.source}: {failure.reason}")
+
+
+def _ingest(rag: Rag, args: argparse.Namespace) -> int:
+    display = ProgressDisplay()
+    try:
+        summary = rag.ingest(
+            args.sources, args.collection, crawl_depth=args.crawl, max_pages=args.max_pages,
+            progress=display,
+        )
+    finally:
+        display.close()
+    print_summary(summary)
+    return 0 if summary.ok else 1
+
+
+def _query(rag: Rag, args: argparse.Namespace) -> int:
+    passages = rag.retrieve(args.text, args.collection, args.k, args.mode)
+    if args.json:
+        print(json.dumps([p.to_json() for p in passages], ensure_ascii=False, indent=2))
+        return 0
+    if not passages:
+        print("No passages found.")
+    for rank, p in enumerate(passages, start=1):
+        where = p.source + (f" (page {p.page})" if p.page is not None else "")
+        print(f"{rank}. [{p.score:.4f}] {p.title}\n   {where}")
+        print("   " + " ".join(p.text.split())[:300])
+    return 0
+
+
+def _collections(rag: Rag, args: argparse.Namespace) -> int:
+    infos = rag.collections()
+    if not infos:
+        print("No collections yet; `rag ingest SOURCE` creates one.")
+        return 0
+    print(f"{'collection':<24} {'documents':>9} {'chunks':>8}  model")
+    for info in infos:
+        print(f"{info.name:<24} {info.documents:>9} {info.chunks:>8}  {info.model}")
+    return 0
+
+
+def _delete(rag: Rag, args: argparse.Namespace) -> int:
+    rag.delete(args.name)
+    print(f"Deleted collection {args.name!r}.")
+    return 0
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return number
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="rag",
+        description="Ingest URLs, sites, PDFs and text files into Chroma; query them. "
+        "Configuration comes from the environment (DATA_DIR, CHROMA_URL, EMBED_MODEL, ...).",
+    )
+    commands = top.add_subparsers(dest="command", required=True)
+
+    ingest = commands.add_parser("ingest", help="add or refresh sources in a collection")
+    ingest.add_argument("sources", nargs="+", metavar="SOURCE",
+                        help="URL, PDF, HTML/Markdown/text file, or a folder of them")
+    ingest.add_argument("--collection", default=DEFAULT_COLLECTION)
+    ingest.add_argument("--crawl", type=_positive, metavar="DEPTH",
+                        help="follow same-host links from each URL this many levels deep")
+    ingest.add_argument("--max-pages", type=_positive, default=50, metavar="N",
+                        help="stop a crawl after N pages (default: 50)")
+    ingest.set_defaults(run=_ingest)
+
+    query = commands.add_parser("query", help="the passages that best answer TEXT")
+    query.add_argument("text", metavar="TEXT")
+    query.add_argument("--collection", default=DEFAULT_COLLECTION)
+    query.add_argument("-k", type=_positive, default=5, help="passages to return (default: 5)")
+    query.add_argument("--json", action="store_true",
+                       help='print [{"text", "source", "title", "page", "score"}] best first')
+    query.add_argument("--mode", choices=["hybrid", "vector", "lexical"], default="hybrid",
+                       help="ranking (default: hybrid = BM25 and vectors, rank-fused)")
+    query.set_defaults(run=_query)
+
+    listing = commands.add_parser("collections", help="list collections with their counts")
+    listing.set_defaults(run=_collections)
+
+    delete = commands.add_parser("delete", help="delete a collection and its index")
+    delete.add_argument("name", metavar="NAME")
+    delete.set_defaults(run=_delete)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        rag = Rag()
+    except ValidationError as e:
+        print(f"rag: error: bad configuration in the environment:\n{e}", file=sys.stderr)
+        return 2
+    try:
+        return args.run(rag, args)
+    except RagError as e:
+        print(f"rag: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rag: interrupted; sources not finished were left as they were, "
+              "run the same command again to complete.", file=sys.stderr)
+        return 130

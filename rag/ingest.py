@@ -1,0 +1,188 @@
+"""Ingestion: sources -> documents -> chunks -> embeddings -> store, one source at a time,
+idempotent per source."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from queue import Queue
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from rag.chunking import Chunker, embedding_text
+from rag.documents import (
+    Chunk,
+    Document,
+    Failure,
+    Progress,
+    ProgressEvent,
+    ProgressStatus,
+    Summary,
+)
+from rag.embedding import Embedder
+from rag.lexical import Row
+from rag.loaders.fetch import Fetcher
+from rag.loaders.files import load_path
+from rag.loaders.web import Crawler, load_url
+from rag.settings import RagSettings
+from rag.store import Collection, NewChunk
+
+ProgressCallback = Callable[[Progress], None]
+T = TypeVar("T")
+
+# Part of every document's hash: a change of chunking re-chunks unchanged sources.
+_CHUNKING_VERSION = "1"
+
+
+def is_url(source: str) -> bool:
+    return urlsplit(source).scheme in ("http", "https")
+
+
+def load_sources(
+    sources: Iterable[str | Path],
+    fetcher: Fetcher,
+    settings: RagSettings,
+    crawl_depth: int | None,
+    max_pages: int,
+    skipped: list[Failure],
+) -> Iterator[Document | Failure]:
+    for source in sources:
+        text = str(source)
+        if not is_url(text):
+            yield from load_path(Path(text))
+        elif crawl_depth is None:
+            yield load_url(text, fetcher)
+        else:
+            crawler = Crawler(fetcher, crawl_depth, max_pages, settings.crawl_delay)
+            yield from crawler.crawl(text)
+            skipped.extend(crawler.skipped)
+
+
+def prefetch(items: Iterator[T], depth: int = 4) -> Iterator[T]:
+    """Run a loading iterator in a background thread, `depth` items ahead: fetching and
+    parsing the next sources overlaps with embedding this one (the model releases the GIL)."""
+    done = object()
+    queue: Queue[object] = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                queue.put(item)
+        except BaseException as e:  # handed over to the consumer, raised there
+            queue.put(_Raised(e))
+        queue.put(done)
+
+    threading.Thread(target=produce, daemon=True, name="rag-load").start()
+    try:
+        while (item := queue.get()) is not done:
+            if isinstance(item, _Raised):
+                raise item.error
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        while not queue.empty():  # unblock a producer waiting on a full queue
+            queue.get_nowait()
+
+
+@dataclass(frozen=True)
+class _Raised:
+    error: BaseException
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class Ingestor:
+    def __init__(self, collection: Collection, embedder: Embedder, settings: RagSettings,
+                 progress: ProgressCallback | None) -> None:
+        self.collection = collection
+        self.embedder = embedder
+        self.chunker = Chunker(
+            embedder.tokenizer, embedder.max_tokens, settings.chunk_tokens, settings.chunk_overlap
+        )
+        self.params = f"{_CHUNKING_VERSION}:{self.chunker.size}:{self.chunker.overlap}"
+        self.progress = progress
+        self.summary = Summary()
+        self.documents_done = 0
+        self.pending: list[_Pending] = []
+        self.flush_at = settings.embed_batch_size * 8
+
+    def _report(self, event: ProgressEvent, source: str, status: ProgressStatus,
+                detail: str = "") -> None:
+        if self.progress:
+            self.progress(Progress(event, source, self.documents_done, self.summary.chunks,
+                                   status, detail))
+
+    def fail(self, failure: Failure) -> None:
+        self.summary.failed.append(failure)
+        self.documents_done += 1
+        self._report("document", failure.source, "failed", failure.reason)
+
+    def add(self, doc: Document) -> None:
+        """Chunk doc; embed and write it with the next batch unless it is unchanged."""
+        if not doc.text.strip():
+            self.fail(Failure(doc.source, "empty document (no text)"))
+            return
+        doc_hash = _sha(f"{self.params}\n{doc.title}\n" + "\n\f".join(
+            f"{s.page}\n{' > '.join(s.headings)}\n{s.text}" for s in doc.sections))
+        chunks = self.chunker.split(doc)
+        prefix = _sha(doc.source)[:16]
+        ids = [f"{prefix}-{doc_hash[:16]}-{c.index}" for c in chunks]
+        if any(p.source == doc.source for p in self.pending):
+            self.flush()  # the same source twice in a run (e.g. two URLs redirecting to it)
+        state = self.collection.source_state(doc.source)
+        if set(state) == set(ids) and all(live for _, live in state.values()):
+            self.summary.unchanged.append(doc.source)
+            self.documents_done += 1
+            self._report("document", doc.source, "unchanged")
+            return
+        self.pending.append(_Pending(doc.source, doc_hash, ids, chunks, list(state)))
+        if sum(len(p.chunks) for p in self.pending) >= self.flush_at:
+            self.flush()
+
+    def flush(self) -> None:
+        """Embed the pending documents' chunks in one call (the model sorts them by length,
+        so batches pad less than per document), then write each document whole."""
+        pending, self.pending = self.pending, []
+        texts = [embedding_text(c.context, c.text) for p in pending for c in p.chunks]
+        vectors: list[np.ndarray] = []
+        step = self.embedder.settings.embed_batch_size * 4
+        for start in range(0, len(texts), step):
+            vectors.extend(self.embedder.embed(texts[start : start + step]))
+            self.summary.chunks += len(texts[start : start + step])
+            self._report("chunks", pending[0].source, "embedding")
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        offset = 0
+        for p in pending:
+            new = [
+                NewChunk(
+                    Row(i, c.source, c.title, c.page, " > ".join(c.headings), c.context, c.text),
+                    _sha(c.text), v,
+                )
+                for i, c, v in zip(p.ids, p.chunks, vectors[offset:], strict=False)
+            ]
+            offset += len(p.chunks)
+            self.collection.replace_source(p.source, p.doc_hash, new, now, p.old_ids)
+            (self.summary.replaced if p.old_ids else self.summary.added).append(p.source)
+            self.documents_done += 1
+            self._report("document", p.source, "replaced" if p.old_ids else "added",
+                         f"{len(new)} chunks")
+
+
+@dataclass(frozen=True)
+class _Pending:
+    source: str
+    doc_hash: str
+    ids: list[str]
+    chunks: list[Chunk]
+    old_ids: list[str]

@@ -1,0 +1,268 @@
+"""Chroma (embedded under DATA_DIR, or a server at CHROMA_URL) plus the lexical index, kept
+consistent: every write goes to both, in an order that never shows half a source."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import chromadb
+import numpy as np
+from chromadb.config import Settings as ChromaSettings
+from chromadb.errors import InvalidArgumentError, NotFoundError
+
+from rag.lexical import LexicalIndex, Row
+from rag.settings import RagSettings
+
+# Chroma caps one call's batch; stay well under it.
+_BATCH = 1000
+
+
+class StoreError(Exception):
+    """A collection problem the user can act on; the message says how."""
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    name: str
+    chunks: int
+    documents: int
+    model: str
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: str
+    row: Row
+    score: float
+
+
+def connect(settings: RagSettings) -> chromadb.ClientAPI:
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if settings.chroma_url:
+        url = urlsplit(settings.chroma_url)
+        if not url.hostname:
+            raise StoreError(f"CHROMA_URL={settings.chroma_url!r} is not a URL")
+        https = url.scheme == "https"
+        try:
+            return chromadb.HttpClient(
+                host=url.hostname, port=url.port or (443 if https else 8000), ssl=https,
+                settings=chroma_settings,
+            )
+        except Exception as e:  # chromadb raises plain Exception/ValueError when unreachable
+            raise StoreError(f"cannot reach Chroma at {settings.chroma_url}: {e}") from None
+    settings.chroma_path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(settings.chroma_path), settings=chroma_settings)
+
+
+def _metadata(row: Row, doc_hash: str, content_hash: str, ingested_at: str, live: bool) -> dict:
+    meta = {
+        "source": row.source,
+        "title": row.title,
+        "headings": row.headings,
+        "context": row.context,
+        "doc_hash": doc_hash,
+        "content_hash": content_hash,
+        "ingested_at": ingested_at,
+        "live": live,
+    }
+    if row.page is not None:
+        meta["page"] = row.page  # Chroma metadata has no null
+    return meta
+
+
+def _row(chunk_id: str, text: str, meta: dict) -> Row:
+    return Row(
+        chunk_id, meta["source"], meta["title"], meta.get("page"), meta["headings"],
+        meta["context"], text,
+    )
+
+
+@dataclass(frozen=True)
+class NewChunk:
+    row: Row
+    content_hash: str
+    embedding: np.ndarray
+
+
+class Collection:
+    """One named collection: Chroma vectors and the FTS rows, for one embedding model."""
+
+    def __init__(self, chroma: chromadb.Collection, lexical: LexicalIndex) -> None:
+        self.chroma = chroma
+        self.lexical = lexical
+
+    @property
+    def model(self) -> str:
+        return str((self.chroma.metadata or {}).get("embed_model", "?"))
+
+    def source_state(self, source: str) -> dict[str, tuple[str, bool]]:
+        """id -> (doc_hash, live) of the chunks stored for source."""
+        got = self.chroma.get(where={"source": source}, include=["metadatas"])
+        return {
+            i: (str(m.get("doc_hash")), bool(m.get("live")))
+            for i, m in zip(got["ids"], got["metadatas"] or [], strict=True)
+        }
+
+    def replace_source(
+        self, source: str, doc_hash: str, chunks: Sequence[NewChunk], ingested_at: str,
+        old_ids: Sequence[str],
+    ) -> None:
+        """Write the new chunks hidden, drop the old ones, then show the new ones: a reader (or
+        a crash) sees the old version, nothing, or the new version; never a mix."""
+        ids = [c.row.id for c in chunks]
+        for start in range(0, len(chunks), _BATCH):
+            part = chunks[start : start + _BATCH]
+            self.chroma.upsert(
+                ids=[c.row.id for c in part],
+                embeddings=np.stack([c.embedding for c in part]),
+                documents=[c.row.text for c in part],
+                metadatas=[_metadata(c.row, doc_hash, c.content_hash, ingested_at, False)
+                           for c in part],
+            )
+        self.lexical.add((c.row for c in chunks), live=False)
+        stale = [i for i in old_ids if i not in set(ids)]
+        for start in range(0, len(stale), _BATCH):
+            self.chroma.delete(ids=stale[start : start + _BATCH])
+        self.lexical.delete(stale)
+        for start in range(0, len(chunks), _BATCH):
+            part = chunks[start : start + _BATCH]
+            self.chroma.update(
+                ids=[c.row.id for c in part],
+                metadatas=[_metadata(c.row, doc_hash, c.content_hash, ingested_at, True)
+                           for c in part],
+            )
+        self.lexical.set_live(ids)
+
+    def vector_search(self, embedding: np.ndarray, limit: int) -> list[Hit]:
+        got = self.chroma.query(
+            query_embeddings=[embedding], n_results=limit,
+            include=["documents", "metadatas", "distances"],
+        )
+        hits = []
+        for i, text, meta, distance in zip(
+            got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0],
+            strict=True,
+        ):
+            # Hidden chunks belong to a write in progress (or an interrupted one).
+            if meta.get("live"):
+                hits.append(Hit(i, _row(i, text, meta), 1.0 - float(distance)))
+        return hits
+
+    def lexical_search(self, query: str, limit: int) -> list[Hit]:
+        return [Hit(row.id, row, score) for row, score in self.lexical.search(query, limit)]
+
+    def _all(self) -> Iterator[tuple[str, str, dict]]:
+        offset = 0
+        while True:
+            got = self.chroma.get(
+                include=["documents", "metadatas"], limit=_BATCH, offset=offset
+            )
+            if not got["ids"]:
+                return
+            yield from zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+            offset += len(got["ids"])
+
+    def sync_lexical(self) -> bool:
+        """Rebuild the lexical index from Chroma when they disagree (a crash between the two
+        writes, another machine writing to a shared Chroma server, a collection deleted and
+        made anew elsewhere). True if it rebuilt."""
+        chroma_id = str(self.chroma.id)
+        if (self.lexical.get_meta("chroma_id") == chroma_id
+                and self.lexical.count() == self.chroma.count()):
+            return False
+        self.lexical.clear()
+        rows_live: dict[bool, list[Row]] = {True: [], False: []}
+        for i, text, meta in self._all():
+            rows_live[bool(meta.get("live"))].append(_row(i, text, meta))
+        for live, rows in rows_live.items():
+            self.lexical.add(rows, live=live)
+        self.lexical.set_meta("chroma_id", chroma_id)
+        return True
+
+
+def _mismatch(name: str, built_with: object, model: str) -> str:
+    return (
+        f"collection {name!r} was built with embedding model {built_with!r}, not {model!r}: "
+        "set EMBED_MODEL to match, or use another collection"
+    )
+
+
+class Store:
+    def __init__(self, settings: RagSettings) -> None:
+        self.settings = settings
+        self.client = connect(settings)
+        self._lexical: dict[str, LexicalIndex] = {}
+        # Opened (and checked) once per process: a query then costs no extra round trips.
+        self._opened: dict[str, Collection] = {}
+
+    def _lexical_index(self, name: str) -> LexicalIndex:
+        if name not in self._lexical:
+            self._lexical[name] = LexicalIndex(self.settings.lexical_dir / f"{name}.sqlite3")
+        return self._lexical[name]
+
+    def open(self, name: str, model: str, dim: int, *, create: bool) -> Collection:
+        """The collection, checked against the embedding model that built it."""
+        opened = self._opened.get(name)
+        if opened is not None:
+            if opened.model != model:
+                raise StoreError(_mismatch(name, opened.model, model))
+            return opened
+        try:
+            chroma = self.client.get_collection(name, embedding_function=None)
+        except InvalidArgumentError as e:
+            raise StoreError(f"invalid collection name {name!r}: {e}") from None
+        except (NotFoundError, ValueError):
+            if not create:
+                raise StoreError(
+                    f"no collection {name!r}; `rag collections` lists them, "
+                    "`rag ingest` creates one"
+                ) from None
+            try:
+                chroma = self.client.create_collection(
+                    name,
+                    configuration={"hnsw": {"space": "cosine"}},
+                    metadata={"embed_model": model, "embed_dim": dim},
+                    embedding_function=None,
+                )
+            except (InvalidArgumentError, ValueError) as e:
+                raise StoreError(f"invalid collection name {name!r}: {e}") from None
+        built_with = (chroma.metadata or {}).get("embed_model")
+        if built_with != model:
+            raise StoreError(_mismatch(name, built_with, model))
+        collection = Collection(chroma, self._lexical_index(name))
+        collection.sync_lexical()
+        self._opened[name] = collection
+        return collection
+
+    def collections(self) -> list[CollectionInfo]:
+        infos = []
+        for chroma in sorted(self.client.list_collections(), key=lambda c: c.name):
+            collection = Collection(chroma, self._lexical_index(chroma.name))
+            collection.sync_lexical()
+            infos.append(
+                CollectionInfo(chroma.name, chroma.count(), collection.lexical.documents(),
+                               collection.model)
+            )
+        return infos
+
+    def delete(self, name: str) -> None:
+        try:
+            self.client.delete_collection(name)
+        except (NotFoundError, InvalidArgumentError, ValueError):
+            raise StoreError(f"no collection {name!r}") from None
+        self._opened.pop(name, None)
+        index = self._lexical.pop(name, None)
+        if index:
+            index.close()
+        for suffix in ("", "-wal", "-shm"):
+            (self.settings.lexical_dir / f"{name}.sqlite3{suffix}").unlink(missing_ok=True)
+
+    def close(self) -> None:
+        for index in self._lexical.values():
+            index.close()
+        self._lexical.clear()
+        self._opened.clear()
+
+

@@ -1,0 +1,95 @@
+"""Test data built on the spot: PDFs, and a small web site served on loopback."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from fpdf import FPDF
+from fpdf.enums import EncryptionMethod
+
+
+def make_pdf(pages: list[str], title: str = "", password: str | None = None) -> bytes:
+    pdf = FPDF()
+    pdf.set_font("Helvetica", size=11)
+    if title:
+        pdf.set_title(title)
+    if password:
+        pdf.set_encryption(owner_password="owner", user_password=password,
+                           encryption_method=EncryptionMethod.RC4)
+    for text in pages:
+        pdf.add_page()
+        pdf.multi_cell(0, 6, text)
+    return bytes(pdf.output())
+
+
+def image_only_pdf() -> bytes:
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_fill_color(40, 40, 40)
+    pdf.rect(20, 20, 120, 80, style="F")
+    return bytes(pdf.output())
+
+
+# A route answers (status, headers, body); a callable route runs per request.
+Route = tuple[int, dict[str, str], bytes] | Callable[[], tuple[int, dict[str, str], bytes]]
+
+
+def html_page(title: str, body: str, links: list[str] = ()) -> bytes:  # type: ignore[assignment]
+    nav = "".join(f'<a href="{href}">{href}</a> ' for href in links)
+    return (
+        f"<html><head><title>{title}</title><style>p {{color: red}}</style>"
+        f"<script>var tracking = 'SCRIPTTEXT';</script></head><body>"
+        f"<nav>NAVTEXT {nav}</nav><main><h1>{title}</h1>{body}</main>"
+        f"<footer>FOOTERTEXT</footer></body></html>"
+    ).encode()
+
+
+@contextmanager
+def serve(routes: dict[str, Route]) -> Iterator[str]:
+    """A threaded HTTP server on 127.0.0.1; yields its base URL. Unknown paths are 404."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            route = routes.get(self.path)
+            if route is None:
+                status, headers, body = 404, {"Content-Type": "text/plain"}, b"not found"
+            else:
+                status, headers, body = route() if callable(route) else route
+            self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def slow(seconds: float, route: tuple[int, dict[str, str], bytes]) -> Route:
+    def answer() -> tuple[int, dict[str, str], bytes]:
+        time.sleep(seconds)
+        return route
+
+    return answer
+
+
+HTML = {"Content-Type": "text/html; charset=utf-8"}
+
+
+def redirect(location: str) -> tuple[int, dict[str, str], bytes]:
+    return 302, {"Location": location}, b""

@@ -1,0 +1,55 @@
+"""The same ingest and query against a real Chroma server started with `chroma run`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rag.embedding import Embedder
+from tests.rag.conftest import make_rag
+from tests.servers import free_port, stop, wait_for
+
+CHROMA = Path(sys.executable).parent / "chroma"
+
+
+@pytest.fixture(scope="module")
+def chroma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    path = tmp_path_factory.mktemp("chroma-server")
+    proc = subprocess.Popen(
+        [str(CHROMA), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(f"{url}/api/v2/heartbeat", proc, timeout=60)
+        yield url
+    finally:
+        stop(proc)
+
+
+def test_ingest_query_delete_through_server(chroma_url: str, tmp_path: Path,
+                                            embedder: Embedder) -> None:
+    rag = make_rag(tmp_path / "data", embedder, chroma_url=chroma_url)
+    doc = tmp_path / "tides.md"
+    doc.write_text("# Tides\n\nThe Moon's gravity pulls the oceans, causing two high tides a "
+                   "day. Spring tides follow a new or full moon.\n\n## Ports\n\n"
+                   "Harbour code HB-0042 marks the deepest berth.\n")
+    assert rag.ingest([doc], "served").added == [str(doc)]
+    assert rag.ingest([doc], "served").unchanged == [str(doc)]
+    assert not (tmp_path / "data/chroma").exists()  # nothing embedded locally
+    best = rag.retrieve("What causes tides?", "served")[0]
+    assert "Moon's gravity" in best.text and best.source == str(doc)
+    assert "HB-0042" in rag.retrieve("HB-0042", "served")[0].text
+
+    # A second machine (fresh DATA_DIR, no lexical index) sees the same collection.
+    other = make_rag(tmp_path / "other", embedder, chroma_url=chroma_url)
+    [info] = other.collections()
+    assert (info.name, info.chunks, info.documents) == ("served", 2, 1)
+    assert "HB-0042" in other.retrieve("HB-0042", "served", mode="lexical")[0].text
+    other.delete("served")
+    assert rag.collections() == []

@@ -1,0 +1,61 @@
+"""Chunks fit the model whole, overlap, and follow headings and pages."""
+
+from __future__ import annotations
+
+import pytest
+from transformers import AutoTokenizer
+
+from rag.chunking import Chunker, embedding_text
+from rag.documents import Document, Section
+from rag.embedding import packaged_model_path
+
+LIMIT = 256  # all-MiniLM-L6-v2 reads 256 word pieces, [CLS] and [SEP] included
+
+
+@pytest.fixture(scope="module")
+def tokenizer():  # noqa: ANN201
+    return AutoTokenizer.from_pretrained(str(packaged_model_path()))
+
+
+def _pieces(tokenizer, text: str) -> int:  # noqa: ANN001
+    return len(tokenizer(text)["input_ids"])
+
+
+def test_no_chunk_is_cut_by_the_model(tokenizer) -> None:  # noqa: ANN001
+    words = " ".join(f"antidisestablishmentarianism{i}" for i in range(600))  # no sentence end
+    prose = " ".join(f"Sentence number {i} says something plain." for i in range(300))
+    doc = Document("s", "A title", [
+        Section(words, ("Chapter", "Section")),
+        Section(prose, ("Chapter",)),
+        Section("Short one.", (), page=3),
+    ])
+    chunker = Chunker(tokenizer, LIMIT, size=LIMIT, overlap=40)
+    chunks = chunker.split(doc)
+    assert len(chunks) > 10
+    for chunk in chunks:
+        assert _pieces(tokenizer, embedding_text(chunk.context, chunk.text)) <= LIMIT
+    # Every word of the input survives in some chunk.
+    joined = " ".join(c.text for c in chunks)
+    assert all(f"antidisestablishmentarianism{i} " in joined + " " for i in range(600))
+    assert all(f"Sentence number {i} " in joined for i in range(300))
+
+
+def test_overlap_and_headings_and_pages(tokenizer) -> None:  # noqa: ANN001
+    paragraphs = "\n\n".join(f"Paragraph {i} talks about topic {i} at some length here."
+                             for i in range(60))
+    doc = Document("s", "Doc", [
+        Section(paragraphs, ("Intro",)),
+        Section("Closing words on page two.", ("Outro",), page=2),
+    ])
+    chunks = Chunker(tokenizer, LIMIT, size=120, overlap=30).split(doc)
+    intro = [c for c in chunks if c.headings == ("Intro",)]
+    assert len(intro) >= 3
+    for before, after in zip(intro, intro[1:], strict=False):
+        # Overlap: the next chunk starts with the last whole paragraph(s) of this one.
+        first = after.text.split("\n\n")[0]
+        assert first in before.text.split("\n\n")
+        assert before.text.split("\n\n")[-1] in after.text
+        assert _pieces(tokenizer, embedding_text(after.context, after.text)) <= 120 + 2
+    assert chunks[-1].headings == ("Outro",) and chunks[-1].page == 2
+    assert chunks[-1].context == "Doc > Outro"
+    assert "Closing" not in intro[-1].text  # a chunk never crosses a heading
