@@ -8,6 +8,7 @@ the ratio b/a, the added TTFT, and the turn-10/turn-1 TTFT ratio (the llama.cpp 
 must be reused across turns for it to stay near 1).
 
     .venv/bin/python bench/chat_stream.py [--rounds 7] [--max-tokens 128] [--turns 10]
+                                          [--conversations 3]
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--turns", type=int, default=10)
+    parser.add_argument("--conversations", type=int, default=3)
     args = parser.parse_args()
 
     results: dict[str, list[Sample]] = {"a": [], "b": []}
@@ -93,10 +95,17 @@ def main() -> None:
                 results["b"].append(sample)
                 events += n_events
 
-            client.wait("settings", since=client.emit("settings", {"max_tokens": 24}))
-            client.wait("history", since=client.emit("reset", {}))
-            turns = [through_chatbot(client, QUESTIONS[i % len(QUESTIONS)], fresh=False)[0]
-                     for i in range(args.turns)]
+            # Several conversations, so each turn's TTFT is a median, not one noisy sample.
+            turns: list[list[float]] = [[] for _ in range(args.turns)]
+            # Each conversation starts on another question: llama.cpp keeps only the last
+            # prompt, so repeating a first question would make turn 1 an unfair full hit.
+            for c in range(args.conversations):
+                client.wait("history", since=client.emit("reset", {}))
+                client.wait("settings", since=client.emit("settings", {"max_tokens": 24}))
+                for i in range(args.turns):
+                    sample = through_chatbot(client, QUESTIONS[(c + i) % len(QUESTIONS)],
+                                             fresh=False)[0]
+                    turns[i].append(sample[0])
 
     def summary(name: str, label: str) -> tuple[float, float]:
         ttft = statistics.median(r[0] for r in results[name]) * 1000
@@ -112,9 +121,10 @@ def main() -> None:
     total_tokens = sum(r[2] for r in results["b"])
     print(f"ratio b/a tokens/s: {tps_b / tps_a:.3f}   added TTFT: {ttft_b - ttft_a:+.1f} ms   "
           f"token events per token: {events / total_tokens:.2f}")
-    ttfts = ", ".join(f"{t[0] * 1000:.0f}" for t in turns)
-    print(f"TTFT per turn of one conversation (ms): {ttfts}")
-    print(f"turn {args.turns} / turn 1 TTFT: {turns[-1][0] / turns[0][0]:.2f}")
+    medians = [statistics.median(t) for t in turns]
+    print(f"TTFT per turn, median of {args.conversations} conversations (ms): "
+          + ", ".join(f"{t * 1000:.0f}" for t in medians))
+    print(f"turn {args.turns} / turn 1 TTFT: {medians[-1] / medians[0]:.2f}")
 
 
 if __name__ == "__main__":

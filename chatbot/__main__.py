@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import socket
+
+from werkzeug.serving import make_server
 
 from chatbot import create_app
 from chatbot.services import Services
@@ -35,8 +38,17 @@ def main(argv: list[str] | None = None) -> None:
     shown_host = "127.0.0.1" if s.settings.host in ("0.0.0.0", "::") else s.settings.host
     print(f"chatbot: open http://{shown_host}:{s.settings.port}/ in your browser "
           f"(answers from {s.settings.llm_base_url})", flush=True)
-    s.socketio.run(app, host=s.settings.host, port=s.settings.port,
-                   allow_unsafe_werkzeug=True, log_output=False)
+    # Werkzeug's threaded server, as SocketIO.run would start it in threading mode, but with
+    # Nagle's algorithm off (gunicorn does the same): otherwise a small frame written right
+    # after another waits for the browser's delayed ACK, adding up to 40 ms to an answer.
+    server = make_server(s.settings.host, s.settings.port, app, threaded=True)
+    server.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
 
 
 if __name__ == "__main__":

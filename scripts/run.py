@@ -30,7 +30,8 @@ def services() -> list[Service]:
     chat = f"http://{os.getenv('CHATBOT_HOST', '127.0.0.1')}:{os.getenv('CHATBOT_PORT', '5000')}"
     return [
         Service("llmserver", "llmserver", f"{llm}/health", f"OpenAI API ready at {llm}/v1"),
-        Service("chatbot", "chatbot", f"{chat}/healthz", f"chat ready: open {chat}/ in your browser"),
+        Service("chatbot", "chatbot", f"{chat}/healthz",
+                f"chat ready: open {chat}/ in your browser"),
     ]
 
 

@@ -218,6 +218,7 @@ function send() {
 // Socket events -----------------------------------------------------------------------
 
 socket.on("connect", () => {
+  sessionStorage.removeItem("reloaded-for-cookie");
   connection.dataset.state = "connected";
   connection.textContent = "Connected";
   sendButton.disabled = false;
@@ -227,7 +228,14 @@ socket.on("disconnect", () => {
   connection.textContent = "Reconnecting…";
   sendButton.disabled = true;
 });
-socket.on("connect_error", () => {
+socket.on("connect_error", (error) => {
+  // Refused: this page's cookie is no longer valid (e.g. the server's key changed). A reload
+  // gets a fresh one; once only, so a server that keeps refusing cannot cause a reload loop.
+  if (/rejected/i.test(error.message) && !sessionStorage.getItem("reloaded-for-cookie")) {
+    sessionStorage.setItem("reloaded-for-cookie", "1");
+    location.reload();
+    return;
+  }
   connection.dataset.state = "offline";
   connection.textContent = "Offline, retrying…";
   sendButton.disabled = true;
