@@ -44,10 +44,10 @@ _STOPWORDS = frozenset([
 ])
 _WORD = re.compile(r"\w+", re.UNICODE)
 # FTS5 scores every chunk holding any query term: a term in a quarter of 100k chunks costs
-# 20+ ms. Terms are taken rarest first while their summed chunk counts stay within this
+# 20+ ms on 2 cores. Terms are taken rarest first while their summed chunk counts stay within this
 # budget; the common ones left out carry little BM25 weight (low IDF) and most of the cost,
 # and the vector side still ranks by them. Small collections keep every term.
-POSTINGS_BUDGET = 8000
+POSTINGS_BUDGET = 3000
 
 
 @dataclass(frozen=True)

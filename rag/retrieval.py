@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
 from rag.documents import Passage
@@ -10,8 +9,6 @@ from rag.embedding import Embedder
 from rag.store import Collection, Hit
 
 Mode = Literal["hybrid", "vector", "lexical"]
-
-_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="rag-lexical")
 
 # The usual RRF constant (Cormack et al. 2009): damps the weight of the very top ranks.
 RRF_K = 60
@@ -46,13 +43,13 @@ def search(collection: Collection, embedder: Embedder, query: str, k: int,
     if mode == "lexical":
         return [_passage(h, h.score) for h in collection.lexical_search(query, k)]
     if mode == "vector":
+        # Candidates, not k: hidden chunks of a write in progress are dropped from the hits.
         vector = collection.vector_search(embedder.embed([query])[0], candidates)
         return [_passage(h, h.score) for h in vector[:k]]
-    # BM25 runs in SQLite and the model and Chroma's HNSW in native code, all releasing the
-    # GIL: the two sides overlap instead of adding up.
-    pending = _pool.submit(collection.lexical_search, query, candidates)
+    # Sequential on purpose: on 2 cores a BM25 thread competes with the model's own threads
+    # and made p95 latency worse (bench/rag_query.py).
     vector = collection.vector_search(embedder.embed([query])[0], candidates)
-    lexical = pending.result()
+    lexical = collection.lexical_search(query, candidates)
     if lexical:
         lexical = [h for h in lexical if h.score >= LEXICAL_FLOOR * lexical[0].score]
     return fuse([vector, lexical], k)
