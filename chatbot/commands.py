@@ -131,7 +131,7 @@ def show_settings(chat: ChatSettings) -> str:
 
 RAG_USAGE = ("`/rag on [COLLECTION] [K]` answers every question from a collection, `/rag off` "
              "stops, `/rag list` shows the collections, `/rag QUESTION` answers one question "
-             "from them. Add documents with the 📄 Documents button.")
+             "from them. Add documents with the Documents button (top right).")
 
 
 def _rag(args: str, ctx: Context) -> Reply:
@@ -175,7 +175,7 @@ def _rag_on(ctx: Context, grounding: Grounding, name: str | None, k: int | None)
         if name not in known:
             offered = ", ".join(f"`{n}`" for n in known) or "none yet"
             return Reply(f"No collection `{name}`. Collections: {offered}. Add documents "
-                         "with the 📄 Documents button, then `/rag on NAME`.")
+                         "with the Documents button (top right), then `/rag on NAME`.")
     grounding.warm_up()
     changed = ctx.chat.model_copy(update={"rag": True, "rag_collection": name,
                                           "rag_k": k or ctx.chat.rag_k})
@@ -191,7 +191,7 @@ def _listing(grounding: Grounding, current: str) -> str:
     except RagError as exc:
         return f"Could not list the collections: {exc}"
     if not found:
-        return "No collections yet: add documents with the 📄 Documents button."
+        return "No collections yet: add documents with the Documents button (top right)."
     rows = [f"| `{c['name']}`{' (this chat)' if c['name'] == current else ''} | "
             f"{c['documents']} | {c['chunks']} |" for c in found]
     return "| collection | documents | chunks |\n|---|---|---|\n" + "\n".join(rows)

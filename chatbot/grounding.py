@@ -52,10 +52,12 @@ BACK_REFERENCES = frozenset((
     "latter", "same", "such"))
 FOLLOW_UP_OPENERS = ("and ", "and?", "what about", "how about", "also", "but ", "so ")
 
+# Sources first and the instruction right before the question: a small base model follows
+# what it read last, and a "Question:" label would only be imitated in the answer.
+SOURCES_HEADING = "Sources from the user's documents:"
 INSTRUCTIONS = (
-    "Answer the question at the end using only the numbered sources below, and cite them "
-    "like [1]. If the sources do not contain the answer, say that your documents do not "
-    "say, instead of guessing.")
+    "Answer the question below using only these sources, and cite them like [1]. If they do "
+    "not contain the answer, say that the documents do not say, instead of guessing.")
 PAGE_INSTRUCTIONS = "Summarize the web page below in a few sentences."
 URL_ONLY = re.compile(r"^<?(https?://\S+?)>?$", re.IGNORECASE)
 
@@ -202,7 +204,7 @@ class Grounding:
         """Best passages first, each whole, while they fit: fewer passages rather than an
         over-long prompt. Passages of the same document page share one source number."""
         model, room = self._room_for_context(text, chat)
-        used = self.llm.count_tokens(INSTRUCTIONS, model) + 8
+        used = self.llm.count_tokens(f"{SOURCES_HEADING}\n{INSTRUCTIONS}", model) + 8
         numbers: dict[tuple[str, int | None], int] = {}
         sources: list[dict[str, Any]] = []
         blocks: list[str] = []
@@ -223,7 +225,7 @@ class Grounding:
             log.info("%d of %d passages fit the context budget", len(blocks), len(passages))
         if not blocks:
             return "", []
-        context = INSTRUCTIONS + "\n\n" + "\n\n".join(blocks) + "\n\nQuestion:"
+        context = f"{SOURCES_HEADING}\n\n" + "\n\n".join(blocks) + f"\n\n{INSTRUCTIONS}"
         return context, sources
 
     def source(self, passage: Passage) -> dict[str, Any]:

@@ -147,7 +147,7 @@ class Ingests:
     def describe(self, summary: Summary, collection: str) -> str:
         documents = len(summary.added) + len(summary.replaced)
         parts = [f"Added {summary.chunks} chunks from {documents} "
-                 f"document{'' if documents == 1 else 's'} to `{collection}`."]
+                 f"document{'' if documents == 1 else 's'} to “{collection}”."]
         if summary.unchanged:
             parts.append(f"{len(summary.unchanged)} already there, unchanged.")
         if summary.failed:

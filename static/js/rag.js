@@ -11,6 +11,8 @@ const targets = $("#collection-names");
 const uploadForm = $("#upload-form");
 const urlForm = $("#url-form");
 
+const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+
 export function initRag(socket) {
   let chat = { rag: false, rag_collection: null };
   let known = [];
@@ -19,7 +21,7 @@ export function initRag(socket) {
   const current = () => chat.rag_collection || fallback;
 
   function showState() {
-    chip.textContent = chat.rag ? `📄 ${current()}` : "📄 Documents";
+    chip.textContent = chat.rag ? `Documents: ${current()}` : "Documents: off";
     chip.dataset.on = chat.rag ? "true" : "false";
     chip.title = chat.rag ? `Answers use collection “${current()}”` : "Answers do not use your documents";
     const names = [...new Set([...known.map((c) => c.name), ...(chat.rag ? [current()] : [])])];
@@ -41,7 +43,7 @@ export function initRag(socket) {
       const row = table.insertRow();
       row.dataset.name = c.name;
       row.insertCell().textContent = c.name;
-      row.insertCell().textContent = `${c.documents} documents, ${c.chunks} chunks`;
+      row.insertCell().textContent = `${plural(c.documents, "document")}, ${plural(c.chunks, "chunk")}`;
       const remove = document.createElement("button");
       remove.type = "button";
       remove.className = "danger";
@@ -129,7 +131,7 @@ export function initRag(socket) {
     if (data.state === "queued") el.textContent = `Waiting: ${what}`;
     else if (data.state === "running") el.textContent = `Reading: ${what}`;
     else if (data.state === "progress") {
-      el.textContent = `Ingesting ${what}: ${data.documents_done} documents, ${data.chunks_done} chunks so far (${data.source}: ${data.status})`;
+      el.textContent = `Ingesting ${what}: ${plural(data.documents_done, "document")}, ${plural(data.chunks_done, "chunk")} so far (${data.source}: ${data.status})`;
     } else el.textContent = data.text;
   });
   socket.on("connect", () => socket.emit("collections", {}));

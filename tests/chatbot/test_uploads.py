@@ -68,7 +68,7 @@ def test_a_pdf_upload_reports_progress_then_its_summary(env: Env, client: ChatCl
     assert done["state"] == "done" and done["names"] == ["valve_manual.pdf"]
     assert done["summary"]["added"] == 1 and done["summary"]["chunks"] >= 1
     assert done["summary"]["failed"] == []
-    assert done["text"].startswith("Added ") and "`manuals`" in done["text"]
+    assert done["text"].startswith("Added ") and "“manuals”" in done["text"]
     listing = client.wait("collections", since=start)[2]["collections"]
     assert {"name": "manuals", "chunks": done["summary"]["chunks"], "documents": 1} in listing
     # The same bytes again are the same source: nothing is duplicated.
