@@ -25,7 +25,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,7 +68,6 @@ class OneOff:
     `/rag QUESTION` (collection) or `/summarize URL` (url)."""
 
     collection: str | None = None
-    k: int | None = None
     url: str | None = None
 
 
@@ -112,7 +111,7 @@ class Grounding:
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="rag-retrieve")
         self._pending: dict[str, OneOff] = {}
         self._lock = threading.Lock()
-        self._warming: object | None = None
+        self._warming: Future[None] | None = None
 
     # Set-up ---------------------------------------------------------------------------
 
@@ -155,7 +154,7 @@ class Grounding:
             return "", []
         collection = ((once and once.collection) or chat.rag_collection
                       or self.settings.rag_collection)
-        k = (once and once.k) or chat.rag_k or self.settings.rag_k
+        k = chat.rag_k or self.settings.rag_k
         self.emit("status", {"state": "retrieving", "collection": collection}, conversation_id)
         history = self.store.messages(conversation_id)
         query = retrieval_query(text, history)
