@@ -8,6 +8,7 @@ else a conservative bytes/3 estimate that over-counts for ordinary text).
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import threading
@@ -38,12 +39,6 @@ def estimate_tokens(text: str) -> int:
 
 class LLMError(Exception):
     """A failure talking to the LLM server, with a message fit to show the user."""
-
-
-@dataclass
-class Chunk:
-    text: str
-    usage: dict[str, int] | None = None
 
 
 @dataclass
@@ -159,44 +154,60 @@ class LLMClient:
     def stream_chat(self, messages: list[dict[str, str]], *, model: str, temperature: float,
                     top_p: float, max_tokens: int) -> ChatStream:
         """Open a streamed chat completion; raises LLMError when it cannot start."""
+        # The raw streamed response, parsed here with json.loads: the openai client's own
+        # per-chunk model objects cost more CPU than everything else done per token, on the
+        # two cores llama.cpp is generating on.
+        opening = self.openai.chat.completions.with_streaming_response.create(
+            model=model, messages=messages, temperature=temperature,  # type: ignore[arg-type]
+            top_p=top_p, max_tokens=max_tokens, stream=True)
         try:
-            stream = self.openai.chat.completions.create(
-                model=model, messages=messages, temperature=temperature,  # type: ignore[arg-type]
-                top_p=top_p, max_tokens=max_tokens, stream=True)
-        except openai.OpenAIError as exc:
+            response = opening.__enter__()
+        except (openai.OpenAIError, httpx.HTTPError) as exc:
             raise LLMError(describe(exc, self.settings)) from exc
-        return ChatStream(stream, self.settings)
+        return ChatStream(opening, response, self.settings)
 
 
 class ChatStream:
-    """Iterates the answer's text pieces; `close()` drops the HTTP stream, which is how an
-    OpenAI-compatible server learns to stop generating."""
+    """Iterates the answer's text pieces from the server-sent events; `close()` drops the
+    HTTP stream, which is how an OpenAI-compatible server learns to stop generating."""
 
-    def __init__(self, stream: openai.Stream[Any], settings: Settings):
-        self._stream = stream
+    def __init__(self, opening: Any, response: Any, settings: Settings):
+        self._opening = opening
+        self._response = response
         self._settings = settings
         self.usage: dict[str, int] | None = None
         self.finish_reason: str | None = None
 
     def __iter__(self) -> Iterator[str]:
         try:
-            for chunk in self._stream:
-                if chunk.usage is not None:
-                    self.usage = chunk.usage.model_dump(
-                        include={"prompt_tokens", "completion_tokens", "total_tokens"})
-                if not chunk.choices:
+            for line in self._response.iter_lines():
+                if not line.startswith("data:"):
                     continue
-                choice = chunk.choices[0]
-                if choice.finish_reason:
-                    self.finish_reason = choice.finish_reason
-                if choice.delta.content:
-                    yield choice.delta.content
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    return
+                chunk = json.loads(data)
+                if chunk.get("error"):
+                    message = chunk["error"].get("message", "") if isinstance(
+                        chunk["error"], dict) else str(chunk["error"])
+                    raise LLMError(f"The language model server failed mid-answer: {message}")
+                if chunk.get("usage"):
+                    self.usage = {k: v for k, v in chunk["usage"].items()
+                                  if k in ("prompt_tokens", "completion_tokens", "total_tokens")}
+                for choice in chunk.get("choices") or ():
+                    if choice.get("finish_reason"):
+                        self.finish_reason = choice["finish_reason"]
+                    content = (choice.get("delta") or {}).get("content")
+                    if content:
+                        yield content
         except (openai.OpenAIError, httpx.HTTPError) as exc:
             raise LLMError(describe(exc, self._settings)) from exc
+        except (ValueError, AttributeError) as exc:  # not JSON, or not the shape of a chunk
+            raise LLMError("The language model server sent a malformed stream.") from exc
 
     def close(self) -> None:
         try:
-            self._stream.close()
+            self._opening.__exit__(None, None, None)
         except (httpx.HTTPError, OSError):
             log.debug("closing the upstream stream failed", exc_info=True)
 

@@ -45,10 +45,15 @@ def page(browser: Browser, chat_url: str) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
     page.set_default_timeout(TIMEOUT)
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on("console", lambda m: problems.append(m.text)
+            if "Content Security Policy" in m.text else None)
     page.goto(chat_url)
     expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
     yield page
     context.close()
+    assert problems == [], "the page raised errors or broke its own CSP"
 
 
 def send(page: Page, text: str) -> None:
