@@ -89,7 +89,7 @@ class Rag:
             skipped: list[Failure] = []
             loading = load_sources(sources, fetcher, self.settings, crawl_depth, max_pages,
                                    skipped)
-            for item in prefetch(loading):
+            for item in prefetch(map(ingestor.chunk, loading)):
                 if isinstance(item, Failure):
                     ingestor.fail(item)
                 else:

@@ -120,7 +120,8 @@ def parser() -> argparse.ArgumentParser:
     ingest = commands.add_parser("ingest", help="add or refresh sources in a collection")
     ingest.add_argument("sources", nargs="+", metavar="SOURCE",
                         help="URL, PDF, HTML/Markdown/text file, or a folder of them")
-    ingest.add_argument("--collection", default=DEFAULT_COLLECTION)
+    ingest.add_argument("--collection", default=DEFAULT_COLLECTION, metavar="NAME",
+                        help="3-512 characters of [a-zA-Z0-9._-] (default: default)")
     ingest.add_argument("--crawl", type=_positive, metavar="DEPTH",
                         help="follow same-host links from each URL this many levels deep")
     ingest.add_argument("--max-pages", type=_positive, default=50, metavar="N",
@@ -129,7 +130,8 @@ def parser() -> argparse.ArgumentParser:
 
     query = commands.add_parser("query", help="the passages that best answer TEXT")
     query.add_argument("text", metavar="TEXT")
-    query.add_argument("--collection", default=DEFAULT_COLLECTION)
+    query.add_argument("--collection", default=DEFAULT_COLLECTION, metavar="NAME",
+                       help="collection to search (default: default)")
     query.add_argument("-k", type=_positive, default=5, help="passages to return (default: 5)")
     query.add_argument("--json", action="store_true",
                        help='print [{"text", "source", "title", "page", "score"}] best first')

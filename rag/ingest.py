@@ -3,6 +3,7 @@ idempotent per source."""
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -107,8 +108,11 @@ class Ingestor:
                  progress: ProgressCallback | None) -> None:
         self.collection = collection
         self.embedder = embedder
+        # Chunking runs in the loading thread while the model encodes: it gets its own copy
+        # of the tokenizer, since a Rust tokenizer refuses use from two threads at once.
         self.chunker = Chunker(
-            embedder.tokenizer, embedder.max_tokens, settings.chunk_tokens, settings.chunk_overlap
+            copy.deepcopy(embedder.tokenizer), embedder.max_tokens, settings.chunk_tokens,
+            settings.chunk_overlap,
         )
         self.params = f"{_CHUNKING_VERSION}:{self.chunker.size}:{self.chunker.overlap}"
         self.progress = progress
@@ -128,14 +132,19 @@ class Ingestor:
         self.documents_done += 1
         self._report("document", failure.source, "failed", failure.reason)
 
-    def add(self, doc: Document) -> None:
-        """Chunk doc; embed and write it with the next batch unless it is unchanged."""
-        if not doc.text.strip():
-            self.fail(Failure(doc.source, "empty document (no text)"))
-            return
-        doc_hash = _sha(f"{self.params}\n{doc.title}\n" + "\n\f".join(
-            f"{s.page}\n{' > '.join(s.headings)}\n{s.text}" for s in doc.sections))
-        chunks = self.chunker.split(doc)
+    def chunk(self, item: Document | Failure) -> Chunked | Failure:
+        """The CPU work before embedding; thread-safe, so it can run ahead in the loader."""
+        if isinstance(item, Failure):
+            return item
+        if not item.text.strip():
+            return Failure(item.source, "empty document (no text)")
+        doc_hash = _sha(f"{self.params}\n{item.title}\n" + "\n\f".join(
+            f"{s.page}\n{' > '.join(s.headings)}\n{s.text}" for s in item.sections))
+        return Chunked(item, doc_hash, self.chunker.split(item))
+
+    def add(self, chunked: Chunked) -> None:
+        """Embed and write the document with the next batch, unless it is unchanged."""
+        doc, doc_hash, chunks = chunked.doc, chunked.doc_hash, chunked.chunks
         prefix = _sha(doc.source)[:16]
         ids = [f"{prefix}-{doc_hash[:16]}-{c.index}" for c in chunks]
         if any(p.source == doc.source for p in self.pending):
@@ -177,6 +186,13 @@ class Ingestor:
             self.documents_done += 1
             self._report("document", p.source, "replaced" if p.old_ids else "added",
                          f"{len(new)} chunks")
+
+
+@dataclass(frozen=True)
+class Chunked:
+    doc: Document
+    doc_hash: str
+    chunks: list[Chunk]
 
 
 @dataclass(frozen=True)
