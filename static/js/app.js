@@ -3,7 +3,7 @@
 // data-state, #prompt, #send, #stop, .sources).
 import { io } from "/vendor/socket.io.esm.min.js";
 import { enableCopyButtons, renderInto } from "./render.js";
-import { addActions, initRag } from "./rag.js";
+import { addActions, initRag, isBareUrl } from "./rag.js";
 import { initSettings } from "./settings.js";
 import { initSidebar } from "./sidebar.js";
 
@@ -205,7 +205,8 @@ function send() {
   say();
   prompt.value = "";
   autoGrow();
-  if (text.startsWith("/")) {
+  // Commands, and a message that is only a link (the server asks about it), start no answer.
+  if (text.startsWith("/") || isBareUrl(text)) {
     socket.emit("message", { text });
     return;
   }

@@ -145,6 +145,10 @@ export function initRag(socket) {
   };
 }
 
+// The server's test for "only a link" (chatbot/grounding.py URL_ONLY): it answers such a
+// message with a question, not with an answer.
+export const isBareUrl = (text) => /^<?https?:\/\/\S+?>?$/i.test(text.trim());
+
 // Buttons under a notice that ask something ("Summarize it"): each sends its command.
 export function addActions(element, actions, send) {
   if (!actions || !actions.length) return;

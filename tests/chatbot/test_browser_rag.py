@@ -74,6 +74,10 @@ def test_uploading_a_pdf_shows_progress_then_the_summary(
 
 def test_sources_render_as_links_under_the_answer(page: Page) -> None:
     expect(page.locator("#open-documents")).to_contain_text("gadgets")
+    # A bare link is asked about, not answered: the composer stays free for the question.
+    send(page, "https://example.org/")
+    expect(page.locator(".notice .actions button")).to_have_text("Summarize it")
+    expect(page.locator("#send")).to_be_visible()
     send(page, "How long does the Gizmotron battery last?")
     answer = page.locator("#messages .msg.assistant").last
     expect(answer).to_have_attribute("data-state", "done")
