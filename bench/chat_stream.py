@@ -8,7 +8,7 @@ the ratio b/a, the added TTFT, and the turn-10/turn-1 TTFT ratio (the llama.cpp 
 must be reused across turns for it to stay near 1).
 
     .venv/bin/python bench/chat_stream.py [--rounds 7] [--max-tokens 128] [--turns 10]
-                                          [--conversations 3]
+                                          [--conversations 6]
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--turns", type=int, default=10)
-    parser.add_argument("--conversations", type=int, default=3)
+    parser.add_argument("--conversations", type=int, default=6)
     args = parser.parse_args()
 
     results: dict[str, list[Sample]] = {"a": [], "b": []}
