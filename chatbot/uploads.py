@@ -279,7 +279,8 @@ def upload_files() -> tuple[Response, int]:
 def submit_url() -> tuple[Response, int]:
     browser = _caller()
     data = request.get_json(silent=True) if request.is_json else request.form
-    data = data if isinstance(data, dict) or hasattr(data, "get") else {}
+    if not isinstance(data, dict):  # JSON that is not an object (the form is a dict)
+        data = {}
     url = data.get("url")
     if not isinstance(url, str) or not url.strip():
         raise Refused("Give the URL of a page or document to add.")
