@@ -9,6 +9,8 @@ import pytest
 
 from chatbot import create_app
 from chatbot.grounding import Grounding, bare_url, follow_up, retrieval_query
+from chatbot.metrics import Metrics
+from chatbot.settings import ChatSettings, Settings
 from chatbot.store import Message
 from rag import Passage
 
@@ -55,3 +57,33 @@ def test_sources_link_uploaded_files_and_pdf_pages(tmp_path: Path) -> None:
     assert web["url"] == "https://example.org/x.pdf#page=2"
     local = grounding.source(Passage("t", "/srv/docs/notes.md", "Notes", None, 0.5))
     assert local == {"title": "Notes", "url": "/srv/docs/notes.md", "score": 0.5}
+
+
+class WordCountingLLM:
+    """Counts a word as a token: the budget arithmetic is what this test is about."""
+
+    def __init__(self, n_ctx: int):
+        self._n_ctx = n_ctx
+
+    def default_model(self) -> str:
+        return "m"
+
+    def n_ctx(self) -> int:
+        return self._n_ctx
+
+    def count_tokens(self, text: str, model: str | None = None) -> int:
+        return len(text.split())
+
+
+@pytest.mark.parametrize(("n_ctx", "fitting"), [(600, 1), (4000, 4)])
+def test_fewer_passages_rather_than_an_over_long_prompt(tmp_path: Path, n_ctx: int,
+                                                        fitting: int) -> None:
+    grounding = Grounding(Settings(data_dir=tmp_path), None,  # type: ignore[arg-type]
+                          WordCountingLLM(n_ctx), Metrics(), lambda *_: None)  # type: ignore[arg-type]
+    passages = [Passage(" ".join([f"word{i}"] * 100), f"/srv/doc{i}.md", f"Doc {i}", None,
+                        1.0 - i / 10) for i in range(4)]
+    context, sources = grounding._fit(passages, "What is in the docs?",
+                                      ChatSettings(max_tokens=100))
+    assert [s["title"] for s in sources] == [f"Doc {i}" for i in range(fitting)]
+    assert context.count("\n[") == fitting and f"[{fitting + 1}]" not in context
+    assert context.startswith("Sources from the user's documents:")
