@@ -47,15 +47,21 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
+# The process behind each base URL a helper below has yielded, for tests that crash one.
+PROCESSES: dict[str, subprocess.Popen] = {}
+
+
 @contextmanager
 def _serve(module: str, port: int, env: dict[str, str], ready_path: str) -> Iterator[str]:
     """`python -m <module>` with `env` added, until `ready_path` answers 200; yields its URL."""
     proc = subprocess.Popen([sys.executable, "-m", module], env={**os.environ, **env}, cwd=ROOT)
     base = f"http://127.0.0.1:{port}"
+    PROCESSES[base] = proc
     try:
         wait_for(f"{base}{ready_path}", proc)
         yield base
     finally:
+        PROCESSES.pop(base, None)
         stop(proc)
 
 
