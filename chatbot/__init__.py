@@ -16,7 +16,7 @@ from typing import Any
 from flask import Flask
 from flask_socketio import SocketIO
 
-from chatbot import views
+from chatbot import files, uploads, views
 from chatbot.chat import Chat
 from chatbot.commands import app_version
 from chatbot.llm import LLMClient
@@ -66,6 +66,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     chat = Chat(settings, store, llm, metrics, emit=emit, spawn=socketio.start_background_task)
     app.extensions["chatbot"] = Services(settings, store, llm, metrics, chat, socketio)
     views.init_app(app)
+    uploads.init_app(app, socketio, settings, chat.grounding, metrics)
+    files.init_app(app)
     Events(socketio, settings, store, chat).register()
     return app
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chatbot import budget
+from chatbot.grounding import Grounding
 from chatbot.llm import ChatStream, LLMClient, LLMError
 from chatbot.metrics import Metrics
 from chatbot.settings import ChatSettings, Settings
@@ -133,6 +134,7 @@ class Chat:
         self.emit = emit
         self.spawn = spawn
         self.slots = SlotQueue(settings.llm_concurrency, metrics)
+        self.grounding = Grounding(settings, store, llm, metrics, emit)
         self._active: dict[str, Generation] = {}
         self._lock = threading.Lock()
 
@@ -166,14 +168,10 @@ class Chat:
         return True
 
     def retrieve(self, conversation: Conversation, text: str, chat: ChatSettings) -> Retrieval:
-        """Plug-in point for document retrieval (RAG); nothing is retrieved yet.
-
-        To wire it: emit `status` {"state": "retrieving"} to the conversation's room, query
-        the rag library with `text`, and return the passages as `context` (they are counted
-        in the budget and prepended to the user's message) and their links as `sources`
-        (they go to `done` and are stored with the answer).
-        """
-        return Retrieval()
+        """Passages for the prompt (counted in the budget, prepended to the user's message)
+        and their links as `sources` (sent with `done`, stored with the answer)."""
+        context, sources = self.grounding.retrieve(conversation.id, text, chat)
+        return Retrieval(context, sources)
 
     # The worker -----------------------------------------------------------------------
 

@@ -1,8 +1,8 @@
 """Slash commands typed in the chat box: `/help`, `/reset`, `/version`, `/model`, `/set`, `/rag`.
 
-A command never reaches the model. It returns a Markdown reply shown to the user and, when
-it changes something, the change for the socket layer to apply (new conversation, new
-settings), so this module knows nothing about sockets.
+A command returns a Markdown reply shown to the user and, when it changes something, the
+change for the socket layer to apply (new conversation, new settings, or a question to answer
+now, for `/rag QUESTION` and `/summarize URL`), so this module knows nothing about sockets.
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ from importlib.metadata import PackageNotFoundError, version
 
 from pydantic import ValidationError
 
+from chatbot.grounding import Grounding, OneOff, bare_url
 from chatbot.llm import LLMClient, LLMError
 from chatbot.settings import ChatSettings, Settings
+from rag import RagError
 
 SETTING_ALIASES = {"system": "system_prompt", "temp": "temperature",
                    "max": "max_tokens", "max_tokens": "max_tokens"}
@@ -25,6 +27,8 @@ class Reply:
     text: str  # Markdown
     reset: bool = False  # start a new conversation
     settings: ChatSettings | None = None  # save these as the conversation's settings
+    ask: str | None = None  # answer this now, as a question of the user's...
+    once: OneOff | None = None  # ...grounded this way
 
 
 @dataclass
@@ -32,6 +36,7 @@ class Context:
     settings: Settings
     llm: LLMClient
     chat: ChatSettings  # the conversation's current settings
+    grounding: Grounding | None = None
 
 
 Handler = Callable[[str, Context], Reply]
@@ -124,8 +129,79 @@ def show_settings(chat: ChatSettings) -> str:
             "restores the defaults.")
 
 
-def _rag(_: str, __: Context) -> Reply:
-    return Reply("RAG is not configured: document retrieval is not available in this chat yet.")
+RAG_USAGE = ("`/rag on [COLLECTION] [K]` answers every question from a collection, `/rag off` "
+             "stops, `/rag list` shows the collections, `/rag QUESTION` answers one question "
+             "from them. Add documents with the Documents button (top right).")
+
+
+def _rag(args: str, ctx: Context) -> Reply:
+    grounding = ctx.grounding
+    if grounding is None:
+        return Reply("Document retrieval is not available in this chat.")
+    words = args.split()
+    head = words[0].lower() if words else ""
+    chat = ctx.chat
+    if not words:
+        state = (f"on, collection `{_collection(ctx)}`, {chat.rag_k or ctx.settings.rag_k} "
+                 "passages per question" if chat.rag else "off")
+        return Reply(f"RAG is {state}.\n\n{RAG_USAGE}")
+    if head == "off" and len(words) == 1:
+        return Reply("RAG is off: answers no longer use your documents.",
+                     settings=chat.model_copy(update={"rag": False}))
+    if head == "list" and len(words) == 1:
+        return Reply(_listing(grounding, _collection(ctx)))
+    if head == "on" and len(words) <= 3 and (len(words) < 3 or words[2].isdigit()):
+        return _rag_on(ctx, grounding, words[1] if len(words) > 1 else None,
+                       int(words[2]) if len(words) > 2 else None)
+    grounding.warm_up()
+    return Reply(f"Answering from collection `{_collection(ctx)}`.", ask=args.strip(),
+                 once=OneOff(collection=_collection(ctx)))
+
+
+def _collection(ctx: Context) -> str:
+    return ctx.chat.rag_collection or ctx.settings.rag_collection
+
+
+def _rag_on(ctx: Context, grounding: Grounding, name: str | None, k: int | None) -> Reply:
+    if k is not None and not 1 <= k <= 20:
+        return Reply("K is the number of passages per question: 1 to 20.")
+    name = name or _collection(ctx)
+    warning = ""
+    try:
+        known = [c["name"] for c in grounding.collections()]
+    except RagError as exc:
+        warning = f"\n\nCould not check the collections now: {exc}"
+    else:
+        if name not in known:
+            offered = ", ".join(f"`{n}`" for n in known) or "none yet"
+            return Reply(f"No collection `{name}`. Collections: {offered}. Add documents "
+                         "with the Documents button (top right), then `/rag on NAME`.")
+    grounding.warm_up()
+    changed = ctx.chat.model_copy(update={"rag": True, "rag_collection": name,
+                                          "rag_k": k or ctx.chat.rag_k})
+    k_shown = changed.rag_k or ctx.settings.rag_k
+    return Reply(f"RAG is on: each question searches collection `{name}` "
+                 f"({k_shown} passages at most) and the answer lists its sources.{warning}",
+                 settings=changed)
+
+
+def _listing(grounding: Grounding, current: str) -> str:
+    try:
+        found = grounding.collections()
+    except RagError as exc:
+        return f"Could not list the collections: {exc}"
+    if not found:
+        return "No collections yet: add documents with the Documents button (top right)."
+    rows = [f"| `{c['name']}`{' (this chat)' if c['name'] == current else ''} | "
+            f"{c['documents']} | {c['chunks']} |" for c in found]
+    return "| collection | documents | chunks |\n|---|---|---|\n" + "\n".join(rows)
+
+
+def _summarize(args: str, _: Context) -> Reply:
+    url = bare_url(args)
+    if url is None:
+        return Reply("Give one http(s) URL: `/summarize https://example.org/page`.")
+    return Reply(f"Reading {url}…", ask=f"Summarize {url}", once=OneOff(url=url))
 
 
 COMMANDS: dict[str, Command] = {
@@ -137,7 +213,10 @@ COMMANDS: dict[str, Command] = {
                      "conversation to one"),
     "set": Command(_set, "/set [NAME VALUE]", "show or change this conversation's settings: "
                    "system, temperature, top_p, max_tokens"),
-    "rag": Command(_rag, "/rag ...", "answer from your documents"),
+    "rag": Command(_rag, "/rag on [COLLECTION] [K] · off · list · QUESTION",
+                   "answer from your documents: always, never, which collections, or once"),
+    "summarize": Command(_summarize, "/summarize URL",
+                         "read a web page and summarize it"),
 }
 
 

@@ -44,6 +44,15 @@ class Metrics:
         self.dropped_history = Counter("chatbot_history_truncations",
                                        "Times older turns were dropped to fit the context.",
                                        registry=r)
+        self.retrieval = Histogram("chatbot_retrieval_seconds",
+                                   "Document retrieval for one grounded answer.",
+                                   buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10),
+                                   registry=r)
+        self.retrieval_failures = Counter("chatbot_retrieval_failures",
+                                          "Grounded answers that went ahead without "
+                                          "documents because retrieval failed.", registry=r)
+        self.ingests = Counter("chatbot_ingests", "Document ingestions from the page, by "
+                               "outcome.", ["outcome"], registry=r)
         self.bad_payloads = Counter("chatbot_rejected_payloads",
                                     "Socket.IO payloads rejected as malformed.", registry=r)
 

@@ -80,6 +80,52 @@ class Settings(BaseSettings):
         description="Longest message a user may send, in characters.",
     )
 
+    rag_collection: str = Field(
+        default="default", min_length=1, validation_alias=_env("RAG_COLLECTION"),
+        description="Collection `/rag on` uses when none is named, and the page preselects.",
+    )
+    rag_k: int = Field(
+        default=4, ge=1, le=20, validation_alias=_env("RAG_K"),
+        description="Passages retrieved per question (fewer go into the prompt when they "
+        "do not fit the context budget).",
+    )
+    rag_context_share: float = Field(
+        default=0.5, gt=0, le=0.9, validation_alias=_env("RAG_CONTEXT_SHARE"),
+        description="Largest share of the context window (after the answer's room) that "
+        "retrieved passages may fill.",
+    )
+    rag_timeout: float = Field(
+        default=10.0, gt=0, validation_alias=_env("RAG_TIMEOUT"),
+        description="Seconds retrieval may take (the first question also loads the "
+        "embedding model) before the answer goes ahead without documents.",
+    )
+    upload_max_mb: float = Field(
+        default=25.0, gt=0, validation_alias=_env("UPLOAD_MAX_MB"),
+        description="Largest file accepted from the page, in megabytes.",
+    )
+    upload_max_files: int = Field(
+        default=10, ge=1, validation_alias=_env("UPLOAD_MAX_FILES"),
+        description="Files accepted in one upload.",
+    )
+    crawl_max_pages: int = Field(
+        default=20, ge=1, validation_alias=_env("RAG_CRAWL_MAX_PAGES"),
+        description="Pages fetched at most when a URL is submitted with crawling on.",
+    )
+    rag_url_allowlist: str = Field(
+        default="", validation_alias=_env("RAG_URL_ALLOWLIST"),
+        description="Comma-separated hosts (`intranet.example`, `localhost:8080`) and "
+        "networks (`10.0.0.0/8`) that URLs from the page may reach although they are not "
+        "public; everything else non-public is refused.",
+    )
+
+    @property
+    def upload_max_bytes(self) -> int:
+        return int(self.upload_max_mb * 1024 * 1024)
+
+    @property
+    def url_allowlist(self) -> list[str]:
+        return [e.strip() for e in self.rag_url_allowlist.split(",") if e.strip()]
+
     @property
     def extra_origins(self) -> list[str]:
         return [o.strip().rstrip("/") for o in self.allowed_origins.split(",") if o.strip()]
@@ -102,6 +148,10 @@ class ChatSettings(BaseModel):
     max_tokens: int = Field(default=512, ge=1, le=32768)
     # None: the server's default model (LLM_MODEL, else the first the server lists).
     model: str | None = Field(default=None, max_length=200)
+    # Retrieval from the user's documents (see chatbot/grounding.py); off by default.
+    rag: bool = False
+    rag_collection: str | None = Field(default=None, max_length=200)
+    rag_k: int | None = Field(default=None, ge=1, le=20)
 
     @classmethod
     def defaults(cls, settings: Settings) -> ChatSettings:

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from chatbot import commands
 from chatbot.chat import Chat
+from chatbot.grounding import bare_url, url_offer
 from chatbot.settings import ChatSettings, Settings
 from chatbot.store import Conversation, Store
 
@@ -168,16 +169,26 @@ class Events:
         if text.startswith("/"):
             self._command(client, conversation, text)
             return
+        url = bare_url(text)
+        if url is not None:
+            emit("notice", url_offer(url))
+            return
         self.chat.metrics.messages.inc()
+        self._answer(client, conversation, text, echo=False)
+
+    def _answer(self, client: Client, conversation: Conversation, text: str,
+                echo: bool) -> None:
+        """Answer `text`; `echo`: this tab has not shown the question yet (a command)."""
         browser = client.browser
         problem = self.chat.answer(conversation, text,
                                    on_stored=lambda: self._send_conversations(browser))
         if problem:
+            self.chat.grounding.expect(conversation.id, None)
             emit("error", {"message": problem})
             return
         # Other tabs on this conversation show the question too.
         self.socketio.emit("user_message", {"text": text}, to=conversation.id,
-                           skip_sid=request.sid)  # type: ignore[attr-defined]
+                           skip_sid=None if echo else request.sid)  # type: ignore[attr-defined]
 
     def on_stop(self, client: Client, data: dict[str, Any]) -> None:
         # Optional extra: the `token` events this browser displayed before stopping.
@@ -204,13 +215,17 @@ class Events:
         name = text[1:].split(" ", 1)[0].lower()
         self.chat.metrics.commands.labels(
             command=name if name in commands.COMMANDS else "unknown").inc()
-        reply = commands.run(text, commands.Context(self.settings, self.chat.llm, chat))
+        reply = commands.run(text, commands.Context(self.settings, self.chat.llm, chat,
+                                                    self.chat.grounding))
         if reply.settings is not None:
             self.store.update_settings(conversation.id, reply.settings.model_dump())
             self.socketio.emit("settings", reply.settings.model_dump(), to=conversation.id)
         if reply.reset:
             self._new_conversation(client)
         emit("notice", {"text": reply.text, "level": "info", "command": name})
+        if reply.ask is not None:
+            self.chat.grounding.expect(conversation.id, reply.once)
+            self._answer(client, conversation, reply.ask, echo=True)
 
     # Extras: sidebar and settings panel ---------------------------------------------
 

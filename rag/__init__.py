@@ -15,7 +15,7 @@ reads, and ingests should run one at a time per collection):
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import cached_property
 from pathlib import Path
 
@@ -75,14 +75,17 @@ class Rag:
         crawl_depth: int | None = None,
         max_pages: int = 50,
         allow_private: bool = True,
+        url_allowlist: Sequence[str] = (),
         progress: ProgressCallback | None = None,
     ) -> Summary:
         """Ingest URLs, files and folders. crawl_depth: follow same-host links from each URL
         that many levels deep. allow_private=False refuses URLs (and redirects) resolving to
-        loopback or private addresses; pass it for URLs from untrusted users."""
+        loopback or private addresses; pass it for URLs from untrusted users, with
+        url_allowlist naming the non-public hosts or networks they may still reach."""
         ingestor = Ingestor(self._open(collection, create=True), self.embedder,
                             self.settings, progress)
-        with Fetcher(self.settings, allow_private=allow_private) as fetcher:
+        with Fetcher(self.settings, allow_private=allow_private,
+                     allow=url_allowlist) as fetcher:
             skipped: list[Failure] = []
             loading = load_sources(sources, fetcher, self.settings, crawl_depth, max_pages,
                                    skipped)

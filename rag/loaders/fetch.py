@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
@@ -32,20 +33,50 @@ class Response:
         return decode_html(self.body, self.charset)
 
 
-def _is_public(ip: str) -> bool:
-    return ipaddress.ip_address(ip.split("%")[0]).is_global
+class AddressPolicy:
+    """Which hosts a fetch for an untrusted user may reach: public addresses, plus an
+    allow-list of host names (`intranet`, `localhost:8080`, matched on the URL's own host
+    and port, so one name does not open its neighbours) and networks (`10.0.0.0/8`)."""
+
+    def __init__(self, allow: Sequence[str] = ()) -> None:
+        self.names: set[str] = set()
+        self.networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+        for entry in (e.strip().lower() for e in allow):
+            if not entry:
+                continue
+            try:
+                self.networks.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError:
+                self.names.add(entry)
+
+    def named(self, host: str, port: int) -> bool:
+        host = host.lower()
+        return host in self.names or f"{host}:{port}" in self.names
+
+    def address_ok(self, ip: str) -> bool:
+        address = ipaddress.ip_address(ip.split("%")[0])
+        return address.is_global or any(address in n for n in self.networks)
+
+
+def _default_port(scheme: str) -> int:
+    return 443 if scheme == "https" else 80
 
 
 class Fetcher:
     """GETs URLs with timeouts, a size cap and a redirect limit.
 
-    With allow_private=False every hop's host must resolve to public addresses only, so a URL
-    given by a remote user cannot reach loopback, the LAN or cloud metadata endpoints.
+    With allow_private=False every hop's host must resolve to public addresses only (or be
+    allowed by `allow`, see AddressPolicy), so a URL given by a remote user cannot reach
+    loopback, the LAN or cloud metadata endpoints. The address actually connected to is
+    checked again before the body is read, so a DNS answer that changes between the check
+    and the connection (rebinding) gains nothing.
     """
 
-    def __init__(self, settings: RagSettings, *, allow_private: bool = True) -> None:
+    def __init__(self, settings: RagSettings, *, allow_private: bool = True,
+                 allow: Sequence[str] = ()) -> None:
         self.settings = settings
         self.allow_private = allow_private
+        self.policy = AddressPolicy(allow)
         timeout = httpx.Timeout(settings.fetch_timeout)
         self._client = httpx.Client(
             timeout=timeout,
@@ -62,29 +93,42 @@ class Fetcher:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _check_host(self, url: str) -> None:
+    def check_url(self, url: str) -> None:
+        """Raises FetchError when this fetcher would refuse `url` (scheme, host, address)."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https"):
             raise FetchError(f"unsupported URL scheme {parts.scheme!r}")
         if not parts.hostname:
             raise FetchError("URL has no host")
-        if self.allow_private:
+        if self.allow_private or self.policy.named(parts.hostname,
+                                                   parts.port or _default_port(parts.scheme)):
             return
         try:
             infos = socket.getaddrinfo(parts.hostname, parts.port or 0, type=socket.SOCK_STREAM)
         except socket.gaierror as e:
             raise FetchError(f"cannot resolve {parts.hostname}: {e.strerror}") from None
         for info in infos:
-            if not _is_public(str(info[4][0])):
+            if not self.policy.address_ok(str(info[4][0])):
                 raise FetchError(f"refused: {parts.hostname} resolves to non-public {info[4][0]}")
+
+    def _check_peer(self, url: str, r: httpx.Response) -> None:
+        parts = urlsplit(url)
+        if self.allow_private or self.policy.named(parts.hostname or "",
+                                                   parts.port or _default_port(parts.scheme)):
+            return
+        stream = r.extensions.get("network_stream")
+        peer = stream.get_extra_info("server_addr") if stream is not None else None
+        if peer and not self.policy.address_ok(str(peer[0])):
+            raise FetchError(f"refused: {parts.hostname} connected to non-public {peer[0]}")
 
     def get(self, url: str) -> Response:
         seen: set[str] = set()
         for _ in range(self.settings.max_redirects + 1):
-            self._check_host(url)
+            self.check_url(url)
             seen.add(url)
             try:
                 with self._client.stream("GET", url) as r:
+                    self._check_peer(url, r)
                     if r.is_redirect:
                         location = r.headers.get("location")
                         if not location:

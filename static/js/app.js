@@ -3,6 +3,7 @@
 // data-state, #prompt, #send, #stop, .sources).
 import { io } from "/vendor/socket.io.esm.min.js";
 import { enableCopyButtons, renderInto } from "./render.js";
+import { addActions, initRag, isBareUrl } from "./rag.js";
 import { initSettings } from "./settings.js";
 import { initSidebar } from "./sidebar.js";
 
@@ -22,6 +23,7 @@ let stopped = null; // an answer stopped here whose `done` (with its figures) is
 const socket = io({ transports: ["websocket", "polling"] });
 const sidebar = initSidebar(socket);
 const settings = initSettings(socket);
+const rag = initRag(socket);
 enableCopyButtons(messages);
 
 // Rendering ---------------------------------------------------------------------------
@@ -103,6 +105,7 @@ function addNotice(text, level = "info") {
   messages.append(el);
   updateEmpty();
   scrollToBottom();
+  return el;
 }
 
 function addContextDivider() {
@@ -132,7 +135,8 @@ function showSources(view, sources) {
   for (const source of sources) {
     const item = document.createElement("li");
     const label = `${source.title || source.url}${source.page ? `, p. ${source.page}` : ""}`;
-    if (/^https?:\/\//i.test(source.url || "")) {
+    // Our own /files/ links open an uploaded document (a PDF at its page).
+    if (/^(https?:\/\/|\/files\/)/i.test(source.url || "")) {
       const link = document.createElement("a");
       link.href = source.url;
       link.target = "_blank";
@@ -201,7 +205,8 @@ function send() {
   say();
   prompt.value = "";
   autoGrow();
-  if (text.startsWith("/")) {
+  // Commands, and a message that is only a link (the server asks about it), start no answer.
+  if (text.startsWith("/") || isBareUrl(text)) {
     socket.emit("message", { text });
     return;
   }
@@ -247,6 +252,7 @@ socket.on("history", (data) => {
   sidebar.setActive(data.conversation);
   showTitle(data.conversation.title);
   settings.show(data.settings);
+  rag.show(data.settings);
   for (const m of data.messages) {
     if (data.context_from && m.id === data.context_from && messages.children.length) addContextDivider();
     if (m.role === "user") {
@@ -314,9 +320,9 @@ socket.on("status", ({ state, position }) => {
   }
 });
 
-socket.on("notice", ({ text, level, context_from: from }) => {
+socket.on("notice", ({ text, level, context_from: from, actions }) => {
   if (from && !current?.text) addContextDivider();
-  addNotice(text, level);
+  addActions(addNotice(text, level), actions, (command) => socket.emit("message", { text: command }));
 });
 
 socket.on("conversations", ({ conversations }) => {
@@ -324,7 +330,10 @@ socket.on("conversations", ({ conversations }) => {
   const active = conversations.find((c) => c.id === sidebar.activeId());
   if (active) showTitle(active.title);
 });
-socket.on("settings", (values) => settings.show(values));
+socket.on("settings", (values) => {
+  settings.show(values);
+  rag.show(values);
+});
 
 // Composer ----------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ from typing import Any
 from chatbot import commands
 from chatbot.llm import LLMError
 from chatbot.settings import ChatSettings, Settings
+from rag import RagError
 
 SETTINGS = Settings(llm_base_url="http://engine.test/v1", temperature=0.5)
 
@@ -80,8 +81,58 @@ def test_set_changes_validates_and_resets() -> None:
     assert "| temperature | 0.5 |" in run("/set").text
 
 
-def test_rag_is_not_configured_yet() -> None:
-    assert "not configured" in run("/rag what is in my notes?").text
+class FakeGrounding:
+    """The collections a store would list; None: the store is unreachable."""
+
+    def __init__(self, names: list[str] | None):
+        self.names = names
+
+    def collections(self) -> list[dict[str, Any]]:
+        if self.names is None:
+            raise RagError("cannot reach Chroma at http://chroma.test")
+        return [{"name": n, "documents": 1, "chunks": 3} for n in self.names]
+
+    def warm_up(self) -> None:
+        pass
+
+
+def rag(line: str, names: list[str] | None = ("docs",),  # type: ignore[assignment]
+        chat: ChatSettings | None = None) -> commands.Reply:
+    context = commands.Context(SETTINGS, FakeLLM(["m1"]),  # type: ignore[arg-type]
+                               chat or ChatSettings.defaults(SETTINGS),
+                               FakeGrounding(list(names) if names is not None else None))  # type: ignore[arg-type]
+    return commands.run(line, context)
+
+
+def test_rag_on_off_and_status() -> None:
+    on = rag("/rag on docs 3").settings
+    assert on is not None and (on.rag, on.rag_collection, on.rag_k) == (True, "docs", 3)
+    assert "RAG is on, collection `docs`, 3 passages" in rag("/rag", chat=on).text
+    off = rag("/rag off", chat=on).settings
+    assert off is not None and not off.rag and off.rag_collection == "docs"
+    assert "No collection `nope`. Collections: `docs`" in rag("/rag on nope").text
+    assert "1 to 20" in rag("/rag on docs 99").text
+    # Chroma down: turned on all the same (it may be back by the next question), with a warning.
+    down = rag("/rag on docs", names=None)
+    assert down.settings is not None and down.settings.rag and "Could not check" in down.text
+
+
+def test_rag_list_and_one_off_questions() -> None:
+    assert "| `docs` | 1 | 3 |" in rag("/rag list").text
+    assert "Could not list" in rag("/rag list", names=None).text
+    for line, question in (("/rag what is in my notes?", "what is in my notes?"),
+                           ("/rag on the beach", "on the beach")):
+        reply = rag(line)
+        assert reply.ask == question and reply.settings is None
+        assert reply.once is not None and reply.once.collection == "default"
+    assert "not available" in run("/rag what is in my notes?").text
+
+
+def test_summarize_needs_one_url() -> None:
+    reply = run("/summarize https://example.org/a")
+    assert reply.ask == "Summarize https://example.org/a"
+    assert reply.once is not None and reply.once.url == "https://example.org/a"
+    assert run("/summarize some words").ask is None
 
 
 def test_unknown_command() -> None:

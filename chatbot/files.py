@@ -1,0 +1,42 @@
+"""Serving the files users uploaded, so a source under an answer opens the document itself:
+`GET /files/<id>` (a PDF at its page with `#page=N`, which the browser's viewer follows).
+
+Only PDFs are shown inline. HTML, Markdown and text are sent as plain text: an uploaded
+page rendered on our own origin could run script with the user's cookie.
+"""
+
+from __future__ import annotations
+
+import re
+
+from flask import Blueprint, Flask, Response, abort, current_app, send_file
+
+bp = Blueprint("files", __name__)
+
+FILE_ID = re.compile(r"^[0-9a-f]{32}$")
+# A PDF may only be shown by the browser's own viewer; nothing in it may load or run.
+PDF_CSP = "default-src 'none'; object-src 'self'; style-src 'unsafe-inline'; img-src data:"
+TEXT_CSP = "default-src 'none'; sandbox"
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
+
+
+@bp.get("/files/<file_id>")
+def serve(file_id: str) -> Response:
+    if not FILE_ID.match(file_id):
+        abort(404)
+    folder = current_app.extensions["ingests"].uploads_dir / file_id
+    found = sorted(p for p in folder.glob("*") if p.is_file()) if folder.is_dir() else []
+    if not found:
+        abort(404)
+    path = found[0]
+    pdf = path.suffix.lower() == ".pdf"
+    response = send_file(path, mimetype="application/pdf" if pdf else "text/plain",
+                         download_name=path.name, conditional=True, max_age=3600)
+    if not pdf:
+        response.mimetype = "text/plain"
+        response.charset = "utf-8"
+    response.headers["Content-Security-Policy"] = PDF_CSP if pdf else TEXT_CSP
+    return response

@@ -1,0 +1,89 @@
+"""Grounding's pure parts: follow-up detection and query rewriting, bare URLs, and how a
+retrieved passage becomes a source link."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from chatbot import create_app
+from chatbot.grounding import Grounding, bare_url, follow_up, retrieval_query
+from chatbot.metrics import Metrics
+from chatbot.settings import ChatSettings, Settings
+from chatbot.store import Message
+from rag import Passage
+
+
+def message(role: str, content: str) -> Message:
+    return Message(id=0, role=role, content=content, state="done", created=0.0)
+
+
+@pytest.mark.parametrize("text", ["and what about its size?", "How tall is it?", "Why?",
+                                  "What about the bakery?", "Also the trains"])
+def test_follow_ups(text: str) -> None:
+    assert follow_up(text)
+
+
+@pytest.mark.parametrize("text", ["What colour is the Zorblax lighthouse on Quimby island?",
+                                  "When do night trains from Pellow to Danforth leave?"])
+def test_self_contained_questions(text: str) -> None:
+    assert not follow_up(text)
+
+
+def test_a_follow_up_is_searched_with_the_previous_question() -> None:
+    history = [message("user", "What colour is the Zorblax lighthouse?"),
+               message("assistant", "Violet.")]
+    assert retrieval_query("And how tall is it?", history) == \
+        "What colour is the Zorblax lighthouse?\nAnd how tall is it?"
+    assert retrieval_query("When do night trains from Pellow to Danforth leave?", history) == \
+        "When do night trains from Pellow to Danforth leave?"
+    assert retrieval_query("How tall is it?", []) == "How tall is it?"
+
+
+def test_bare_urls() -> None:
+    assert bare_url(" https://example.org/a?b=1 ") == "https://example.org/a?b=1"
+    assert bare_url("<http://example.org>") == "http://example.org"
+    assert bare_url("see https://example.org") is None
+    assert bare_url("ftp://example.org") is None
+
+
+def test_sources_link_uploaded_files_and_pdf_pages(tmp_path: Path) -> None:
+    grounding: Grounding = create_app({"data_dir": tmp_path}).extensions["chatbot"].chat.grounding
+    uploaded = str(tmp_path.resolve() / "uploads" / ("a" * 32) / "guide.pdf")
+    assert grounding.source(Passage("t", uploaded, "Guide", 3, 0.0312345)) == \
+        {"title": "Guide", "url": f"/files/{'a' * 32}#page=3", "page": 3, "score": 0.0312}
+    web = grounding.source(Passage("t", "https://example.org/x.pdf", "X", 2, 0.5))
+    assert web["url"] == "https://example.org/x.pdf#page=2"
+    local = grounding.source(Passage("t", "/srv/docs/notes.md", "Notes", None, 0.5))
+    assert local == {"title": "Notes", "url": "/srv/docs/notes.md", "score": 0.5}
+
+
+class WordCountingLLM:
+    """Counts a word as a token: the budget arithmetic is what this test is about."""
+
+    def __init__(self, n_ctx: int):
+        self._n_ctx = n_ctx
+
+    def default_model(self) -> str:
+        return "m"
+
+    def n_ctx(self) -> int:
+        return self._n_ctx
+
+    def count_tokens(self, text: str, model: str | None = None) -> int:
+        return len(text.split())
+
+
+@pytest.mark.parametrize(("n_ctx", "fitting"), [(600, 1), (4000, 4)])
+def test_fewer_passages_rather_than_an_over_long_prompt(tmp_path: Path, n_ctx: int,
+                                                        fitting: int) -> None:
+    grounding = Grounding(Settings(data_dir=tmp_path), None,  # type: ignore[arg-type]
+                          WordCountingLLM(n_ctx), Metrics(), lambda *_: None)  # type: ignore[arg-type]
+    passages = [Passage(" ".join([f"word{i}"] * 100), f"/srv/doc{i}.md", f"Doc {i}", None,
+                        1.0 - i / 10) for i in range(4)]
+    context, sources = grounding._fit(passages, "What is in the docs?",
+                                      ChatSettings(max_tokens=100))
+    assert [s["title"] for s in sources] == [f"Doc {i}" for i in range(fitting)]
+    assert context.count("\n[") == fitting and f"[{fitting + 1}]" not in context
+    assert context.startswith("Sources from the user's documents:")
