@@ -1,5 +1,6 @@
 """Streaming through the chatbot: llmserver via the openai client (a) vs the chatbot via a
-python-socketio client (b), and time to first token at turn 1 vs turn 10 of one conversation.
+python-socketio client (b, and c: a second chatbot sending every token as its own event), and
+time to first token at turn 1 vs turn 10 of one conversation.
 
 Same prompt, temperature 0 and max_tokens for (a) and (b); they alternate round by round in
 one run, so machine noise hits both alike. Every (b) round is a fresh conversation, so (a)
@@ -92,25 +93,29 @@ def main() -> None:
     parser.add_argument("--conversations", type=int, default=6)
     args = parser.parse_args()
 
-    results: dict[str, list[Sample]] = {"a": [], "b": []}
-    events = 0
-    cpu = 0.0
+    results: dict[str, list[Sample]] = {"a": [], "b": [], "c": []}
+    events = {"b": 0, "c": 0}
+    cpu = {"b": 0.0, "c": 0.0}
     gaps: list[float] = []
+    answers = {"CHAT_MAX_TOKENS": str(args.max_tokens), "CHAT_TEMPERATURE": "0"}
     with tempfile.TemporaryDirectory() as data, llmserver(LLM_N_CTX="4096") as llm_url, \
-            chatbot(llm_url, Path(data), CHAT_MAX_TOKENS=str(args.max_tokens),
-                    CHAT_TEMPERATURE="0") as chat_url:
+            chatbot(llm_url, Path(data) / "b", **answers) as chat_url, \
+            chatbot(llm_url, Path(data) / "c", CHAT_STREAM_INTERVAL_MS="0",
+                    **answers) as each_url:
         api = openai.OpenAI(base_url=f"{llm_url}/v1", api_key="unused", max_retries=0)
-        with ChatClient(chat_url) as client:
-            # Warm-up both so first-call setup counts for neither.
+        with ChatClient(chat_url) as client, ChatClient(each_url) as each:
+            # Warm-up all so first-call setup counts for none.
             direct(api, 8)
             through_chatbot(client, PROMPT, fresh=True)
+            through_chatbot(each, PROMPT, fresh=True)
             for _ in range(args.rounds):
                 results["a"].append(direct(api, args.max_tokens, gaps))
-                cpu_before = chatbot_cpu(chat_url)
-                sample, n_events = through_chatbot(client, PROMPT, fresh=True)
-                cpu += chatbot_cpu(chat_url) - cpu_before
-                results["b"].append(sample)
-                events += n_events
+                for name, url, sio in (("b", chat_url, client), ("c", each_url, each)):
+                    cpu_before = chatbot_cpu(url)
+                    sample, n_events = through_chatbot(sio, PROMPT, fresh=True)
+                    cpu[name] += chatbot_cpu(url) - cpu_before
+                    results[name].append(sample)
+                    events[name] += n_events
 
             # Several conversations, so each turn's TTFT is a median, not one noisy sample.
             turns: list[list[float]] = [[] for _ in range(args.turns)]
@@ -135,11 +140,15 @@ def main() -> None:
     print(f"model {ALIAS}, max_tokens {args.max_tokens}, temperature 0")
     tps_a, ttft_a = summary("a", "llmserver + openai client")
     tps_b, ttft_b = summary("b", "chatbot + python-socketio client")
-    total_tokens = sum(r[2] for r in results["b"])
-    print(f"ratio b/a tokens/s: {tps_b / tps_a:.3f}   added TTFT: {ttft_b - ttft_a:+.1f} ms   "
-          f"token events per token: {events / total_tokens:.2f}")
-    print(f"chatbot CPU per streamed token: {cpu / total_tokens * 1e6:.0f} µs "
-          "(Socket.IO emit, openai chunk parsing, bookkeeping; whole answers incl. set-up)")
+    tps_c, ttft_c = summary("c", "same, CHAT_STREAM_INTERVAL_MS=0")
+    for name, tps, ttft in (("b", tps_b, ttft_b), ("c", tps_c, ttft_c)):
+        total_tokens = sum(r[2] for r in results[name])
+        pairs = zip(results["a"], results[name], strict=True)
+        paired = statistics.median(rb[1] / ra[1] for ra, rb in pairs)
+        print(f"ratio {name}/a tokens/s: {tps / tps_a:.3f} (median of round pairs "
+              f"{paired:.3f})   added TTFT: {ttft - ttft_a:+.1f} ms   token events per token: "
+              f"{events[name] / total_tokens:.2f}   chatbot CPU per token: "
+              f"{cpu[name] / total_tokens * 1e6:.0f} µs")
     # Coalescing tokens into one emit only pays when they arrive within a few ms of another.
     close = sum(g < 0.003 for g in gaps) / len(gaps)
     print(f"upstream gaps between tokens: median {statistics.median(gaps) * 1000:.1f} ms, "

@@ -5,7 +5,7 @@ so this module holds the product's rules and the socket module only the wiring. 
 a browser sees about an answer goes to the conversation's room: a second tab on the same
 conversation watches it stream too.
 
-Per token the work is a list append and one emit; the database is written once per answer
+Per token the work is a list append and at most one emit; the database is written once per answer
 (before `done`, so a `done` the browser saw is never lost).
 """
 
@@ -99,7 +99,9 @@ class Generation:
         self.conversation_id = conversation_id
         self.text = text
         self.on_stored = on_stored
-        self.parts: list[str] = []
+        self.parts: list[str] = []  # as emitted: a part may hold several tokens
+        self.part_tokens: list[int] = []  # tokens in each part
+        self.pending: list[str] = []  # tokens received, not yet emitted
         self.cancelled = threading.Event()
         self.finished = False
         # Held while appending+emitting a token and while a joining socket snapshots the
@@ -199,6 +201,12 @@ class Chat:
             stream = self.llm.stream_chat(messages, model=generation.model,
                                           temperature=chat.temperature, top_p=chat.top_p,
                                           max_tokens=answer_tokens)
+            # Each `token` event costs the chatbot and every browser a thread hand-off and a
+            # WebSocket frame, taken from llama.cpp's cores: a piece arriving within the
+            # interval of the last event waits for the next piece (never longer than one
+            # gap between tokens) and they go out as one event.
+            interval = self.settings.stream_interval_ms / 1000
+            last_emit = 0.0
             for piece in stream:
                 if generation.cancelled.is_set():
                     break
@@ -211,8 +219,13 @@ class Chat:
                         self.metrics.first_token.observe(now - generation.started)
                     generation.last_token_at = now
                     generation.tokens += 1
-                    generation.parts.append(piece)
-                    self.emit("token", {"text": piece}, room)
+                    generation.pending.append(piece)
+                    if now - last_emit >= interval:
+                        self._send_pending(generation)
+                        last_emit = now
+            with generation.lock:
+                if not generation.cancelled.is_set() and not generation.finished:
+                    self._send_pending(generation)
             stream.close()
             answer_id = self._finish(generation, "done", usage=stream.usage,
                                      finish_reason=stream.finish_reason)
@@ -221,6 +234,9 @@ class Chat:
                 self.store.set_tokens(answer_id, self.llm.count_tokens(
                     "".join(generation.parts), generation.model))
         except (LLMError, budget.MessageTooLong) as exc:
+            with generation.lock:  # the pieces that came before the failure are kept
+                if not generation.finished:
+                    self._send_pending(generation)
             self._finish(generation, "error", error=str(exc))
         except Exception:
             log.exception("answer failed")
@@ -232,6 +248,16 @@ class Chat:
             if holding_slot:
                 self.metrics.generating.dec()
                 self.slots.release()
+
+    def _send_pending(self, generation: Generation) -> None:
+        """Emit the waiting pieces as one; the caller holds `generation.lock`."""
+        if not generation.pending:
+            return
+        text = "".join(generation.pending)
+        generation.part_tokens.append(len(generation.pending))
+        generation.pending.clear()
+        generation.parts.append(text)
+        self.emit("token", {"text": text}, generation.conversation_id)
 
     def _prompt(self, conversation: Conversation, generation: Generation, chat: ChatSettings,
                 retrieval: Retrieval) -> tuple[list[dict[str, str]], int]:
@@ -291,9 +317,13 @@ class Chat:
             if generation.finished:
                 return None
             generation.finished = True
+            # Pieces still waiting to be sent were never shown: not part of the answer.
+            generation.tokens -= len(generation.pending)
+            generation.pending.clear()
             if shown is not None:
                 del generation.parts[shown:]
-                generation.tokens = min(generation.tokens, len(generation.parts))
+                del generation.part_tokens[shown:]
+                generation.tokens = min(generation.tokens, sum(generation.part_tokens))
             content = "".join(generation.parts)
         room = generation.conversation_id
         completion = (usage or {}).get("completion_tokens") or generation.tokens

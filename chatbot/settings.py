@@ -75,6 +75,11 @@ class Settings(BaseSettings):
         default=512, ge=1, validation_alias=_env("CHAT_MAX_TOKENS"),
         description="Default cap on answer length, in tokens.",
     )
+    stream_interval_ms: int = Field(
+        default=25, ge=0, le=1000, validation_alias=_env("CHAT_STREAM_INTERVAL_MS"),
+        description="Tokens arriving sooner than this after the last `token` event are "
+        "sent together with the next one; 0 sends every token on its own.",
+    )
     max_message_chars: int = Field(
         default=16000, ge=1, validation_alias=_env("CHAT_MAX_MESSAGE_CHARS"),
         description="Longest message a user may send, in characters.",

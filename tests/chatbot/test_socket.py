@@ -103,7 +103,26 @@ def test_stop_ends_the_answer_and_the_upstream_generation(chat_url: str, llm_url
     # Kept: exactly what the user had seen when they pressed stop.
     assert last["state"] == "stopped"
     assert last["content"] == "".join(t["text"] for t in shown)
-    assert done["usage"]["completion_tokens"] == len(shown)
+    # A `token` event may carry several tokens (CHAT_STREAM_INTERVAL_MS).
+    assert done["usage"]["completion_tokens"] >= len(shown)
+
+
+@pytest.mark.parametrize("interval_ms", [0, 1000])
+def test_tokens_within_the_stream_interval_go_out_as_one_event(
+        llm_url: str, tmp_path: Path, interval_ms: int) -> None:
+    with chatbot(llm_url, tmp_path, CHAT_STREAM_INTERVAL_MS=str(interval_ms),
+                 CHAT_TEMPERATURE="0", CHAT_MAX_TOKENS="24") as url, ChatClient(url) as client:
+        start = client.send(ENDLESS)
+        done = client.wait("done", "error", since=start)[2]
+        pieces = [t["text"] for t in client.since(start, "token")]
+        with ChatClient(url, cookie=client.cookie) as again:
+            stored = again.wait("history")[2]["messages"][-1]
+    assert done["usage"]["completion_tokens"] == 24, done
+    assert stored["content"] == "".join(pieces) and stored.get("state", "done") == "done"
+    if interval_ms == 0:
+        assert len(pieces) == 24
+    else:  # the first token at once, the rest at most once a second
+        assert 2 <= len(pieces) <= 6, pieces
 
 
 def test_two_clients_at_once_both_get_answers_one_waits_its_turn(chat_url: str) -> None:
