@@ -93,13 +93,25 @@ class Chunker:
             chunks.append("\n\n".join(u.text for u in current))
         return chunks
 
-    def _fit(self, context: str, text: str) -> list[str]:
-        """The word-piece sum of units can differ from the joined text's count for some
-        tokenizers; re-count what the model will read and cut anything still too long."""
-        if self.count([embedding_text(context, text)])[0] <= self.limit:
-            return [text]
-        budget = self.limit - self.count([context])[0] - 1
-        return [u.text for u in self._windows(text, max(budget, 16))]
+    def _fit(self, context: str, texts: list[str]) -> list[tuple[str, list[int]]]:
+        """Each packed text with the word pieces the model will read (special tokens
+        included), counted in one call per section. The word-piece sum of units can differ
+        from the joined text's count for some tokenizers: anything still too long is cut."""
+        if not texts:
+            return []
+        encoded = self.tokenizer([embedding_text(context, t) for t in texts],
+                                 verbose=False)["input_ids"]
+        fitted: list[tuple[str, list[int]]] = []
+        for text, ids in zip(texts, encoded, strict=True):
+            if len(ids) <= self.limit + self.special:
+                fitted.append((text, ids))
+                continue
+            budget = self.limit - self.count([context])[0] - 1
+            pieces = [u.text for u in self._windows(text, max(budget, 16))]
+            again = self.tokenizer([embedding_text(context, p) for p in pieces],
+                                   verbose=False)["input_ids"]
+            fitted.extend(zip(pieces, again, strict=True))
+        return fitted
 
     def split(self, doc: Document) -> list[Chunk]:
         chunks: list[Chunk] = []
@@ -112,12 +124,12 @@ class Chunker:
                 context = self._windows(context, self.size // 4)[0].text
                 context_tokens = self.count([context])[0] + 1
             budget = self.size - context_tokens
-            for packed in self._pack(self._units(section.text, budget), budget):
-                for text in self._fit(context, packed):
-                    chunks.append(
-                        Chunk(text, doc.source, doc.title, section.headings, section.page,
-                              len(chunks), context)
-                    )
+            for text, ids in self._fit(context, self._pack(self._units(section.text, budget),
+                                                           budget)):
+                chunks.append(
+                    Chunk(text, doc.source, doc.title, section.headings, section.page,
+                          len(chunks), context, tuple(ids))
+                )
         return chunks
 
 

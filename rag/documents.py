@@ -45,6 +45,9 @@ class Chunk:
     page: int | None
     index: int
     context: str  # title and heading path, prefixed to the text for embedding and search
+    # The model's word pieces of embedding_text(context, text), special tokens included: the
+    # chunker has tokenized it to measure it, so the model need not do it again.
+    token_ids: tuple[int, ...] = field(default=(), repr=False, compare=False)
 
 
 @dataclass(frozen=True)

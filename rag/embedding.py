@@ -11,6 +11,7 @@ import shutil
 import sys
 import tempfile
 import warnings
+from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -69,7 +70,7 @@ def _quantization_config() -> str:
     return "avx2"
 
 
-def _onnx_export(source: Path, cache: Path, quantize: bool) -> tuple[Path, str]:
+def onnx_export(source: Path, cache: Path, quantize: bool) -> tuple[Path, str]:
     """Export (once) the local model to ONNX, optionally int8-quantized, under cache.
     Written to a temporary folder then renamed, so an interrupted export leaves nothing."""
     preset = _quantization_config()
@@ -115,6 +116,18 @@ def _export(source: Path, work: Path, target: Path, preset: str, quantize: bool)
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _session_options():  # noqa: ANN202 - onnxruntime.SessionOptions, imported lazily
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    # ONNX Runtime's threads otherwise spin for a while after each call, waiting for the
+    # next: CPU taken from the loading and chunking running alongside an ingest, and from
+    # llama.cpp after a chat question's embedding.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    return options
+
+
 class Embedder:
     """Owns the loaded model; encodes normalized vectors in batches."""
 
@@ -130,11 +143,12 @@ class Embedder:
         try:
             if self.backend == "torch":
                 return SentenceTransformer(str(self.path), device="cpu")
-            folder, file_name = _onnx_export(
+            folder, file_name = onnx_export(
                 self.path, self.settings.models_dir, quantize=self.backend == "onnx-int8"
             )
             return SentenceTransformer(
-                str(folder), backend="onnx", device="cpu", model_kwargs={"file_name": file_name}
+                str(folder), backend="onnx", device="cpu",
+                model_kwargs={"file_name": file_name, "session_options": _session_options()},
             )
         except (OSError, ValueError) as e:
             raise EmbeddingError(f"cannot load embedding model {self.path}: {e}") from None
@@ -155,6 +169,37 @@ class Embedder:
         get = getattr(model, "get_embedding_dimension", None) or \
             model.get_sentence_embedding_dimension
         return int(get())
+
+    def embed_ids(self, token_ids: Sequence[Sequence[int]]) -> np.ndarray:
+        """Normalized vectors of texts already tokenized by this model's tokenizer (special
+        tokens included), as `embed` would give for the texts: the chunker tokenizes every
+        chunk to measure it, and the model's own tokenizing is then not done twice."""
+        import torch
+
+        if not token_ids:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        model = self.model
+        pad = self.tokenizer.pad_token_id or 0
+        with_types = "token_type_ids" in self.tokenizer.model_input_names
+        limit = self.max_tokens
+        out = []
+        for start in range(0, len(token_ids), self.settings.embed_batch_size):
+            batch = [list(ids[: limit - 1]) + list(ids[-1:]) if len(ids) > limit else ids
+                     for ids in token_ids[start : start + self.settings.embed_batch_size]]
+            width = max(len(ids) for ids in batch)
+            input_ids = np.full((len(batch), width), pad, dtype=np.int64)
+            mask = np.zeros((len(batch), width), dtype=np.int64)
+            for row, ids in enumerate(batch):
+                input_ids[row, : len(ids)] = ids
+                mask[row, : len(ids)] = 1
+            features = {"input_ids": torch.from_numpy(input_ids),
+                        "attention_mask": torch.from_numpy(mask)}
+            if with_types:
+                features["token_type_ids"] = torch.zeros_like(features["input_ids"])
+            with torch.inference_mode():
+                vectors = model.forward(features)["sentence_embedding"]
+            out.append(torch.nn.functional.normalize(vectors.float(), p=2, dim=1).numpy())
+        return np.concatenate(out)
 
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:

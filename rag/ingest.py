@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from rag.chunking import Chunker, embedding_text
+from rag.chunking import Chunker
 from rag.documents import (
     Chunk,
     Document,
@@ -163,15 +163,16 @@ class Ingestor:
         """Embed the pending documents' chunks in one call (the model sorts them by length,
         so batches pad less than per document), then write each document whole."""
         pending, self.pending = self.pending, []
-        texts = [embedding_text(c.context, c.text) for p in pending for c in p.chunks]
+        # The chunker's word pieces go to the model as they are (no second tokenizing).
+        tokens = [c.token_ids for p in pending for c in p.chunks]
         # Embedded shortest first across the whole flush, in steps for progress: each step
-        # then holds texts of similar length, so the model pads (and wastes) least.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        vectors: list[np.ndarray] = [np.empty(0)] * len(texts)
+        # then holds chunks of similar length, so the model pads (and wastes) least.
+        order = sorted(range(len(tokens)), key=lambda i: len(tokens[i]))
+        vectors: list[np.ndarray] = [np.empty(0)] * len(tokens)
         step = self.embedder.settings.embed_batch_size * 4
         for start in range(0, len(order), step):
             batch = order[start : start + step]
-            for i, vector in zip(batch, self.embedder.embed([texts[i] for i in batch]),
+            for i, vector in zip(batch, self.embedder.embed_ids([tokens[i] for i in batch]),
                                  strict=True):
                 vectors[i] = vector
             self.summary.chunks += len(batch)

@@ -57,7 +57,11 @@ def connect(settings: RagSettings) -> chromadb.ClientAPI:
 
 
 def _metadata(row: Row, doc_hash: str, content_hash: str, ingested_at: str, live: bool) -> dict:
+    # The text is metadata, not a Chroma "document": Chroma indexes documents for its own
+    # substring search (which nothing here uses; BM25 is in the lexical index), and that
+    # indexing cost more CPU than writing everything else.
     meta = {
+        "text": row.text,
         "source": row.source,
         "title": row.title,
         "headings": row.headings,
@@ -72,7 +76,9 @@ def _metadata(row: Row, doc_hash: str, content_hash: str, ingested_at: str, live
     return meta
 
 
-def _row(chunk_id: str, text: str, meta: dict) -> Row:
+def _row(chunk_id: str, document: str | None, meta: dict) -> Row:
+    # Collections written before the text moved into the metadata keep it as the document.
+    text = meta.get("text", document or "")
     return Row(
         chunk_id, meta["source"], meta["title"], meta.get("page"), meta["headings"],
         meta["context"], text,
@@ -109,30 +115,35 @@ class Collection:
         self, source: str, doc_hash: str, chunks: Sequence[NewChunk], ingested_at: str,
         old_ids: Sequence[str],
     ) -> None:
-        """Write the new chunks hidden, drop the old ones, then show the new ones: a reader (or
-        a crash) sees the old version, nothing, or the new version; never a mix."""
+        """A reader (or a crash) sees the old version, nothing, or the new version; never a mix.
+
+        A new source that fits one Chroma write is written visible at once: one write is one
+        insert into Chroma's log, all or nothing. Otherwise the new chunks are written hidden,
+        the old ones dropped, then the new ones shown."""
         ids = [c.row.id for c in chunks]
+        at_once = not old_ids and len(chunks) <= _BATCH
         for start in range(0, len(chunks), _BATCH):
             part = chunks[start : start + _BATCH]
             self.chroma.upsert(
                 ids=[c.row.id for c in part],
                 embeddings=np.stack([c.embedding for c in part]),
-                documents=[c.row.text for c in part],
-                metadatas=[_metadata(c.row, doc_hash, c.content_hash, ingested_at, False)
+                metadatas=[_metadata(c.row, doc_hash, c.content_hash, ingested_at, at_once)
                            for c in part],
             )
-        self.lexical.add((c.row for c in chunks), live=False)
+        # A crash between the Chroma and the lexical write leaves their counts unequal,
+        # which makes the next open rebuild the lexical index from Chroma.
+        self.lexical.add((c.row for c in chunks), live=at_once)
+        if at_once:
+            return
         stale = [i for i in old_ids if i not in set(ids)]
         for start in range(0, len(stale), _BATCH):
             self.chroma.delete(ids=stale[start : start + _BATCH])
         self.lexical.delete(stale)
         for start in range(0, len(chunks), _BATCH):
             part = chunks[start : start + _BATCH]
-            self.chroma.update(
-                ids=[c.row.id for c in part],
-                metadatas=[_metadata(c.row, doc_hash, c.content_hash, ingested_at, True)
-                           for c in part],
-            )
+            # Chroma merges updated metadata into the stored one: only the flag is sent.
+            self.chroma.update(ids=[c.row.id for c in part],
+                               metadatas=[{"live": True} for _ in part])
         self.lexical.set_live(ids)
 
     def vector_search(self, embedding: np.ndarray, limit: int) -> list[Hit]:

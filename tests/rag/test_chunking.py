@@ -34,6 +34,9 @@ def test_no_chunk_is_cut_by_the_model(tokenizer) -> None:  # noqa: ANN001
     assert len(chunks) > 10
     for chunk in chunks:
         assert _pieces(tokenizer, embedding_text(chunk.context, chunk.text)) <= LIMIT
+        # The word pieces handed to the model are exactly the text's.
+        assert list(chunk.token_ids) == tokenizer(embedding_text(chunk.context, chunk.text))[
+            "input_ids"]
     # Every word of the input survives in some chunk.
     joined = " ".join(c.text for c in chunks)
     assert all(f"antidisestablishmentarianism{i} " in joined + " " for i in range(600))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rag import Rag, RagError, cli
@@ -138,6 +139,32 @@ def test_crash_between_writes_is_repaired(tmp_path: Path, embedder: Embedder) ->
     assert rag.retrieve("quokka", "col3") == []
     assert rag.ingest([doc], "col3").replaced == [str(doc)]
     assert "Quokkas" in rag.retrieve("quokka", "col3")[0].text
+
+
+def test_embedding_word_pieces_equals_embedding_text(embedder: Embedder) -> None:
+    texts = ["Quokkas live on Rottnest Island.", "short", "The part number is XJ-9000.\n\n"
+             + "More words. " * 40, "too long " * 300]
+    ids = embedder.tokenizer(texts)["input_ids"]
+    # Beyond the model's 256 pieces, cut as its own tokenizer would ([SEP] kept last).
+    assert np.abs(embedder.embed_ids(ids) - embedder.embed(texts)).max() < 1e-5
+
+
+def test_collections_holding_text_as_chroma_documents_still_read(
+        tmp_path: Path, embedder: Embedder) -> None:
+    """Collections written before the text moved into the metadata."""
+    rag = make_rag(tmp_path / "data", embedder)
+    doc = tmp_path / "a.md"
+    doc.write_text("# A\n\nQuokkas live on Rottnest Island.\n")
+    rag.ingest([doc], "col5")
+    collection = rag.store.open("col5", embedder.name, embedder.dim, create=False)
+    got = collection.chroma.get(include=["metadatas", "embeddings"])
+    metadata = {k: v for k, v in got["metadatas"][0].items() if k != "text"}
+    collection.chroma.upsert(ids=got["ids"], embeddings=got["embeddings"],
+                             documents=[got["metadatas"][0]["text"]], metadatas=[metadata])
+    collection.chroma.update(ids=got["ids"], metadatas=[{"text": None}])
+    assert "text" not in collection.chroma.get(include=["metadatas"])["metadatas"][0]
+    [hit] = rag.retrieve("Where do quokkas live?", "col5", k=1, mode="vector")
+    assert hit.text == "Quokkas live on Rottnest Island."
 
 
 def test_lexical_index_rebuilt_from_chroma(tmp_path: Path, embedder: Embedder) -> None:
