@@ -8,26 +8,31 @@ and (b) send llmserver the same messages. Prints tokens/s and time to first toke
 the ratio b/a, the added TTFT, and the turn-10/turn-1 TTFT ratio (the llama.cpp prefix cache
 must be reused across turns for it to stay near 1).
 
-    .venv/bin/python bench/chat_stream.py [--rounds 7] [--max-tokens 128] [--turns 10]
+    .venv/bin/python bench/chat_stream.py [--rounds 21] [--max-tokens 128] [--turns 10]
                                           [--conversations 6]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import resource
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 import openai  # noqa: E402
+import socketio  # noqa: E402
 
-from tests.chatbot.client import ChatClient  # noqa: E402
+from tests.chatbot.client import page_cookie  # noqa: E402
 from tests.servers import chatbot, llmserver  # noqa: E402
 
 ALIAS = "gemma-3-270m-q4_k_m"
@@ -61,20 +66,82 @@ def direct(client: openai.OpenAI, max_tokens: int, gaps: list[float] | None = No
     return first - start, (count - 1) / (last - first), count
 
 
-def through_chatbot(client: ChatClient, text: str, fresh: bool) -> tuple[Sample, int]:
-    """One answer through the chatbot; also the number of `token` events it took."""
-    if fresh:
-        client.wait("history", since=client.emit("reset", {}))
-    start_index = client.send(text)
-    sent = time.perf_counter()
-    _, event, done = client.wait("done", "error", since=start_index)
-    if event != "done":
-        raise SystemExit(f"chatbot answered with an error: {done}")
-    with client._cond:
-        stamps = [t for t, name, _ in client.events[start_index:] if name == "token"]
-    tokens = done["usage"]["completion_tokens"]
-    rate = (tokens - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 1 else 0.0
-    return (stamps[0] - sent, rate, tokens), len(stamps)
+class BrowserLikeClient:
+    """python-socketio's asyncio client, on one event-loop thread as a browser has.
+
+    The threaded `socketio.Client` (the tests' ChatClient) starts a new thread for every
+    event it receives: two extra thread wake-ups per `token` event, on the same two cores as
+    llama.cpp, that a browser's event loop does not cost and the chatbot is not to blame for.
+    """
+
+    def __init__(self, base_url: str):
+        self.base_url = base_url
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self.events: list[tuple[float, str, Any]] = []
+        self.arrived: asyncio.Event | None = None
+        self.sio.on("*", self._record)
+
+    async def _record(self, event: str, data: Any = None) -> None:
+        self.events.append((time.perf_counter(), event, data))
+        if event != "token" and self.arrived is not None:
+            self.arrived.set()
+
+    def run(self, coroutine: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=300)
+
+    def __enter__(self) -> BrowserLikeClient:
+        cookie = page_cookie(self.base_url)
+
+        async def connect() -> None:
+            self.arrived = asyncio.Event()
+            await self.sio.connect(self.base_url, headers={"Cookie": cookie},
+                                   transports=["websocket"], wait_timeout=10)
+            await self._wait("history", 0)
+
+        self.run(connect())
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.run(self.sio.disconnect())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+    async def _wait(self, name: str, since: int) -> tuple[float, str, Any]:
+        assert self.arrived is not None
+        while True:
+            for event in self.events[since:]:
+                if event[1] in (name, "error"):
+                    return event
+            self.arrived.clear()
+            await asyncio.wait_for(self.arrived.wait(), timeout=120)
+
+    async def _emit(self, event: str, payload: Any, until: str) -> tuple[int, float, Any]:
+        start = len(self.events)
+        await self.sio.emit(event, payload)
+        sent = time.perf_counter()
+        _, name, data = await self._wait(until, start)
+        if name == "error":
+            raise SystemExit(f"chatbot answered with an error: {data}")
+        return start, sent, data
+
+    def emit(self, event: str, payload: Any, until: str) -> Any:
+        return self.run(self._emit(event, payload, until))[2]
+
+    def answer(self, text: str, fresh: bool) -> tuple[Sample, int]:
+        """One answer; also the number of `token` events it took."""
+        if fresh:
+            self.emit("reset", {}, "history")
+        start, sent, done = self.run(self._emit("message", {"text": text}, "done"))
+        stamps = [t for t, name, _ in self.events[start:] if name == "token"]
+        tokens = done["usage"]["completion_tokens"]
+        rate = (tokens - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 1 else 0.0
+        return (stamps[0] - sent, rate, tokens), len(stamps)
+
+
+def own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def chatbot_cpu(chat_url: str) -> float:
@@ -87,7 +154,7 @@ def chatbot_cpu(chat_url: str) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=21)
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--turns", type=int, default=10)
     parser.add_argument("--conversations", type=int, default=6)
@@ -96,6 +163,7 @@ def main() -> None:
     results: dict[str, list[Sample]] = {"a": [], "b": [], "c": []}
     events = {"b": 0, "c": 0}
     cpu = {"b": 0.0, "c": 0.0}
+    client_cpu = {"a": 0.0, "b": 0.0, "c": 0.0}  # this process: the clients' own work
     gaps: list[float] = []
     answers = {"CHAT_MAX_TOKENS": str(args.max_tokens), "CHAT_TEMPERATURE": "0"}
     with tempfile.TemporaryDirectory() as data, llmserver(LLM_N_CTX="4096") as llm_url, \
@@ -103,16 +171,20 @@ def main() -> None:
             chatbot(llm_url, Path(data) / "c", CHAT_STREAM_INTERVAL_MS="0",
                     **answers) as each_url:
         api = openai.OpenAI(base_url=f"{llm_url}/v1", api_key="unused", max_retries=0)
-        with ChatClient(chat_url) as client, ChatClient(each_url) as each:
+        with BrowserLikeClient(chat_url) as client, BrowserLikeClient(each_url) as each:
             # Warm-up all so first-call setup counts for none.
             direct(api, 8)
-            through_chatbot(client, PROMPT, fresh=True)
-            through_chatbot(each, PROMPT, fresh=True)
+            client.answer(PROMPT, fresh=True)
+            each.answer(PROMPT, fresh=True)
             for _ in range(args.rounds):
+                mine = own_cpu()
                 results["a"].append(direct(api, args.max_tokens, gaps))
+                client_cpu["a"] += own_cpu() - mine
                 for name, url, sio in (("b", chat_url, client), ("c", each_url, each)):
                     cpu_before = chatbot_cpu(url)
-                    sample, n_events = through_chatbot(sio, PROMPT, fresh=True)
+                    mine = own_cpu()
+                    sample, n_events = sio.answer(PROMPT, fresh=True)
+                    client_cpu[name] += own_cpu() - mine
                     cpu[name] += chatbot_cpu(url) - cpu_before
                     results[name].append(sample)
                     events[name] += n_events
@@ -122,11 +194,10 @@ def main() -> None:
             # Each conversation starts on another question: llama.cpp keeps only the last
             # prompt, so repeating a first question would make turn 1 an unfair full hit.
             for c in range(args.conversations):
-                client.wait("history", since=client.emit("reset", {}))
-                client.wait("settings", since=client.emit("settings", {"max_tokens": 24}))
+                client.emit("reset", {}, "history")
+                client.emit("settings", {"max_tokens": 24}, "settings")
                 for i in range(args.turns):
-                    sample = through_chatbot(client, QUESTIONS[(c + i) % len(QUESTIONS)],
-                                             fresh=False)[0]
+                    sample = client.answer(QUESTIONS[(c + i) % len(QUESTIONS)], fresh=False)[0]
                     turns[i].append(sample[0])
 
     def summary(name: str, label: str) -> tuple[float, float]:
@@ -141,6 +212,9 @@ def main() -> None:
     tps_a, ttft_a = summary("a", "llmserver + openai client")
     tps_b, ttft_b = summary("b", "chatbot + python-socketio client")
     tps_c, ttft_c = summary("c", "same, CHAT_STREAM_INTERVAL_MS=0")
+    print("client CPU per token (this process): " + ", ".join(
+        f"({name}) {client_cpu[name] / sum(r[2] for r in results[name]) * 1e6:.0f} µs"
+        for name in "abc"))
     for name, tps, ttft in (("b", tps_b, ttft_b), ("c", tps_c, ttft_c)):
         total_tokens = sum(r[2] for r in results[name])
         pairs = zip(results["a"], results[name], strict=True)
