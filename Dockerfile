@@ -35,6 +35,7 @@ COPY static ./static
 RUN useradd --create-home --uid 1000 app \
     && mkdir -p /data /app/models \
     && python -c "from pathlib import Path; from llmserver.models import ensure_default_model; ensure_default_model(Path('/app/models'))" \
+    && python -c "from rag.embedding import Embedder; from rag.settings import RagSettings; Embedder(RagSettings()).model" \
     && chown -R app:app /data /app/models
 USER app
 

@@ -14,7 +14,10 @@ CHROMIUM ?= /usr/bin/chromium
 
 .PHONY: run test install model lint bench clean browser
 
-install: $(INSTALLED) $(DEFAULT_MODEL) $(NODE_DEPS)
+# Stamp of the embedding model's ONNX export (see below).
+EMBEDDING := $(VENV)/.embedding-exported
+
+install: $(INSTALLED) $(DEFAULT_MODEL) $(NODE_DEPS) $(EMBEDDING)
 
 $(INSTALLED): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +32,13 @@ $(DEFAULT_MODEL): | $(INSTALLED)
 	$(PY) -c "from llmserver.models import ensure_default_model; from pathlib import Path; print(ensure_default_model(Path('$(MODELS_DIR)')))"
 
 model: $(DEFAULT_MODEL)
+
+# The embedding model exported to ONNX int8 (about 20 s, once) under DATA_DIR/models, where
+# rag and the chat look for it; otherwise the first `rag ingest`, or the first question with
+# RAG on, waits for the export.
+$(EMBEDDING): $(INSTALLED)
+	$(PY) -c "from rag.embedding import Embedder; from rag.settings import RagSettings; Embedder(RagSettings()).model"
+	@touch $@
 
 $(NODE_DEPS): package.json package-lock.json
 	@command -v npm >/dev/null || { echo "npm is needed for the chat page: apt-get install -y npm"; exit 1; }
