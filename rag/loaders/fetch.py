@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
 
 from rag.loaders.html import decode_html
@@ -62,14 +63,63 @@ def _default_port(scheme: str) -> int:
     return 443 if scheme == "https" else 80
 
 
+def _resolve(host: str, port: int) -> list[str]:
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        raise FetchError(f"cannot resolve {host}: {e.strerror}") from None
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def _refuse_non_public(policy: AddressPolicy, host: str, addresses: list[str]) -> None:
+    for address in addresses:
+        if not policy.address_ok(address):
+            raise FetchError(f"refused: {host} resolves to non-public {address}")
+
+
+class _CheckedConnections(httpcore.NetworkBackend):
+    """Opens connections only to addresses the policy allows, resolving the name itself
+    and connecting to exactly the addresses it checked: a DNS answer that changes between a
+    check and the connection (rebinding) cannot make even a request reach a private host."""
+
+    def __init__(self, policy: AddressPolicy) -> None:
+        self._policy = policy
+        self._backend = httpcore.SyncBackend()
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                    local_address: str | None = None,
+                    socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+                    ) -> httpcore.NetworkStream:
+        if self._policy.named(host, port):
+            return self._backend.connect_tcp(host, port, timeout, local_address, socket_options)
+        addresses = _resolve(host, port)
+        _refuse_non_public(self._policy, host, addresses)
+        error = httpcore.ConnectError(f"no address for {host}")
+        for address in addresses:
+            try:
+                return self._backend.connect_tcp(address, port, timeout, local_address,
+                                                 socket_options)
+            except httpcore.ConnectError as e:
+                error = e
+        raise error
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None,
+                            socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+                            ) -> httpcore.NetworkStream:
+        raise FetchError("refused: a Unix socket")
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
+
+
 class Fetcher:
     """GETs URLs with timeouts, a size cap and a redirect limit.
 
     With allow_private=False every hop's host must resolve to public addresses only (or be
     allowed by `allow`, see AddressPolicy), so a URL given by a remote user cannot reach
-    loopback, the LAN or cloud metadata endpoints. The address actually connected to is
-    checked again before the body is read, so a DNS answer that changes between the check
-    and the connection (rebinding) gains nothing.
+    loopback, the LAN or cloud metadata endpoints. Each hop is checked before it is requested
+    (for a clear refusal), and every connection is opened to addresses checked as it is
+    opened (see _CheckedConnections), so DNS rebinding gains nothing.
     """
 
     def __init__(self, settings: RagSettings, *, allow_private: bool = True,
@@ -78,7 +128,17 @@ class Fetcher:
         self.allow_private = allow_private
         self.policy = AddressPolicy(allow)
         timeout = httpx.Timeout(settings.fetch_timeout)
+        transport = httpx.HTTPTransport()
+        if not allow_private:
+            # httpx has no hook for how connections are opened; its httpcore pool does, and
+            # the pool creates every connection with this backend (tested with a rebinding
+            # resolver in tests/rag/test_loaders.py, so a change upstream cannot go unseen).
+            transport._pool._network_backend = _CheckedConnections(self.policy)
         self._client = httpx.Client(
+            transport=transport,
+            # A proxy from the environment would open the connections where they are not
+            # checked: fetches for untrusted users go direct.
+            trust_env=allow_private,
             timeout=timeout,
             follow_redirects=False,
             headers={"User-Agent": settings.user_agent},
@@ -103,23 +163,8 @@ class Fetcher:
         if self.allow_private or self.policy.named(parts.hostname,
                                                    parts.port or _default_port(parts.scheme)):
             return
-        try:
-            infos = socket.getaddrinfo(parts.hostname, parts.port or 0, type=socket.SOCK_STREAM)
-        except socket.gaierror as e:
-            raise FetchError(f"cannot resolve {parts.hostname}: {e.strerror}") from None
-        for info in infos:
-            if not self.policy.address_ok(str(info[4][0])):
-                raise FetchError(f"refused: {parts.hostname} resolves to non-public {info[4][0]}")
-
-    def _check_peer(self, url: str, r: httpx.Response) -> None:
-        parts = urlsplit(url)
-        if self.allow_private or self.policy.named(parts.hostname or "",
-                                                   parts.port or _default_port(parts.scheme)):
-            return
-        stream = r.extensions.get("network_stream")
-        peer = stream.get_extra_info("server_addr") if stream is not None else None
-        if peer and not self.policy.address_ok(str(peer[0])):
-            raise FetchError(f"refused: {parts.hostname} connected to non-public {peer[0]}")
+        _refuse_non_public(self.policy, parts.hostname,
+                           _resolve(parts.hostname, parts.port or _default_port(parts.scheme)))
 
     def get(self, url: str) -> Response:
         seen: set[str] = set()
@@ -128,7 +173,6 @@ class Fetcher:
             seen.add(url)
             try:
                 with self._client.stream("GET", url) as r:
-                    self._check_peer(url, r)
                     if r.is_redirect:
                         location = r.headers.get("location")
                         if not location:

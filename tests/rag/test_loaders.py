@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -164,6 +165,33 @@ def test_private_addresses_refused_on_every_hop(site: str) -> None:
         assert fetcher.get(site + "/a").url == site + "/a"
         with pytest.raises(FetchError, match="127.0.0.2"):
             fetcher.get(site + "/to-loopback")
+
+
+def test_dns_rebinding_never_reaches_a_private_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The name is public when checked and loopback when connected: refused before any
+    request is sent."""
+    requests: list[str] = []
+
+    def secret() -> tuple[int, dict[str, str], bytes]:
+        requests.append("/secret")
+        return 200, {"Content-Type": "text/plain"}, b"internal"
+
+    real = socket.getaddrinfo
+    answers = iter(["93.184.216.34"])  # a public address for the first lookup only
+
+    def rebinding(host: str, port: object, *args: object, **kwargs: object) -> list:
+        if host != "rebind.test":
+            return real(host, port, *args, **kwargs)  # type: ignore[arg-type]
+        address = next(answers, "127.0.0.1")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    with serve({"/secret": secret}) as base:
+        port = base.rsplit(":", 1)[1]
+        monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+        with Fetcher(SETTINGS, allow_private=False) as fetcher, pytest.raises(
+                FetchError, match="rebind.test resolves to non-public 127.0.0.1"):
+            fetcher.get(f"http://rebind.test:{port}/secret")
+    assert requests == []
 
 
 def test_crawl_same_host_robots_sitemap_depth(site: str) -> None:
