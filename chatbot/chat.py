@@ -99,9 +99,9 @@ class Generation:
         self.conversation_id = conversation_id
         self.text = text
         self.on_stored = on_stored
-        self.parts: list[str] = []  # as emitted: a part may hold several tokens
-        self.part_tokens: list[int] = []  # tokens in each part
-        self.pending: list[str] = []  # tokens received, not yet emitted
+        self.parts: list[str] = []  # every token received
+        # len(parts) after each `token` event: an event carries parts[previous end:end].
+        self.piece_ends: list[int] = []
         self.cancelled = threading.Event()
         self.finished = False
         # Held while appending+emitting a token and while a joining socket snapshots the
@@ -116,8 +116,13 @@ class Generation:
         self.sources: list[dict[str, Any]] = []
         self.user_stored = False
 
+    @property
+    def sent(self) -> int:
+        """Tokens the browsers have been sent."""
+        return self.piece_ends[-1] if self.piece_ends else 0
+
     def snapshot(self) -> dict[str, Any]:
-        return {"text": "".join(self.parts), "user": self.text}
+        return {"text": "".join(self.parts[: self.sent]), "user": self.text}
 
     def tokens_per_s(self) -> float:
         if self.tokens < 2 or self.first_token_at is None or self.last_token_at is None:
@@ -219,7 +224,7 @@ class Chat:
                         self.metrics.first_token.observe(now - generation.started)
                     generation.last_token_at = now
                     generation.tokens += 1
-                    generation.pending.append(piece)
+                    generation.parts.append(piece)
                     if now - last_emit >= interval:
                         self._send_pending(generation)
                         last_emit = now
@@ -250,14 +255,13 @@ class Chat:
                 self.slots.release()
 
     def _send_pending(self, generation: Generation) -> None:
-        """Emit the waiting pieces as one; the caller holds `generation.lock`."""
-        if not generation.pending:
+        """Emit the tokens not sent yet as one piece; the caller holds `generation.lock`."""
+        start = generation.sent
+        if start == len(generation.parts):
             return
-        text = "".join(generation.pending)
-        generation.part_tokens.append(len(generation.pending))
-        generation.pending.clear()
-        generation.parts.append(text)
-        self.emit("token", {"text": text}, generation.conversation_id)
+        generation.piece_ends.append(len(generation.parts))
+        self.emit("token", {"text": "".join(generation.parts[start:])},
+                  generation.conversation_id)
 
     def _prompt(self, conversation: Conversation, generation: Generation, chat: ChatSettings,
                 retrieval: Retrieval) -> tuple[list[dict[str, str]], int]:
@@ -317,13 +321,12 @@ class Chat:
             if generation.finished:
                 return None
             generation.finished = True
-            # Pieces still waiting to be sent were never shown: not part of the answer.
-            generation.tokens -= len(generation.pending)
-            generation.pending.clear()
-            if shown is not None:
-                del generation.parts[shown:]
-                del generation.part_tokens[shown:]
-                generation.tokens = min(generation.tokens, sum(generation.part_tokens))
+            # The answer is what was shown: the pieces sent (tokens still waiting never
+            # were), or the first `shown` of them when the stopping browser says so.
+            ends = generation.piece_ends if shown is None else generation.piece_ends[:shown]
+            end = ends[-1] if ends else 0
+            del generation.parts[end:]
+            generation.tokens = min(generation.tokens, end)
             content = "".join(generation.parts)
         room = generation.conversation_id
         completion = (usage or {}).get("completion_tokens") or generation.tokens
