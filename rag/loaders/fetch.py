@@ -63,6 +63,15 @@ def _default_port(scheme: str) -> int:
     return 443 if scheme == "https" else 80
 
 
+def _host_port(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise FetchError(f"unsupported URL scheme {parts.scheme!r}")
+    if not parts.hostname:
+        raise FetchError("URL has no host")
+    return parts.hostname, parts.port or _default_port(parts.scheme)
+
+
 def _resolve(host: str, port: int) -> list[str]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -117,9 +126,9 @@ class Fetcher:
 
     With allow_private=False every hop's host must resolve to public addresses only (or be
     allowed by `allow`, see AddressPolicy), so a URL given by a remote user cannot reach
-    loopback, the LAN or cloud metadata endpoints. Each hop is checked before it is requested
-    (for a clear refusal), and every connection is opened to addresses checked as it is
-    opened (see _CheckedConnections), so DNS rebinding gains nothing.
+    loopback, the LAN or cloud metadata endpoints. Every connection, so every redirect hop, is
+    opened to addresses checked as it is opened (see _CheckedConnections): one DNS lookup per
+    connection, and DNS rebinding gains nothing.
     """
 
     def __init__(self, settings: RagSettings, *, allow_private: bool = True,
@@ -154,22 +163,17 @@ class Fetcher:
         self.close()
 
     def check_url(self, url: str) -> None:
-        """Raises FetchError when this fetcher would refuse `url` (scheme, host, address)."""
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https"):
-            raise FetchError(f"unsupported URL scheme {parts.scheme!r}")
-        if not parts.hostname:
-            raise FetchError("URL has no host")
-        if self.allow_private or self.policy.named(parts.hostname,
-                                                   parts.port or _default_port(parts.scheme)):
+        """Raises FetchError when this fetcher would refuse `url` (scheme, host, address):
+        for refusing a URL before queueing work on it. `get` checks addresses as it connects."""
+        host, port = _host_port(url)
+        if self.allow_private or self.policy.named(host, port):
             return
-        _refuse_non_public(self.policy, parts.hostname,
-                           _resolve(parts.hostname, parts.port or _default_port(parts.scheme)))
+        _refuse_non_public(self.policy, host, _resolve(host, port))
 
     def get(self, url: str) -> Response:
         seen: set[str] = set()
         for _ in range(self.settings.max_redirects + 1):
-            self.check_url(url)
+            _host_port(url)  # each hop's address is checked by _CheckedConnections
             seen.add(url)
             try:
                 with self._client.stream("GET", url) as r:

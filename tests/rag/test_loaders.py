@@ -168,8 +168,8 @@ def test_private_addresses_refused_on_every_hop(site: str) -> None:
 
 
 def test_dns_rebinding_never_reaches_a_private_host(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The name is public when checked and loopback when connected: refused before any
-    request is sent."""
+    """The name is public when checked (as the upload endpoint checks a URL before queueing
+    it) and loopback when connected: refused before any request is sent."""
     requests: list[str] = []
 
     def secret() -> tuple[int, dict[str, str], bytes]:
@@ -188,9 +188,10 @@ def test_dns_rebinding_never_reaches_a_private_host(monkeypatch: pytest.MonkeyPa
     with serve({"/secret": secret}) as base:
         port = base.rsplit(":", 1)[1]
         monkeypatch.setattr(socket, "getaddrinfo", rebinding)
-        with Fetcher(SETTINGS, allow_private=False) as fetcher, pytest.raises(
-                FetchError, match="rebind.test resolves to non-public 127.0.0.1"):
-            fetcher.get(f"http://rebind.test:{port}/secret")
+        with Fetcher(SETTINGS, allow_private=False) as fetcher:
+            fetcher.check_url(f"http://rebind.test:{port}/secret")
+            with pytest.raises(FetchError, match="rebind.test resolves to non-public 127.0.0.1"):
+                fetcher.get(f"http://rebind.test:{port}/secret")
     assert requests == []
 
 
