@@ -74,10 +74,10 @@ def onnx_export(source: Path, cache: Path, quantize: bool) -> tuple[Path, str]:
     """Export (once) the local model to ONNX, optionally int8-quantized, under cache.
     Written to a temporary folder then renamed, so an interrupted export leaves nothing."""
     preset = _quantization_config()
-    file_name = f"onnx/model_qint8_{preset}.onnx" if quantize else "onnx/model.onnx"
     digest = hashlib.sha256(str(source).encode()).hexdigest()[:12]
     target = cache / f"{source.name}-{digest}-onnx"
-    if (target / file_name).exists():
+    file_name = _exported_file(target, preset, quantize)
+    if file_name:
         return target, file_name
     print(f"rag: exporting the embedding model to ONNX under {target} (once).", file=sys.stderr)
     cache.mkdir(parents=True, exist_ok=True)
@@ -86,7 +86,21 @@ def onnx_export(source: Path, cache: Path, quantize: bool) -> tuple[Path, str]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         _export(source, work, target, preset, quantize)
+    file_name = _exported_file(target, preset, quantize)
+    if file_name is None:
+        raise OSError(f"the ONNX export left no model file for preset {preset} in {target}")
     return target, file_name
+
+
+def _exported_file(target: Path, preset: str, quantize: bool) -> str | None:
+    """The model file of an export, relative to `target`, or None if there is none yet.
+
+    The quantizer names the file after its weight type, which depends on the preset
+    (`model_qint8_avx512_vnni.onnx`, but `model_quint8_avx2.onnx`)."""
+    if not quantize:
+        return "onnx/model.onnx" if (target / "onnx/model.onnx").exists() else None
+    found = sorted((target / "onnx").glob(f"model_*int8_{preset}.onnx"))
+    return f"onnx/{found[0].name}" if found else None
 
 
 def _export(source: Path, work: Path, target: Path, preset: str, quantize: bool) -> None:
