@@ -46,13 +46,15 @@ class Retrieval:
 class SlotQueue:
     """First come, first served access to the LLM server's generation slots.
 
-    llama.cpp generates one answer at a time; a request sent while it is busy just hangs
-    on its lock with no way to tell the user why. Queueing here instead lets a waiting user
-    see their position and cancel without ever touching the server.
+    The server generates for as many requests at once as it has slots; a request sent
+    while they are all busy just waits upstream with no way to tell the user why. Queueing
+    here instead lets a waiting user see their position and cancel without ever touching
+    the server.
     """
 
     def __init__(self, slots: int, metrics: Metrics):
         self._cond = threading.Condition()
+        self._total = slots
         self._free = slots
         self._waiting: deque[object] = deque()
         self._metrics = metrics
@@ -79,6 +81,14 @@ class SlotQueue:
             finally:
                 self._waiting.remove(ticket)
                 self._metrics.queued.set(len(self._waiting))
+                self._cond.notify_all()
+
+    def resize(self, slots: int) -> None:
+        """Follow the server's slot count (it may be restarted with another)."""
+        with self._cond:
+            if slots != self._total:
+                self._free += slots - self._total
+                self._total = slots
                 self._cond.notify_all()
 
     def release(self) -> None:
@@ -140,7 +150,7 @@ class Chat:
         self.metrics = metrics
         self.emit = emit
         self.spawn = spawn
-        self.slots = SlotQueue(settings.llm_concurrency, metrics)
+        self.slots = SlotQueue(settings.llm_concurrency or 1, metrics)
         self.grounding = Grounding(settings, store, llm, metrics, emit)
         self._active: dict[str, Generation] = {}
         self._lock = threading.Lock()
@@ -196,6 +206,8 @@ class Chat:
             def show_position(ahead: int) -> None:
                 self.emit("status", {"state": "queued", "position": ahead}, room)
 
+            if self.settings.llm_concurrency is None:
+                self.slots.resize(self.llm.slots())
             if not self.slots.acquire(generation.cancelled, show_position):
                 return
             holding_slot = True

@@ -95,6 +95,11 @@ class LLMClient:
         value = self.health().get("n_ctx")
         return value if isinstance(value, int) and value > 0 else self.settings.llm_n_ctx
 
+    def slots(self) -> int:
+        """Requests the server generates at once (`slots` in its /health), else 1."""
+        value = self.health().get("slots")
+        return value if isinstance(value, int) and value > 0 else 1
+
     def models(self) -> list[str]:
         """Model ids the server offers; raises LLMError when it cannot be asked."""
         with self._lock:

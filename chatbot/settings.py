@@ -48,10 +48,10 @@ class Settings(BaseSettings):
         default=4096, ge=256, validation_alias=_env("LLM_N_CTX"),
         description="Context size when the server does not report one in /health.",
     )
-    llm_concurrency: int = Field(
-        default=1, ge=1, validation_alias=_env("LLM_CONCURRENCY"),
+    llm_concurrency: int | None = Field(
+        default=None, ge=1, validation_alias=_env("LLM_CONCURRENCY"),
         description="Answers generated upstream at once; others wait with status `queued`. "
-        "1 for llama.cpp, higher for vLLM or a hosted API.",
+        "Unset: the slots the server reports in /health (llmserver: LLM_PARALLEL), else 1.",
     )
     llm_connect_timeout: float = Field(
         default=5.0, gt=0, validation_alias=_env("LLM_CONNECT_TIMEOUT"),

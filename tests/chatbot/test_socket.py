@@ -125,20 +125,38 @@ def test_tokens_within_the_stream_interval_go_out_as_one_event(
         assert 2 <= len(pieces) <= 6, pieces
 
 
-def test_two_clients_at_once_both_get_answers_one_waits_its_turn(chat_url: str) -> None:
-    with ChatClient(chat_url) as a, ChatClient(chat_url) as b:
+def two_at_once(url: str, max_tokens: int, during=None) -> list[str]:  # noqa: ANN001
+    """Two clients ask at once; both must be answered. The statuses they were sent."""
+    with ChatClient(url) as a, ChatClient(url) as b:
         for client in (a, b):
             client.wait("settings", since=client.emit("settings",
-                                                      {"temperature": 0, "max_tokens": 24}))
+                                                      {"temperature": 0,
+                                                       "max_tokens": max_tokens}))
         start_a = a.send(ENDLESS)
         start_b = b.send(ENDLESS)
+        if during:
+            during()
         done_a = a.wait("done", "error", since=start_a)[2]
         done_b = b.wait("done", "error", since=start_b)[2]
         states = [s["state"] for c, s0 in ((a, start_a), (b, start_b))
                   for s in c.since(s0, "status")]
-    assert "usage" in done_a and "usage" in done_b
-    assert "queued" in states, "llama.cpp serves one at a time: the second is told it waits"
-    assert a.since(start_a, "token") and b.since(start_b, "token")
+        assert "usage" in done_a and "usage" in done_b
+        assert a.since(start_a, "token") and b.since(start_b, "token")
+    return states
+
+
+def test_two_clients_at_once_are_generated_together(chat_url: str, llm_url: str) -> None:
+    # The engine has slots for several answers at once (its /health says how many), and
+    # the chatbot follows it: nobody waits in line.
+    states = two_at_once(chat_url, 200, during=lambda: wait_until(
+        lambda: active_upstream(llm_url) == 2, what="both answers generating upstream"))
+    assert "queued" not in states
+
+
+def test_with_one_slot_the_second_client_waits_its_turn(llm_url: str, tmp_path: Path) -> None:
+    with chatbot(llm_url, tmp_path, LLM_CONCURRENCY="1") as url:
+        states = two_at_once(url, 24)
+    assert "queued" in states, "with one slot the second is told it waits"
 
 
 @pytest.mark.parametrize("payload, expected", [
