@@ -16,18 +16,36 @@ CHROMIUM ?= /usr/bin/chromium
 
 # Stamp of the embedding model's ONNX export (see below).
 EMBEDDING := $(VENV)/.embedding-exported
+# Stamps of the llama.cpp build and of its smoke check (see llmserver/build.py).
+ENGINE := $(VENV)/.llama-cpp-built
+SMOKED := $(VENV)/.llama-cpp-smoked
 
-install: $(INSTALLED) $(DEFAULT_MODEL) $(NODE_DEPS) $(EMBEDDING)
+install: $(INSTALLED) $(ENGINE) $(DEFAULT_MODEL) $(SMOKED) $(NODE_DEPS) $(EMBEDDING)
 
+# llama-cpp-python is installed without compiling llama.cpp (LLAMA_BUILD=OFF): the next
+# step compiles it once, portably, for both llama-cpp-python and llama-server.
 $(INSTALLED): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "Installing Python packages into $(VENV)."
-	@echo "The first install compiles llama-cpp-python from source: about 6 minutes on 2 cores."
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --progress-bar off -e '.[dev]' | grep -v '^Requirement already satisfied'
+	CMAKE_ARGS="-DLLAMA_BUILD=OFF -DLLAVA_BUILD=OFF" \
+	  $(PY) -m pip install --progress-bar off -e '.[dev]' | grep -v '^Requirement already satisfied'
 	@touch $@
 
-$(DEFAULT_MODEL): | $(INSTALLED)
+# Portable: runs on any x86-64 CPU, the fastest code for it chosen at start (see
+# docs/engine.md). LLAMA_CMAKE_ARGS adds CMake flags of your own.
+$(ENGINE): $(INSTALLED) llmserver/build.py
+	@command -v cmake >/dev/null || { echo "CMake is needed to build llama.cpp: apt-get install -y cmake"; exit 1; }
+	$(PY) -m llmserver.build
+	@touch $@
+
+# One short generation in a child process: a build that cannot run on this CPU stops the
+# install here, with a message, instead of crashing the server on its first request.
+$(SMOKED): $(ENGINE) $(DEFAULT_MODEL)
+	$(PY) -m llmserver.build --smoke $(DEFAULT_MODEL)
+	@touch $@
+
+$(DEFAULT_MODEL): | $(ENGINE)
 	@echo "Assembling the default model into $(MODELS_DIR)/ (sha256 checked)."
 	$(PY) -c "from llmserver.models import ensure_default_model; from pathlib import Path; print(ensure_default_model(Path('$(MODELS_DIR)')))"
 

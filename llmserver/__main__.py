@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import faulthandler
 import logging
 import os
 import sys
@@ -18,8 +19,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="llmserver",
         description="OpenAI-compatible llama.cpp server. Configured from the environment "
-        "(LLM_MODEL, MODELS_DIR, LLMSERVER_HOST, LLMSERVER_PORT, LLM_N_CTX, LLM_THREADS, "
-        "LLM_API_KEY); flags override it.",
+        "(LLM_ENGINE, LLM_MODEL, MODELS_DIR, LLMSERVER_HOST, LLMSERVER_PORT, LLM_N_CTX, "
+        "LLM_PARALLEL, LLM_THREADS, LLM_API_KEY); flags override it.",
     )
     parser.add_argument("--model", help="GGUF path or alias in MODELS_DIR (LLM_MODEL)")
     parser.add_argument("--models-dir", help="folder of GGUF files (MODELS_DIR)")
@@ -27,6 +28,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, help="port (LLMSERVER_PORT)")
     parser.add_argument("--n-ctx", type=int, help="context size in tokens (LLM_N_CTX)")
     parser.add_argument("--threads", type=int, help="CPU threads (LLM_THREADS)")
+    parser.add_argument("--parallel", type=int,
+                        help="requests generated at once, llama-server engine (LLM_PARALLEL)")
+    parser.add_argument("--engine", choices=["llama-server", "llama-cpp-python"],
+                        help="inference engine (LLM_ENGINE)")
     args = parser.parse_args(argv)
     overrides = {k: v for k, v in vars(args).items() if v is not None}
     settings = Settings(**overrides)
@@ -35,18 +40,21 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
+    # A crash inside llama.cpp (in-process engine) leaves at least a stack on stderr.
+    faulthandler.enable()
     server: uvicorn.Server | None = None
+    failure: list[str] = []
 
-    def stop_on_load_failure() -> None:
+    def stop_serving(message: str) -> None:
+        failure.append(message)
         if server is not None:
             server.should_exit = True
 
-    gateway = Gateway(settings, on_load_failure=stop_on_load_failure)
+    gateway = Gateway(settings, on_fatal=stop_serving)
     config = uvicorn.Config(
-        gateway, host=settings.host, port=settings.port, log_level="warning", lifespan="off"
+        gateway, host=settings.host, port=settings.port, log_level="warning", lifespan="on"
     )
     server = uvicorn.Server(config)
-    gateway.start_loading()
     print(
         f"llmserver: OpenAI API at http://{settings.host}:{settings.port}/v1 "
         f"(GET /health turns 200 once the model is loaded)",
@@ -55,9 +63,10 @@ def main(argv: list[str] | None = None) -> None:
     # uvicorn re-raises the Ctrl-C it handled; for us that is a clean stop.
     with contextlib.suppress(KeyboardInterrupt):
         server.run()
-    if gateway.inner is None:
-        # Stopped (or failed) while llama.cpp was still loading in its thread: skip the
-        # interpreter's shutdown, which would tear modules down under that native code.
+    if failure:
+        print(f"llmserver: stopped: {failure[0]}", file=sys.stderr, flush=True)
+        # Skip the interpreter's shutdown, which could tear modules down under native code
+        # still running in a loader thread.
         sys.stdout.flush()
         os._exit(1)
 

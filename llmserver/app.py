@@ -1,14 +1,12 @@
-"""The ASGI app: a thin gateway in front of llama-cpp-python's OpenAI server.
+"""The ASGI app: llmserver's own interface in front of an inference engine.
 
-llama-cpp-python serves the OpenAI API. The gateway adds what it lacks: `/health` that
-answers while the model loads, a 404 for a model that is not on offer (the stock server
-silently falls back to its default), and OpenAI-style 4xx bodies for malformed JSON, bad
-parameters and bad keys. It reads a request body once, before the inner app runs, and
-never touches the streamed response, so it adds nothing per token.
-
-It also answers `/v1/models` and `POST /tokenize/count` itself, from what it knows and a
-vocab-only copy of each model: llama-cpp-python's own routes wait for the generation lock,
-so a chat app counting tokens for a new prompt would stall behind another user's stream.
+The engine (`LLM_ENGINE`: llama.cpp's `llama-server`, supervised, or llama-cpp-python in
+process) generates. The gateway adds what a product needs around it: `/health` that answers
+while the model loads and says ok only once it has generated, model aliases (404 for one not
+on offer), the API key, OpenAI-style 4xx bodies for malformed JSON and bad parameters, and a
+token count that never waits behind a generation. It reads a request body once, before the
+engine runs, and passes the streamed response through untouched, so it adds nothing per
+token.
 """
 
 from __future__ import annotations
@@ -16,21 +14,16 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 import anyio
-from fastapi import FastAPI, HTTPException, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from llama_cpp.server.app import create_app
-from llama_cpp.server.settings import ModelSettings, ServerSettings
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
-from llmserver.errors import error_payload, send_error, send_json
-from llmserver.models import ModelEntry, discover
+from llmserver.engines import Engine, EngineFailed
+from llmserver.errors import send_error, send_json
+from llmserver.models import discover
 from llmserver.settings import Settings
 from llmserver.tokens import Tokenizers
 
@@ -44,92 +37,80 @@ Problem = tuple[int, str, str, str | None]
 MAX_BODY_BYTES = 8 * 1024 * 1024
 
 
-def build_inner_app(settings: Settings, entries: list[ModelEntry]) -> FastAPI:
-    """llama-cpp-python's app, loading the first model; blocks until it is loaded."""
-    server_settings = ServerSettings(
-        host=settings.host,
-        port=settings.port,
-        api_key=settings.api_key,
-        # The stock server cancels a running stream when another request arrives;
-        # a second user must wait their turn instead of cutting off the first.
-        interrupt_requests=False,
-    )
-    model_settings = [
-        ModelSettings(
-            model=str(entry.path),
-            model_alias=entry.alias,
-            chat_format=entry.chat_format,
-            n_ctx=settings.n_ctx,
-            n_threads=settings.threads,
-            n_threads_batch=settings.threads,
-            seed=settings.seed,
-            verbose=settings.verbose,
-        )
-        for entry in entries
-    ]
-    app = create_app(server_settings=server_settings, model_settings=model_settings)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(HTTPException, _http_error)
-    return app
+def make_engine(settings: Settings, tokenizers: Tokenizers,
+                on_fatal: Callable[[str], None]) -> Engine:
+    # Imported here: each engine pulls in its own stack, and only one of them is used.
+    if settings.engine == "llama-cpp-python":
+        from llmserver.inprocess import InProcessEngine
 
+        return InProcessEngine(settings, tokenizers)
+    from llmserver.llamaserver import LlamaServerEngine
 
-async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    first = exc.errors()[0] if exc.errors() else {}
-    param = ".".join(str(p) for p in first.get("loc", ())[1:]) or None
-    message = f"{param}: {first.get('msg')}" if param else str(first.get("msg", "invalid request"))
-    return JSONResponse(error_payload(400, message, param=param), status_code=400)
-
-
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, HTTPException)
-    return JSONResponse(
-        error_payload(exc.status_code, str(exc.detail)), status_code=exc.status_code
-    )
+    return LlamaServerEngine(settings, on_fatal)
 
 
 class Gateway:
-    """ASGI entry point; the model loads in a thread so `/health` answers 503 meanwhile."""
+    """ASGI entry point. Loading starts with the lifespan's startup; until the engine has
+    loaded the model and generated one token, `/health` answers 503."""
 
-    def __init__(self, settings: Settings, on_load_failure: Callable[[], None] | None = None):
+    def __init__(self, settings: Settings, on_fatal: Callable[[str], None] | None = None):
         self.settings = settings
-        self.inner: FastAPI | None = None
+        self.engine: Engine | None = None
+        self.ready = False
         self.aliases: list[str] = []
         self.created = int(time.time())
         # Generation requests in flight: lets a client see that a stop really ended one.
         self.active = 0
         self.tokenizers: Tokenizers | None = None
-        self._on_load_failure = on_load_failure
-        self._loader: threading.Thread | None = None
+        self._on_fatal = on_fatal or (lambda _: None)
 
-    def start_loading(self) -> None:
-        if self._loader is None:
-            self._loader = threading.Thread(target=self._load, name="model-loader", daemon=True)
-            self._loader.start()
-
-    def _load(self) -> None:
+    async def load(self) -> None:
         try:
-            entries = discover(self.settings.models_dir, self.settings.model)
-            log.info("loading %s (%s)", entries[0].alias, entries[0].path)
-            inner = build_inner_app(self.settings, entries)
-        except BaseException as exc:  # SystemExit from discover carries the message to show
-            log.error("could not load the model: %s", exc)
-            if self._on_load_failure:
-                self._on_load_failure()
+            entries = await anyio.to_thread.run_sync(
+                discover, self.settings.models_dir, self.settings.model
+            )
+            log.info("loading %s (%s) with %s", entries[0].alias, entries[0].path,
+                     self.settings.engine)
+            self.tokenizers = Tokenizers(entries)
+            self.engine = make_engine(self.settings, self.tokenizers, self._fatal)
+            await self.engine.start(entries)
+        except (EngineFailed, SystemExit) as exc:  # SystemExit: discover's message to show
+            self._fatal(str(exc))
             return
-        self.tokenizers = Tokenizers(entries)
         self.aliases = [e.alias for e in entries]
-        self.inner = inner
+        self.ready = True
         log.info("ready: %s; also offered: %s", self.aliases[0], ", ".join(self.aliases[1:]) or "-")
 
+    def _fatal(self, message: str) -> None:
+        log.error("the model server cannot serve: %s", message)
+        self._on_fatal(message)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        async with anyio.create_task_group() as group:
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    group.start_soon(self.load)
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    group.cancel_scope.cancel()
+                    if self.engine is not None:
+                        with anyio.CancelScope(shield=True):
+                            await self.engine.stop()
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
         if scope["type"] != "http":
             return
         path = scope["path"]
         if path == "/health":
             await self._health(send)
             return
-        if self.inner is None:
+        if not self.ready or self.engine is None:
             await send_error(
                 send,
                 503,
@@ -158,20 +139,19 @@ class Gateway:
             if body is None:
                 await send_error(send, 413, f"Request body over {MAX_BODY_BYTES} bytes.")
                 return
-            problem = self._check_generation_request(path, body)
-            if problem is None:
-                problem = await anyio.to_thread.run_sync(self._check_stream_fits, path, body)
+            request, problem = self._check_generation_request(path, body)
             if problem:
                 status, message, code, param = problem
                 await send_error(send, status, message, code=code, param=param)
                 return
+            alias = request.get("model") or self.aliases[0]
             self.active += 1
             try:
-                await self.inner(scope, _replay(body, receive), send)
+                await self.engine.generate(path, body, alias, scope, receive, send)
             finally:
                 self.active -= 1
             return
-        await self.inner(scope, receive, send)
+        await send_error(send, 404, f"No route {scope['method']} {path}.", code="not_found")
 
     def _models(self) -> dict[str, Any]:
         return {
@@ -218,20 +198,23 @@ class Gateway:
         given = dict(scope["headers"]).get(b"authorization", b"")
         return hmac.compare_digest(given, expected)
 
-    def _check_generation_request(self, path: str, body: bytes) -> Problem | None:
+    def _check_generation_request(
+        self, path: str, body: bytes
+    ) -> tuple[dict[str, Any], Problem | None]:
         try:
             request: Any = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            return 400, f"Request body is not valid JSON: {exc}", "invalid_json", None
+            return {}, (400, f"Request body is not valid JSON: {exc}", "invalid_json", None)
         if not isinstance(request, dict):
-            return 400, "Request body must be a JSON object.", "invalid_request", None
+            return {}, (400, "Request body must be a JSON object.", "invalid_request", None)
         if path == "/v1/chat/completions":
             messages = request.get("messages")
             if not isinstance(messages, list) or not messages:
-                return 400, "messages must be a non-empty list.", "invalid_value", "messages"
+                return request, (400, "messages must be a non-empty list.", "invalid_value",
+                                 "messages")
         model = request.get("model")
         if model is not None and model not in self.aliases:
-            return (
+            return request, (
                 404,
                 f"The model {model!r} does not exist. Available: {', '.join(self.aliases)}.",
                 "model_not_found",
@@ -239,48 +222,24 @@ class Gateway:
             )
         for param in ("max_tokens", "max_completion_tokens"):
             value = request.get(param)
-            if value is not None and (not isinstance(value, int) or value < 1):
-                return (
+            if value is not None and (
+                not isinstance(value, int) or isinstance(value, bool) or value < 1
+            ):
+                return request, (
                     400,
                     f"{param} must be a positive integer, got {value!r}.",
                     "invalid_value",
                     param,
                 )
-        return None
-
-    def _check_stream_fits(self, path: str, body: bytes) -> Problem | None:
-        """400 for a streamed prompt longer than the context.
-
-        A non-streamed request gets that 400 from llama-cpp-python itself; a streamed one
-        would get a 200 and an empty, broken event stream, because the engine only finds
-        out once the response has started.
-        """
-        request = json.loads(body)
-        if not request.get("stream") or self.tokenizers is None:
-            return None
-        alias = request.get("model") or self.aliases[0]
-        try:
-            if path == "/v1/chat/completions":
-                tokens = self.tokenizers.chat_prompt_tokens(alias, request["messages"])
-            else:
-                prompt = request.get("prompt", "")
-                if not isinstance(prompt, str):
-                    return None  # token lists and batches: left to the engine
-                tokens = self.tokenizers.count(alias, prompt, add_bos=True)
-        except (KeyError, TypeError, ValueError, AttributeError):
-            return None  # malformed messages: the engine's validation answers with a 400
-        if tokens < self.settings.n_ctx:
-            return None
-        return (
-            400,
-            f"Requested tokens ({tokens}) exceed context window of {self.settings.n_ctx}",
-            "context_length_exceeded",
-            "messages",
-        )
+        return request, None
 
     async def _health(self, send: Send) -> None:
-        if self.inner is None:
+        engine = self.engine
+        if not self.ready or engine is None:
             await send_json(send, 503, {"status": "loading"})
+            return
+        if engine.problem:
+            await send_json(send, 503, {"status": "unavailable", "error": engine.problem})
             return
         await send_json(
             send,
@@ -291,6 +250,8 @@ class Gateway:
                 "models": self.aliases,
                 "n_ctx": self.settings.n_ctx,
                 "active": self.active,
+                "engine": engine.name,
+                "slots": engine.slots,
             },
         )
 
@@ -310,18 +271,3 @@ async def _read_body(receive: Receive) -> bytes | None:
         if not message.get("more_body", False):
             break
     return b"".join(chunks)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """A `receive` that yields the already-read body, then defers to the real one
-    (so the inner app still learns when the client disconnects)."""
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay

@@ -4,12 +4,18 @@ A base model only continues text, so the prompt is a transcript it has seen many
 a one-line preamble, one worked exchange that shows the answer style, then the
 conversation, ending with the assistant's speaker tag. Generation stops where the model
 starts the next speaker's turn.
+
+The format is one Jinja template, `TEMPLATE`: llama-server renders it (`--chat-template-file`)
+and the in-process engine and the token counter render the same text with jinja2, so the
+prompt the model sees and the prompt that is counted cannot drift apart.
 """
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
+import jinja2.sandbox
 from llama_cpp.llama_chat_format import ChatFormatterResponse, register_chat_format
 
 BASE_MODEL_FORMAT = "localchat-transcript"
@@ -26,24 +32,38 @@ EXAMPLE = (
 )
 STOP = [f"\n{USER_TAG}", f"\n{ASSISTANT_TAG}", "\nUser ", "<end_of_turn>", "<eos>"]
 
+# The system messages joined by spaces (or the preamble), a blank line, the example, then
+# one line per turn and the assistant's tag. Only constructs that llama.cpp's own Jinja
+# engine implements (namespace, trim, if/for) are used.
+TEMPLATE = (
+    "{%- set ns = namespace(system='', sep='') -%}"
+    "{%- for m in messages -%}{%- if m['role'] == 'system' -%}"
+    "{%- set ns.system = ns.system + ns.sep + (m['content'] | trim) -%}{%- set ns.sep = ' ' -%}"
+    "{%- endif -%}{%- endfor -%}"
+    "{%- if ns.system -%}{{ ns.system }}{%- else -%}" + DEFAULT_PREAMBLE + "{%- endif %}\n\n"
+    + EXAMPLE
+    + "{%- for m in messages -%}"
+    "{%- if m['role'] == 'user' %}\n" + USER_TAG + " {{ m['content'] | trim }}"
+    "{%- elif m['role'] == 'assistant' %}\n" + ASSISTANT_TAG + " {{ m['content'] | trim }}"
+    "{%- endif -%}{%- endfor %}\n" + ASSISTANT_TAG
+)
 
-def _text(content: Any) -> str:
+
+def text_of(content: Any) -> str:
+    """A message's text: OpenAI content parts are joined, non-text parts dropped."""
     if isinstance(content, str):
-        return content.strip()
-    if isinstance(content, list):  # OpenAI content parts: keep the text ones
-        return " ".join(p.get("text", "") for p in content if isinstance(p, dict)).strip()
+        return content
+    if isinstance(content, list):
+        return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
     return ""
+
+
+@cache
+def _compiled() -> jinja2.Template:
+    return jinja2.sandbox.ImmutableSandboxedEnvironment().from_string(TEMPLATE)
 
 
 @register_chat_format(BASE_MODEL_FORMAT)
 def format_transcript(messages: list[dict[str, Any]], **_: Any) -> ChatFormatterResponse:
-    system = " ".join(_text(m.get("content")) for m in messages if m["role"] == "system")
-    lines = [system or DEFAULT_PREAMBLE, "", EXAMPLE]
-    for message in messages:
-        role, text = message["role"], _text(message.get("content"))
-        if role == "user":
-            lines.append(f"{USER_TAG} {text}")
-        elif role == "assistant":
-            lines.append(f"{ASSISTANT_TAG} {text}")
-    lines.append(ASSISTANT_TAG)
-    return ChatFormatterResponse(prompt="\n".join(lines), stop=STOP)
+    plain = [{"role": m.get("role"), "content": text_of(m.get("content"))} for m in messages]
+    return ChatFormatterResponse(prompt=_compiled().render(messages=plain), stop=STOP)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -27,11 +28,29 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("LLMSERVER_HOST", "host"))
     port: int = Field(default=8000, validation_alias=AliasChoices("LLMSERVER_PORT", "port"))
+    engine: Literal["llama-server", "llama-cpp-python"] = Field(
+        default="llama-server",
+        validation_alias=AliasChoices("LLM_ENGINE", "engine"),
+        description="llama-server: llama.cpp's own server, supervised, serving LLM_PARALLEL "
+        "requests at once by continuous batching. llama-cpp-python: in-process, one at a time.",
+    )
+    parallel: int = Field(
+        default=4,
+        ge=1,
+        validation_alias=AliasChoices("LLM_PARALLEL", "parallel"),
+        description="Requests generated at once (llama-server slots); more wait in order. "
+        "Memory grows with LLM_PARALLEL x LLM_N_CTX.",
+    )
+    server_bin: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("LLAMA_SERVER_BIN", "server_bin"),
+        description="llama-server executable; default: the one `make install` built.",
+    )
     n_ctx: int = Field(
         default=4096,
         ge=64,
         validation_alias=AliasChoices("LLM_N_CTX", "n_ctx"),
-        description="Context window in tokens.",
+        description="Context window in tokens, of each request (each slot).",
     )
     threads: int = Field(
         default_factory=lambda: os.cpu_count() or 1,
@@ -55,7 +74,7 @@ class Settings(BaseSettings):
         description="Print llama.cpp's own load and timing logs.",
     )
 
-    @field_validator("api_key", "model", mode="before")
+    @field_validator("api_key", "model", "server_bin", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         # `LLM_API_KEY=` in a .env or compose file means "no key", not "the empty key".

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import httpx
 from dotenv import load_dotenv
 
+from llmserver.crash import describe_exit
+
 
 @dataclass
 class Service:
@@ -70,7 +72,9 @@ def main() -> int:
             proc = subprocess.Popen([sys.executable, "-m", service.module])
             running.append((service, proc))
             if not wait_ready(service, proc):
-                print(f"run: {service.name} did not become ready; stopping.", file=sys.stderr)
+                how = describe_exit(proc.returncode) if proc.poll() is not None else "timed out"
+                print(f"run: {service.name} did not become ready ({how}); stopping.",
+                      file=sys.stderr)
                 return 1
             print(f"run: {service.ready_message}", flush=True)
         print("run: press Ctrl-C to stop.", flush=True)
@@ -78,7 +82,12 @@ def main() -> int:
             time.sleep(0.5)
         time.sleep(0.5)  # a Ctrl-C that ended a service is about to reach us too
         dead, proc = next((s, p) for s, p in running if p.poll() is not None)
-        print(f"run: {dead.name} exited ({proc.returncode}); stopping the rest.", file=sys.stderr)
+        print(f"run: {dead.name} {describe_exit(proc.returncode)}; stopping the rest.",
+              file=sys.stderr)
+        if dead.name == "llmserver" and proc.returncode < 0:
+            print("run: that is a crash of the inference engine (llama.cpp) inside llmserver; "
+                  "its messages are above. See docs/engine.md for building llama.cpp for "
+                  "this CPU.", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 0

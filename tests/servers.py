@@ -52,9 +52,13 @@ PROCESSES: dict[str, subprocess.Popen] = {}
 
 
 @contextmanager
-def _serve(module: str, port: int, env: dict[str, str], ready_path: str) -> Iterator[str]:
-    """`python -m <module>` with `env` added, until `ready_path` answers 200; yields its URL."""
-    proc = subprocess.Popen([sys.executable, "-m", module], env={**os.environ, **env}, cwd=ROOT)
+def _serve(module: str, port: int, env: dict[str, str], ready_path: str,
+           log: Path | None = None) -> Iterator[str]:
+    """`python -m <module>` with `env` added, until `ready_path` answers 200; yields its URL.
+    `log`: a file that takes the process's stdout and stderr."""
+    out = log.open("w") if log else None
+    proc = subprocess.Popen([sys.executable, "-m", module], env={**os.environ, **env}, cwd=ROOT,
+                            stdout=out, stderr=subprocess.STDOUT if out else None)
     base = f"http://127.0.0.1:{port}"
     PROCESSES[base] = proc
     try:
@@ -63,10 +67,25 @@ def _serve(module: str, port: int, env: dict[str, str], ready_path: str) -> Iter
     finally:
         PROCESSES.pop(base, None)
         stop(proc)
+        if out:
+            out.close()
+
+
+def children(pid: int) -> list[int]:
+    """Process ids whose parent is `pid` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
 
 
 @contextmanager
-def llmserver(port: int | None = None, **env: str) -> Iterator[str]:
+def llmserver(port: int | None = None, log: Path | None = None, **env: str) -> Iterator[str]:
     """A real `python -m llmserver` on loopback; yields its base URL (without /v1)."""
     port = port or free_port()
     with _serve("llmserver", port, {
@@ -76,7 +95,7 @@ def llmserver(port: int | None = None, **env: str) -> Iterator[str]:
         "LLM_N_CTX": "2048",
         "LLM_SEED": "42",
         **env,
-    }, "/health") as base:
+    }, "/health", log) as base:
         yield base
 
 

@@ -1,0 +1,47 @@
+"""What the gateway needs of an inference engine, and the ASGI helpers engines share."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from starlette.types import Message, Receive, Scope, Send
+
+from llmserver.models import ModelEntry
+
+
+class EngineFailed(Exception):
+    """The engine cannot serve (it would not start, or keeps crashing): the message says why
+    in words a person running the server understands."""
+
+
+class Engine(Protocol):
+    name: str
+    # Requests generated at once; the rest wait inside the engine, in arrival order.
+    slots: int
+    # Why the engine is not serving right now ("" while it is), for /health.
+    problem: str
+
+    async def start(self, entries: list[ModelEntry]) -> None:
+        """Load the first model and generate one token; raise EngineFailed if it cannot."""
+
+    async def stop(self) -> None: ...
+
+    async def generate(
+        self, path: str, body: bytes, alias: str, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """Answer a validated generation request (body already read) for model `alias`."""
+
+
+def replay(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that yields the already-read body, then defers to the real one
+    (so the inner app still learns when the client disconnects)."""
+    sent = False
+
+    async def replayed() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed

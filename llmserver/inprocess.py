@@ -1,0 +1,133 @@
+"""`LLM_ENGINE=llama-cpp-python`: llama-cpp-python's OpenAI server, in this process.
+
+One generation at a time (a second request waits for the first to finish, never cuts it
+off). Kept for platforms where `llama-server` cannot be built; a crash of llama.cpp here
+ends the whole llmserver process (`make run` then says so).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import anyio
+import httpx
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from llama_cpp.server.app import create_app
+from llama_cpp.server.settings import ModelSettings, ServerSettings
+from starlette.types import Receive, Scope, Send
+
+from llmserver.engines import EngineFailed, replay
+from llmserver.errors import error_payload, send_error
+from llmserver.models import ModelEntry
+from llmserver.settings import Settings
+from llmserver.tokens import Tokenizers
+
+log = logging.getLogger("llmserver")
+
+
+def build_inner_app(settings: Settings, entries: list[ModelEntry]) -> FastAPI:
+    """llama-cpp-python's app, loading the first model; blocks until it is loaded."""
+    server_settings = ServerSettings(
+        host=settings.host,
+        port=settings.port,
+        # The stock server cancels a running stream when another request arrives;
+        # a second user must wait their turn instead of cutting off the first.
+        interrupt_requests=False,
+    )
+    model_settings = [
+        ModelSettings(
+            model=str(entry.path),
+            model_alias=entry.alias,
+            chat_format=entry.chat_format,
+            n_ctx=settings.n_ctx,
+            n_threads=settings.threads,
+            n_threads_batch=settings.threads,
+            seed=settings.seed,
+            verbose=settings.verbose,
+        )
+        for entry in entries
+    ]
+    app = create_app(server_settings=server_settings, model_settings=model_settings)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    return app
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    first = exc.errors()[0] if exc.errors() else {}
+    param = ".".join(str(p) for p in first.get("loc", ())[1:]) or None
+    message = f"{param}: {first.get('msg')}" if param else str(first.get("msg", "invalid request"))
+    return JSONResponse(error_payload(400, message, param=param), status_code=400)
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    return JSONResponse(
+        error_payload(exc.status_code, str(exc.detail)), status_code=exc.status_code
+    )
+
+
+class InProcessEngine:
+    name = "llama-cpp-python"
+    slots = 1
+
+    def __init__(self, settings: Settings, tokenizers: Tokenizers):
+        self.settings = settings
+        self.tokenizers = tokenizers
+        self.inner: FastAPI | None = None
+        self.problem = ""
+
+    async def start(self, entries: list[ModelEntry]) -> None:
+        inner = await anyio.to_thread.run_sync(build_inner_app, self.settings, entries)
+        # One token before /health says ok: an engine that cannot generate on this CPU
+        # fails here, not on the first user's request.
+        transport = httpx.ASGITransport(app=inner)
+        async with httpx.AsyncClient(transport=transport, base_url="http://engine") as client:
+            warm = await client.post(
+                "/v1/completions", json={"prompt": "Hello", "max_tokens": 1}, timeout=300
+            )
+        if warm.status_code != 200:
+            raise EngineFailed(f"the warm-up generation failed: {warm.text[:500]}")
+        self.inner = inner
+
+    async def stop(self) -> None:
+        self.inner = None
+
+    async def generate(
+        self, path: str, body: bytes, alias: str, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        assert self.inner is not None
+        problem = await anyio.to_thread.run_sync(self._stream_too_long, path, body, alias)
+        if problem:
+            await send_error(send, 400, problem, code="context_length_exceeded",
+                             param="messages")
+            return
+        await self.inner(scope, replay(body, receive), send)
+
+    def _stream_too_long(self, path: str, body: bytes, alias: str) -> str | None:
+        """The 400 for a streamed prompt longer than the context.
+
+        A non-streamed request gets that 400 from llama-cpp-python itself; a streamed one
+        would get a 200 and an empty, broken event stream, because the engine only finds
+        out once the response has started.
+        """
+        request = json.loads(body)
+        if not request.get("stream"):
+            return None
+        try:
+            if path == "/v1/chat/completions":
+                tokens = self.tokenizers.chat_prompt_tokens(alias, request["messages"])
+            else:
+                prompt = request.get("prompt", "")
+                if not isinstance(prompt, str):
+                    return None  # token lists and batches: left to the engine
+                tokens = self.tokenizers.count(alias, prompt, add_bos=True)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return None  # malformed messages: the engine's validation answers with a 400
+        if tokens < self.settings.n_ctx:
+            return None
+        return f"Requested tokens ({tokens}) exceed context window of {self.settings.n_ctx}"

@@ -1,0 +1,359 @@
+"""`LLM_ENGINE=llama-server` (default): llama.cpp's own server, supervised.
+
+llama-server decodes every active request together in one batch (continuous batching over
+`LLM_PARALLEL` slots), keeps each slot's prompt in its KV cache for the next turn of the same
+conversation, and queues requests beyond the slots in arrival order. llmserver starts it on a
+private loopback port with a key of its own, keeps its interface in front (aliases, API key,
+OpenAI-style errors, `/health`), and passes each response through byte for byte.
+
+If llama-server dies, the requests it was serving end with an error, the reason is logged in
+words (which signal, what it usually means, its last log lines) and it is started again; if it
+cannot get through loading and a one-token warm-up three times in a row, llmserver stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import json
+import logging
+import secrets
+import signal
+import socket
+import sys
+import tempfile
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+from starlette.types import Receive, Scope, Send
+
+from llmserver.build import server_binary
+from llmserver.chat_format import BASE_MODEL_FORMAT, STOP, TEMPLATE
+from llmserver.crash import describe_exit
+from llmserver.engines import EngineFailed
+from llmserver.errors import error_payload, send_error
+from llmserver.models import ModelEntry
+from llmserver.settings import Settings
+
+log = logging.getLogger("llmserver")
+
+MAX_START_ATTEMPTS = 3
+# How long a request waits for an engine that is restarting before it gets a 503.
+READY_WAIT_S = 60.0
+LOG_TAIL_LINES = 40
+
+# llama-server's error types, as llmserver's OpenAI-style (status, code, param).
+ERROR_CODES: dict[str, tuple[int, str, str | None]] = {
+    "exceed_context_size_error": (400, "context_length_exceeded", "messages"),
+    "unavailable_error": (503, "model_loading", None),
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL it when llmserver dies, however that happens, so a
+    killed llmserver never leaves an engine holding the memory and the model."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def server_command(binary: Path, settings: Settings, entry: ModelEntry, port: int, key: str,
+                   template: Path) -> list[str]:
+    """llama-server's command line for `entry` (also what bench/llm_concurrency.py runs bare,
+    so the anchor and llmserver's engine are configured alike)."""
+    command = [
+        str(binary),
+        "--model", str(entry.path),
+        "--alias", entry.alias,
+        "--host", "127.0.0.1",
+        "--port", str(port),
+        "--api-key", key,
+        # Each slot gets the whole LLM_N_CTX; memory is bounded by slots x context.
+        "--ctx-size", str(settings.n_ctx * settings.parallel),
+        "--parallel", str(settings.parallel),
+        "--threads", str(settings.threads),
+        "--threads-batch", str(settings.threads),
+        "--seed", str(settings.seed),
+        "--jinja",
+        "--no-webui",
+        "--metrics",
+    ]
+    if entry.chat_format == BASE_MODEL_FORMAT:
+        command += ["--chat-template-file", str(template)]
+    return command
+
+
+class LlamaServerEngine:
+    name = "llama-server"
+
+    def __init__(self, settings: Settings, on_fatal: Callable[[str], None]):
+        self.settings = settings
+        self.slots = settings.parallel
+        self.problem = "loading"
+        self._on_fatal = on_fatal
+        self._binary = settings.server_bin or server_binary()
+        self._key = secrets.token_urlsafe(24)
+        self._port = 0
+        self._entries: dict[str, ModelEntry] = {}
+        self._current: ModelEntry | None = None
+        self._proc: asyncio.subprocess.Process | None = None
+        self._expected_exit = False
+        self._ready = asyncio.Event()
+        self._switch = asyncio.Lock()
+        self._inflight = 0
+        self._idle = asyncio.Condition()
+        self._tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._template_dir = tempfile.TemporaryDirectory(prefix="llmserver-")
+        self._template = Path(self._template_dir.name) / "transcript.jinja"
+        self._template.write_text(TEMPLATE)
+        self._client = httpx.AsyncClient(
+            headers={"authorization": f"Bearer {self._key}"},
+            timeout=httpx.Timeout(None, connect=5.0),
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
+        )
+
+    # Life cycle ---------------------------------------------------------------------
+
+    async def start(self, entries: list[ModelEntry]) -> None:
+        if not Path(self._binary).is_file():
+            raise EngineFailed(
+                f"{self._binary} does not exist: `make install` builds it "
+                "(or set LLAMA_SERVER_BIN, or LLM_ENGINE=llama-cpp-python)."
+            )
+        self._entries = {e.alias: e for e in entries}
+        await self._launch(entries[0])
+
+    async def _launch(self, entry: ModelEntry) -> None:
+        """Start llama-server with `entry`, wait for its health and a one-token warm-up."""
+        self._ready.clear()
+        self._current = entry
+        self._port = _free_port()
+        self._tail.clear()
+        started = time.monotonic()
+        proc = await asyncio.create_subprocess_exec(
+            *server_command(self._binary, self.settings, entry, self._port, self._key,
+                            self._template),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
+        )
+        self._proc = proc
+        self._expected_exit = False
+        self._spawn(self._read_log(proc))
+        base = f"http://127.0.0.1:{self._port}"
+        while True:
+            if proc.returncode is not None:
+                raise EngineFailed(self._exit_report(proc, f"while loading {entry.alias}"))
+            with contextlib.suppress(httpx.TransportError):
+                if (await self._client.get(f"{base}/health", timeout=2)).status_code == 200:
+                    break
+            await asyncio.sleep(0.1)
+        try:
+            warm = await self._client.post(
+                f"{base}/completion", json={"prompt": "Hello", "n_predict": 1}, timeout=300
+            )
+        except httpx.TransportError:
+            await asyncio.sleep(0.5)  # let the exit status arrive
+            raise EngineFailed(
+                self._exit_report(proc, "on its first generation (the warm-up)")
+            ) from None
+        if warm.status_code != 200:
+            raise EngineFailed(f"llama-server's warm-up generation failed: {warm.text[:500]}")
+        self._base = base
+        self.problem = ""
+        self._ready.set()
+        self._spawn(self._watch(proc))
+        log.info("llama-server ready in %.1f s: %s, %d slots x %d tokens (pid %d)",
+                 time.monotonic() - started, entry.alias, self.slots, self.settings.n_ctx,
+                 proc.pid)
+
+    def _exit_report(self, proc: asyncio.subprocess.Process, when: str) -> str:
+        code = proc.returncode
+        how = describe_exit(code) if code is not None else "stopped answering"
+        tail = "\n".join(f"  | {line}" for line in list(self._tail)[-12:])
+        return (
+            f"the inference engine (llama-server, pid {proc.pid}) {how} {when}.\n"
+            f"Its last log lines:\n{tail}\n"
+            "If this is a crash on this CPU, rebuild llama.cpp with other flags "
+            "(LLAMA_CMAKE_ARGS, see docs/engine.md) or try LLM_ENGINE=llama-cpp-python."
+        )
+
+    async def _read_log(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        async for raw in proc.stdout:
+            line = raw.decode(errors="replace").rstrip()
+            self._tail.append(line)
+            if self.settings.verbose:
+                print(f"llama-server: {line}", file=sys.stderr, flush=True)
+
+    async def _watch(self, proc: asyncio.subprocess.Process) -> None:
+        await proc.wait()
+        if self._expected_exit or proc is not self._proc:
+            return
+        self.problem = f"the inference engine {describe_exit(proc.returncode or 0)}; restarting"
+        self._ready.clear()
+        await asyncio.sleep(0.2)  # its last log lines
+        log.error("%s\nRestarting it.", self._exit_report(proc, "while serving"))
+        await self._recover()
+
+    async def _recover(self) -> None:
+        assert self._current is not None
+        for attempt in range(1, MAX_START_ATTEMPTS + 1):
+            try:
+                await self._launch(self._current)
+                log.info("llama-server is back (attempt %d).", attempt)
+                return
+            except EngineFailed as exc:
+                log.error("restart %d of %d failed: %s", attempt, MAX_START_ATTEMPTS, exc)
+                self.problem = f"the inference engine failed to restart: {exc}"
+                await asyncio.sleep(attempt)
+        self._on_fatal(self.problem)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def stop(self) -> None:
+        self._expected_exit = True
+        await self._terminate()
+        for task in list(self._tasks):
+            task.cancel()
+        await self._client.aclose()
+        self._template_dir.cleanup()
+
+    async def _terminate(self) -> None:
+        proc = self._proc
+        if proc is None or proc.returncode is not None:
+            return
+        proc.terminate()
+        try:
+            await asyncio.wait_for(proc.wait(), timeout=10)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+    # Requests -----------------------------------------------------------------------
+
+    async def _use(self, alias: str) -> None:
+        """Wait until llama-server serves `alias`, swapping models when another is loaded
+        (after the requests in flight for the current one have finished)."""
+        if self._current is None or alias != self._current.alias:
+            async with self._switch:
+                if self._current is None or alias != self._current.alias:
+                    async with self._idle:
+                        await self._idle.wait_for(lambda: self._inflight == 0)
+                    log.info("switching llama-server to %s", alias)
+                    self._expected_exit = True
+                    await self._terminate()
+                    try:
+                        await self._launch(self._entries[alias])
+                    except EngineFailed as exc:
+                        self.problem = str(exc)
+                        raise
+        with anyio.fail_after(READY_WAIT_S):
+            await self._ready.wait()
+
+    async def generate(
+        self, path: str, body: bytes, alias: str, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        try:
+            await self._use(alias)
+        except (TimeoutError, EngineFailed):
+            await send_error(send, 503, f"The model server is not ready: {self.problem}",
+                             code="engine_unavailable", headers=[(b"retry-after", b"5")])
+            return
+        entry = self._entries[alias]
+        if entry.chat_format == BASE_MODEL_FORMAT and path == "/v1/chat/completions":
+            body = _with_stops(body)
+        self._inflight += 1
+        try:
+            await self._proxy(path, body, receive, send)
+        finally:
+            self._inflight -= 1
+            async with self._idle:
+                self._idle.notify_all()
+
+    async def _proxy(self, path: str, body: bytes, receive: Receive, send: Send) -> None:
+        request = self._client.build_request(
+            "POST", f"{self._base}{path}", content=body,
+            headers={"content-type": "application/json"},
+        )
+        started = False
+        async with anyio.create_task_group() as group:
+
+            async def watch_disconnect() -> None:
+                # A client that goes away cancels the upstream request: llama-server sees
+                # the closed connection at its next token and frees the slot.
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                group.cancel_scope.cancel()
+
+            group.start_soon(watch_disconnect)
+            try:
+                response = await self._client.send(request, stream=True)
+                try:
+                    if response.status_code != 200:
+                        await _send_engine_error(send, response.status_code,
+                                                 await response.aread())
+                    else:
+                        await send({
+                            "type": "http.response.start",
+                            "status": 200,
+                            "headers": [
+                                (b"content-type", response.headers.get(
+                                    "content-type", "application/json").encode()),
+                                (b"cache-control", b"no-cache"),
+                            ],
+                        })
+                        started = True
+                        async for chunk in response.aiter_raw():
+                            await send({"type": "http.response.body", "body": chunk,
+                                        "more_body": True})
+                        await send({"type": "http.response.body", "body": b""})
+                finally:
+                    await response.aclose()
+            except httpx.TransportError:
+                message = ("The model server's engine stopped while answering "
+                           f"({self.problem or 'it is being restarted'}).")
+                if started:
+                    # Inside an event stream the OpenAI clients raise on an `error` event.
+                    event = json.dumps(error_payload(503, message, code="engine_crashed"))
+                    await send({"type": "http.response.body",
+                                "body": f"data: {event}\n\n".encode()})
+                else:
+                    await send_error(send, 503, message, code="engine_crashed")
+            group.cancel_scope.cancel()
+
+
+def _with_stops(body: bytes) -> bytes:
+    """The transcript format's turn boundaries added to the request's own stop sequences."""
+    request = json.loads(body)
+    stop = request.get("stop") or []
+    request["stop"] = ([stop] if isinstance(stop, str) else list(stop)) + STOP
+    return json.dumps(request).encode()
+
+
+async def _send_engine_error(send: Send, status: int, raw: bytes) -> None:
+    """llama-server's error body as llmserver's OpenAI-style one."""
+    try:
+        error = json.loads(raw)["error"]
+        message, kind = str(error.get("message", "")), str(error.get("type", ""))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        message, kind = raw.decode(errors="replace")[:500], ""
+    status, code, param = ERROR_CODES.get(kind, (status, kind or None, None))
+    await send_error(send, status, message or f"llama-server answered {status}", code=code,
+                     param=param)
