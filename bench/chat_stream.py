@@ -10,6 +10,13 @@ must be reused across turns for it to stay near 1).
 
     .venv/bin/python bench/chat_stream.py [--rounds 21] [--max-tokens 128] [--turns 10]
                                           [--conversations 6]
+
+With `--users N`: N browsers hold a conversation each at the same time (all N ask their
+first question at once), against one user alone. Prints every user's time to first token
+over the lone user's, and turn 10 over turn 1 while the other conversations run (llama-server
+must keep each conversation's prefix in its own slot for it to stay near 1).
+
+    .venv/bin/python bench/chat_stream.py --users 4 [--turns 10] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -139,6 +146,47 @@ class BrowserLikeClient:
         return (stamps[0] - sent, rate, tokens), len(stamps)
 
 
+def together(chat_url: str, users: int, turns: int, rounds: int) -> None:
+    """`users` conversations at once vs one alone; see the module's docstring."""
+    clients = [BrowserLikeClient(chat_url) for _ in range(users)]
+    for client in clients:
+        client.__enter__()
+        client.emit("settings", {"max_tokens": 24}, "settings")
+    alone = []
+    for r in range(rounds + 1):
+        sample = clients[0].answer(QUESTIONS[r % len(QUESTIONS)], fresh=True)[0]
+        if r:  # the first is a warm-up
+            alone.append(sample[0])
+    ttft_alone = statistics.median(alone)
+    # per_turn[i][u]: user u's time to first token at turn i + 1
+    per_turn = [[0.0] * users for _ in range(turns)]
+    start = threading.Barrier(users)
+
+    def converse(u: int) -> None:
+        clients[u].emit("reset", {}, "history")
+        start.wait()
+        for i in range(turns):
+            sample = clients[u].answer(QUESTIONS[(u + i) % len(QUESTIONS)], fresh=False)[0]
+            per_turn[i][u] = sample[0]
+
+    threads = [threading.Thread(target=converse, args=(u,)) for u in range(users)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for client in clients:
+        client.__exit__()
+    print(f"model {ALIAS}, {users} users at once, {turns} turns of 24-token answers")
+    print(f"one user alone: TTFT {ttft_alone * 1000:.0f} ms (median of {rounds})")
+    first = per_turn[0]
+    print("turn 1, all asking at once: TTFT " + " / ".join(f"{t * 1000:.0f}" for t in first)
+          + f" ms; slowest / alone: {max(first) / ttft_alone:.2f}")
+    medians = [statistics.median(t) for t in per_turn]
+    print(f"TTFT per turn, median of the {users} users (ms): "
+          + ", ".join(f"{t * 1000:.0f}" for t in medians))
+    print(f"turn {turns} / turn 1 TTFT, others running: {medians[-1] / medians[0]:.2f}")
+
+
 def own_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -158,7 +206,13 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--turns", type=int, default=10)
     parser.add_argument("--conversations", type=int, default=6)
+    parser.add_argument("--users", type=int, default=1)
     args = parser.parse_args()
+    if args.users > 1:
+        with tempfile.TemporaryDirectory() as data, llmserver(LLM_N_CTX="4096") as llm_url, \
+                chatbot(llm_url, Path(data), CHAT_TEMPERATURE="0") as chat_url:
+            together(chat_url, args.users, args.turns, min(args.rounds, 5))
+        return
 
     results: dict[str, list[Sample]] = {"a": [], "b": [], "c": []}
     events = {"b": 0, "c": 0}

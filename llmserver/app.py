@@ -77,6 +77,10 @@ class Gateway:
         except (EngineFailed, SystemExit) as exc:  # SystemExit: discover's message to show
             self._fatal(str(exc))
             return
+        except Exception as exc:
+            log.exception("loading failed")
+            self._fatal(f"{type(exc).__name__}: {exc}")
+            return
         self.aliases = [e.alias for e in entries]
         self.ready = True
         log.info("ready: %s; also offered: %s", self.aliases[0], ", ".join(self.aliases[1:]) or "-")
@@ -131,6 +135,9 @@ class Gateway:
         if path == "/v1/models" and scope["method"] == "GET":
             await send_json(send, 200, self._models())
             return
+        if path == "/metrics" and scope["method"] == "GET":
+            await self._metrics(send)
+            return
         if path == TOKENIZE_COUNT_PATH and scope["method"] == "POST":
             await self._tokenize_count(receive, send)
             return
@@ -167,6 +174,19 @@ class Gateway:
                 for alias in self.aliases
             ],
         }
+
+    async def _metrics(self, send: Send) -> None:
+        assert self.engine is not None
+        text = await self.engine.metrics()
+        if text is None:
+            await send_error(send, 404, f"The {self.engine.name} engine has no metrics.",
+                             code="not_found")
+            return
+        body = text.encode()
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"content-type", b"text/plain; version=0.0.4"),
+            (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
 
     async def _tokenize_count(self, receive: Receive, send: Send) -> None:
         body = await _read_body(receive)

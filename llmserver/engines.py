@@ -26,6 +26,9 @@ class Engine(Protocol):
 
     async def stop(self) -> None: ...
 
+    async def metrics(self) -> str | None:
+        """The engine's own Prometheus metrics, if it has any."""
+
     async def generate(
         self, path: str, body: bytes, alias: str, scope: Scope, receive: Receive, send: Send
     ) -> None:

@@ -97,6 +97,9 @@ class InProcessEngine:
     async def stop(self) -> None:
         self.inner = None
 
+    async def metrics(self) -> str | None:
+        return None
+
     async def generate(
         self, path: str, body: bytes, alias: str, scope: Scope, receive: Receive, send: Send
     ) -> None:

@@ -267,6 +267,16 @@ class LlamaServerEngine:
         with anyio.fail_after(READY_WAIT_S):
             await self._ready.wait()
 
+    async def metrics(self) -> str | None:
+        """llama-server's Prometheus metrics (slots busy, requests waiting, tokens)."""
+        if not self._ready.is_set():
+            return None
+        with contextlib.suppress(httpx.TransportError):
+            response = await self._client.get(f"{self._base}/metrics", timeout=5)
+            if response.status_code == 200:
+                return response.text
+        return None
+
     async def generate(
         self, path: str, body: bytes, alias: str, scope: Scope, receive: Receive, send: Send
     ) -> None:
@@ -325,7 +335,10 @@ class LlamaServerEngine:
                                         "more_body": True})
                         await send({"type": "http.response.body", "body": b""})
                 finally:
-                    await response.aclose()
+                    # Even when the client left (this scope cancelled): closing the upstream
+                    # connection is what tells llama-server to free the slot.
+                    with anyio.CancelScope(shield=True):
+                        await response.aclose()
             except httpx.TransportError:
                 message = ("The model server's engine stopped while answering "
                            f"({self.problem or 'it is being restarted'}).")

@@ -21,7 +21,7 @@ ALIAS = "gemma-3-270m-q4_k_m"
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     log = tmp_path_factory.mktemp("engine") / "llmserver.log"
-    with llmserver(log=log, LLM_N_CTX="512", LLM_PARALLEL="4") as url:
+    with llmserver(log=log, LLM_N_CTX="4096", LLM_PARALLEL="4") as url:
         yield url, log
 
 
@@ -44,7 +44,7 @@ def test_health_reports_the_engine_and_its_slots(served: tuple[str, Path]) -> No
     health = httpx.get(f"{served[0]}/health").json()
     assert health["engine"] == "llama-server"
     assert health["slots"] == 4
-    assert health["n_ctx"] == 512
+    assert health["n_ctx"] == 4096
 
 
 def test_eight_requests_on_four_slots_all_complete(served: tuple[str, Path]) -> None:
@@ -66,6 +66,29 @@ def test_eight_requests_on_four_slots_all_complete(served: tuple[str, Path]) -> 
         t.join(timeout=300)
     assert sorted(results) == list(range(8))
     assert set(results.values()) <= {"stop", "length"}
+
+
+def busy_slots(url: str) -> float:
+    for line in httpx.get(f"{url}/metrics", timeout=5).text.splitlines():
+        if line.startswith("llamacpp:requests_processing "):
+            return float(line.split()[1])
+    raise AssertionError("no llamacpp:requests_processing in /metrics")
+
+
+def test_a_client_that_leaves_frees_its_slot(served: tuple[str, Path]) -> None:
+    url = served[0]
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
+    # 4096 tokens: far longer than the wait below on any machine, were it all generated.
+    stream = client.completions.create(model=ALIAS, prompt="Once upon a time", max_tokens=4096,
+                                       stream=True, extra_body={"ignore_eos": True})
+    for _ in zip(range(3), stream, strict=False):
+        pass
+    assert busy_slots(url) == 1
+    stream.close()
+    deadline = time.monotonic() + 10
+    while busy_slots(url) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert busy_slots(url) == 0
 
 
 def test_an_engine_crash_is_reported_in_words_and_the_engine_restarted(
