@@ -32,20 +32,29 @@ EXAMPLE = (
 )
 STOP = [f"\n{USER_TAG}", f"\n{ASSISTANT_TAG}", "\nUser ", "<end_of_turn>", "<eos>"]
 
+def _literal(text: str) -> str:
+    """`text` as a Jinja expression: every character of the output comes from an expression,
+    so the engines' whitespace options (llama.cpp and Hugging Face render with trim_blocks
+    and lstrip_blocks) cannot change it."""
+    escaped = text.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n")
+    return "{{ '" + escaped + "' }}"
+
+
 # The system messages joined by spaces (or the preamble), a blank line, the example, then
 # one line per turn and the assistant's tag. Only constructs that llama.cpp's own Jinja
-# engine implements (namespace, trim, if/for) are used.
+# engine implements (namespace, trim, if/for, string concatenation) are used.
 TEMPLATE = (
     "{%- set ns = namespace(system='', sep='') -%}"
     "{%- for m in messages -%}{%- if m['role'] == 'system' -%}"
     "{%- set ns.system = ns.system + ns.sep + (m['content'] | trim) -%}{%- set ns.sep = ' ' -%}"
     "{%- endif -%}{%- endfor -%}"
-    "{%- if ns.system -%}{{ ns.system }}{%- else -%}" + DEFAULT_PREAMBLE + "{%- endif %}\n\n"
-    + EXAMPLE
+    "{%- if ns.system -%}{{ ns.system }}{%- else -%}" + _literal(DEFAULT_PREAMBLE)
+    + "{%- endif -%}" + _literal("\n\n" + EXAMPLE)
     + "{%- for m in messages -%}"
-    "{%- if m['role'] == 'user' %}\n" + USER_TAG + " {{ m['content'] | trim }}"
-    "{%- elif m['role'] == 'assistant' %}\n" + ASSISTANT_TAG + " {{ m['content'] | trim }}"
-    "{%- endif -%}{%- endfor %}\n" + ASSISTANT_TAG
+    "{%- if m['role'] == 'user' -%}" + "{{ '\\n" + USER_TAG + " ' + (m['content'] | trim) }}"
+    "{%- elif m['role'] == 'assistant' -%}"
+    + "{{ '\\n" + ASSISTANT_TAG + " ' + (m['content'] | trim) }}"
+    "{%- endif -%}{%- endfor -%}" + _literal("\n" + ASSISTANT_TAG)
 )
 
 
@@ -60,7 +69,9 @@ def text_of(content: Any) -> str:
 
 @cache
 def _compiled() -> jinja2.Template:
-    return jinja2.sandbox.ImmutableSandboxedEnvironment().from_string(TEMPLATE)
+    return jinja2.sandbox.ImmutableSandboxedEnvironment(
+        trim_blocks=True, lstrip_blocks=True
+    ).from_string(TEMPLATE)
 
 
 @register_chat_format(BASE_MODEL_FORMAT)

@@ -13,6 +13,7 @@ import httpx
 import openai
 import pytest
 
+from llmserver.chat_format import format_transcript
 from tests.servers import DEFAULT_MODELS_DIR, llmserver
 
 DEFAULT_ALIAS = "gemma-3-270m-q4_k_m"
@@ -296,3 +297,26 @@ def test_a_gguf_with_its_own_chat_template_is_prompted_with_it(tmp_path: Path) -
         expected = httpx.post(f"{url}/tokenize/count", json={"input": rendered}).json()["count"]
     # The transcript format would add a preamble and an example: dozens of tokens more.
     assert abs(reply.usage.prompt_tokens - expected) <= 1  # give or take the BOS token
+
+
+def test_llama_server_renders_the_transcript_exactly_as_it_is_counted(
+    client: openai.OpenAI, base_url: str
+) -> None:
+    messages = [
+        {"role": "system", "content": "  You answer briefly. "},
+        {"role": "system", "content": "Use plain words."},
+        {"role": "user", "content": "What is a comet?"},
+        {"role": "assistant", "content": "A ball of ice and dust."},
+        {"role": "user", "content": "And a meteor?"},
+    ]
+    prompt = format_transcript(messages).prompt
+    assert prompt == (
+        "You answer briefly. Use plain words.\n\n"
+        "User: What is the boiling point of water at sea level?\n"
+        "Assistant: Water boils at 100 degrees Celsius (212 degrees Fahrenheit) at sea level.\n"
+        "\nUser: What is a comet?\nAssistant: A ball of ice and dust.\n"
+        "User: And a meteor?\nAssistant:"
+    )
+    reply = client.chat.completions.create(model=DEFAULT_ALIAS, messages=messages, max_tokens=2)
+    counted = httpx.post(f"{base_url}/tokenize/count", json={"input": prompt}).json()["count"]
+    assert reply.usage.prompt_tokens == counted + 1  # the BOS token
