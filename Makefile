@@ -86,8 +86,10 @@ lint: $(INSTALLED)
 	$(VENV)/bin/ruff check llmserver chatbot rag tests bench
 
 bench: install
-	$(PY) bench/llm_stream.py
+	$(PY) bench/llm_stream.py --native
+	$(PY) bench/llm_concurrency.py
 	$(PY) bench/chat_stream.py
+	$(PY) bench/chat_stream.py --users 4
 
 clean:
 	rm -rf $(VENV) build *.egg-info
