@@ -11,6 +11,7 @@ token.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -90,19 +91,25 @@ class Gateway:
         self._on_fatal(message)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
-        async with anyio.create_task_group() as group:
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    group.start_soon(self.load)
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    group.cancel_scope.cancel()
-                    if self.engine is not None:
-                        with anyio.CancelScope(shield=True):
-                            await self.engine.stop()
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+        try:
+            async with anyio.create_task_group() as group:
+                while True:
+                    message = await receive()
+                    if message["type"] == "lifespan.startup":
+                        group.start_soon(self.load)
+                        await send({"type": "lifespan.startup.complete"})
+                    elif message["type"] == "lifespan.shutdown":
+                        group.cancel_scope.cancel()
+                        if self.engine is not None:
+                            with anyio.CancelScope(shield=True):
+                                await self.engine.stop()
+                        await send({"type": "lifespan.shutdown.complete"})
+                        return
+        except asyncio.CancelledError:
+            # A forced exit (a second Ctrl-C) skips the shutdown event: the engine must not
+            # outlive us all the same, and this is the end of the process, not an error.
+            if self.engine is not None:
+                self.engine.kill()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":

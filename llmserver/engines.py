@@ -26,6 +26,9 @@ class Engine(Protocol):
 
     async def stop(self) -> None: ...
 
+    def kill(self) -> None:
+        """Stop at once, without awaiting anything (the event loop is going away)."""
+
     async def metrics(self) -> str | None:
         """The engine's own Prometheus metrics, if it has any."""
 

@@ -97,6 +97,9 @@ class InProcessEngine:
     async def stop(self) -> None:
         self.inner = None
 
+    def kill(self) -> None:
+        self.inner = None
+
     async def metrics(self) -> str | None:
         return None
 

@@ -157,6 +157,9 @@ class LlamaServerEngine:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             preexec_fn=_die_with_parent,
+            # Out of the terminal's process group: a Ctrl-C is llmserver's to handle (it
+            # stops the engine itself); the engine must not take it for a crash first.
+            start_new_session=True,
         )
         self._proc = proc
         self._expected_exit = False
@@ -251,6 +254,13 @@ class LlamaServerEngine:
             task.cancel()
         await self._client.close()
         self._template_dir.cleanup()
+
+    def kill(self) -> None:
+        self._expected_exit = True
+        if self._proc is not None and self._proc.returncode is None:
+            self._proc.kill()
+        # The connections die with the process; nothing is left for a clean close to do.
+        self._client.detach()
 
     async def _terminate(self) -> None:
         proc = self._proc

@@ -52,11 +52,15 @@ def wait_ready(service: Service, proc: subprocess.Popen, timeout: float = 600) -
 def main() -> int:
     load_dotenv()
     running: list[tuple[Service, subprocess.Popen]] = []
+    interrupted = False
 
-    def stop_all(*_: object) -> None:
-        for _, proc in reversed(running):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
+    def stop_all(interrupted: bool) -> None:
+        # After a Ctrl-C the services have had their SIGINT from the terminal already; a
+        # second one would make them skip their clean shutdown (uvicorn's forced exit).
+        if not interrupted:
+            for _, proc in reversed(running):
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGINT)
         for _, proc in reversed(running):
             try:
                 proc.wait(timeout=10)
@@ -90,9 +94,10 @@ def main() -> int:
                   "this CPU.", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
+        interrupted = True
         return 0
     finally:
-        stop_all()
+        stop_all(interrupted)
 
 
 if __name__ == "__main__":
