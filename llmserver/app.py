@@ -161,7 +161,7 @@ class Gateway:
             alias = request.get("model") or self.aliases[0]
             self.active += 1
             try:
-                await self.engine.generate(path, body, alias, scope, receive, send)
+                await self.engine.generate(path, request, body, alias, scope, receive, send)
             finally:
                 self.active -= 1
             return

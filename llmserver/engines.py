@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from starlette.types import Message, Receive, Scope, Send
 
@@ -33,9 +33,11 @@ class Engine(Protocol):
         """The engine's own Prometheus metrics, if it has any."""
 
     async def generate(
-        self, path: str, body: bytes, alias: str, scope: Scope, receive: Receive, send: Send
+        self, path: str, request: dict[str, Any], body: bytes, alias: str, scope: Scope,
+        receive: Receive, send: Send,
     ) -> None:
-        """Answer a validated generation request (body already read) for model `alias`."""
+        """Answer a validated generation request for model `alias`: `request` is the body
+        the gateway already read (`body`) and parsed, so no engine parses it again."""
 
 
 def replay(body: bytes, receive: Receive) -> Receive:

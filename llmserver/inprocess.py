@@ -7,8 +7,8 @@ ends the whole llmserver process (`make run` then says so).
 
 from __future__ import annotations
 
-import json
 import logging
+from typing import Any
 
 import anyio
 import httpx
@@ -104,24 +104,24 @@ class InProcessEngine:
         return None
 
     async def generate(
-        self, path: str, body: bytes, alias: str, scope: Scope, receive: Receive, send: Send
+        self, path: str, request: dict[str, Any], body: bytes, alias: str, scope: Scope,
+        receive: Receive, send: Send,
     ) -> None:
         assert self.inner is not None
-        problem = await anyio.to_thread.run_sync(self._stream_too_long, path, body, alias)
+        problem = await anyio.to_thread.run_sync(self._stream_too_long, path, request, alias)
         if problem:
             await send_error(send, 400, problem, code="context_length_exceeded",
                              param="messages")
             return
         await self.inner(scope, replay(body, receive), send)
 
-    def _stream_too_long(self, path: str, body: bytes, alias: str) -> str | None:
+    def _stream_too_long(self, path: str, request: dict[str, Any], alias: str) -> str | None:
         """The 400 for a streamed prompt longer than the context.
 
         A non-streamed request gets that 400 from llama-cpp-python itself; a streamed one
         would get a 200 and an empty, broken event stream, because the engine only finds
         out once the response has started.
         """
-        request = json.loads(body)
         if not request.get("stream"):
             return None
         try:

@@ -305,7 +305,8 @@ class LlamaServerEngine:
         return None
 
     async def generate(
-        self, path: str, body: bytes, alias: str, scope: Scope, receive: Receive, send: Send
+        self, path: str, request: dict[str, Any], body: bytes, alias: str, scope: Scope,
+        receive: Receive, send: Send,
     ) -> None:
         try:
             await self._use(alias)
@@ -315,7 +316,7 @@ class LlamaServerEngine:
             return
         entry = self._entries[alias]
         if entry.chat_format == BASE_MODEL_FORMAT and path == "/v1/chat/completions":
-            body = _with_stops(body)
+            body = _with_stops(request)
         self._inflight += 1
         try:
             await self._proxy(path, body, receive, send)
@@ -371,12 +372,12 @@ class LlamaServerEngine:
             group.cancel_scope.cancel()
 
 
-def _with_stops(body: bytes) -> bytes:
-    """The transcript format's turn boundaries added to the request's own stop sequences."""
-    request = json.loads(body)
+def _with_stops(request: dict[str, Any]) -> bytes:
+    """The body again, with the transcript format's turn boundaries added to the request's
+    own stop sequences."""
     stop = request.get("stop") or []
-    request["stop"] = ([stop] if isinstance(stop, str) else list(stop)) + STOP
-    return json.dumps(request).encode()
+    return json.dumps({**request, "stop": ([stop] if isinstance(stop, str) else list(stop))
+                       + STOP}).encode()
 
 
 async def _send_engine_error(send: Send, status: int, raw: bytes) -> None:
