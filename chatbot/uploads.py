@@ -28,7 +28,9 @@ import logging
 import re
 import shutil
 import tempfile
+import threading
 import uuid
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -91,6 +93,10 @@ class Ingests:
         self.socketio = socketio
         self.uploads_dir = grounding.uploads_dir
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest")
+        # Collections with a queued or running ingestion, counted: deleting one under a
+        # running ingestion would leave it writing into a collection that is gone.
+        self._busy: Counter[str] = Counter()
+        self._busy_lock = threading.Lock()
 
     def submit(self, browser: str, collection: str, sources: list[str],
                crawl: bool = False) -> str:
@@ -99,8 +105,14 @@ class Ingests:
         base = {"job": job, "collection": collection, "names": names}
         self._tell(browser, {**base, "state": "queued"})
         self.grounding.warm_up()
+        with self._busy_lock:
+            self._busy[collection] += 1
         self._pool.submit(self._run, browser, base, sources, crawl)
         return job
+
+    def busy(self, collection: str) -> bool:
+        with self._busy_lock:
+            return self._busy[collection] > 0
 
     def display_name(self, source: str) -> str:
         return source if urlsplit(source).scheme in ("http", "https") else Path(source).name
@@ -109,6 +121,20 @@ class Ingests:
         self.socketio.emit("ingest", payload, to=browser_room(browser))
 
     def _run(self, browser: str, base: dict[str, Any], sources: list[str], crawl: bool) -> None:
+        try:
+            final = self._ingest(browser, base, sources, crawl)
+        finally:
+            # Released before the browser hears the outcome, so a delete it sends on
+            # hearing it is not refused.
+            with self._busy_lock:
+                self._busy[base["collection"]] -= 1
+        self._tell(browser, {**base, **final})
+        if final["state"] == "done":
+            self.socketio.emit("collections", self.listing())
+
+    def _ingest(self, browser: str, base: dict[str, Any], sources: list[str],
+                crawl: bool) -> dict[str, Any]:
+        """Runs one job; its final state for the browser."""
         self._tell(browser, {**base, "state": "running"})
 
         def progress(p: Progress) -> None:
@@ -123,18 +149,15 @@ class Ingests:
                 url_allowlist=self.settings.url_allowlist, progress=progress)
         except RagError as exc:
             self.metrics.ingests.labels(outcome="failed").inc()
-            self._tell(browser, {**base, "state": "failed", "text": f"Nothing was added: {exc}"})
-            return
+            return {"state": "failed", "text": f"Nothing was added: {exc}"}
         except Exception:
             log.exception("ingest failed")
             self.metrics.ingests.labels(outcome="failed").inc()
-            self._tell(browser, {**base, "state": "failed",
-                                 "text": "Nothing was added: the ingestion failed unexpectedly."})
-            return
+            return {"state": "failed",
+                    "text": "Nothing was added: the ingestion failed unexpectedly."}
         self.metrics.ingests.labels(outcome="done" if summary.ok else "partial").inc()
-        self._tell(browser, {**base, "state": "done", "summary": self._public(summary),
-                             "text": self.describe(summary, base["collection"])})
-        self.socketio.emit("collections", self.listing())
+        return {"state": "done", "summary": self._public(summary),
+                "text": self.describe(summary, base["collection"])}
 
     def _public(self, summary: Summary) -> dict[str, Any]:
         def failures(items: list) -> list[dict[str, str]]:
@@ -310,6 +333,10 @@ def _delete_collection(data: Any = None, *_: Any) -> None:
         emit("error", {"message": "Malformed request: `name` must be a collection name."})
         return
     jobs = ingests()
+    if jobs.busy(name):
+        emit("error", {"message": f"Could not delete `{name}`: documents are still being "
+                                  "added to it. Try again when that has finished."})
+        return
     try:
         jobs.grounding.rag.delete(name)
     except RagError as exc:

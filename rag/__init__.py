@@ -14,10 +14,13 @@ reads, and ingests should run one at a time per collection):
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
 from functools import cached_property
 from pathlib import Path
+
+from chromadb.errors import NotFoundError
 
 from rag.documents import Failure, Passage, Progress, Summary
 from rag.embedding import Embedder, EmbeddingError
@@ -100,7 +103,12 @@ class Rag:
 
     def retrieve(self, query: str, collection: str = DEFAULT_COLLECTION, k: int = 5,
                  mode: Mode = "hybrid") -> list[Passage]:
-        return search(self._open(collection, create=False), self.embedder, query, k, mode)
+        opened = self._open(collection, create=False)
+        try:
+            return search(opened, self.embedder, query, k, mode)
+        except (NotFoundError, sqlite3.ProgrammingError):
+            # Deleted by another thread or process between opening and reading.
+            raise RagError(f"collection {collection!r} was deleted") from None
 
     def collections(self) -> list[CollectionInfo]:
         return self.store.collections()

@@ -85,28 +85,34 @@ class LexicalIndex:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.executescript(_SCHEMA)
         # One connection serves every thread (the chat app ingests in the background while
-        # it answers); writers take turns so their transactions never nest.
-        self._write = threading.Lock()
+        # it answers). Every use holds this lock: transactions never nest, and a connection
+        # closed by one thread while another is inside a statement crashes the process
+        # (seen: a collection deleted while it was being listed), so close waits its turn.
+        self._lock = threading.RLock()
 
     def close(self) -> None:
-        self.db.close()
+        with self._lock:
+            self.db.close()
 
     def get_meta(self, key: str) -> str | None:
-        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        with self._lock:
+            row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
     def set_meta(self, key: str, value: str) -> None:
-        with self._write:
+        with self._lock:
             self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
                             (key, value))
 
     def count(self) -> int:
-        return self.db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        with self._lock:
+            return self.db.execute("SELECT count(*) FROM chunks").fetchone()[0]
 
     def documents(self) -> int:
-        return self.db.execute(
-            "SELECT count(DISTINCT source) FROM chunks WHERE live = 1"
-        ).fetchone()[0]
+        with self._lock:
+            return self.db.execute(
+                "SELECT count(DISTINCT source) FROM chunks WHERE live = 1"
+            ).fetchone()[0]
 
     def _delete_rowids(self, rowids: list[int]) -> None:
         # A contentless FTS5 table deletes by repeating the indexed text.
@@ -122,7 +128,7 @@ class LexicalIndex:
 
     def add(self, rows: Iterable[Row], live: bool) -> None:
         """Insert or replace rows, in one transaction."""
-        with self._write, self.db:
+        with self._lock, self.db:
             self.db.execute("BEGIN")
             for row in rows:
                 old = self.db.execute("SELECT rowid FROM chunks WHERE id = ?", (row.id,)).fetchone()
@@ -140,7 +146,7 @@ class LexicalIndex:
                 )
 
     def delete(self, ids: Iterable[str]) -> None:
-        with self._write, self.db:
+        with self._lock, self.db:
             self.db.execute("BEGIN")
             rowids = []
             for chunk_id in ids:
@@ -149,12 +155,12 @@ class LexicalIndex:
             self._delete_rowids(rowids)
 
     def set_live(self, ids: Iterable[str]) -> None:
-        with self._write, self.db:
+        with self._lock, self.db:
             self.db.execute("BEGIN")
             self.db.executemany("UPDATE chunks SET live = 1 WHERE id = ?", ((i,) for i in ids))
 
     def clear(self) -> None:
-        with self._write, self.db:
+        with self._lock, self.db:
             self.db.execute("BEGIN")
             self.db.execute("DELETE FROM chunks")
             self.db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES('delete-all')")
@@ -177,15 +183,16 @@ class LexicalIndex:
 
     def search(self, query: str, limit: int) -> list[tuple[Row, float]]:
         """Best first; the score is BM25 with higher meaning better."""
-        terms = self._selective_terms(query_terms(query))
-        if not terms:
-            return []
-        expression = " OR ".join(f'"{t}"' for t in terms)
-        rows = self.db.execute(
-            "SELECT c.id, c.source, c.title, c.page, c.headings, c.context, c.text, f.rank"
-            " FROM (SELECT rowid, rank FROM chunks_fts WHERE chunks_fts MATCH ?"
-            "       ORDER BY rank LIMIT ?) AS f"
-            " JOIN chunks AS c ON c.rowid = f.rowid WHERE c.live = 1 ORDER BY f.rank",
-            (expression, limit),
-        ).fetchall()
+        with self._lock:
+            terms = self._selective_terms(query_terms(query))
+            if not terms:
+                return []
+            expression = " OR ".join(f'"{t}"' for t in terms)
+            rows = self.db.execute(
+                "SELECT c.id, c.source, c.title, c.page, c.headings, c.context, c.text, f.rank"
+                " FROM (SELECT rowid, rank FROM chunks_fts WHERE chunks_fts MATCH ?"
+                "       ORDER BY rank LIMIT ?) AS f"
+                " JOIN chunks AS c ON c.rowid = f.rowid WHERE c.live = 1 ORDER BY f.rank",
+                (expression, limit),
+            ).fetchall()
         return [(Row(*row[:-1]), -row[-1]) for row in rows]

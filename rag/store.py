@@ -3,6 +3,7 @@ consistent: every write goes to both, in an order that never shows half a source
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -207,6 +208,9 @@ class Store:
         self._lexical: dict[str, LexicalIndex] = {}
         # Opened (and checked) once per process: a query then costs no extra round trips.
         self._opened: dict[str, Collection] = {}
+        # Opening, listing and deleting take turns: a listing must not reopen the lexical
+        # index of a collection being deleted, nor read one being closed.
+        self._lock = threading.RLock()
 
     def _lexical_index(self, name: str) -> LexicalIndex:
         if name not in self._lexical:
@@ -215,6 +219,10 @@ class Store:
 
     def open(self, name: str, model: str, dim: int, *, create: bool) -> Collection:
         """The collection, checked against the embedding model that built it."""
+        with self._lock:
+            return self._open(name, model, dim, create=create)
+
+    def _open(self, name: str, model: str, dim: int, *, create: bool) -> Collection:
         opened = self._opened.get(name)
         if opened is not None:
             if opened.model != model:
@@ -249,31 +257,36 @@ class Store:
 
     def collections(self) -> list[CollectionInfo]:
         infos = []
-        for chroma in sorted(self.client.list_collections(), key=lambda c: c.name):
-            collection = Collection(chroma, self._lexical_index(chroma.name))
-            collection.sync_lexical()
-            infos.append(
-                CollectionInfo(chroma.name, chroma.count(), collection.lexical.documents(),
-                               collection.model)
-            )
+        with self._lock:
+            for chroma in sorted(self.client.list_collections(), key=lambda c: c.name):
+                collection = Collection(chroma, self._lexical_index(chroma.name))
+                try:
+                    collection.sync_lexical()
+                    chunks = chroma.count()
+                except NotFoundError:
+                    continue  # deleted meanwhile by another process sharing the Chroma server
+                infos.append(CollectionInfo(chroma.name, chunks, collection.lexical.documents(),
+                                            collection.model))
         return infos
 
     def delete(self, name: str) -> None:
-        try:
-            self.client.delete_collection(name)
-        except (NotFoundError, InvalidArgumentError, ValueError):
-            raise StoreError(f"no collection {name!r}") from None
-        self._opened.pop(name, None)
-        index = self._lexical.pop(name, None)
-        if index:
-            index.close()
-        for suffix in ("", "-wal", "-shm"):
-            (self.settings.lexical_dir / f"{name}.sqlite3{suffix}").unlink(missing_ok=True)
+        with self._lock:
+            try:
+                self.client.delete_collection(name)
+            except (NotFoundError, InvalidArgumentError, ValueError):
+                raise StoreError(f"no collection {name!r}") from None
+            self._opened.pop(name, None)
+            index = self._lexical.pop(name, None)
+            if index:
+                index.close()
+            for suffix in ("", "-wal", "-shm"):
+                (self.settings.lexical_dir / f"{name}.sqlite3{suffix}").unlink(missing_ok=True)
 
     def close(self) -> None:
-        for index in self._lexical.values():
-            index.close()
-        self._lexical.clear()
-        self._opened.clear()
+        with self._lock:
+            for index in self._lexical.values():
+                index.close()
+            self._lexical.clear()
+            self._opened.clear()
 
 

@@ -7,6 +7,7 @@ directly, must be refused."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,8 +46,13 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
 
     data_dir = rag_data_dir(tmp_path_factory, "uploads")
     page = (200, HTML, html_page("Allowed page", "<p>Wombats leave cube-shaped droppings.</p>"))
+
+    def slow() -> tuple[int, dict[str, str], bytes]:
+        time.sleep(3)  # an ingestion still running when the test tries to delete
+        return 200, HTML, html_page("Slow page", "<p>Sloths descend once a week.</p>")
     with serve({"/secret": secret}) as private, \
-            serve({"/page": page, "/to-private": redirect(f"{private}/secret")}) as public:
+            serve({"/page": page, "/slow": slow,
+                   "/to-private": redirect(f"{private}/secret")}) as public:
         allowed = public.replace("127.0.0.1", "localhost")
         with chatbot(f"http://127.0.0.1:{free_port()}", data_dir,
                      UPLOAD_MAX_MB=str(LIMIT_MB), UPLOAD_MAX_FILES="3",
@@ -156,3 +162,14 @@ def test_collections_are_listed_and_deleted(client: ChatClient) -> None:
     assert "manuals" in names(after)
     start = client.emit("delete_collection", {"name": "to-delete"})
     assert "Could not delete" in client.wait("error", since=start)[2]["message"]
+
+
+def test_a_collection_being_filled_is_not_deleted(env: Env, client: ChatClient) -> None:
+    response = submit_url(client, f"{env.allowed}/slow", "filling")
+    start = client.emit("delete_collection", {"name": "filling"})
+    assert "still being added" in client.wait("error", since=start, timeout=30)[2]["message"]
+    done = finished(client, response)
+    assert done["state"] == "done", done
+    start = client.emit("delete_collection", {"name": "filling"})
+    client.wait("collections", since=start, timeout=30,
+                where=lambda d: "filling" not in [c["name"] for c in d["collections"]])

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -267,3 +269,42 @@ def test_cli_end_to_end(corpus: tuple[Rag, Path], monkeypatch: pytest.MonkeyPatc
     assert "doomed" not in [c.name for c in rag.collections()]
     assert not (rag.settings.lexical_dir / "doomed.sqlite3").exists()
     assert cli.main(["delete", "doomed"]) == 2
+
+
+def test_collections_listed_and_searched_while_deleted(tmp_path: Path, embedder: Embedder
+                                                       ) -> None:
+    """The chat app lists, searches and deletes from different threads. A lexical index
+    closed under a listing once crashed the whole process (SIGSEGV in SQLite)."""
+    rag = make_rag(tmp_path / "data", embedder)
+    note = tmp_path / "note.txt"
+    note.write_text("Otters hold hands while they sleep.\n")
+    names = [f"col{i}" for i in range(8)]
+    for name in names:
+        rag.ingest([note], name)
+    errors: list[BaseException] = []
+    deleting = threading.Event()
+
+    def delete_all() -> None:
+        deleting.set()
+        for name in names:
+            rag.delete(name)
+
+    def read() -> None:
+        deleting.wait()
+        try:
+            for round_ in range(40):
+                rag.collections()
+                with contextlib.suppress(RagError):  # deleted: the user is told so
+                    rag.retrieve("otters", names[round_ % len(names)], k=1)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=read) for _ in range(3)]
+    threads.append(threading.Thread(target=delete_all))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert [c.name for c in rag.collections()] == []
+    assert not list((tmp_path / "data" / "lexical").glob("col*.sqlite3"))
