@@ -259,9 +259,13 @@ class Store:
         infos = []
         with self._lock:
             for chroma in sorted(self.client.list_collections(), key=lambda c: c.name):
-                collection = Collection(chroma, self._lexical_index(chroma.name))
+                # One opened here is kept in step by this process's own writes: syncing it
+                # in the middle of an ingestion would see the counts apart and rebuild it.
+                opened = self._opened.get(chroma.name)
+                collection = opened or Collection(chroma, self._lexical_index(chroma.name))
                 try:
-                    collection.sync_lexical()
+                    if opened is None:
+                        collection.sync_lexical()
                     chunks = chroma.count()
                 except NotFoundError:
                     continue  # deleted meanwhile by another process sharing the Chroma server

@@ -12,6 +12,7 @@ import pytest
 
 from rag import Rag, RagError, cli
 from rag.embedding import Embedder
+from rag.lexical import LexicalIndex
 from rag.settings import RagSettings
 from tests.rag.conftest import make_rag
 from tests.rag.helpers import HTML, html_page, image_only_pdf, make_pdf, serve
@@ -308,3 +309,38 @@ def test_collections_listed_and_searched_while_deleted(tmp_path: Path, embedder:
     assert errors == []
     assert [c.name for c in rag.collections()] == []
     assert not list((tmp_path / "data" / "lexical").glob("col*.sqlite3"))
+
+
+def test_listing_during_an_ingest_leaves_the_lexical_index_alone(
+        tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chroma is written before the lexical index, so mid-ingest their counts differ; a
+    listing must not take that for damage and rebuild the index under the writer."""
+    rag = make_rag(tmp_path / "data", embedder)
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(30):
+        (folder / f"n{i}.md").write_text(f"# Note {i}\n\nItem {i} is stored on shelf {i * 7}.\n")
+    rag.ingest([folder / "n0.md"], "notes")
+    rebuilds: list[str] = []
+    original = LexicalIndex.clear
+    monkeypatch.setattr(LexicalIndex, "clear",
+                        lambda self: (rebuilds.append(self.path.name), original(self))[1])
+    listed: list[int] = []
+    done = threading.Event()
+
+    def list_until_done() -> None:
+        while not done.is_set():
+            listed.extend(c.chunks for c in rag.collections())
+
+    lister = threading.Thread(target=list_until_done)
+    lister.start()
+    try:
+        summary = rag.ingest([folder], "notes")
+    finally:
+        done.set()
+        lister.join()
+    assert len(summary.added) == 29 and len(listed) > 1
+    assert rebuilds == []
+    collection = rag.store.open("notes", embedder.name, embedder.dim, create=False)
+    assert collection.lexical.count() == collection.chroma.count() == 30
+    assert "shelf 161" in rag.retrieve("shelf 161", "notes", k=1, mode="lexical")[0].text
