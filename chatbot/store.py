@@ -3,7 +3,8 @@
 A browser (identified by its signed cookie) owns conversations; every read and write of a
 conversation names the browser, so one browser can never reach another's. Commits use
 WAL with synchronous=FULL: once a write method returns, the row survives a crash, which is
-what lets the socket layer promise "durable before `done`".
+what lets the socket layer promise "durable before `done`". The schema is brought up to
+date by `chatbot.migrations` when the store opens.
 """
 
 from __future__ import annotations
@@ -17,36 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS browsers (
-    id TEXT PRIMARY KEY,
-    current TEXT,
-    created REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS conversations (
-    id TEXT PRIMARY KEY,
-    browser TEXT NOT NULL,
-    title TEXT NOT NULL DEFAULT '',
-    created REAL NOT NULL,
-    updated REAL NOT NULL,
-    settings TEXT NOT NULL DEFAULT '{}',
-    context_start INTEGER NOT NULL DEFAULT 0,
-    truncation_noticed INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS conversations_by_browser ON conversations (browser, updated);
-CREATE TABLE IF NOT EXISTS messages (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    conversation TEXT NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
-    role TEXT NOT NULL,
-    content TEXT NOT NULL,
-    state TEXT NOT NULL DEFAULT 'done',
-    tokens INTEGER,
-    sources TEXT,
-    meta TEXT,
-    created REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages (conversation, id);
-"""
+from chatbot.migrations import migrate
 
 TITLE_CHARS = 60
 
@@ -106,7 +78,11 @@ class Store:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.executescript(SCHEMA)
+            try:
+                migrate(self._db)
+            except Exception:
+                self._db.close()
+                raise
 
     def close(self) -> None:
         with self._lock:

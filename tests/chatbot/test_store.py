@@ -2,11 +2,47 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from pathlib import Path
 
 import pytest
 
+from chatbot.migrations import MIGRATIONS, MigrationError, migrate
 from chatbot.store import TITLE_CHARS, Store
+
+# The schema exactly as chatbot/store.py created it before migrations existed: databases
+# written with it are out there and must open unchanged.
+SCHEMA_BEFORE_MIGRATIONS = """
+CREATE TABLE IF NOT EXISTS browsers (
+    id TEXT PRIMARY KEY,
+    current TEXT,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS conversations (
+    id TEXT PRIMARY KEY,
+    browser TEXT NOT NULL,
+    title TEXT NOT NULL DEFAULT '',
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    settings TEXT NOT NULL DEFAULT '{}',
+    context_start INTEGER NOT NULL DEFAULT 0,
+    truncation_noticed INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS conversations_by_browser ON conversations (browser, updated);
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    conversation TEXT NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+    role TEXT NOT NULL,
+    content TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'done',
+    tokens INTEGER,
+    sources TEXT,
+    meta TEXT,
+    created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages (conversation, id);
+"""
 
 
 @pytest.fixture
@@ -79,3 +115,175 @@ def test_everything_survives_reopening(tmp_path: Path) -> None:
     assert [m.content for m in again.messages(c.id)] == ["persist me"]
     assert reopened.settings == {"temperature": 0.1}
     assert reopened.context_start == 1 and reopened.truncation_noticed
+
+
+# Migrations ------------------------------------------------------------------------
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """A connection set up the way the store sets up its own."""
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA foreign_keys=ON")
+    return db
+
+
+def _recorded(path: Path) -> list[tuple[str, str]]:
+    db = sqlite3.connect(path)
+    try:
+        return db.execute("SELECT name, applied_at FROM _migrations ORDER BY rowid").fetchall()
+    finally:
+        db.close()
+
+
+def _schema(path: Path) -> list[tuple[str, str, str]]:
+    db = sqlite3.connect(path)
+    try:
+        return db.execute("SELECT type, name, sql FROM sqlite_master WHERE name != '_migrations' "
+                          "AND name NOT LIKE 'sqlite_autoindex%' ORDER BY name").fetchall()
+    finally:
+        db.close()
+
+
+def _columns(path: Path, table: str) -> list[str]:
+    db = sqlite3.connect(path)
+    try:
+        return [row[1] for row in db.execute(f"PRAGMA table_info({table})")]
+    finally:
+        db.close()
+
+
+def _write_before_migrations(path: Path) -> None:
+    """A database as the store wrote it before migrations: one conversation, two messages."""
+    db = _connect(path)
+    db.execute("PRAGMA synchronous=FULL")
+    db.executescript(SCHEMA_BEFORE_MIGRATIONS)
+    db.execute("INSERT INTO conversations (id, browser, title, created, updated, settings, "
+               "context_start, truncation_noticed) VALUES ('c1', 'b1', 'Old chat', 1.0, 2.0, "
+               "?, 1, 1)", (json.dumps({"temperature": 0.2}),))
+    db.execute("INSERT INTO browsers (id, current, created) VALUES ('b1', 'c1', 1.0)")
+    db.execute("INSERT INTO messages (conversation, role, content, tokens, created) "
+               "VALUES ('c1', 'user', 'old question', 3, 1.5)")
+    db.execute("INSERT INTO messages (conversation, role, content, state, sources, meta, "
+               "created) VALUES ('c1', 'assistant', 'old answer', 'stopped', ?, ?, 2.0)",
+               (json.dumps([{"title": "T", "url": "https://e.org"}]),
+                json.dumps({"tokens_per_s": 7.5})))
+    db.close()
+
+
+def test_a_database_from_before_migrations_is_adopted_without_loss(tmp_path: Path) -> None:
+    path = tmp_path / "chat.sqlite3"
+    _write_before_migrations(path)
+    schema_before = _schema(path)
+    store = Store(path)
+    conversation = store.current("b1")
+    assert (conversation.id, conversation.title) == ("c1", "Old chat")
+    assert conversation.settings == {"temperature": 0.2}
+    assert conversation.context_start == 1 and conversation.truncation_noticed
+    messages = store.messages("c1")
+    assert [(m.role, m.content, m.state, m.tokens) for m in messages] == [
+        ("user", "old question", "done", 3), ("assistant", "old answer", "stopped", None)]
+    assert messages[1].sources == [{"title": "T", "url": "https://e.org"}]
+    assert messages[1].meta == {"tokens_per_s": 7.5}
+    assert store.add_message("c1", "user", "new question") > messages[1].id
+    store.close()
+    assert _schema(path) == schema_before
+    assert [name for name, _ in _recorded(path)] == [fn.__name__ for fn in MIGRATIONS]
+
+
+def test_a_fresh_database_has_the_old_schema_and_records_every_migration(
+        tmp_path: Path) -> None:
+    before = tmp_path / "before.sqlite3"
+    _write_before_migrations(before)
+    fresh = tmp_path / "fresh.sqlite3"
+    Store(fresh).close()
+    assert _schema(fresh) == _schema(before)
+    recorded = _recorded(fresh)
+    assert [name for name, _ in recorded] == [fn.__name__ for fn in MIGRATIONS]
+    assert all(applied_at for _, applied_at in recorded)
+
+
+def test_opening_again_applies_nothing_twice(tmp_path: Path) -> None:
+    path = tmp_path / "chat.sqlite3"
+    Store(path).close()
+    first = _recorded(path)
+    Store(path).close()
+    assert _recorded(path) == first
+    db = _connect(path)
+    assert migrate(db) == []
+    db.close()
+
+
+def m002_owner_then_fail(db: sqlite3.Connection) -> None:
+    db.execute("ALTER TABLE conversations ADD COLUMN owner TEXT")
+    db.execute("CREATE TABLE users (id TEXT PRIMARY KEY)")
+    raise RuntimeError("boom")
+
+
+def test_a_failing_migration_is_rolled_back_and_named(tmp_path: Path) -> None:
+    path = tmp_path / "chat.sqlite3"
+    _write_before_migrations(path)
+    Store(path).close()
+    columns = _columns(path, "conversations")
+    db = _connect(path)
+    with pytest.raises(MigrationError, match="m002_owner_then_fail.*boom"):
+        migrate(db, [*MIGRATIONS, m002_owner_then_fail])
+    assert not db.in_transaction
+    db.close()
+    assert _columns(path, "conversations") == columns
+    assert _columns(path, "users") == []
+    assert [name for name, _ in _recorded(path)] == [fn.__name__ for fn in MIGRATIONS]
+    store = Store(path)
+    assert [m.content for m in store.messages("c1")] == ["old question", "old answer"]
+    store.close()
+
+
+def m002_conversation_owner(db: sqlite3.Connection) -> None:
+    # A table rebuild, SQLite's way to change a column's constraints.
+    db.execute("CREATE TABLE conversations_new (id TEXT PRIMARY KEY, browser TEXT NOT NULL, "
+               "owner TEXT, title TEXT NOT NULL DEFAULT '', created REAL NOT NULL, "
+               "updated REAL NOT NULL, settings TEXT NOT NULL DEFAULT '{}', "
+               "context_start INTEGER NOT NULL DEFAULT 0, "
+               "truncation_noticed INTEGER NOT NULL DEFAULT 0)")
+    db.execute("INSERT INTO conversations_new (id, browser, title, created, updated, settings, "
+               "context_start, truncation_noticed) SELECT id, browser, title, created, "
+               "updated, settings, context_start, truncation_noticed FROM conversations")
+    db.execute("DROP TABLE conversations")
+    db.execute("ALTER TABLE conversations_new RENAME TO conversations")
+    db.execute("CREATE INDEX conversations_by_browser ON conversations (browser, updated)")
+
+
+def m003_orphan_messages(db: sqlite3.Connection) -> None:
+    db.execute("DELETE FROM conversations")
+
+
+def test_a_table_rebuild_keeps_referencing_rows_and_orphans_are_refused(
+        tmp_path: Path) -> None:
+    path = tmp_path / "chat.sqlite3"
+    _write_before_migrations(path)
+    Store(path).close()
+    db = _connect(path)
+    assert migrate(db, [*MIGRATIONS, m002_conversation_owner]) == ["m002_conversation_owner"]
+    with pytest.raises(MigrationError, match="m003_orphan_messages.*foreign key"):
+        migrate(db, [*MIGRATIONS, m002_conversation_owner, m003_orphan_messages])
+    assert db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    db.close()
+    assert "owner" in _columns(path, "conversations")
+    store = Store(path)
+    assert [m.content for m in store.messages("c1")] == ["old question", "old answer"]
+    assert store.delete("b1", "c1") and store.messages("c1") == []
+    store.close()
+
+
+def m002_commits_early(db: sqlite3.Connection) -> None:
+    db.executescript("CREATE TABLE users (id TEXT PRIMARY KEY);")
+
+
+def test_a_migration_that_ends_its_transaction_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "chat.sqlite3"
+    Store(path).close()
+    db = _connect(path)
+    with pytest.raises(MigrationError, match="m002_commits_early.*own transaction"):
+        migrate(db, [*MIGRATIONS, m002_commits_early])
+    db.close()
+    assert [name for name, _ in _recorded(path)] == [fn.__name__ for fn in MIGRATIONS]

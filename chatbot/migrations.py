@@ -1,0 +1,141 @@
+"""Schema migrations for the conversation store, applied in order when the store opens.
+
+Each migration is a function decorated with `@migration`; its name is recorded in the
+`_migrations` table once it has run, so an existing database upgrades itself and nothing is
+applied twice. A migration runs in its own transaction together with its record: if it
+raises, the database stays exactly at the previous version. Migrations receive the store's
+connection and must use `db.execute` only: `executescript` and `commit` end the transaction
+early and would let a half-applied migration survive a failure.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+log = logging.getLogger("chatbot.migrations")
+
+Migration = Callable[[sqlite3.Connection], None]
+
+MIGRATIONS: list[Migration] = []
+
+TABLE = "_migrations"
+
+
+class MigrationError(RuntimeError):
+    """A migration could not be applied; the message names it."""
+
+
+def migration(fn: Migration) -> Migration:
+    """Register `fn` as the next migration; its name is its identity, forever."""
+    if any(known.__name__ == fn.__name__ for known in MIGRATIONS):
+        raise ValueError(f"a migration named {fn.__name__} is already registered")
+    MIGRATIONS.append(fn)
+    return fn
+
+
+def migrate(db: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS) -> list[str]:
+    """Apply every migration not yet recorded; returns the names applied now.
+
+    `db` must be in autocommit mode (`isolation_level=None`) so the transactions here are the
+    only ones. Each migration checks its record inside its own write transaction, so two
+    processes opening the same file at once still apply it exactly once. Foreign keys are
+    off while migrations run (SQLite can only switch them outside a transaction) so that a
+    table rebuild's DROP TABLE does not cascade; each migration must leave them consistent.
+    """
+    applied_now: list[str] = []
+    foreign_keys = db.execute("PRAGMA foreign_keys").fetchone()[0]
+    db.execute("PRAGMA foreign_keys=OFF")
+    try:
+        db.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} "
+                   "(name TEXT PRIMARY KEY, applied_at TEXT)")
+        for fn in migrations:
+            if _apply(db, fn):
+                log.info("applied schema migration %s", fn.__name__)
+                applied_now.append(fn.__name__)
+    finally:
+        db.execute(f"PRAGMA foreign_keys={foreign_keys}")
+    return applied_now
+
+
+def _apply(db: sqlite3.Connection, fn: Migration) -> bool:
+    """Run `fn` and record it in one transaction, unless it is recorded already."""
+    name = fn.__name__
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        if db.execute(f"SELECT 1 FROM {TABLE} WHERE name = ?", (name,)).fetchone():
+            db.execute("COMMIT")
+            return False
+        # Compared with what was there before, so an old stray row cannot block an upgrade.
+        violations = _foreign_key_violations(db)
+        fn(db)
+        if not db.in_transaction:
+            raise MigrationError(f"schema migration {name} ended its own transaction; "
+                                 "migrations must use db.execute only")
+        if _foreign_key_violations(db) > violations:
+            raise MigrationError(f"schema migration {name} left rows that break a foreign "
+                                 "key; it was rolled back")
+        db.execute(f"INSERT INTO {TABLE} (name, applied_at) VALUES (?, ?)",
+                   (name, datetime.now(UTC).isoformat()))
+        db.execute("COMMIT")
+    except MigrationError:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    except Exception as exc:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise MigrationError(f"schema migration {name} failed and was rolled back: "
+                             f"{exc}") from exc
+    return True
+
+
+def _foreign_key_violations(db: sqlite3.Connection) -> int:
+    return len(db.execute("PRAGMA foreign_key_check").fetchall())
+
+
+# The schema as it stood before migrations existed, one statement per object it names.
+INITIAL_SCHEMA: tuple[tuple[str, str], ...] = (
+    ("browsers", """CREATE TABLE browsers (
+    id TEXT PRIMARY KEY,
+    current TEXT,
+    created REAL NOT NULL
+)"""),
+    ("conversations", """CREATE TABLE conversations (
+    id TEXT PRIMARY KEY,
+    browser TEXT NOT NULL,
+    title TEXT NOT NULL DEFAULT '',
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    settings TEXT NOT NULL DEFAULT '{}',
+    context_start INTEGER NOT NULL DEFAULT 0,
+    truncation_noticed INTEGER NOT NULL DEFAULT 0
+)"""),
+    ("conversations_by_browser",
+     "CREATE INDEX conversations_by_browser ON conversations (browser, updated)"),
+    ("messages", """CREATE TABLE messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    conversation TEXT NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+    role TEXT NOT NULL,
+    content TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'done',
+    tokens INTEGER,
+    sources TEXT,
+    meta TEXT,
+    created REAL NOT NULL
+)"""),
+    ("messages_by_conversation",
+     "CREATE INDEX messages_by_conversation ON messages (conversation, id)"),
+)
+
+
+@migration
+def m001_initial(db: sqlite3.Connection) -> None:
+    # Databases written before migrations existed already hold this schema (it never
+    # changed then): adopt them by creating only what is missing.
+    existing = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+    for name, ddl in INITIAL_SCHEMA:
+        if name not in existing:
+            db.execute(ddl)
