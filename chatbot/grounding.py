@@ -36,10 +36,7 @@ from chatbot.llm import LLMClient
 from chatbot.metrics import Metrics
 from chatbot.settings import ChatSettings, Settings
 from chatbot.store import Message, Store
-from rag import Passage, Rag, RagError, RagSettings
-from rag.documents import Document, Failure
-from rag.loaders.fetch import Fetcher
-from rag.loaders.web import load_url
+from rag import Document, Failure, Passage, Rag, RagError, RagSettings
 
 log = logging.getLogger("chatbot.grounding")
 
@@ -270,6 +267,5 @@ class Grounding:
 
     def fetch_page(self, url: str) -> Document | Failure:
         """One page, with the same address rules as documents added from the page."""
-        with Fetcher(self.rag.settings, allow_private=False,
-                     allow=self.settings.url_allowlist) as fetcher:
-            return load_url(url, fetcher)
+        return self.rag.fetch_page(url, allow_private=False,
+                                   url_allowlist=self.settings.url_allowlist)

@@ -47,14 +47,12 @@ from chatbot.metrics import Metrics
 from chatbot.services import services
 from chatbot.settings import Settings
 from chatbot.sockets import browser_room
-from rag import Progress, RagError, Summary
-from rag.loaders.fetch import Fetcher, FetchError
+from rag import SUPPORTED_EXTENSIONS, FetchError, Progress, RagError, Summary
 
 log = logging.getLogger("chatbot.uploads")
 
 bp = Blueprint("documents", __name__)
 
-KINDS = {".pdf", ".html", ".htm", ".md", ".markdown", ".txt"}
 # Chroma's own rule for collection names, checked here to say it in words.
 COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]$")
 COPY_CHUNK = 1024 * 1024
@@ -199,9 +197,9 @@ class Ingests:
             raise Refused(f"{len(files)} files at once; at most "
                           f"{self.settings.upload_max_files} per upload.")
         for f in files:
-            if Path(f.filename or "").suffix.lower() not in KINDS:
+            if Path(f.filename or "").suffix.lower() not in SUPPORTED_EXTENSIONS:
                 raise Refused(f"{_shown(f)}: only PDF, HTML, Markdown and text files "
-                              f"({', '.join(sorted(KINDS))}) can be added.")
+                              f"({', '.join(sorted(SUPPORTED_EXTENSIONS))}) can be added.")
         stored: list[str] = []
         for f in files:
             stored.append(str(self._store(f, limit)))
@@ -310,13 +308,12 @@ def submit_url() -> tuple[Response, int]:
     url = url.strip()
     collection = _collection_name(data.get("collection"))
     jobs = ingests()
-    with Fetcher(jobs.grounding.rag.settings, allow_private=False,
-                 allow=jobs.settings.url_allowlist) as fetcher:
-        try:
-            fetcher.check_url(url)
-        except FetchError as exc:
-            raise Refused(f"Cannot add {url[:200]}: {exc}. This server only fetches public "
-                          "addresses.") from None
+    try:
+        jobs.grounding.rag.check_url(url, allow_private=False,
+                                     url_allowlist=jobs.settings.url_allowlist)
+    except FetchError as exc:
+        raise Refused(f"Cannot add {url[:200]}: {exc}. This server only fetches public "
+                      "addresses.") from None
     crawl = data.get("crawl") in (True, "1", "true", "on")
     return jsonify({"job": jobs.submit(browser, collection, [url], crawl=crawl)}), 202
 

@@ -20,6 +20,7 @@ from flask import (
 )
 
 from chatbot.services import services
+from rag import SUPPORTED_EXTENSIONS
 
 bp = Blueprint("chat", __name__)
 
@@ -58,7 +59,8 @@ def index() -> str:
     if not isinstance(session.get("browser"), str):
         session["browser"] = secrets.token_hex(16)
     session.permanent = True
-    return render_template("index.html", version=current_app.config["APP_VERSION"])
+    return render_template("index.html", version=current_app.config["APP_VERSION"],
+                           accept=",".join(sorted(SUPPORTED_EXTENSIONS)))
 
 
 @bp.get("/healthz")

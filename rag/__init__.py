@@ -1,15 +1,20 @@
 """rag: ingest URLs, sites, PDFs and files into Chroma; retrieve passages by hybrid search.
 
-The chat app uses this API (one `Rag` per process; it is safe to share between threads for
-reads, and ingests should run one at a time per collection):
+The public interface is what this package exports (`__all__`); the chat app uses only that.
+One `Rag` per process; it is safe to share between threads for reads, and ingests should run
+one at a time per collection:
 
-    from rag import Rag
+    from rag import Rag, SUPPORTED_EXTENSIONS
     rag = Rag()                                   # settings from the environment
     summary = rag.ingest(["https://…", "/path/doc.pdf"], "default",
                          allow_private=False, progress=callback)
     passages = rag.retrieve("question", "default", k=5)
+    rag.check_url(url, allow_private=False)       # FetchError: why it would be refused
+    page = rag.fetch_page(url, allow_private=False)  # Document, or Failure with a reason
 
-`retrieve`, `ingest`, `collections` and `delete` at module level use one shared `Rag`.
+`allow_private=False` is for URLs from untrusted users: with it, no fetch (nor any redirect
+it follows) reaches loopback, private or link-local addresses except those named in
+`url_allowlist`, checked as each connection is opened (see rag.loaders.guard).
 """
 
 from __future__ import annotations
@@ -22,15 +27,20 @@ from pathlib import Path
 
 from chromadb.errors import NotFoundError
 
-from rag.documents import Failure, Passage, Progress, Summary
+from rag.documents import Document, Failure, Passage, Progress, Section, Summary
 from rag.embedding import Embedder, EmbeddingError
 from rag.ingest import Ingestor, ProgressCallback, load_sources, prefetch
 from rag.loaders.fetch import Fetcher
+from rag.loaders.files import LOADERS
+from rag.loaders.guard import FetchError, UrlPolicy
+from rag.loaders.web import load_url
 from rag.retrieval import Mode, search
 from rag.settings import RagSettings
 from rag.store import Collection, CollectionInfo, Store, StoreError
 
 DEFAULT_COLLECTION = "default"
+# File name extensions (lower case, with the dot) that ingesting a file or folder reads.
+SUPPORTED_EXTENSIONS: frozenset[str] = frozenset(LOADERS)
 
 
 class RagError(Exception):
@@ -87,8 +97,7 @@ class Rag:
         url_allowlist naming the non-public hosts or networks they may still reach."""
         ingestor = Ingestor(self._open(collection, create=True), self.embedder,
                             self.settings, progress)
-        with Fetcher(self.settings, allow_private=allow_private,
-                     allow=url_allowlist) as fetcher:
+        with self._fetcher(allow_private, url_allowlist) as fetcher:
             skipped: list[Failure] = []
             loading = load_sources(sources, fetcher, self.settings, crawl_depth, max_pages,
                                    skipped)
@@ -100,6 +109,23 @@ class Rag:
             ingestor.flush()
             ingestor.summary.skipped.extend(skipped)
         return ingestor.summary
+
+    def check_url(self, url: str, *, allow_private: bool = True,
+                  url_allowlist: Sequence[str] = ()) -> None:
+        """Raises FetchError, its message the reason fit to show, when fetching `url` with
+        these rules would be refused (not http(s), no host, a refused address): for refusing
+        a URL before queueing work on it. Fetches check again as they connect."""
+        UrlPolicy(allow_private, url_allowlist).check(url)
+
+    def fetch_page(self, url: str, *, allow_private: bool = True,
+                   url_allowlist: Sequence[str] = ()) -> Document | Failure:
+        """One page (HTML, PDF, Markdown or text, by its served type), parsed as `ingest`
+        parses it but not stored: for reading a page rather than adding it."""
+        with self._fetcher(allow_private, url_allowlist) as fetcher:
+            return load_url(url, fetcher)
+
+    def _fetcher(self, allow_private: bool, url_allowlist: Sequence[str]) -> Fetcher:
+        return Fetcher(self.settings, allow_private=allow_private, allow=url_allowlist)
 
     def retrieve(self, query: str, collection: str = DEFAULT_COLLECTION, k: int = 5,
                  mode: Mode = "hybrid") -> list[Passage]:
@@ -120,37 +146,7 @@ class Rag:
             raise RagError(str(e)) from None
 
 
-_shared: Rag | None = None
-_shared_lock = threading.Lock()
-
-
-def shared() -> Rag:
-    global _shared
-    with _shared_lock:
-        if _shared is None:
-            _shared = Rag()
-        return _shared
-
-
-def retrieve(query: str, collection: str = DEFAULT_COLLECTION, k: int = 5,
-             mode: Mode = "hybrid") -> list[Passage]:
-    return shared().retrieve(query, collection, k, mode)
-
-
-def ingest(sources: Iterable[str | Path], collection: str = DEFAULT_COLLECTION,
-           **kwargs: object) -> Summary:
-    return shared().ingest(sources, collection, **kwargs)  # type: ignore[arg-type]
-
-
-def collections() -> list[CollectionInfo]:
-    return shared().collections()
-
-
-def delete(collection: str) -> None:
-    shared().delete(collection)
-
-
 __all__ = [
-    "DEFAULT_COLLECTION", "CollectionInfo", "Failure", "Passage", "Progress", "Rag", "RagError",
-    "RagSettings", "Summary", "collections", "delete", "ingest", "retrieve",
+    "DEFAULT_COLLECTION", "SUPPORTED_EXTENSIONS", "CollectionInfo", "Document", "Failure",
+    "FetchError", "Passage", "Progress", "Rag", "RagError", "RagSettings", "Section", "Summary",
 ]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from rag import Rag
 from rag.documents import Document, Failure
 from rag.loaders.fetch import Fetcher, FetchError
 from rag.loaders.files import load_file, load_path
@@ -136,8 +137,11 @@ def site() -> str:
         ("/big", "too large"),
     ],
 )
-def test_bad_urls_give_reasons(site: str, path: str, reason: str) -> None:
-    with Fetcher(SETTINGS) as fetcher:
+@pytest.mark.parametrize("guarded", [False, True], ids=["direct", "guarded"])
+def test_bad_urls_give_reasons(site: str, path: str, reason: str, guarded: bool) -> None:
+    """The same reasons over the plain transport and the address-checking one."""
+    rules = {"allow_private": False, "allow": ["127.0.0.1/32"]} if guarded else {}
+    with Fetcher(SETTINGS, **rules) as fetcher:  # type: ignore[arg-type]
         result = load_url(site + path, fetcher)
     assert isinstance(result, Failure)
     assert reason in result.reason
@@ -188,10 +192,11 @@ def test_dns_rebinding_never_reaches_a_private_host(monkeypatch: pytest.MonkeyPa
     with serve({"/secret": secret}) as base:
         port = base.rsplit(":", 1)[1]
         monkeypatch.setattr(socket, "getaddrinfo", rebinding)
-        with Fetcher(SETTINGS, allow_private=False) as fetcher:
-            fetcher.check_url(f"http://rebind.test:{port}/secret")
-            with pytest.raises(FetchError, match="rebind.test resolves to non-public 127.0.0.1"):
-                fetcher.get(f"http://rebind.test:{port}/secret")
+        rag = Rag(SETTINGS)
+        rag.check_url(f"http://rebind.test:{port}/secret", allow_private=False)
+        page = rag.fetch_page(f"http://rebind.test:{port}/secret", allow_private=False)
+    assert isinstance(page, Failure)
+    assert page.reason == "refused: rebind.test resolves to non-public 127.0.0.1"
     assert requests == []
 
 

@@ -1,0 +1,196 @@
+"""Which addresses a fetch may reach, enforced where each connection is opened.
+
+A URL given by a remote user must not reach loopback, the LAN or cloud metadata endpoints.
+Checking a host name before fetching is not enough: its DNS answer may change between the
+check and the connection (rebinding), and every redirect names another host. So the check
+lives in the transport: `UrlPolicy.transport()` gives httpx a transport whose connections
+are opened by `CheckedConnections`, which resolves the name itself, checks every address
+and connects to exactly the addresses it checked.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from urllib.parse import urlsplit
+
+import httpcore
+import httpx
+
+
+class FetchError(Exception):
+    """A URL that could not be fetched; the message is the reason shown to the user."""
+
+    def __init__(self, reason: str, status: int | None = None) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+def host_port(url: str) -> tuple[str, int]:
+    """The URL's host and port; FetchError for anything but an http(s) URL with a host."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise FetchError(f"unsupported URL scheme {parts.scheme!r}")
+    if not parts.hostname:
+        raise FetchError("URL has no host")
+    return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def _resolve(host: str, port: int) -> list[str]:
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        raise FetchError(f"cannot resolve {host}: {e.strerror}") from None
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+class UrlPolicy:
+    """Which hosts fetches may reach. allow_private=True (whoever gives the URLs owns the
+    machine, as with the CLI): any. allow_private=False (URLs from untrusted users): public
+    addresses, plus an allow-list of host names (`intranet`, `localhost:8080`, matched on
+    the URL's own host and port, so one name does not open its neighbours) and networks
+    (`10.0.0.0/8`)."""
+
+    def __init__(self, allow_private: bool = True, allow: Sequence[str] = ()) -> None:
+        self.allow_private = allow_private
+        self.names: set[str] = set()
+        self.networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+        for entry in (e.strip().lower() for e in allow):
+            if not entry:
+                continue
+            try:
+                self.networks.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError:
+                self.names.add(entry)
+
+    def named(self, host: str, port: int) -> bool:
+        host = host.lower()
+        return host in self.names or f"{host}:{port}" in self.names
+
+    def address_ok(self, ip: str) -> bool:
+        address = ipaddress.ip_address(ip.split("%")[0])
+        return address.is_global or any(address in n for n in self.networks)
+
+    def checked_addresses(self, host: str, port: int) -> list[str]:
+        """The host's addresses; FetchError if any of them is one this policy refuses."""
+        addresses = _resolve(host, port)
+        for address in addresses:
+            if not self.address_ok(address):
+                raise FetchError(f"refused: {host} resolves to non-public {address}")
+        return addresses
+
+    def check(self, url: str) -> None:
+        """FetchError when a fetch of `url` would be refused (scheme, host, address): for
+        refusing a URL before queueing work on it. Fetches check again as they connect."""
+        host, port = host_port(url)
+        if not self.allow_private and not self.named(host, port):
+            self.checked_addresses(host, port)
+
+    def transport(self) -> httpx.BaseTransport:
+        return httpx.HTTPTransport() if self.allow_private else GuardedTransport(self)
+
+
+class CheckedConnections(httpcore.NetworkBackend):
+    """Opens connections only to addresses the policy allows, resolving the name itself
+    and connecting to exactly the addresses it checked: a DNS answer that changes between a
+    check and the connection (rebinding) cannot make even a request reach a private host."""
+
+    def __init__(self, policy: UrlPolicy) -> None:
+        self.policy = policy
+        self.backend = httpcore.SyncBackend()
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                    local_address: str | None = None,
+                    socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+                    ) -> httpcore.NetworkStream:
+        if self.policy.named(host, port):
+            return self.backend.connect_tcp(host, port, timeout, local_address, socket_options)
+        error = httpcore.ConnectError(f"no address for {host}")
+        for address in self.policy.checked_addresses(host, port):
+            try:
+                return self.backend.connect_tcp(address, port, timeout, local_address,
+                                                socket_options)
+            except httpcore.ConnectError as e:
+                error = e
+        raise error
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None,
+                            socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+                            ) -> httpcore.NetworkStream:
+        raise FetchError("refused: a Unix socket")
+
+    def sleep(self, seconds: float) -> None:
+        self.backend.sleep(seconds)
+
+
+# httpcore's errors as the httpx ones httpx.HTTPTransport raises, the most specific first, so
+# an httpx.Client behaves the same over either transport.
+_HTTPX_ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
+    (httpcore.ConnectTimeout, httpx.ConnectTimeout),
+    (httpcore.ReadTimeout, httpx.ReadTimeout),
+    (httpcore.WriteTimeout, httpx.WriteTimeout),
+    (httpcore.PoolTimeout, httpx.PoolTimeout),
+    (httpcore.TimeoutException, httpx.TimeoutException),
+    (httpcore.ConnectError, httpx.ConnectError),
+    (httpcore.ReadError, httpx.ReadError),
+    (httpcore.WriteError, httpx.WriteError),
+    (httpcore.NetworkError, httpx.NetworkError),
+    (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
+    (httpcore.LocalProtocolError, httpx.LocalProtocolError),
+    (httpcore.ProtocolError, httpx.ProtocolError),
+    (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol),
+    (httpcore.ProxyError, httpx.ProxyError),
+)
+
+
+@contextmanager
+def _httpx_errors() -> Iterator[None]:
+    try:
+        yield
+    except Exception as e:
+        for raised, mapped in _HTTPX_ERRORS:
+            if isinstance(e, raised):
+                raise mapped(str(e)) from e
+        raise
+
+
+class _Body(httpx.SyncByteStream):
+    def __init__(self, response: httpcore.Response) -> None:
+        self.response = response
+
+    def __iter__(self) -> Iterator[bytes]:
+        with _httpx_errors():
+            yield from self.response.iter_stream()
+
+    def close(self) -> None:
+        self.response.close()
+
+
+class GuardedTransport(httpx.BaseTransport):
+    """httpx.HTTPTransport's plain HTTP/1.1 path, over an httpcore pool whose every
+    connection (so every redirect hop) is opened by CheckedConnections: httpx has no hook
+    for how connections are opened, httpcore's ConnectionPool takes a network backend."""
+
+    def __init__(self, policy: UrlPolicy) -> None:
+        self.pool = httpcore.ConnectionPool(ssl_context=httpx.create_ssl_context(),
+                                            network_backend=CheckedConnections(policy))
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        forwarded = httpcore.Request(
+            method=request.method,
+            url=httpcore.URL(scheme=url.raw_scheme, host=url.raw_host, port=url.port,
+                             target=url.raw_path),
+            headers=request.headers.raw,
+            content=request.stream,  # type: ignore[arg-type]  # a sync client's is iterable
+            extensions=request.extensions,
+        )
+        with _httpx_errors():
+            response = self.pool.handle_request(forwarded)
+        return httpx.Response(response.status, headers=response.headers,
+                              stream=_Body(response), extensions=response.extensions)
+
+    def close(self) -> None:
+        self.pool.close()
