@@ -17,7 +17,10 @@ def _env(name: str) -> AliasChoices:
 class Settings(BaseSettings):
     """Every knob of the chat web app, each with its environment variable and default."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+    # case_sensitive: otherwise each field is also read from its bare name in any case, and
+    # a PORT or HOST set by the platform would move the server.
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True,
+                                      case_sensitive=True)
 
     host: str = Field(default="127.0.0.1", validation_alias=_env("CHATBOT_HOST"))
     port: int = Field(default=5000, validation_alias=_env("CHATBOT_PORT"))

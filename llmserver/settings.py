@@ -13,7 +13,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     """Every knob of llmserver, each with its environment variable and default."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+    # case_sensitive: otherwise each field is also read from its bare name in any case, and
+    # a PORT or HOST set by the platform would move the server.
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True,
+                                      case_sensitive=True)
 
     model: str | None = Field(
         default=None,

@@ -16,7 +16,10 @@ def _env(name: str, field: str) -> AliasChoices:
 class RagSettings(BaseSettings):
     """Every knob of rag, each with its environment variable and default."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+    # case_sensitive: otherwise each field is also read from its bare name in any case, and
+    # a PORT or HOST set by the platform would move the server.
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True,
+                                      case_sensitive=True)
 
     data_dir: Path = Field(
         default=Path("data"),
