@@ -4,9 +4,10 @@ The engine (`LLM_ENGINE`: llama.cpp's `llama-server`, supervised, or llama-cpp-p
 process) generates. The gateway adds what a product needs around it: `/health` that answers
 while the model loads and says ok only once it has generated, model aliases (404 for one not
 on offer), the API key, OpenAI-style 4xx bodies for malformed JSON and bad parameters, and a
-token count that never waits behind a generation. It reads a request body once, before the
-engine runs, and passes the streamed response through untouched, so it adds nothing per
-token.
+token count that never waits behind a generation. Every error answer, the engines' too, is an
+`errors.ApiError` raised where the failure is found and rendered here, once. It reads a
+request body once, before the engine runs, and passes the streamed response through
+untouched, so it adds nothing per token.
 """
 
 from __future__ import annotations
@@ -16,14 +17,15 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
 from starlette.types import Receive, Scope, Send
 
+from llmserver import errors
 from llmserver.engines import Engine, EngineFailed
-from llmserver.errors import send_error, send_json
+from llmserver.errors import ApiError, send_error, send_json
 from llmserver.models import discover
 from llmserver.settings import Settings
 from llmserver.tokens import Tokenizers
@@ -32,10 +34,9 @@ log = logging.getLogger("llmserver")
 
 GENERATION_PATHS = {"/v1/chat/completions", "/v1/completions"}
 TOKENIZE_COUNT_PATH = "/tokenize/count"
-
-# (HTTP status, message, OpenAI error code, offending parameter)
-Problem = tuple[int, str, str, str | None]
 MAX_BODY_BYTES = 8 * 1024 * 1024
+
+Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def make_engine(settings: Settings, tokenizers: Tokenizers,
@@ -64,6 +65,13 @@ class Gateway:
         self.active = 0
         self.tokenizers: Tokenizers | None = None
         self._on_fatal = on_fatal or (lambda _: None)
+        # Everything but /health, which answers before the model is loaded and without a key.
+        self._routes: dict[tuple[str, str], Handler] = {
+            ("GET", "/v1/models"): self._models,
+            ("GET", "/metrics"): self._metrics,
+            ("POST", TOKENIZE_COUNT_PATH): self._tokenize_count,
+            **{("POST", path): self._generate for path in GENERATION_PATHS},
+        }
 
     async def load(self) -> None:
         try:
@@ -117,58 +125,67 @@ class Gateway:
             return
         if scope["type"] != "http":
             return
-        path = scope["path"]
+        try:
+            await self._route(scope, receive, send)
+        except ApiError as error:
+            await send_error(send, error)
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path, method = scope["path"], scope["method"]
         if path == "/health":
             await self._health(send)
             return
         if not self.ready or self.engine is None:
-            await send_error(
-                send,
-                503,
-                "The model is still loading; retry shortly.",
-                code="model_loading",
-                headers=[(b"retry-after", b"2")],
-            )
-            return
+            raise errors.loading()
         if self.settings.api_key and not self._authorized(scope):
-            await send_error(
-                send,
-                401,
-                "Missing or invalid API key.",
-                code="invalid_api_key",
-                headers=[(b"www-authenticate", b"Bearer")],
-            )
-            return
-        if path == "/v1/models" and scope["method"] == "GET":
-            await send_json(send, 200, self._models())
-            return
-        if path == "/metrics" and scope["method"] == "GET":
-            await self._metrics(send)
-            return
-        if path == TOKENIZE_COUNT_PATH and scope["method"] == "POST":
-            await self._tokenize_count(receive, send)
-            return
-        if scope["method"] == "POST" and path in GENERATION_PATHS:
-            body = await _read_body(receive)
-            if body is None:
-                await send_error(send, 413, f"Request body over {MAX_BODY_BYTES} bytes.")
-                return
-            request, problem = self._check_generation_request(path, body)
-            if problem:
-                status, message, code, param = problem
-                await send_error(send, status, message, code=code, param=param)
-                return
-            alias = request.get("model") or self.aliases[0]
-            self.active += 1
-            try:
-                await self.engine.generate(path, request, body, alias, scope, receive, send)
-            finally:
-                self.active -= 1
-            return
-        await send_error(send, 404, f"No route {scope['method']} {path}.", code="not_found")
+            raise errors.unauthorized()
+        handler = self._routes.get((method, path))
+        if handler is None:
+            raise errors.not_found(f"No route {method} {path}.")
+        await handler(scope, receive, send)
 
-    def _models(self) -> dict[str, Any]:
-        return {
+    async def _generate(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert self.engine is not None
+        body = await _read_body(receive)
+        if body is None:
+            raise errors.too_large(MAX_BODY_BYTES)
+        path = scope["path"]
+        request = self._checked(path, body)
+        alias = request.get("model") or self.aliases[0]
+        self.active += 1
+        try:
+            await self.engine.generate(path, request, body, alias, scope, receive, send)
+        finally:
+            self.active -= 1
+
+    def _checked(self, path: str, body: bytes) -> dict[str, Any]:
+        """The generation request, parsed, or the 4xx for what is wrong with it."""
+        try:
+            request: Any = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise errors.bad_request(f"Request body is not valid JSON: {exc}",
+                                     code="invalid_json") from None
+        if not isinstance(request, dict):
+            raise errors.bad_request("Request body must be a JSON object.", code="invalid_request")
+        if path == "/v1/chat/completions":
+            messages = request.get("messages")
+            if not isinstance(messages, list) or not messages:
+                raise errors.bad_request("messages must be a non-empty list.",
+                                         code="invalid_value", param="messages")
+        model = request.get("model")
+        if model is not None and model not in self.aliases:
+            raise errors.model_not_found(model, self.aliases)
+        for param in ("max_tokens", "max_completion_tokens"):
+            value = request.get(param)
+            if value is not None and (
+                not isinstance(value, int) or isinstance(value, bool) or value < 1
+            ):
+                raise errors.bad_request(f"{param} must be a positive integer, got {value!r}.",
+                                         code="invalid_value", param=param)
+        return request
+
+    async def _models(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send_json(send, 200, {
             "object": "list",
             "data": [
                 {
@@ -180,22 +197,20 @@ class Gateway:
                 }
                 for alias in self.aliases
             ],
-        }
+        })
 
-    async def _metrics(self, send: Send) -> None:
+    async def _metrics(self, scope: Scope, receive: Receive, send: Send) -> None:
         assert self.engine is not None
         text = await self.engine.metrics()
         if text is None:
-            await send_error(send, 404, f"The {self.engine.name} engine has no metrics.",
-                             code="not_found")
-            return
+            raise errors.not_found(f"The {self.engine.name} engine has no metrics.")
         body = text.encode()
         await send({"type": "http.response.start", "status": 200, "headers": [
             (b"content-type", b"text/plain; version=0.0.4"),
             (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
 
-    async def _tokenize_count(self, receive: Receive, send: Send) -> None:
+    async def _tokenize_count(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = await _read_body(receive)
         try:
             request = json.loads(body or b"")
@@ -203,19 +218,10 @@ class Gateway:
             if not isinstance(text, str):
                 raise TypeError
         except (ValueError, KeyError, TypeError):
-            await send_error(
-                send, 400, 'Expected a JSON object {"input": str, "model"?: str}.', param="input"
-            )
-            return
+            raise errors.bad_request('Expected a JSON object {"input": str, "model"?: str}.',
+                                     param="input") from None
         if model not in self.aliases:
-            await send_error(
-                send,
-                404,
-                f"The model {model!r} does not exist.",
-                code="model_not_found",
-                param="model",
-            )
-            return
+            raise errors.model_not_found(model)
         assert self.tokenizers is not None
         count = await anyio.to_thread.run_sync(self.tokenizers.count, model, text)
         await send_json(send, 200, {"count": count})
@@ -224,41 +230,6 @@ class Gateway:
         expected = f"Bearer {self.settings.api_key}".encode()
         given = dict(scope["headers"]).get(b"authorization", b"")
         return hmac.compare_digest(given, expected)
-
-    def _check_generation_request(
-        self, path: str, body: bytes
-    ) -> tuple[dict[str, Any], Problem | None]:
-        try:
-            request: Any = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            return {}, (400, f"Request body is not valid JSON: {exc}", "invalid_json", None)
-        if not isinstance(request, dict):
-            return {}, (400, "Request body must be a JSON object.", "invalid_request", None)
-        if path == "/v1/chat/completions":
-            messages = request.get("messages")
-            if not isinstance(messages, list) or not messages:
-                return request, (400, "messages must be a non-empty list.", "invalid_value",
-                                 "messages")
-        model = request.get("model")
-        if model is not None and model not in self.aliases:
-            return request, (
-                404,
-                f"The model {model!r} does not exist. Available: {', '.join(self.aliases)}.",
-                "model_not_found",
-                "model",
-            )
-        for param in ("max_tokens", "max_completion_tokens"):
-            value = request.get(param)
-            if value is not None and (
-                not isinstance(value, int) or isinstance(value, bool) or value < 1
-            ):
-                return request, (
-                    400,
-                    f"{param} must be a positive integer, got {value!r}.",
-                    "invalid_value",
-                    param,
-                )
-        return request, None
 
     async def _health(self, send: Send) -> None:
         engine = self.engine

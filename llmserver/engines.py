@@ -37,7 +37,8 @@ class Engine(Protocol):
         receive: Receive, send: Send,
     ) -> None:
         """Answer a validated generation request for model `alias`: `request` is the body
-        the gateway already read (`body`) and parsed, so no engine parses it again."""
+        the gateway already read (`body`) and parsed, so no engine parses it again. An error
+        answer is raised as `errors.ApiError` (`started=True` once the response has begun)."""
 
 
 def replay(body: bytes, receive: Receive) -> Receive:

@@ -13,14 +13,14 @@ from typing import Any
 import anyio
 import httpx
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from llama_cpp.server.app import create_app
 from llama_cpp.server.settings import ModelSettings, ServerSettings
 from starlette.types import Receive, Scope, Send
 
+from llmserver import errors
 from llmserver.engines import EngineFailed, replay
-from llmserver.errors import error_payload, send_error
+from llmserver.errors import ApiError
 from llmserver.models import ModelEntry
 from llmserver.settings import Settings
 from llmserver.tokens import Tokenizers
@@ -51,24 +51,16 @@ def build_inner_app(settings: Settings, entries: list[ModelEntry]) -> FastAPI:
         for entry in entries
     ]
     app = create_app(server_settings=server_settings, model_settings=model_settings)
-    app.add_exception_handler(RequestValidationError, _validation_error)
+    # Its routes answer their own failures (a body its validation rejects: a 500 in OpenAI's
+    # shape); the HTTPException they let through (the client left before generation) gets
+    # llmserver's answer.
     app.add_exception_handler(HTTPException, _http_error)
     return app
 
 
-async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    first = exc.errors()[0] if exc.errors() else {}
-    param = ".".join(str(p) for p in first.get("loc", ())[1:]) or None
-    message = f"{param}: {first.get('msg')}" if param else str(first.get("msg", "invalid request"))
-    return JSONResponse(error_payload(400, message, param=param), status_code=400)
-
-
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+async def _http_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    return JSONResponse(
-        error_payload(exc.status_code, str(exc.detail)), status_code=exc.status_code
-    )
+    return ApiError(exc.status_code, str(exc.detail)).response()
 
 
 class InProcessEngine:
@@ -110,9 +102,7 @@ class InProcessEngine:
         assert self.inner is not None
         problem = await anyio.to_thread.run_sync(self._stream_too_long, path, request, alias)
         if problem:
-            await send_error(send, 400, problem, code="context_length_exceeded",
-                             param="messages")
-            return
+            raise errors.context_length_exceeded(problem)
         await self.inner(scope, replay(body, receive), send)
 
     def _stream_too_long(self, path: str, request: dict[str, Any], alias: str) -> str | None:

@@ -4,7 +4,8 @@ llama-server decodes every active request together in one batch (continuous batc
 `LLM_PARALLEL` slots), keeps each slot's prompt in its KV cache for the next turn of the same
 conversation, and queues requests beyond the slots in arrival order. llmserver starts it on a
 private loopback port with a key of its own, keeps its interface in front (aliases, API key,
-OpenAI-style errors, `/health`), and passes each response through byte for byte.
+OpenAI-style errors, `/health`), and passes each response through byte for byte
+(`upstream.py`).
 
 If llama-server dies, the requests it was serving end with an error, the reason is logged in
 words (which signal, what it usually means, its last log lines) and it is started again; if it
@@ -33,13 +34,14 @@ import aiohttp
 import anyio
 from starlette.types import Receive, Scope, Send
 
+from llmserver import errors
 from llmserver.build import server_binary
 from llmserver.chat_format import BASE_MODEL_FORMAT, STOP, TEMPLATE
 from llmserver.crash import describe_exit
 from llmserver.engines import EngineFailed
-from llmserver.errors import error_payload, send_error
 from llmserver.models import ModelEntry
 from llmserver.settings import Settings
+from llmserver.upstream import Upstream
 
 log = logging.getLogger("llmserver")
 
@@ -47,13 +49,6 @@ MAX_START_ATTEMPTS = 3
 # How long a request waits for an engine that is restarting before it gets a 503.
 READY_WAIT_S = 60.0
 LOG_TAIL_LINES = 40
-SHORT = aiohttp.ClientTimeout(total=5)
-
-# llama-server's error types, as llmserver's OpenAI-style (status, code, param).
-ERROR_CODES: dict[str, tuple[int, str, str | None]] = {
-    "exceed_context_size_error": (400, "context_length_exceeded", "messages"),
-    "unavailable_error": (503, "model_loading", None),
-}
 
 
 def _free_port() -> int:
@@ -109,7 +104,7 @@ class LlamaServerEngine:
         self._on_fatal = on_fatal
         self._binary = settings.server_bin or server_binary()
         self._key = secrets.token_urlsafe(24)
-        self._port = 0
+        self._upstream = Upstream(self._key, lambda: self.problem)
         self._entries: dict[str, ModelEntry] = {}
         self._current: ModelEntry | None = None
         self._proc: asyncio.subprocess.Process | None = None
@@ -123,14 +118,6 @@ class LlamaServerEngine:
         self._template_dir = tempfile.TemporaryDirectory(prefix="llmserver-")
         self._template = Path(self._template_dir.name) / "transcript.jinja"
         self._template.write_text(TEMPLATE)
-        # aiohttp rather than httpx upstream: its C HTTP parser costs a fraction of h11's
-        # per streamed chunk, and every chunk is one token of some user's answer.
-        self._client = aiohttp.ClientSession(
-            headers={"authorization": f"Bearer {self._key}"},
-            timeout=aiohttp.ClientTimeout(total=None, sock_connect=5),
-            connector=aiohttp.TCPConnector(limit=0),
-            auto_decompress=False,
-        )
 
     # Life cycle ---------------------------------------------------------------------
 
@@ -147,11 +134,12 @@ class LlamaServerEngine:
         """Start llama-server with `entry`, wait for its health and a one-token warm-up."""
         self._ready.clear()
         self._current = entry
-        self._port = _free_port()
+        port = _free_port()
+        self._upstream.base = f"http://127.0.0.1:{port}"
         self._tail.clear()
         started = time.monotonic()
         proc = await asyncio.create_subprocess_exec(
-            *server_command(self._binary, self.settings, entry, self._port, self._key,
+            *server_command(self._binary, self.settings, entry, port, self._key,
                             self._template),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
@@ -164,41 +152,29 @@ class LlamaServerEngine:
         self._proc = proc
         self._expected_exit = False
         self._spawn(self._read_log(proc))
-        base = f"http://127.0.0.1:{self._port}"
-        while True:
+        while not await self._upstream.healthy():
             if proc.returncode is not None:
                 raise EngineFailed(self._exit_report(proc, f"while loading {entry.alias}"))
-            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
-                async with self._client.get(f"{base}/health", timeout=SHORT) as health:
-                    if health.status == 200:
-                        break
             await asyncio.sleep(0.1)
         try:
             # A one-token chat answer per slot, all at once: besides proving that the engine
             # can generate, this leaves the chat format's fixed start (for the base model,
             # its preamble and example) in every slot's cache, so users who arrive together
             # only wait for their own words (cold, 4 at once waited 1 s, not 0.2 s).
-            warm = await asyncio.gather(*(self._warm(base) for _ in range(self.slots)))
+            failed = await self._upstream.warm(self.slots)
         except aiohttp.ClientError:
             await asyncio.sleep(0.5)  # let the exit status arrive
             raise EngineFailed(
                 self._exit_report(proc, "on its first generation (the warm-up)")
             ) from None
-        failed = [text for status, text in warm if status != 200]
-        if failed:
-            raise EngineFailed(f"llama-server's warm-up generation failed: {failed[0][:500]}")
-        self._base = base
+        if failed is not None:
+            raise EngineFailed(f"llama-server's warm-up generation failed: {failed[:500]}")
         self.problem = ""
         self._ready.set()
         self._spawn(self._watch(proc))
         log.info("llama-server ready in %.1f s: %s, %d slots x %d tokens (pid %d)",
                  time.monotonic() - started, entry.alias, self.slots, self.settings.n_ctx,
                  proc.pid)
-
-    async def _warm(self, base: str) -> tuple[int, str]:
-        request = {"messages": [{"role": "user", "content": "Hello"}], "max_tokens": 1}
-        async with self._client.post(f"{base}/v1/chat/completions", json=request) as response:
-            return response.status, await response.text()
 
     def _exit_report(self, proc: asyncio.subprocess.Process, when: str) -> str:
         code = proc.returncode
@@ -252,7 +228,7 @@ class LlamaServerEngine:
         await self._terminate()
         for task in list(self._tasks):
             task.cancel()
-        await self._client.close()
+        await self._upstream.close()
         self._template_dir.cleanup()
 
     def kill(self) -> None:
@@ -260,7 +236,7 @@ class LlamaServerEngine:
         if self._proc is not None and self._proc.returncode is None:
             self._proc.kill()
         # The connections die with the process; nothing is left for a clean close to do.
-        self._client.detach()
+        self._upstream.detach()
 
     async def _terminate(self) -> None:
         proc = self._proc
@@ -298,11 +274,7 @@ class LlamaServerEngine:
         """llama-server's Prometheus metrics (slots busy, requests waiting, tokens)."""
         if not self._ready.is_set():
             return None
-        with contextlib.suppress(aiohttp.ClientError, TimeoutError):
-            async with self._client.get(f"{self._base}/metrics", timeout=SHORT) as response:
-                if response.status == 200:
-                    return await response.text()
-        return None
+        return await self._upstream.metrics()
 
     async def generate(
         self, path: str, request: dict[str, Any], body: bytes, alias: str, scope: Scope,
@@ -311,65 +283,17 @@ class LlamaServerEngine:
         try:
             await self._use(alias)
         except (TimeoutError, EngineFailed):
-            await send_error(send, 503, f"The model server is not ready: {self.problem}",
-                             code="engine_unavailable", headers=[(b"retry-after", b"5")])
-            return
+            raise errors.engine_unavailable(self.problem) from None
         entry = self._entries[alias]
         if entry.chat_format == BASE_MODEL_FORMAT and path == "/v1/chat/completions":
             body = _with_stops(request)
         self._inflight += 1
         try:
-            await self._proxy(path, body, receive, send)
+            await self._upstream.proxy(path, body, receive, send)
         finally:
             self._inflight -= 1
             async with self._idle:
                 self._idle.notify_all()
-
-    async def _proxy(self, path: str, body: bytes, receive: Receive, send: Send) -> None:
-        started = False
-        async with anyio.create_task_group() as group:
-
-            async def watch_disconnect() -> None:
-                # A client that goes away cancels the upstream request: llama-server sees
-                # the closed connection at its next token and frees the slot.
-                while (await receive())["type"] != "http.disconnect":
-                    pass
-                group.cancel_scope.cancel()
-
-            group.start_soon(watch_disconnect)
-            try:
-                async with self._client.post(
-                    f"{self._base}{path}", data=body,
-                    headers={"content-type": "application/json"},
-                ) as response:
-                    if response.status != 200:
-                        await _send_engine_error(send, response.status, await response.read())
-                    else:
-                        await send({
-                            "type": "http.response.start",
-                            "status": 200,
-                            "headers": [
-                                (b"content-type", response.headers.get(
-                                    "content-type", "application/json").encode()),
-                                (b"cache-control", b"no-cache"),
-                            ],
-                        })
-                        started = True
-                        async for chunk in response.content.iter_any():
-                            await send({"type": "http.response.body", "body": chunk,
-                                        "more_body": True})
-                        await send({"type": "http.response.body", "body": b""})
-            except aiohttp.ClientError:
-                message = ("The model server's engine stopped while answering "
-                           f"({self.problem or 'it is being restarted'}).")
-                if started:
-                    # Inside an event stream the OpenAI clients raise on an `error` event.
-                    event = json.dumps(error_payload(503, message, code="engine_crashed"))
-                    await send({"type": "http.response.body",
-                                "body": f"data: {event}\n\n".encode()})
-                else:
-                    await send_error(send, 503, message, code="engine_crashed")
-            group.cancel_scope.cancel()
 
 
 def _with_stops(request: dict[str, Any]) -> bytes:
@@ -378,15 +302,3 @@ def _with_stops(request: dict[str, Any]) -> bytes:
     stop = request.get("stop") or []
     return json.dumps({**request, "stop": ([stop] if isinstance(stop, str) else list(stop))
                        + STOP}).encode()
-
-
-async def _send_engine_error(send: Send, status: int, raw: bytes) -> None:
-    """llama-server's error body as llmserver's OpenAI-style one."""
-    try:
-        error = json.loads(raw)["error"]
-        message, kind = str(error.get("message", "")), str(error.get("type", ""))
-    except (ValueError, KeyError, TypeError, AttributeError):
-        message, kind = raw.decode(errors="replace")[:500], ""
-    status, code, param = ERROR_CODES.get(kind, (status, kind or None, None))
-    await send_error(send, status, message or f"llama-server answered {status}", code=code,
-                     param=param)
