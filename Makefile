@@ -53,7 +53,8 @@ model: $(DEFAULT_MODEL)
 
 # The embedding model exported to ONNX int8 (about 20 s, once) under DATA_DIR/models, where
 # rag and the chat look for it; otherwise the first `rag ingest`, or the first question with
-# RAG on, waits for the export.
+# RAG on, waits for the export. The export is the one step that loads torch and
+# sentence-transformers: the ONNX backends run on onnxruntime and tokenizers alone.
 $(EMBEDDING): $(INSTALLED)
 	$(PY) -c "from rag.embedding import Embedder; from rag.settings import RagSettings; Embedder(RagSettings()).model"
 	@touch $@

@@ -6,16 +6,15 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 from rag.documents import Chunk, Document
 
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
+
 _PARAGRAPHS = re.compile(r"\n\s*\n")
 _SENTENCES = re.compile(r"(?<=[.!?;:])\s+")
-
-
-class Tokenizer(Protocol):
-    def __call__(self, text: str | list[str], **kwargs: object) -> dict: ...
 
 
 @dataclass(frozen=True)
@@ -25,12 +24,13 @@ class _Unit:
 
 
 class Chunker:
-    """limit: word pieces the model reads including its special tokens ([CLS], [SEP]).
+    """tokenizer: the model's, neither padding nor truncating (Embedder.tokenizer).
+    limit: word pieces the model reads including its special tokens ([CLS], [SEP]).
     size: target chunk size; overlap: word pieces repeated from the previous chunk."""
 
     def __init__(self, tokenizer: Tokenizer, limit: int, size: int, overlap: int) -> None:
         self.tokenizer = tokenizer
-        self.special = len(tokenizer("")["input_ids"])
+        self.special = len(tokenizer.encode("").ids)
         self.limit = limit - self.special
         self.size = min(size, self.limit)
         self.overlap = min(overlap, self.size // 2)
@@ -38,14 +38,12 @@ class Chunker:
     def count(self, texts: Sequence[str]) -> list[int]:
         if not texts:
             return []
-        ids = self.tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
-        return [len(i) for i in ids]
+        encoded = self.tokenizer.encode_batch(list(texts), add_special_tokens=False)
+        return [len(e.ids) for e in encoded]
 
     def _windows(self, text: str, size: int) -> list[_Unit]:
         """A text with no sentence break short enough: cut at word-piece boundaries."""
-        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True,
-                             verbose=False)
-        offsets = enc["offset_mapping"]
+        offsets = self.tokenizer.encode(text, add_special_tokens=False).offsets
         step = max(size - self.overlap, 1)
         units = []
         for start in range(0, len(offsets), step):
@@ -99,8 +97,7 @@ class Chunker:
         from the joined text's count for some tokenizers: anything still too long is cut."""
         if not texts:
             return []
-        encoded = self.tokenizer([embedding_text(context, t) for t in texts],
-                                 verbose=False)["input_ids"]
+        encoded = self._ids([embedding_text(context, t) for t in texts])
         fitted: list[tuple[str, list[int]]] = []
         for text, ids in zip(texts, encoded, strict=True):
             if len(ids) <= self.limit + self.special:
@@ -108,10 +105,13 @@ class Chunker:
                 continue
             budget = self.limit - self.count([context])[0] - 1
             pieces = [u.text for u in self._windows(text, max(budget, 16))]
-            again = self.tokenizer([embedding_text(context, p) for p in pieces],
-                                   verbose=False)["input_ids"]
+            again = self._ids([embedding_text(context, p) for p in pieces])
             fitted.extend(zip(pieces, again, strict=True))
         return fitted
+
+    def _ids(self, texts: list[str]) -> list[list[int]]:
+        """The word pieces the model reads for each text, special tokens included."""
+        return [e.ids for e in self.tokenizer.encode_batch(texts)]
 
     def split(self, doc: Document) -> list[Chunk]:
         chunks: list[Chunk] = []

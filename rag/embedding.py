@@ -1,9 +1,14 @@
 """The embedding model: the packaged all-MiniLM-L6-v2 (or EMBED_MODEL), on ONNX Runtime int8
-by default, exported offline from the local model on first use."""
+by default, exported offline from the local model at `make install` (or on first use).
+
+The ONNX backends run on onnxruntime, the model's own `tokenizer.json` (tokenizers) and numpy:
+torch, transformers and sentence-transformers load only to export a model and for
+EMBED_BACKEND=torch, since importing them takes seconds and hundreds of megabytes."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import platform
@@ -11,23 +16,26 @@ import shutil
 import sys
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from rag.settings import RagSettings
 
-# Must be set before transformers or sentence_transformers is imported: nothing is ever
-# fetched from a model hub.
+# Must be set before transformers or sentence_transformers is imported (export, torch
+# backend): nothing is ever fetched from a model hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 if TYPE_CHECKING:
+    from onnxruntime import InferenceSession, SessionOptions
     from sentence_transformers import SentenceTransformer
+    from tokenizers import Tokenizer
 
 DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
 
@@ -130,7 +138,7 @@ def _export(source: Path, work: Path, target: Path, preset: str, quantize: bool)
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _session_options():  # noqa: ANN202 - onnxruntime.SessionOptions, imported lazily
+def _session_options() -> SessionOptions:
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
@@ -142,6 +150,183 @@ def _session_options():  # noqa: ANN202 - onnxruntime.SessionOptions, imported l
     return options
 
 
+def _read_json(path: Path) -> dict[str, Any]:
+    """A model configuration file; a missing optional one reads as empty."""
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _weights(mask: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+    return mask[..., None].astype(tokens.dtype)
+
+
+def _cls(tokens: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    return tokens[:, 0]
+
+
+def _max(tokens: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    return np.where(_weights(mask, tokens) > 0, tokens, -np.inf).max(axis=1)
+
+
+def _mean(tokens: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    weights = _weights(mask, tokens)
+    return (tokens * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+
+
+# sentence-transformers' pooling modes, on (token vectors, mask) of a right-padded batch.
+_POOLERS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    "cls": _cls, "max": _max, "mean": _mean,
+}
+# Its older configuration's keys for the pooling modes, in the order it concatenates them.
+_LEGACY_POOLING = {
+    "pooling_mode_cls_token": "cls",
+    "pooling_mode_max_tokens": "max",
+    "pooling_mode_mean_tokens": "mean",
+    "pooling_mode_mean_sqrt_len_tokens": "mean_sqrt_len_tokens",
+    "pooling_mode_weightedmean_tokens": "weightedmean",
+    "pooling_mode_lasttoken": "lasttoken",
+}
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """How sentence-transformers runs a model folder, as its configuration files say (in
+    the format of sentence-transformers 3 to 5)."""
+
+    root: Path  # the Transformer module's folder: tokenizer and model configuration
+    max_tokens: int
+    pooling: tuple[str, ...]
+    dim: int
+    lower_case: bool
+
+    @classmethod
+    def read(cls, folder: Path) -> _Layout:
+        modules = json.loads((folder / "modules.json").read_text())
+        kinds = [m["type"].rsplit(".", 1)[-1] for m in modules]
+        if kinds[:1] != ["Transformer"] or sorted(set(kinds[1:])) not in (
+                ["Pooling"], ["Normalize", "Pooling"]):
+            raise EmbeddingError(
+                f"the ONNX backends run a Transformer, Pooling and Normalize model; {folder} "
+                f"has {', '.join(kinds)}: set EMBED_BACKEND=torch"
+            )
+        root = folder / modules[0]["path"]
+        pooling = _read_json(folder / modules[kinds.index("Pooling")]["path"] / "config.json")
+        modes = pooling.get("pooling_mode") or tuple(
+            mode for key, mode in _LEGACY_POOLING.items() if pooling.get(key)) or "mean"
+        modes = (modes,) if isinstance(modes, str) else tuple(modes)
+        if not set(modes) <= set(_POOLERS):
+            raise EmbeddingError(f"the ONNX backends do not pool by {', '.join(modes)} "
+                                 f"({folder}): set EMBED_BACKEND=torch")
+        width = pooling.get("embedding_dimension") or pooling["word_embedding_dimension"]
+        config = _read_json(root / "sentence_bert_config.json")
+        # Where sentence-transformers' configuration gives no limit, it takes the
+        # tokenizer's, capped by the model's positions (as transformers reads them).
+        max_tokens = config.get("max_seq_length") or min(
+            (n for n in (_read_json(root / "tokenizer_config.json").get("model_max_length"),
+                         _read_json(root / "config.json").get("max_position_embeddings"))
+             if isinstance(n, int) and n > 0),
+            default=None,
+        )
+        if max_tokens is None:
+            raise EmbeddingError(f"{folder} does not say how many word pieces its model reads")
+        return cls(root, int(max_tokens), modes, int(width) * len(modes),
+                   bool(config.get("do_lower_case")))
+
+
+def _untruncated(tokenizer: Tokenizer) -> Tokenizer:
+    """Neither padding nor truncating: a `tokenizer.json` often holds its trainer's padding
+    and truncation (128 for all-MiniLM-L6-v2), which sentence-transformers overrides."""
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    return tokenizer
+
+
+def load_tokenizer(folder: Path) -> Tokenizer:
+    """A model folder's `tokenizer.json`, neither padding nor truncating."""
+    from tokenizers import Tokenizer
+
+    path = folder / "tokenizer.json"
+    text = path.read_text()
+    try:
+        return _untruncated(Tokenizer.from_str(text))
+    except Exception as e:  # tokenizers' parse errors are bare Exceptions
+        raise ValueError(f"{path}: {e}") from None
+
+
+class OnnxModel:
+    """An exported model on ONNX Runtime, tokenized by its `tokenizer.json` and pooled in
+    numpy as sentence-transformers does."""
+
+    def __init__(self, folder: Path, file_name: str) -> None:
+        import onnxruntime
+        from tokenizers import normalizers
+
+        layout = _Layout.read(folder)
+        self.max_tokens, self.dim, self.pooling = layout.max_tokens, layout.dim, layout.pooling
+        self.tokenizer = load_tokenizer(layout.root)
+        if layout.lower_case:  # what sentence-transformers does for do_lower_case
+            self.tokenizer.normalizer = normalizers.Sequence(
+                [normalizers.Lowercase(), *filter(None, [self.tokenizer.normalizer])])
+        pad = _read_json(layout.root / "tokenizer_config.json").get("pad_token")
+        pad = pad.get("content") if isinstance(pad, dict) else pad
+        self.pad_id = (self.tokenizer.token_to_id(pad) if pad else None) or 0
+        try:
+            self.session: InferenceSession = onnxruntime.InferenceSession(
+                str(folder / file_name), _session_options(), providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime's errors derive from Exception alone
+            raise EmbeddingError(f"cannot load {folder / file_name} ({e}): delete {folder} "
+                                 "to export the model again") from None
+        inputs = {i.name for i in self.session.get_inputs()}
+        outputs = {o.name for o in self.session.get_outputs()}
+        if not {"input_ids", "attention_mask"} <= inputs <= {
+                "input_ids", "attention_mask", "token_type_ids"} or \
+                "last_hidden_state" not in outputs:
+            raise EmbeddingError(
+                f"{folder / file_name} is not a feature-extraction export (inputs "
+                f"{sorted(inputs)}, outputs {sorted(outputs)}): delete {folder} to export "
+                "the model again"
+            )
+        self.with_types = "token_type_ids" in inputs
+
+    def pool(self, input_ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Sentence vectors, not normalized, of a right-padded batch."""
+        feeds = {"input_ids": input_ids, "attention_mask": mask}
+        if self.with_types:
+            feeds["token_type_ids"] = np.zeros_like(input_ids)
+        tokens = self.session.run(["last_hidden_state"], feeds)[0]
+        return np.concatenate([_POOLERS[mode](tokens, mask) for mode in self.pooling], axis=1)
+
+
+class TorchModel:
+    """The model on torch, through sentence-transformers (EMBED_BACKEND=torch)."""
+
+    def __init__(self, path: Path) -> None:
+        from sentence_transformers import SentenceTransformer
+        from tokenizers import Tokenizer
+
+        self.model: SentenceTransformer = SentenceTransformer(str(path), device="cpu")
+        hf_tokenizer = self.model.tokenizer
+        # A copy: transformers changes its tokenizer's settings on every call.
+        self.tokenizer = _untruncated(
+            Tokenizer.from_str(hf_tokenizer.backend_tokenizer.to_str()))
+        self.max_tokens = int(self.model.max_seq_length)
+        # Renamed in sentence-transformers 5.x; both exist in the supported range.
+        get = getattr(self.model, "get_embedding_dimension", None) or \
+            self.model.get_sentence_embedding_dimension
+        self.dim = int(get())
+        self.pad_id = hf_tokenizer.pad_token_id or 0
+        self.with_types = "token_type_ids" in hf_tokenizer.model_input_names
+
+    def pool(self, input_ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        import torch
+
+        features = {"input_ids": torch.from_numpy(input_ids),
+                    "attention_mask": torch.from_numpy(mask)}
+        if self.with_types:
+            features["token_type_ids"] = torch.zeros_like(features["input_ids"])
+        with torch.inference_mode():
+            return self.model.forward(features)["sentence_embedding"].float().numpy()
+
+
 class Embedder:
     """Owns the loaded model; encodes normalized vectors in batches."""
 
@@ -151,77 +336,80 @@ class Embedder:
         self.backend = settings.embed_backend
 
     @cached_property
-    def model(self) -> SentenceTransformer:
-        from sentence_transformers import SentenceTransformer
-
+    def model(self) -> OnnxModel | TorchModel:
         try:
             if self.backend == "torch":
-                return SentenceTransformer(str(self.path), device="cpu")
+                return TorchModel(self.path)
             folder, file_name = onnx_export(
                 self.path, self.settings.models_dir, quantize=self.backend == "onnx-int8"
             )
-            return SentenceTransformer(
-                str(folder), backend="onnx", device="cpu",
-                model_kwargs={"file_name": file_name, "session_options": _session_options()},
-            )
-        except (OSError, ValueError) as e:
+            return OnnxModel(folder, file_name)
+        # KeyError: a configuration file without a key it must have.
+        except (OSError, ValueError, KeyError) as e:
             raise EmbeddingError(f"cannot load embedding model {self.path}: {e}") from None
 
     @property
-    def tokenizer(self):  # noqa: ANN201 - a transformers tokenizer, untyped upstream
+    def tokenizer(self) -> Tokenizer:
+        """The model's tokenizer, neither padding nor truncating. It may be used from several
+        threads at once: a tokenizers.Tokenizer only refuses a change of its settings while
+        another thread encodes, and nothing changes them after loading."""
         return self.model.tokenizer
+
+    @cached_property
+    def _truncating(self) -> Tokenizer:
+        """The tokenizer as sentence-transformers sets it for encoding: cut to the model's
+        limit, special tokens included."""
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_str(self.tokenizer.to_str())
+        tokenizer.enable_truncation(self.max_tokens)
+        return tokenizer
 
     @property
     def max_tokens(self) -> int:
         """Word pieces the model reads, special tokens included; the rest it would cut."""
-        return int(self.model.max_seq_length)
+        return self.model.max_tokens
 
     @property
     def dim(self) -> int:
+        return self.model.dim
+
+    def _batch(self, rows: Sequence[Sequence[int]]) -> np.ndarray:
+        """Normalized vectors of one batch, padded to its longest row, as
+        sentence-transformers pads: the int8 model's scales are the whole batch's, padding
+        included, so anything else gives other vectors."""
         model = self.model
-        # Renamed in sentence-transformers 5.x; both exist in the supported range.
-        get = getattr(model, "get_embedding_dimension", None) or \
-            model.get_sentence_embedding_dimension
-        return int(get())
+        input_ids = np.full((len(rows), max(map(len, rows))), model.pad_id, dtype=np.int64)
+        mask = np.zeros_like(input_ids)
+        for row, ids in enumerate(rows):
+            input_ids[row, : len(ids)] = ids
+            mask[row, : len(ids)] = 1
+        vectors = model.pool(input_ids, mask)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return (vectors / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
 
     def embed_ids(self, token_ids: Sequence[Sequence[int]]) -> np.ndarray:
         """Normalized vectors of texts already tokenized by this model's tokenizer (special
         tokens included), as `embed` would give for the texts: the chunker tokenizes every
         chunk to measure it, and the model's own tokenizing is then not done twice."""
-        import torch
-
         if not token_ids:
             return np.zeros((0, self.dim), dtype=np.float32)
-        model = self.model
-        pad = self.tokenizer.pad_token_id or 0
-        with_types = "token_type_ids" in self.tokenizer.model_input_names
-        limit = self.max_tokens
-        out = []
-        for start in range(0, len(token_ids), self.settings.embed_batch_size):
-            batch = [list(ids[: limit - 1]) + list(ids[-1:]) if len(ids) > limit else ids
-                     for ids in token_ids[start : start + self.settings.embed_batch_size]]
-            width = max(len(ids) for ids in batch)
-            input_ids = np.full((len(batch), width), pad, dtype=np.int64)
-            mask = np.zeros((len(batch), width), dtype=np.int64)
-            for row, ids in enumerate(batch):
-                input_ids[row, : len(ids)] = ids
-                mask[row, : len(ids)] = 1
-            features = {"input_ids": torch.from_numpy(input_ids),
-                        "attention_mask": torch.from_numpy(mask)}
-            if with_types:
-                features["token_type_ids"] = torch.zeros_like(features["input_ids"])
-            with torch.inference_mode():
-                vectors = model.forward(features)["sentence_embedding"]
-            out.append(torch.nn.functional.normalize(vectors.float(), p=2, dim=1).numpy())
-        return np.concatenate(out)
+        limit, size = self.max_tokens, self.settings.embed_batch_size
+        batches = (
+            [list(ids[: limit - 1]) + list(ids[-1:]) if len(ids) > limit else ids
+             for ids in token_ids[start : start + size]]
+            for start in range(0, len(token_ids), size)
+        )
+        return np.concatenate([self._batch(rows) for rows in batches])
 
     def embed(self, texts: list[str]) -> np.ndarray:
+        """Normalized vectors, as sentence-transformers' `encode` gives them: the same
+        truncation, and the same batches (longest texts first), on which int8 depends."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return self.model.encode(
-            texts,
-            batch_size=self.settings.embed_batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        ).astype(np.float32)
+        order = np.argsort([-len(text) for text in texts])
+        ids = [e.ids for e in self._truncating.encode_batch([texts[i] for i in order])]
+        size = self.settings.embed_batch_size
+        vectors = np.concatenate(
+            [self._batch(ids[start : start + size]) for start in range(0, len(ids), size)])
+        return vectors[np.argsort(order)]

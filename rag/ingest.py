@@ -3,7 +3,6 @@ idempotent per source."""
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -108,10 +107,10 @@ class Ingestor:
                  progress: ProgressCallback | None) -> None:
         self.collection = collection
         self.embedder = embedder
-        # Chunking runs in the loading thread while the model encodes: it gets its own copy
-        # of the tokenizer, since a Rust tokenizer refuses use from two threads at once.
+        # Chunking runs in the loading thread while the model encodes, and other ingests may
+        # chunk meanwhile: all share the model's tokenizer (safe, see Embedder.tokenizer).
         self.chunker = Chunker(
-            copy.deepcopy(embedder.tokenizer), embedder.max_tokens, settings.chunk_tokens,
+            embedder.tokenizer, embedder.max_tokens, settings.chunk_tokens,
             settings.chunk_overlap,
         )
         self.params = f"{_CHUNKING_VERSION}:{self.chunker.size}:{self.chunker.overlap}"

@@ -1,0 +1,159 @@
+"""The ONNX backends give sentence-transformers' vectors on onnxruntime, tokenizers and numpy,
+without importing torch."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sentence_transformers import SentenceTransformer
+
+from rag.chunking import Chunker
+from rag.documents import Document, Section
+from rag.embedding import Embedder, EmbeddingError, OnnxModel, onnx_export
+from rag.settings import RagSettings
+
+pytestmark = pytest.mark.slow
+
+LONG = "too long " * 300  # 600 word pieces: the model reads 256
+TEXTS = [
+    "Quokkas live on Rottnest Island.",
+    "",
+    "Crème brûlée, 日本語の文章, Ελληνικά, 🙂 emoji.",
+    LONG,
+    "The part number is XJ-9000.\n\n" + "More words. " * 40,
+    "short",
+    "antidisestablishmentarianism " * 50,
+] * 2
+BATCH = 4  # several batches, each of mixed lengths
+
+
+def _reference(embedder: Embedder, quantize: bool) -> SentenceTransformer:
+    """sentence-transformers on the very ONNX file the backend runs."""
+    folder, file_name = onnx_export(embedder.path, embedder.settings.models_dir, quantize)
+    return SentenceTransformer(str(folder), backend="onnx", device="cpu",
+                               model_kwargs={"file_name": file_name})
+
+
+@pytest.mark.parametrize("backend", ["onnx-int8", "onnx"])
+def test_vectors_equal_sentence_transformers(embedder: Embedder, backend: str) -> None:
+    ours = Embedder(RagSettings(data_dir=embedder.settings.data_dir, embed_backend=backend,
+                                embed_batch_size=BATCH))
+    reference = _reference(embedder, quantize=backend == "onnx-int8")
+    assert len(ours.tokenizer.encode(LONG).ids) > 2 * reference.max_seq_length
+    assert ours.max_tokens == reference.max_seq_length == 256
+    expected = reference.encode(TEXTS, batch_size=BATCH, normalize_embeddings=True)
+    vectors = ours.embed(TEXTS)
+    assert vectors.dtype == np.float32 and vectors.shape == (len(TEXTS), ours.dim)
+    assert np.allclose(vectors, expected, atol=1e-5)
+
+
+def test_torch_backend_equals_sentence_transformers_and_onnx(embedder: Embedder) -> None:
+    def make(backend: str) -> Embedder:
+        return Embedder(RagSettings(data_dir=embedder.settings.data_dir,
+                                    embed_backend=backend, embed_batch_size=BATCH))
+
+    torch, onnx = make("torch"), make("onnx")
+    vectors = torch.embed(TEXTS)
+    assert np.allclose(vectors, torch.model.model.encode(TEXTS, batch_size=BATCH,
+                                                         normalize_embeddings=True), atol=1e-5)
+    assert np.allclose(vectors, onnx.embed(TEXTS), atol=1e-5)
+    ids = [e.ids for e in torch.tokenizer.encode_batch(TEXTS[:4])]
+    assert np.allclose(torch.embed_ids(ids), vectors[:4], atol=1e-5)
+
+
+def _variant(folder: Path, tmp_path: Path) -> Path:
+    """A copy of an exported model to edit the configuration of (its ONNX files linked)."""
+    def link_or_copy(source: str, target: str) -> None:
+        if source.endswith(".onnx"):
+            os.link(source, target)
+        else:
+            shutil.copy2(source, target)
+
+    variant = tmp_path / "model"
+    shutil.copytree(folder, variant, copy_function=link_or_copy)
+    return variant
+
+
+@pytest.mark.parametrize("mode", ["cls", "max", ["mean", "max"]])
+def test_pooling_as_sentence_transformers(embedder: Embedder, tmp_path: Path,
+                                          mode: str | list[str]) -> None:
+    """Other models pool otherwise (EMBED_MODEL): the exported model, told to pool so."""
+    folder, file_name = onnx_export(embedder.path, embedder.settings.models_dir, False)
+    variant = _variant(folder, tmp_path)
+    config = variant / "1_Pooling/config.json"
+    config.write_text(json.dumps(json.loads(config.read_text()) | {"pooling_mode": mode}))
+    model = OnnxModel(variant, file_name)
+    reference = SentenceTransformer(str(variant), backend="onnx", device="cpu",
+                                    model_kwargs={"file_name": file_name})
+    texts = ["short", "A longer sentence, padded less than the short one.", ""]
+    rows = [e.ids for e in model.tokenizer.encode_batch(texts)]
+    width = max(map(len, rows))
+    input_ids = np.array([ids + [model.pad_id] * (width - len(ids)) for ids in rows])
+    mask = np.array([[1] * len(ids) + [0] * (width - len(ids)) for ids in rows])
+    vectors = model.pool(input_ids, mask)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    assert vectors.shape == (3, model.dim)
+    assert np.allclose(vectors, reference.encode(texts, normalize_embeddings=True), atol=1e-5)
+
+
+def test_unsupported_model_names_the_torch_backend(embedder: Embedder, tmp_path: Path) -> None:
+    folder, file_name = onnx_export(embedder.path, embedder.settings.models_dir, False)
+    variant = _variant(folder, tmp_path)
+    modules = json.loads((variant / "modules.json").read_text())
+    modules.insert(2, {"idx": 2, "name": "2", "path": "2_Dense",
+                       "type": "sentence_transformers.models.Dense"})
+    (variant / "modules.json").write_text(json.dumps(modules))
+    with pytest.raises(EmbeddingError, match="EMBED_BACKEND=torch"):
+        OnnxModel(variant, file_name)
+
+
+def test_tokenizer_shared_between_threads(embedder: Embedder) -> None:
+    """Ingests chunk in their loading threads while questions are embedded: one tokenizer
+    for all of them, never changed after loading, so none is refused."""
+    doc = Document("s", "Title", [Section(" ".join(f"Sentence {i} is plain." for i in range(400)),
+                                          ("Heading",))])
+    chunker = Chunker(embedder.tokenizer, embedder.max_tokens, 200, 40)
+    expected = [c.text for c in chunker.split(doc)]
+    with ThreadPoolExecutor(4) as pool:
+        splits = [pool.submit(lambda: [c.text for c in chunker.split(doc)]) for _ in range(6)]
+        queries = [pool.submit(embedder.embed, TEXTS) for _ in range(3)]
+        assert all(s.result() == expected for s in splits)
+        assert all(q.result().shape == (len(TEXTS), embedder.dim) for q in queries)
+
+
+CHILD = """
+import sys
+from rag.cli import main
+
+assert main(["ingest", sys.argv[1]]) == 0
+assert main(["query", "Where do quokkas live?", "-k", "1"]) == 0
+heavy = {"torch", "transformers", "optimum", "sentence_transformers"}
+print(sorted(m for m in sys.modules if m.split(".")[0] in heavy))
+"""
+
+
+def test_ingest_and_query_never_import_torch(embedder: Embedder, tmp_path: Path) -> None:
+    """A `rag ingest` then a `rag query` with the default backend, in a fresh process."""
+    data = tmp_path / "data"
+    data.mkdir()
+    # The model as `make install` leaves it: exported already.
+    (data / "models").symlink_to(embedder.settings.models_dir.resolve())
+    doc = tmp_path / "quokkas.md"
+    doc.write_text("# Quokkas\n\nQuokkas live on Rottnest Island, off Perth.\n")
+    env = {name: value for name, value in os.environ.items()
+           if name not in ("CHROMA_URL", "EMBED_BACKEND", "EMBED_MODEL")}
+    result = subprocess.run(
+        [sys.executable, "-c", CHILD, str(doc)], cwd=tmp_path, env=env | {"DATA_DIR": str(data)},
+        capture_output=True, text=True, timeout=240, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Rottnest" in result.stdout
+    assert result.stdout.splitlines()[-1] == "[]"
