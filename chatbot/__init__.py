@@ -18,13 +18,21 @@ from flask_socketio import SocketIO
 
 from chatbot import files, uploads, views
 from chatbot.chat import Chat
-from chatbot.commands import app_version
+from chatbot.common import app_version
+from chatbot.grounding import Grounding
+from chatbot.ingests import Ingests
+from chatbot.library import Library
 from chatbot.llm import LLMClient
 from chatbot.metrics import Metrics
+from chatbot.prompt import PromptBuilder
 from chatbot.services import Services
 from chatbot.settings import Settings
+from chatbot.slots import SlotQueue
 from chatbot.sockets import Events
 from chatbot.store import Store
+from chatbot.streaming import Streamer
+from chatbot.transcript import Transcript
+from rag import Rag, RagSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 # A 1 MB message must reach the handler to be refused with a readable `error`; above this
@@ -56,19 +64,31 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     socketio = SocketIO(app, async_mode="threading", max_http_buffer_size=MAX_PACKET_BYTES,
                         cors_allowed_origins=_origin_check(settings.extra_origins))
-    store = Store(settings.data_dir / "conversations.sqlite3")
-    llm = LLMClient(settings)
-    metrics = Metrics()
 
     def emit(event: str, payload: dict[str, Any], room: str) -> None:
         socketio.emit(event, payload, to=room)
 
-    chat = Chat(settings, store, llm, metrics, emit=emit, spawn=socketio.start_background_task)
-    app.extensions["chatbot"] = Services(settings, store, llm, metrics, chat, socketio)
+    store = Store(settings.data_dir / "conversations.sqlite3")
+    llm = LLMClient(settings)
+    metrics = Metrics()
+    library = Library(settings, Rag(RagSettings(data_dir=settings.data_dir)))
+    grounding = Grounding(settings, store, library, metrics, emit)
+    transcript = Transcript(store, metrics, emit)
+    chat = Chat(settings=settings, store=store, llm=llm, grounding=grounding,
+                prompts=PromptBuilder(store, transcript, metrics, emit),
+                slots=SlotQueue(settings.llm_concurrency or 1, metrics),
+                streamer=Streamer(emit, metrics, settings.stream_interval_ms),
+                transcript=transcript, metrics=metrics, emit=emit,
+                spawn=socketio.start_background_task)
+    ingests = Ingests(settings, library, metrics, socketio)
+    services = Services(settings=settings, store=store, llm=llm, metrics=metrics,
+                        library=library, grounding=grounding, chat=chat, ingests=ingests,
+                        socketio=socketio)
+    app.extensions["chatbot"] = services
     views.init_app(app)
-    uploads.init_app(app, socketio, settings, chat.grounding, metrics)
+    uploads.init_app(app, settings)
     files.init_app(app)
-    Events(socketio, settings, store, chat).register()
+    Events(services).register()
     return app
 
 

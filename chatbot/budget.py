@@ -5,6 +5,9 @@ model's chat template. Content is counted with the model's tokenizer (see LLMCli
 template's own tokens are unknown to us (it lives in the server), so a fixed allowance per
 message and per prompt covers them.
 
+`Budget` is where one answer's texts are counted, each once (a count may be a request to the
+LLM server): it gives retrieval its room and makes the plan. `plan` is the arithmetic.
+
 Dropping history breaks llama.cpp's prefix cache (the next prompt no longer starts with the
 previous one), so when the history overflows we drop the oldest turns down to a fraction of
 the budget rather than exactly to it: the following turns then fit without dropping again
@@ -14,6 +17,11 @@ and keep reusing the cache.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
+
+from chatbot.llm import LLMClient
+from chatbot.settings import ChatSettings
+from chatbot.store import Message, Store
 
 # Chat templates add role markers around each message ("<start_of_turn>user\n", "User: ").
 PER_MESSAGE_TOKENS = 8
@@ -92,3 +100,57 @@ def plan(*, n_ctx: int, max_answer: int, fixed_tokens: int, new_tokens: int,
     first_id = window[0].id if window else None
     return Plan(first_id=first_id, answer_tokens=answer, prompt_tokens=must + total,
                 dropped=dropped)
+
+
+class Budget:
+    """The token side of one answer. Stored messages keep their count in the store, so a
+    history message is counted once ever; an answer streamed without a usage report is
+    counted after `done` (`count_answer`)."""
+
+    def __init__(self, llm: LLMClient, store: Store, chat: ChatSettings, model: str,
+                 question: str):
+        self._llm = llm
+        self._store = store
+        self.chat = chat
+        self.model = model
+        self.question = question
+
+    def count(self, text: str) -> int:
+        return self._llm.count_tokens(text, self.model)
+
+    @cached_property
+    def n_ctx(self) -> int:
+        return self._llm.n_ctx()
+
+    @cached_property
+    def system_tokens(self) -> int:
+        return self.count(self.chat.system_prompt)
+
+    @cached_property
+    def question_tokens(self) -> int:
+        return self.count(self.question)
+
+    def context_room(self, share: float) -> int:
+        """Tokens retrieved text may use: `share` of what the system prompt, the question
+        and the answer leave; history makes way for it, not the other way."""
+        fixed = (PER_PROMPT_TOKENS + SAFETY_TOKENS + 2 * PER_MESSAGE_TOKENS
+                 + self.system_tokens + self.question_tokens
+                 + min(self.chat.max_tokens, self.n_ctx // 2))
+        return int(max(0, self.n_ctx - fixed) * share)
+
+    def fit(self, context: str, history: list[Message], start_id: int) -> Plan:
+        """The plan for this answer's prompt: `context` goes into the new message, `history`
+        (as the model should see it, oldest first) is cut to fit."""
+        turns = [Turn(m.id, m.role, self._stored_count(m)) for m in history]
+        return plan(n_ctx=self.n_ctx, max_answer=self.chat.max_tokens,
+                    fixed_tokens=self.system_tokens + self.count(context),
+                    new_tokens=self.question_tokens, history=turns, start_id=start_id)
+
+    def count_answer(self, message_id: int, text: str) -> None:
+        self._store.set_tokens(message_id, self.count(text))
+
+    def _stored_count(self, message: Message) -> int:
+        if message.tokens is None:
+            message.tokens = self.count(message.content)
+            self._store.set_tokens(message.id, message.tokens)
+        return message.tokens

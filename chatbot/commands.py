@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 
 from pydantic import ValidationError
 
-from chatbot.grounding import Grounding, OneOff, bare_url
+from chatbot.common import app_version
+from chatbot.grounding import OneOff, bare_url
+from chatbot.library import Library
 from chatbot.llm import LLMClient, LLMError
 from chatbot.settings import ChatSettings, Settings
 from rag import RagError
@@ -36,7 +37,7 @@ class Context:
     settings: Settings
     llm: LLMClient
     chat: ChatSettings  # the conversation's current settings
-    grounding: Grounding | None = None
+    library: Library | None = None  # None: no document retrieval in this chat
 
 
 Handler = Callable[[str, Context], Reply]
@@ -57,13 +58,6 @@ def _help(_: str, __: Context) -> Reply:
 
 def _reset(_: str, __: Context) -> Reply:
     return Reply("Started a new conversation.", reset=True)
-
-
-def app_version() -> str:
-    try:
-        return version("localchat")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 def _version(_: str, ctx: Context) -> Reply:
@@ -135,8 +129,8 @@ RAG_USAGE = ("`/rag on [COLLECTION] [K]` answers every question from a collectio
 
 
 def _rag(args: str, ctx: Context) -> Reply:
-    grounding = ctx.grounding
-    if grounding is None:
+    library = ctx.library
+    if library is None:
         return Reply("Document retrieval is not available in this chat.")
     words = args.split()
     head = words[0].lower() if words else ""
@@ -149,11 +143,11 @@ def _rag(args: str, ctx: Context) -> Reply:
         return Reply("RAG is off: answers no longer use your documents.",
                      settings=chat.model_copy(update={"rag": False}))
     if head == "list" and len(words) == 1:
-        return Reply(_listing(grounding, _collection(ctx)))
+        return Reply(_listing(library, _collection(ctx)))
     if head == "on" and len(words) <= 3 and (len(words) < 3 or words[2].isdigit()):
-        return _rag_on(ctx, grounding, words[1] if len(words) > 1 else None,
+        return _rag_on(ctx, library, words[1] if len(words) > 1 else None,
                        int(words[2]) if len(words) > 2 else None)
-    grounding.warm_up()
+    library.warm_up()
     return Reply(f"Answering from collection `{_collection(ctx)}`.", ask=args.strip(),
                  once=OneOff(collection=_collection(ctx)))
 
@@ -162,13 +156,13 @@ def _collection(ctx: Context) -> str:
     return ctx.chat.rag_collection or ctx.settings.rag_collection
 
 
-def _rag_on(ctx: Context, grounding: Grounding, name: str | None, k: int | None) -> Reply:
+def _rag_on(ctx: Context, library: Library, name: str | None, k: int | None) -> Reply:
     if k is not None and not 1 <= k <= 20:
         return Reply("K is the number of passages per question: 1 to 20.")
     name = name or _collection(ctx)
     warning = ""
     try:
-        known = [c["name"] for c in grounding.collections()]
+        known = [c["name"] for c in library.collections()]
     except RagError as exc:
         warning = f"\n\nCould not check the collections now: {exc}"
     else:
@@ -176,7 +170,7 @@ def _rag_on(ctx: Context, grounding: Grounding, name: str | None, k: int | None)
             offered = ", ".join(f"`{n}`" for n in known) or "none yet"
             return Reply(f"No collection `{name}`. Collections: {offered}. Add documents "
                          "with the Documents button (top right), then `/rag on NAME`.")
-    grounding.warm_up()
+    library.warm_up()
     changed = ctx.chat.model_copy(update={"rag": True, "rag_collection": name,
                                           "rag_k": k or ctx.chat.rag_k})
     k_shown = changed.rag_k or ctx.settings.rag_k
@@ -185,9 +179,9 @@ def _rag_on(ctx: Context, grounding: Grounding, name: str | None, k: int | None)
                  settings=changed)
 
 
-def _listing(grounding: Grounding, current: str) -> str:
+def _listing(library: Library, current: str) -> str:
     try:
-        found = grounding.collections()
+        found = library.collections()
     except RagError as exc:
         return f"Could not list the collections: {exc}"
     if not found:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, Flask, Response, abort, current_app, send_file
+from flask import Blueprint, Flask, Response, abort, send_file
+
+from chatbot.services import services
 
 bp = Blueprint("files", __name__)
 
@@ -27,7 +29,7 @@ def init_app(app: Flask) -> None:
 def serve(file_id: str) -> Response:
     if not FILE_ID.match(file_id):
         abort(404)
-    folder = current_app.extensions["ingests"].uploads_dir / file_id
+    folder = services().library.uploads_dir / file_id
     found = sorted(p for p in folder.glob("*") if p.is_file()) if folder.is_dir() else []
     if not found:
         abort(404)

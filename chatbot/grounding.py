@@ -1,7 +1,8 @@
 """Grounding an answer in the user's documents: retrieval for a turn, query rewriting, the
 prompt template, fitting passages into the context budget, and the `sources` of `done`.
 
-Chat calls `Grounding.retrieve` once per answer, in the answer's worker thread, and puts what
+Chat calls `Grounding.retrieve` once per answer, in the answer's worker thread, with the
+answer's `Budget` (it says how many tokens passages may use, and counts them), and puts what
 it returns into the newest user message (the only place where it does not break llama.cpp's
 prefix cache). The passages are never stored: history keeps the question, the answer and its
 sources.
@@ -24,23 +25,21 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chatbot import budget
-from chatbot.llm import LLMClient
+from chatbot.budget import Budget
+from chatbot.common import Emit
+from chatbot.library import Library
 from chatbot.metrics import Metrics
 from chatbot.settings import ChatSettings, Settings
 from chatbot.store import Message, Store
-from rag import Document, Failure, Passage, Rag, RagError, RagSettings
+from rag import Failure, Passage, RagError
 
 log = logging.getLogger("chatbot.grounding")
-
-Emit = Callable[[str, dict[str, Any], str], None]
 
 FOLLOW_UP_WORDS = 5
 BACK_REFERENCES = frozenset((
@@ -57,6 +56,14 @@ INSTRUCTIONS = (
     "not contain the answer, say that the documents do not say, instead of guessing.")
 PAGE_INSTRUCTIONS = "Summarize the web page below in a few sentences."
 URL_ONLY = re.compile(r"^<?(https?://\S+?)>?$", re.IGNORECASE)
+
+
+@dataclass
+class Retrieval:
+    """What retrieval adds to one answer: text for the prompt, and links for the reader."""
+
+    context: str = ""
+    sources: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -96,34 +103,16 @@ def url_offer(url: str) -> dict[str, Any]:
 
 
 class Grounding:
-    def __init__(self, settings: Settings, store: Store, llm: LLMClient, metrics: Metrics,
-                 emit: Emit, rag: Rag | None = None):
+    def __init__(self, settings: Settings, store: Store, library: Library, metrics: Metrics,
+                 emit: Emit):
         self.settings = settings
         self.store = store
-        self.llm = llm
+        self.library = library
         self.metrics = metrics
         self.emit = emit
-        self.rag = rag or Rag(RagSettings(data_dir=settings.data_dir))
-        self.uploads_dir = (settings.data_dir / "uploads").resolve()
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="rag-retrieve")
         self._pending: dict[str, OneOff] = {}
         self._lock = threading.Lock()
-        self._warming: Future[None] | None = None
-
-    # Set-up ---------------------------------------------------------------------------
-
-    def warm_up(self) -> None:
-        """Load the embedding model in the background, once, so that the first grounded
-        question does not pay for it (called when RAG is turned on or a document arrives)."""
-        with self._lock:
-            if self._warming is None:
-                self._warming = self._pool.submit(self._load_model)
-
-    def _load_model(self) -> None:
-        try:
-            self.rag.embedder.embed(["warm up"])
-        except Exception:
-            log.exception("could not load the embedding model")
 
     def expect(self, conversation_id: str, once: OneOff | None) -> None:
         """The next answer in this conversation is grounded as `once` says (None: forget)."""
@@ -133,31 +122,26 @@ class Grounding:
             else:
                 self._pending[conversation_id] = once
 
-    def collections(self) -> list[dict[str, Any]]:
-        """Raises RagError with a readable reason when the store cannot be reached."""
-        return [{"name": c.name, "chunks": c.chunks, "documents": c.documents}
-                for c in self.rag.collections()]
-
     # One answer -----------------------------------------------------------------------
 
-    def retrieve(self, conversation_id: str, text: str,
-                 chat: ChatSettings) -> tuple[str, list[dict[str, Any]]]:
-        """(context for the prompt, sources for `done`); ("", []) when not grounded."""
+    def retrieve(self, conversation_id: str, chat: ChatSettings, budget: Budget) -> Retrieval:
+        """Passages (or a page) for the question `budget.question`, fitted into the room
+        the budget leaves; an empty Retrieval when the answer is not grounded."""
         with self._lock:
             once = self._pending.pop(conversation_id, None)
         if once is not None and once.url:
-            return self._page(conversation_id, once.url, text, chat)
+            return self._page(conversation_id, once.url, budget)
         if once is None and not chat.rag:
-            return "", []
+            return Retrieval()
         collection = ((once and once.collection) or chat.rag_collection
                       or self.settings.rag_collection)
         k = chat.rag_k or self.settings.rag_k
         self.emit("status", {"state": "retrieving", "collection": collection}, conversation_id)
         history = self.store.messages(conversation_id)
-        query = retrieval_query(text, history)
+        query = retrieval_query(budget.question, history)
         started = time.perf_counter()
         try:
-            passages = self._pool.submit(self.rag.retrieve, query, collection, k).result(
+            passages = self._pool.submit(self.library.retrieve, query, collection, k).result(
                 timeout=self.settings.rag_timeout)
         except FutureTimeout:
             return self._without(conversation_id, collection,
@@ -175,32 +159,21 @@ class Grounding:
             self.emit("notice", {"text": f"Nothing in collection `{collection}` matches this "
                                  "question; answering without documents.",
                                  "level": "warning"}, conversation_id)
-            return "", []
-        return self._fit(passages, text, chat)
+            return Retrieval()
+        return self.fit(passages, budget)
 
-    def _without(self, room: str, collection: str, reason: str) -> tuple[str, list]:
+    def _without(self, room: str, collection: str, reason: str) -> Retrieval:
         self.metrics.retrieval_failures.inc()
         self.emit("notice", {"text": f"Could not search collection `{collection}` "
                              f"({reason.rstrip('.')}). This answer does not use your "
                              "documents.", "level": "warning"}, room)
-        return "", []
+        return Retrieval()
 
-    def _room_for_context(self, text: str, chat: ChatSettings) -> tuple[str, int]:
-        """(model, tokens the retrieved text may use): a share of what the system prompt,
-        the question and the answer leave; history makes way for it, not the other way."""
-        model = chat.model or self.llm.default_model()
-        n_ctx = self.llm.n_ctx()
-        fixed = (budget.PER_PROMPT_TOKENS + budget.SAFETY_TOKENS + 2 * budget.PER_MESSAGE_TOKENS
-                 + self.llm.count_tokens(chat.system_prompt, model)
-                 + self.llm.count_tokens(text, model) + min(chat.max_tokens, n_ctx // 2))
-        return model, int(max(0, n_ctx - fixed) * self.settings.rag_context_share)
-
-    def _fit(self, passages: list[Passage], text: str,
-             chat: ChatSettings) -> tuple[str, list[dict[str, Any]]]:
+    def fit(self, passages: list[Passage], budget: Budget) -> Retrieval:
         """Best passages first, each whole, while they fit: fewer passages rather than an
         over-long prompt. Passages of the same document page share one source number."""
-        model, room = self._room_for_context(text, chat)
-        used = self.llm.count_tokens(f"{SOURCES_HEADING}\n{INSTRUCTIONS}", model) + 8
+        room = budget.context_room(self.settings.rag_context_share)
+        used = budget.count(f"{SOURCES_HEADING}\n{INSTRUCTIONS}") + 8
         numbers: dict[tuple[str, int | None], int] = {}
         sources: list[dict[str, Any]] = []
         blocks: list[str] = []
@@ -209,7 +182,7 @@ class Grounding:
             number = numbers.get(key, len(numbers) + 1)
             where = f", page {passage.page}" if passage.page else ""
             block = f"[{number}] {passage.title}{where}\n{passage.text.strip()}"
-            cost = self.llm.count_tokens(block, model) + 2
+            cost = budget.count(block) + 2
             if used + cost > room:
                 continue
             used += cost
@@ -220,16 +193,16 @@ class Grounding:
         if len(blocks) < len(passages):
             log.info("%d of %d passages fit the context budget", len(blocks), len(passages))
         if not blocks:
-            return "", []
+            return Retrieval()
         context = f"{SOURCES_HEADING}\n\n" + "\n\n".join(blocks) + f"\n\n{INSTRUCTIONS}"
-        return context, sources
+        return Retrieval(context, sources)
 
     def source(self, passage: Passage) -> dict[str, Any]:
         """{"title", "url", "page"?, "score"}: an uploaded file links to where we serve it,
         a PDF at its page; a file ingested from the server's disk keeps its path."""
         url = passage.source
         path = Path(passage.source)
-        if path.is_absolute() and path.parent.parent == self.uploads_dir:
+        if path.is_absolute() and path.parent.parent == self.library.uploads_dir:
             url = f"/files/{path.parent.name}"
         if passage.page and (url.startswith("/files/") or url.lower().endswith(".pdf")):
             url += f"#page={passage.page}"
@@ -241,19 +214,18 @@ class Grounding:
 
     # A web page to summarize ----------------------------------------------------------
 
-    def _page(self, room: str, url: str, text: str,
-              chat: ChatSettings) -> tuple[str, list[dict[str, Any]]]:
+    def _page(self, room: str, url: str, budget: Budget) -> Retrieval:
         self.emit("status", {"state": "retrieving", "url": url}, room)
-        document = self.fetch_page(url)
+        document = self.library.fetch_page(url)
         if isinstance(document, Failure):
             self.emit("notice", {"text": f"Could not read {url}: {document.reason}.",
                                  "level": "warning"}, room)
-            return "", []
-        model, room_tokens = self._room_for_context(text, chat)
+            return Retrieval()
+        room_tokens = budget.context_room(self.settings.rag_context_share)
         kept: list[str] = []
-        used = self.llm.count_tokens(PAGE_INSTRUCTIONS, model)
+        used = budget.count(PAGE_INSTRUCTIONS)
         for section in document.sections:
-            cost = self.llm.count_tokens(section.text, model) + 2
+            cost = budget.count(section.text) + 2
             if used + cost > room_tokens:
                 break
             used += cost
@@ -261,11 +233,7 @@ class Grounding:
         if not kept:
             self.emit("notice", {"text": f"{url} has no text that fits the model's context.",
                                  "level": "warning"}, room)
-            return "", []
+            return Retrieval()
         context = f"{PAGE_INSTRUCTIONS}\n\n# {document.title}\n\n" + "\n\n".join(kept)
-        return context, [{"title": document.title, "url": document.source, "score": 1.0}]
-
-    def fetch_page(self, url: str) -> Document | Failure:
-        """One page, with the same address rules as documents added from the page."""
-        return self.rag.fetch_page(url, allow_private=False,
-                                   url_allowlist=self.settings.url_allowlist)
+        return Retrieval(context, [{"title": document.title, "url": document.source,
+                                    "score": 1.0}])

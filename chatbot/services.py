@@ -1,4 +1,6 @@
-"""The objects one app shares between HTTP views and socket events, kept on the app."""
+"""The one registry of an app's shared objects, kept on the app as `extensions["chatbot"]`:
+create_app builds each object once, hands each the others it needs, and records them here
+for the HTTP views and socket events."""
 
 from __future__ import annotations
 
@@ -8,21 +10,28 @@ from flask import current_app
 from flask_socketio import SocketIO
 
 from chatbot.chat import Chat
+from chatbot.grounding import Grounding
+from chatbot.ingests import Ingests
+from chatbot.library import Library
 from chatbot.llm import LLMClient
 from chatbot.metrics import Metrics
 from chatbot.settings import Settings
 from chatbot.store import Store
 
 
-@dataclass
+@dataclass(frozen=True)
 class Services:
     settings: Settings
     store: Store
     llm: LLMClient
     metrics: Metrics
+    library: Library
+    grounding: Grounding
     chat: Chat
+    ingests: Ingests
     socketio: SocketIO
 
 
 def services() -> Services:
+    """The current app's services (inside a request or a socket event)."""
     return current_app.extensions["chatbot"]

@@ -1,11 +1,14 @@
-"""Socket.IO events (the contract in ARCHITECTURE.md, plus the sidebar and settings extras).
+"""Socket.IO events (the contract in ARCHITECTURE.md, plus the sidebar, settings and
+document-collection extras), every one registered here.
 
 Each socket belongs to a browser (the signed cookie's id) and shows one conversation; it
 sits in two rooms: the conversation's (answers stream there, so every tab showing it follows
 along) and the browser's (sidebar changes reach all of that browser's tabs).
 
-Every handler validates its payload and answers a bad one with `error`; an unexpected
-exception is logged and turned into a generic `error`, never a traceback or a dropped socket.
+Every handler goes through one guard: a socket without a session is told to reload, a
+payload that is not an object or that the handler refuses is answered with `error`, and an
+unexpected exception is logged and turned into a generic `error`, never a traceback or a
+dropped socket.
 """
 
 from __future__ import annotations
@@ -18,14 +21,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import request, session
-from flask_socketio import SocketIO, emit, join_room, leave_room
+from flask_socketio import emit, join_room, leave_room
 from pydantic import ValidationError
 
 from chatbot import commands
-from chatbot.chat import Chat
+from chatbot.common import browser_room
 from chatbot.grounding import bare_url, url_offer
-from chatbot.settings import ChatSettings, Settings
-from chatbot.store import Conversation, Store
+from chatbot.services import Services
+from chatbot.settings import ChatSettings
+from chatbot.store import Conversation
 
 log = logging.getLogger("chatbot.sockets")
 
@@ -40,16 +44,21 @@ class Client:
     conversation_id: str
 
 
-def browser_room(browser: str) -> str:
-    return f"browser:{browser}"
+EVENTS = ("message", "stop", "reset", "switch", "rename", "delete", "settings", "collections",
+          "delete_collection")
 
 
 class Events:
-    def __init__(self, socketio: SocketIO, settings: Settings, store: Store, chat: Chat):
-        self.socketio = socketio
-        self.settings = settings
-        self.store = store
-        self.chat = chat
+    def __init__(self, services: Services):
+        self.socketio = services.socketio
+        self.settings = services.settings
+        self.store = services.store
+        self.llm = services.llm
+        self.metrics = services.metrics
+        self.library = services.library
+        self.grounding = services.grounding
+        self.chat = services.chat
+        self.ingests = services.ingests
         self.clients: dict[str, Client] = {}
         self._lock = threading.Lock()
 
@@ -57,7 +66,7 @@ class Events:
         on = self.socketio.on
         on("connect")(self.connect)
         on("disconnect")(self.disconnect)
-        for name in ("message", "stop", "reset", "switch", "rename", "delete", "settings"):
+        for name in EVENTS:
             on(name)(self._guarded(getattr(self, f"on_{name}")))
         self.socketio.on_error_default(self._unexpected)
 
@@ -72,13 +81,13 @@ class Events:
             if data is None:
                 data = {}
             if not isinstance(data, dict):
-                self.chat.metrics.bad_payloads.inc()
+                self.metrics.bad_payloads.inc()
                 emit("error", {"message": "Malformed request: expected a JSON object."})
                 return
             try:
                 handler(client, data)
             except BadPayload as exc:
-                self.chat.metrics.bad_payloads.inc()
+                self.metrics.bad_payloads.inc()
                 emit("error", {"message": str(exc)})
         return wrapper
 
@@ -96,7 +105,7 @@ class Events:
         conversation = self.store.current(browser)
         with self._lock:
             self.clients[request.sid] = Client(browser, conversation.id)  # type: ignore[attr-defined]
-        self.chat.metrics.connections.inc()
+        self.metrics.connections.inc()
         join_room(browser_room(browser))
         self._show(conversation)
         return True
@@ -105,7 +114,7 @@ class Events:
         with self._lock:
             gone = self.clients.pop(request.sid, None)  # type: ignore[attr-defined]
         if gone is not None:
-            self.chat.metrics.connections.dec()
+            self.metrics.connections.dec()
 
     def _show(self, conversation: Conversation) -> None:
         """Send this socket the conversation (joining its room) and the sidebar."""
@@ -173,7 +182,7 @@ class Events:
         if url is not None:
             emit("notice", url_offer(url))
             return
-        self.chat.metrics.messages.inc()
+        self.metrics.messages.inc()
         self._answer(client, conversation, text, echo=False)
 
     def _answer(self, client: Client, conversation: Conversation, text: str,
@@ -183,7 +192,7 @@ class Events:
         problem = self.chat.answer(conversation, text,
                                    on_stored=lambda: self._send_conversations(browser))
         if problem:
-            self.chat.grounding.expect(conversation.id, None)
+            self.grounding.expect(conversation.id, None)
             emit("error", {"message": problem})
             return
         # Other tabs on this conversation show the question too.
@@ -213,10 +222,9 @@ class Events:
     def _command(self, client: Client, conversation: Conversation, text: str) -> None:
         chat = ChatSettings.load(self.settings, conversation.settings)
         name = text[1:].split(" ", 1)[0].lower()
-        self.chat.metrics.commands.labels(
+        self.metrics.commands.labels(
             command=name if name in commands.COMMANDS else "unknown").inc()
-        reply = commands.run(text, commands.Context(self.settings, self.chat.llm, chat,
-                                                    self.chat.grounding))
+        reply = commands.run(text, commands.Context(self.settings, self.llm, chat, self.library))
         if reply.settings is not None:
             self.store.update_settings(conversation.id, reply.settings.model_dump())
             self.socketio.emit("settings", reply.settings.model_dump(), to=conversation.id)
@@ -224,7 +232,7 @@ class Events:
             self._new_conversation(client)
         emit("notice", {"text": reply.text, "level": "info", "command": name})
         if reply.ask is not None:
-            self.chat.grounding.expect(conversation.id, reply.once)
+            self.grounding.expect(conversation.id, reply.once)
             self._answer(client, conversation, reply.ask, echo=True)
 
     # Extras: sidebar and settings panel ---------------------------------------------
@@ -266,6 +274,19 @@ class Events:
             raise BadPayload(f"Invalid settings: {_first_error(exc)}") from exc
         self.store.update_settings(conversation.id, changed.model_dump())
         self.socketio.emit("settings", changed.model_dump(), to=conversation.id)
+
+    # Extras: the user's document collections -----------------------------------------
+
+    def on_collections(self, _: Client, __: dict[str, Any]) -> None:
+        emit("collections", self.ingests.listing())
+
+    def on_delete_collection(self, _: Client, data: dict[str, Any]) -> None:
+        name = data.get("name")
+        if not isinstance(name, str):
+            raise BadPayload("Malformed request: `name` must be a collection name.")
+        problem = self.ingests.delete(name)
+        if problem:
+            emit("error", {"message": problem})
 
 
 def _first_error(exc: Exception) -> str:

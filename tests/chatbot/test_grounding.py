@@ -8,11 +8,13 @@ from pathlib import Path
 import pytest
 
 from chatbot import create_app
+from chatbot.budget import Budget
 from chatbot.grounding import Grounding, bare_url, follow_up, retrieval_query
+from chatbot.library import Library
 from chatbot.metrics import Metrics
 from chatbot.settings import ChatSettings, Settings
 from chatbot.store import Message
-from rag import Passage
+from rag import Passage, Rag, RagSettings
 
 
 def message(role: str, content: str) -> Message:
@@ -49,7 +51,7 @@ def test_bare_urls() -> None:
 
 
 def test_sources_link_uploaded_files_and_pdf_pages(tmp_path: Path) -> None:
-    grounding: Grounding = create_app({"data_dir": tmp_path}).extensions["chatbot"].chat.grounding
+    grounding: Grounding = create_app({"data_dir": tmp_path}).extensions["chatbot"].grounding
     uploaded = str(tmp_path.resolve() / "uploads" / ("a" * 32) / "guide.pdf")
     assert grounding.source(Passage("t", uploaded, "Guide", 3, 0.0312345)) == \
         {"title": "Guide", "url": f"/files/{'a' * 32}#page=3", "page": 3, "score": 0.0312}
@@ -78,12 +80,15 @@ class WordCountingLLM:
 @pytest.mark.parametrize(("n_ctx", "fitting"), [(600, 1), (4000, 4)])
 def test_fewer_passages_rather_than_an_over_long_prompt(tmp_path: Path, n_ctx: int,
                                                         fitting: int) -> None:
-    grounding = Grounding(Settings(data_dir=tmp_path), None,  # type: ignore[arg-type]
-                          WordCountingLLM(n_ctx), Metrics(), lambda *_: None)  # type: ignore[arg-type]
+    settings = Settings(data_dir=tmp_path)
+    library = Library(settings, Rag(RagSettings(data_dir=tmp_path)))
+    grounding = Grounding(settings, None, library, Metrics(), lambda *_: None)  # type: ignore[arg-type]
+    budget = Budget(WordCountingLLM(n_ctx), None, ChatSettings(max_tokens=100),  # type: ignore[arg-type]
+                    "m", "What is in the docs?")
     passages = [Passage(" ".join([f"word{i}"] * 100), f"/srv/doc{i}.md", f"Doc {i}", None,
                         1.0 - i / 10) for i in range(4)]
-    context, sources = grounding._fit(passages, "What is in the docs?",
-                                      ChatSettings(max_tokens=100))
+    fitted = grounding.fit(passages, budget)
+    context, sources = fitted.context, fitted.sources
     assert [s["title"] for s in sources] == [f"Doc {i}" for i in range(fitting)]
     assert context.count("\n[") == fitting and f"[{fitting + 1}]" not in context
     assert context.startswith("Sources from the user's documents:")

@@ -1,0 +1,73 @@
+"""The user's documents as the chat app reaches them: one `Rag`, with the rules for URLs
+that come from users, and the folder where uploaded files are kept.
+
+Every URL here comes from a user (a link to summarize, a page to add), so every fetch obeys
+the same rules, built once: no loopback, private, link-local or metadata address (checked
+after DNS and on every redirect) except the hosts and networks of RAG_URL_ALLOWLIST.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypedDict
+
+from chatbot.settings import Settings
+from rag import Document, Failure, Passage, Progress, Rag, Summary
+
+log = logging.getLogger("chatbot.library")
+
+
+class UrlRules(TypedDict):
+    """rag's keyword arguments for fetching what an untrusted user asked for."""
+
+    allow_private: bool
+    url_allowlist: Sequence[str]
+
+
+class Library:
+    def __init__(self, settings: Settings, rag: Rag):
+        self.rag = rag
+        self.url_rules = UrlRules(allow_private=False, url_allowlist=tuple(settings.url_allowlist))
+        self.uploads_dir = (settings.data_dir / "uploads").resolve()
+        self._warm_up_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rag-warm-up")
+        self._warming: Future[None] | None = None
+        self._lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        """Load the embedding model in the background, once, so that the first grounded
+        question does not pay for it (called when RAG is turned on or a document arrives)."""
+        with self._lock:
+            if self._warming is None:
+                self._warming = self._warm_up_pool.submit(self._load_model)
+
+    def _load_model(self) -> None:
+        try:
+            self.rag.embedder.embed(["warm up"])
+        except Exception:
+            log.exception("could not load the embedding model")
+
+    def collections(self) -> list[dict[str, Any]]:
+        """Raises RagError with a readable reason when the store cannot be reached."""
+        return [{"name": c.name, "chunks": c.chunks, "documents": c.documents}
+                for c in self.rag.collections()]
+
+    def retrieve(self, query: str, collection: str, k: int) -> list[Passage]:
+        return self.rag.retrieve(query, collection, k)
+
+    def delete(self, collection: str) -> None:
+        self.rag.delete(collection)
+
+    def check_url(self, url: str) -> None:
+        """Raises FetchError (its message the reason) when the URL would be refused."""
+        self.rag.check_url(url, **self.url_rules)
+
+    def fetch_page(self, url: str) -> Document | Failure:
+        return self.rag.fetch_page(url, **self.url_rules)
+
+    def ingest(self, sources: list[str], collection: str, *, crawl_depth: int | None,
+               max_pages: int, progress: Callable[[Progress], None]) -> Summary:
+        return self.rag.ingest(sources, collection, crawl_depth=crawl_depth,
+                               max_pages=max_pages, progress=progress, **self.url_rules)
