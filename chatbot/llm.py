@@ -8,6 +8,7 @@ else a conservative bytes/3 estimate that over-counts for ordinary text).
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import math
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import openai
@@ -54,17 +56,31 @@ class _Cached:
         return value
 
 
+def _loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class LLMClient:
     def __init__(self, settings: Settings):
         self.settings = settings
         timeout = httpx.Timeout(settings.llm_read_timeout, connect=settings.llm_connect_timeout)
+        # A proxy set for the machine's outbound traffic (HTTP_PROXY without a NO_PROXY for
+        # loopback) must not carry requests to a server on this very machine.
+        trust_env = not _loopback(settings.llm_root_url)
         self.openai = openai.OpenAI(base_url=settings.llm_base_url,
                                     api_key=settings.llm_api_key or "not-needed",
-                                    timeout=timeout, max_retries=0)
+                                    timeout=timeout, max_retries=0,
+                                    http_client=openai.DefaultHttpxClient(trust_env=trust_env))
         headers = ({"Authorization": f"Bearer {settings.llm_api_key}"}
                    if settings.llm_api_key else {})
         self.http = httpx.Client(base_url=settings.llm_root_url, headers=headers,
-                                 timeout=EXTRAS_TIMEOUT)
+                                 timeout=EXTRAS_TIMEOUT, trust_env=trust_env)
         self._lock = threading.Lock()
         self._health = _Cached()
         self._models = _Cached()
