@@ -15,6 +15,8 @@ from tests.chatbot.test_browser import ARTIFACTS, CHROMIUM, FLAGS, TIMEOUT, send
 from tests.rag.helpers import make_pdf
 from tests.servers import chatbot, llmserver
 
+pytestmark = pytest.mark.slow
+
 PDF = make_pdf(["Contents: the Gizmotron and its parts.",
                 "The Gizmotron's battery lasts nine hours and charges over USB-C."],
                title="Gizmotron guide")

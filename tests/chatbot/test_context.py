@@ -10,6 +10,8 @@ import pytest
 from tests.chatbot.client import ChatClient
 from tests.servers import chatbot, llmserver
 
+pytestmark = pytest.mark.slow
+
 FACTS = ["The lighthouse keeper Ada polished the great lens every morning before dawn, "
          f"and on day {i} she counted {i * 7} ships passing the northern rocks." for i in range(6)]
 

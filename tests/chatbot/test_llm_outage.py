@@ -7,9 +7,12 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.chatbot.client import ChatClient
 from tests.servers import PROCESSES, chatbot, free_port, llmserver
+
+pytestmark = pytest.mark.slow
 
 ENDLESS = "Continue this sequence without stopping: 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,"
 

@@ -16,6 +16,8 @@ from tests.chatbot.documents import finished, rag_data_dir, upload
 from tests.rag.helpers import make_pdf
 from tests.servers import chatbot, free_port, llmserver
 
+pytestmark = pytest.mark.slow
+
 CORPUS = [
     ("lighthouse.md", b"# Zorblax lighthouse\n\nThe Zorblax lighthouse on Quimby island is "
      b"painted bright violet and stands 43 metres tall. Its lamp was first lit in 1891."),

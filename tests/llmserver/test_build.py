@@ -13,6 +13,8 @@ import pytest
 from llmserver import build
 from tests.servers import DEFAULT_MODELS_DIR
 
+pytestmark = pytest.mark.slow
+
 LIB = build.lib_dir()
 # AMX tile instructions: the ones that faulted (`ldtilecfg`) on a CPU advertising AMX.
 AMX_MNEMONICS = ("ldtilecfg", "tileloadd", "tdpbssd", "tdpbf16ps", "tilerelease", "tilezero")

@@ -15,6 +15,8 @@ import pytest
 
 from tests.servers import PROCESSES, children, llmserver
 
+pytestmark = pytest.mark.slow
+
 ALIAS = "gemma-3-270m-q4_k_m"
 
 

@@ -16,6 +16,8 @@ import pytest
 from llmserver.chat_format import format_transcript
 from tests.servers import DEFAULT_MODELS_DIR, llmserver
 
+pytestmark = pytest.mark.slow
+
 DEFAULT_ALIAS = "gemma-3-270m-q4_k_m"
 KEY = "test-key-123"
 

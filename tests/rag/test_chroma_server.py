@@ -13,6 +13,8 @@ from rag.embedding import Embedder
 from tests.rag.conftest import make_rag
 from tests.servers import free_port, stop, wait_for
 
+pytestmark = pytest.mark.slow
+
 CHROMA = Path(sys.executable).parent / "chroma"
 
 
