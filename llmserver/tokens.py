@@ -47,7 +47,12 @@ class Tokenizers:
         eos = vocab.token_eos()
         formatter = Jinja2ChatFormatter(
             template=vocab.metadata["tokenizer.chat_template"],
-            bos_token=vocab._model.token_get_text(bos) if bos != -1 else "",
-            eos_token=vocab._model.token_get_text(eos) if eos != -1 else "",
+            bos_token=_text(vocab, bos),
+            eos_token=_text(vocab, eos),
         )
         return self.count(alias, formatter(messages=messages).prompt, add_bos=False)
+
+
+def _text(vocab: llama_cpp.Llama, token: int) -> str:
+    """A special token's text, as the template writes it (`<bos>`); "" for none."""
+    return vocab.detokenize([token], special=True).decode() if token != -1 else ""
