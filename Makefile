@@ -84,7 +84,7 @@ test: install browser
 	$(PY) -m pytest
 
 lint: $(INSTALLED)
-	$(VENV)/bin/ruff check llmserver chatbot rag tests bench
+	$(VENV)/bin/ruff check llmserver chatbot rag tests bench harness
 
 bench: install
 	$(PY) bench/llm_stream.py --native

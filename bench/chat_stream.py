@@ -39,8 +39,8 @@ import httpx  # noqa: E402
 import openai  # noqa: E402
 import socketio  # noqa: E402
 
-from tests.chatbot.client import page_cookie  # noqa: E402
-from tests.servers import chatbot, llmserver  # noqa: E402
+from harness.processes import chatbot, llmserver  # noqa: E402
+from harness.socketclient import page_cookie  # noqa: E402
 
 ALIAS = "gemma-3-270m-q4_k_m"
 # The default base model keeps continuing this at temperature 0, so every round streams

@@ -15,29 +15,26 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
-import llama_cpp
-import openai
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from llmserver.build import server_binary
-from llmserver.chat_format import TEMPLATE
-from llmserver.llamaserver import server_command
-from llmserver.models import ModelEntry
-from llmserver.settings import Settings
+import llama_cpp  # noqa: E402
+import openai  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
-MODEL = ROOT / "models" / "gemma-3-270m-q4_k_m.gguf"
+from harness.processes import DEFAULT_MODELS_DIR, free_port, peak_rss_mb, running  # noqa: E402
+from llmserver.build import server_binary  # noqa: E402
+from llmserver.chat_format import TEMPLATE  # noqa: E402
+from llmserver.llamaserver import server_command  # noqa: E402
+from llmserver.models import ModelEntry  # noqa: E402
+from llmserver.settings import Settings  # noqa: E402
+
+MODEL = DEFAULT_MODELS_DIR / "gemma-3-270m-q4_k_m.gguf"
 ALIAS = MODEL.stem
 PROMPTS = [
     "Once upon a time, a lighthouse keeper named Ada",
@@ -51,63 +48,9 @@ PROMPTS = [
 ]
 N_CTX = 2048
 SEED = 42
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"{proc.args[0]} exited with {proc.returncode}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"{url} not ready after {timeout} s")
-
-
-@contextmanager
-def process(command: list[str], ready: str, env: dict[str, str] | None = None
-            ) -> Iterator[subprocess.Popen]:
-    proc = subprocess.Popen(command, env={**os.environ, **(env or {})}, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_ready(ready, proc)
-        yield proc
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-
-
-def peak_rss_mb(pid: int) -> float:
-    """VmHWM of `pid` and its children, in MB."""
-    total = 0
-    for candidate in [pid, *children(pid)]:
-        try:
-            for line in Path(f"/proc/{candidate}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    total += int(line.split()[1])
-        except OSError:
-            continue
-    return total / 1024
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(stat.parent.name))
-        except (OSError, IndexError, ValueError):
-            continue
-    return found
+# The servers' logs would drown the results.
+QUIET = Path(os.devnull)
+READY_S = 300  # seconds for each server to load the model
 
 
 def stream_once(client: openai.OpenAI, prompt: str, max_tokens: int, started: float
@@ -190,9 +133,10 @@ def main() -> None:
                     "LLM_N_CTX": str(N_CTX), "LLM_PARALLEL": str(args.slots),
                     "LLM_THREADS": str(args.threads), "LLM_SEED": str(SEED)}
         with (
-            process(anchor_cmd, f"http://127.0.0.1:{anchor_port}/health") as anchor,
-            process([sys.executable, "-m", "llmserver"], f"http://127.0.0.1:{ours_port}/health",
-                    ours_env) as ours,
+            running(anchor_cmd, f"http://127.0.0.1:{anchor_port}/health", log=QUIET,
+                    timeout=READY_S) as anchor,
+            running([sys.executable, "-m", "llmserver"], f"http://127.0.0.1:{ours_port}/health",
+                    ours_env, log=QUIET, timeout=READY_S) as ours,
         ):
             clients = {
                 "a": openai.OpenAI(base_url=f"http://127.0.0.1:{anchor_port}/v1", api_key=key,

@@ -26,8 +26,8 @@ sys.path.insert(0, str(ROOT))
 
 import openai  # noqa: E402
 
+from harness.processes import llmserver  # noqa: E402
 from llmserver import build  # noqa: E402
-from tests.servers import llmserver  # noqa: E402
 
 MODEL = ROOT / "models" / "gemma-3-270m-q4_k_m.gguf"
 ALIAS = MODEL.stem

@@ -25,9 +25,9 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
-from tests.chatbot.client import ChatClient  # noqa: E402
-from tests.chatbot.documents import SHARED_MODELS, finished, upload  # noqa: E402
-from tests.servers import chatbot, llmserver  # noqa: E402
+from harness.processes import chatbot, llmserver  # noqa: E402
+from harness.socketclient import ChatClient  # noqa: E402
+from harness.uploads import SHARED_MODELS, finished, upload  # noqa: E402
 
 QUESTION = "What colour is the Zorblax lighthouse on Quimby island?"
 ANSWER_DOC = ("lighthouse.md", b"# Zorblax lighthouse\n\nThe Zorblax lighthouse on Quimby "

@@ -176,11 +176,13 @@ def imported_modules(path: Path) -> set[str]:
 
 def test_packages_keep_their_layers() -> None:
     """docs/architecture.md: chatbot uses rag's public interface and llmserver only over
-    HTTP; llmserver and rag import neither of the others."""
+    HTTP; llmserver and rag import neither of the others; none imports the test harness."""
+    dev_only = ("harness", "tests", "bench")  # never installed: the product cannot need them
     forbidden = {
-        "llmserver": lambda m: m.split(".")[0] in ("chatbot", "rag"),
-        "rag": lambda m: m.split(".")[0] in ("chatbot", "llmserver"),
-        "chatbot": lambda m: m.startswith("rag.") or m.split(".")[0] == "llmserver",
+        "llmserver": lambda m: m.split(".")[0] in ("chatbot", "rag", *dev_only),
+        "rag": lambda m: m.split(".")[0] in ("chatbot", "llmserver", *dev_only),
+        "chatbot": lambda m: (m.startswith("rag.")
+                              or m.split(".")[0] in ("llmserver", *dev_only)),
     }
     crossings = [
         f"{path.relative_to(ROOT)} imports {module}"

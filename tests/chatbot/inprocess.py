@@ -52,7 +52,7 @@ class _RecordingClient(SocketIOTestClient):
 
 
 class Tab:
-    """One browser tab on the in-process app, used like tests/chatbot/client.py's ChatClient
+    """One browser tab on the in-process app, used like harness.socketclient.ChatClient
     (events are (name, payload), without its timestamps)."""
 
     def __init__(self, app: Flask, browser: FlaskClient):

@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.servers import ROOT, chatbot, llmserver
+from harness.browser import ARTIFACTS, CHROMIUM, FLAGS, TIMEOUT, require_chromium, send
+from harness.processes import chatbot, llmserver
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
-# Without the networking flags Chromium keeps calling home, which this machine refuses.
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-ARTIFACTS = ROOT / "test-artifacts"
 ENDLESS = "Continue this sequence without stopping: 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,"
-TIMEOUT = 90_000  # ms; generation shares 2 cores with the browser
 # Collects into window.handlers every element inserted with an inline event handler.
 RECORD_HANDLERS = """() => {
     window.handlers = [];
@@ -32,10 +26,7 @@ RECORD_HANDLERS = """() => {
     }).observe(document, {subtree: true, childList: true});
 }"""
 expect.set_options(timeout=TIMEOUT)
-
-if not Path(CHROMIUM).exists():
-    pytest.skip(f"{CHROMIUM} missing: `make test` installs it (apt-get install chromium)",
-                allow_module_level=True)
+require_chromium()
 
 
 @pytest.fixture(scope="module")
@@ -68,11 +59,6 @@ def page(browser: Browser, chat_url: str) -> Iterator[Page]:
     yield page
     context.close()
     assert problems == [], "the page raised errors or broke its own CSP"
-
-
-def send(page: Page, text: str) -> None:
-    page.fill("#prompt", text)
-    page.press("#prompt", "Enter")
 
 
 def command(page: Page, text: str) -> None:

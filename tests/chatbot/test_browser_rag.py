@@ -10,12 +10,15 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.chatbot.documents import rag_data_dir
-from tests.chatbot.test_browser import ARTIFACTS, CHROMIUM, FLAGS, TIMEOUT, send
-from tests.rag.helpers import make_pdf
-from tests.servers import chatbot, llmserver
+from harness.browser import ARTIFACTS, CHROMIUM, FLAGS, TIMEOUT, require_chromium, send
+from harness.documents import make_pdf
+from harness.processes import chatbot, llmserver
+from harness.uploads import rag_data_dir
 
 pytestmark = pytest.mark.slow
+
+expect.set_options(timeout=TIMEOUT)
+require_chromium()
 
 PDF = make_pdf(["Contents: the Gizmotron and its parts.",
                 "The Gizmotron's battery lasts nine hours and charges over USB-C."],

@@ -11,8 +11,8 @@ import pytest
 from chatbot import budget
 from chatbot.llm import LLMClient, estimate_tokens
 from chatbot.settings import Settings
+from harness.processes import DEFAULT_MODELS_DIR
 from llmserver.chat_format import format_transcript
-from tests.servers import DEFAULT_MODELS_DIR
 
 MODEL = DEFAULT_MODELS_DIR / "gemma-3-270m-q4_k_m.gguf"
 # Mixed scripts, punctuation and code: the text where byte-based guesses go wrong.

@@ -12,9 +12,9 @@ from collections.abc import Callable
 
 import pytest
 
+from harness.processes import free_port
 from tests.chatbot.fake_llm import MODEL, WAIT_S, FakeLLM, Reply
 from tests.chatbot.inprocess import ChatApp
-from tests.servers import free_port
 
 TOKENS = [f" t{i}" for i in range(10)]
 

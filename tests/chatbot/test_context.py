@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.chatbot.client import ChatClient
-from tests.servers import chatbot, llmserver
+from harness.processes import chatbot, llmserver
+from harness.socketclient import ChatClient
 
 pytestmark = pytest.mark.slow
 

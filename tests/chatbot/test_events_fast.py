@@ -9,9 +9,9 @@ from collections.abc import Callable
 
 import pytest
 
+from harness.processes import free_port
 from tests.chatbot.fake_llm import MODEL, FakeLLM
 from tests.chatbot.inprocess import ChatApp
-from tests.servers import free_port
 
 
 @pytest.mark.parametrize(("event", "payload", "expected"), [

@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.chatbot.client import ChatClient
-from tests.servers import PROCESSES, chatbot, free_port, llmserver
+from harness.processes import PROCESSES, chatbot, free_port, llmserver
+from harness.socketclient import ChatClient
 
 pytestmark = pytest.mark.slow
 

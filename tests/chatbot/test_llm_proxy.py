@@ -9,8 +9,8 @@ import pytest
 
 from chatbot.llm import LLMClient
 from chatbot.settings import Settings
-from tests.rag.helpers import serve
-from tests.servers import free_port
+from harness.documents import serve
+from harness.processes import free_port
 
 JSON = {"Content-Type": "application/json"}
 ROUTES = {

@@ -11,10 +11,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.chatbot.client import ChatClient
-from tests.chatbot.documents import finished, rag_data_dir, upload
-from tests.rag.helpers import make_pdf
-from tests.servers import chatbot, free_port, llmserver
+from harness.documents import make_pdf
+from harness.processes import chatbot, free_port, llmserver
+from harness.socketclient import ChatClient
+from harness.uploads import finished, rag_data_dir, upload
 
 pytestmark = pytest.mark.slow
 

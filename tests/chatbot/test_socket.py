@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.chatbot.client import ChatClient
-from tests.servers import chatbot, llmserver
+from harness.processes import chatbot, llmserver
+from harness.socketclient import ChatClient
 
 pytestmark = pytest.mark.slow
 

@@ -16,10 +16,10 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.chatbot.client import ChatClient
-from tests.chatbot.documents import finished, rag_data_dir, submit_url, upload
-from tests.rag.helpers import HTML, html_page, make_pdf, redirect, serve
-from tests.servers import chatbot, free_port
+from harness.documents import HTML, html_page, make_pdf, redirect, serve
+from harness.processes import chatbot, free_port
+from harness.socketclient import ChatClient
+from harness.uploads import finished, rag_data_dir, submit_url, upload
 
 pytestmark = pytest.mark.slow
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.processes import DEFAULT_MODELS_DIR
 from llmserver import build
-from tests.servers import DEFAULT_MODELS_DIR
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ import httpx
 import openai
 import pytest
 
-from tests.servers import PROCESSES, children, llmserver
+from harness.processes import PROCESSES, children, llmserver
 
 pytestmark = pytest.mark.slow
 

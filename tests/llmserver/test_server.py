@@ -13,8 +13,8 @@ import httpx
 import openai
 import pytest
 
+from harness.processes import DEFAULT_MODELS_DIR, llmserver
 from llmserver.chat_format import format_transcript
-from tests.servers import DEFAULT_MODELS_DIR, llmserver
 
 pytestmark = pytest.mark.slow
 

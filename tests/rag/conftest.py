@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from rag import Rag
 from rag.embedding import Embedder
 from rag.settings import RagSettings
 
@@ -19,8 +16,3 @@ def embedder(tmp_path_factory: pytest.TempPathFactory) -> Embedder:
     embedder.embed(["warm up"])
     return embedder
 
-
-def make_rag(data_dir: Path, embedder: Embedder, **settings: object) -> Rag:
-    rag_settings = RagSettings(data_dir=data_dir, crawl_delay=0.0, fetch_timeout=2.0,
-                               **settings)  # type: ignore[arg-type]
-    return Rag(rag_settings, embedder=embedder)

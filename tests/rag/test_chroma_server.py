@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import subprocess
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from harness.documents import make_rag
+from harness.processes import free_port, running
 from rag.embedding import Embedder
-from tests.rag.conftest import make_rag
-from tests.servers import free_port, stop, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -22,16 +22,11 @@ CHROMA = Path(sys.executable).parent / "chroma"
 def chroma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     path = tmp_path_factory.mktemp("chroma-server")
-    proc = subprocess.Popen(
-        [str(CHROMA), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
     url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(f"{url}/api/v2/heartbeat", proc, timeout=60)
+    with running([str(CHROMA), "run", "--path", str(path), "--host", "127.0.0.1",
+                  "--port", str(port)], f"{url}/api/v2/heartbeat", log=Path(os.devnull),
+                 timeout=60):
         yield url
-    finally:
-        stop(proc)
 
 
 def test_ingest_query_delete_through_server(chroma_url: str, tmp_path: Path,

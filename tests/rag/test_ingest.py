@@ -10,12 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness.documents import HTML, html_page, image_only_pdf, make_pdf, make_rag, serve
 from rag import Rag, RagError, cli
 from rag.embedding import Embedder
 from rag.lexical import LexicalIndex
 from rag.settings import RagSettings
-from tests.rag.conftest import make_rag
-from tests.rag.helpers import HTML, html_page, image_only_pdf, make_pdf, serve
 
 pytestmark = pytest.mark.slow
 

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from harness.documents import HTML, html_page, image_only_pdf, make_pdf, redirect, serve, slow
 from rag import Rag
 from rag.documents import Document, Failure
 from rag.loaders.fetch import Fetcher, FetchError
 from rag.loaders.files import load_file, load_path
 from rag.loaders.web import Crawler, load_url
 from rag.settings import RagSettings
-from tests.rag.helpers import HTML, html_page, image_only_pdf, make_pdf, redirect, serve, slow
 
 SETTINGS = RagSettings(data_dir=Path("unused"), fetch_timeout=1.0, max_fetch_bytes=50_000,
                        crawl_delay=0.0)

@@ -12,9 +12,9 @@ import pytest
 
 import rag
 from chatbot import create_app
+from harness.documents import HTML, html_page, make_pdf, serve
 from rag import SUPPORTED_EXTENSIONS, Document, Failure, FetchError, Rag, RagSettings
 from rag.loaders.files import load_path
-from tests.rag.helpers import HTML, html_page, make_pdf, serve
 
 SETTINGS = RagSettings(data_dir=Path("unused"), fetch_timeout=2.0)
 CHATBOT = Path(__file__).resolve().parents[2] / "chatbot"

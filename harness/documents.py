@@ -1,4 +1,5 @@
-"""Test data built on the spot: PDFs, and a small web site served on loopback."""
+"""Documents built on the spot (PDFs, web pages), a small web site serving them on loopback,
+and a `Rag` set up to crawl it without waiting."""
 
 from __future__ import annotations
 
@@ -7,9 +8,14 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 from fpdf import FPDF
 from fpdf.enums import EncryptionMethod
+
+from rag import Rag
+from rag.embedding import Embedder
+from rag.settings import RagSettings
 
 
 def make_pdf(pages: list[str], title: str = "", password: str | None = None) -> bytes:
@@ -97,3 +103,12 @@ HTML = {"Content-Type": "text/html; charset=utf-8"}
 
 def redirect(location: str) -> tuple[int, dict[str, str], bytes]:
     return 302, {"Location": location}, b""
+
+
+def make_rag(data_dir: Path, embedder: Embedder, **settings: object) -> Rag:
+    """A `Rag` keeping its data in `data_dir` and sharing `embedder` (loading one is the slow
+    part), with no pause between the pages of a crawl and a 2 s fetch timeout: crawling the
+    site above stays quick."""
+    rag_settings = RagSettings(data_dir=data_dir, crawl_delay=0.0, fetch_timeout=2.0,
+                               **settings)  # type: ignore[arg-type]
+    return Rag(rag_settings, embedder=embedder)

@@ -1,5 +1,5 @@
-"""Helpers for the RAG-in-the-chat tests: data folders sharing one exported embedding
-model, uploads and URL submissions as the page makes them, and waiting for their jobs."""
+"""Documents into a running chatbot: data folders sharing one exported embedding model,
+uploads and URL submissions as the page makes them, and waiting for their jobs."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.chatbot.client import ChatClient
+from harness.socketclient import ChatClient
 
-# The ONNX export of the embedding model takes ~20 s; every test server shares one.
+# The ONNX export of the embedding model takes ~20 s; every chatbot the tests and benchmarks
+# start shares one.
 SHARED_MODELS = Path(tempfile.gettempdir()) / "localchat-test-embedding-models"
 
 

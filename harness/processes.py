@@ -1,4 +1,5 @@
-"""Real processes on loopback for integration tests: start, wait until ready, stop."""
+"""Real processes on loopback: start one, wait until it answers, stop it; the llmserver and
+the chatbot as tests and benchmarks run them; the children and peak memory of a process."""
 
 from __future__ import annotations
 
@@ -47,48 +48,46 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-# The process behind each base URL a helper below has yielded, for tests that crash one.
-PROCESSES: dict[str, subprocess.Popen] = {}
-
-
 @contextmanager
-def _serve(module: str, port: int, env: dict[str, str], ready_path: str,
-           log: Path | None = None) -> Iterator[str]:
-    """`python -m <module>` with `env` added, until `ready_path` answers 200; yields its URL.
-    `log`: a file that takes the process's stdout and stderr."""
+def running(command: list[str], ready_url: str, env: dict[str, str] | None = None,
+            log: Path | None = None, timeout: float = 120.0) -> Iterator[subprocess.Popen]:
+    """`command`, run from the repository root with `env` added, until `ready_url` answers
+    200; yields the process and stops it on the way out. `log`: a file that takes its stdout
+    and stderr (`os.devnull` discards them); without it they go to ours."""
     out = log.open("w") if log else None
-    proc = subprocess.Popen([sys.executable, "-m", module], env={**os.environ, **env}, cwd=ROOT,
+    proc = subprocess.Popen(command, env={**os.environ, **(env or {})}, cwd=ROOT,
                             stdout=out, stderr=subprocess.STDOUT if out else None)
-    base = f"http://127.0.0.1:{port}"
-    PROCESSES[base] = proc
     try:
-        wait_for(f"{base}{ready_path}", proc)
-        yield base
+        wait_for(ready_url, proc, timeout)
+        yield proc
     finally:
-        PROCESSES.pop(base, None)
         stop(proc)
         if out:
             out.close()
 
 
-def children(pid: int) -> list[int]:
-    """Process ids whose parent is `pid` (Linux /proc)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+# The process behind each base URL a helper below has yielded, for tests that crash one.
+PROCESSES: dict[str, subprocess.Popen] = {}
+
+
+@contextmanager
+def _module(module: str, port: int, env: dict[str, str], ready_path: str,
+            log: Path | None = None) -> Iterator[str]:
+    """`python -m <module>` listening on `port`, until `ready_path` answers; yields its URL."""
+    base = f"http://127.0.0.1:{port}"
+    with running([sys.executable, "-m", module], f"{base}{ready_path}", env, log) as proc:
+        PROCESSES[base] = proc
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
+            yield base
+        finally:
+            PROCESSES.pop(base, None)
 
 
 @contextmanager
 def llmserver(port: int | None = None, log: Path | None = None, **env: str) -> Iterator[str]:
     """A real `python -m llmserver` on loopback; yields its base URL (without /v1)."""
     port = port or free_port()
-    with _serve("llmserver", port, {
+    with _module("llmserver", port, {
         "LLMSERVER_HOST": "127.0.0.1",
         "LLMSERVER_PORT": str(port),
         "MODELS_DIR": str(DEFAULT_MODELS_DIR),
@@ -104,7 +103,7 @@ def chatbot(llm_url: str, data_dir: Path, port: int | None = None, **env: str) -
     """A real `python -m chatbot` on loopback answering from `llm_url` (a server root, without
     /v1) and keeping conversations in `data_dir`; yields its base URL."""
     port = port or free_port()
-    with _serve("chatbot", port, {
+    with _module("chatbot", port, {
         "CHATBOT_HOST": "127.0.0.1",
         "CHATBOT_PORT": str(port),
         "LLM_BASE_URL": f"{llm_url}/v1",
@@ -114,3 +113,29 @@ def chatbot(llm_url: str, data_dir: Path, port: int | None = None, **env: str) -
         **env,
     }, "/healthz") as base:
         yield base
+
+
+def children(pid: int) -> list[int]:
+    """Process ids whose parent is `pid` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # the process ended while we read it
+        if parent == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The peak resident memory (VmHWM) of `pid` and its children, in MB."""
+    total = 0
+    for candidate in [pid, *children(pid)]:
+        try:
+            for line in Path(f"/proc/{candidate}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total / 1024

@@ -1,0 +1,31 @@
+"""Debian's Chromium driven by Playwright, for the page's end-to-end tests: where it is, how
+to launch it here, how long to wait for the model, where screenshots go, and typing a message
+as a user does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page
+
+from harness.processes import ROOT
+
+CHROMIUM = "/usr/bin/chromium"
+# Without the networking flags Chromium keeps calling home, which this machine refuses.
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARTIFACTS = ROOT / "test-artifacts"
+TIMEOUT = 90_000  # ms; generation shares 2 cores with the browser
+
+
+def require_chromium() -> None:
+    """Skip the calling test module when Chromium is not installed."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} missing: `make test` installs it (apt-get install chromium)",
+                    allow_module_level=True)
+
+
+def send(page: Page, text: str) -> None:
+    page.fill("#prompt", text)
+    page.press("#prompt", "Enter")
