@@ -24,23 +24,35 @@ import threading
 from collections.abc import Iterable, Sequence
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from chromadb.errors import NotFoundError
 
 from rag.documents import Document, Failure, Passage, Progress, Section, Summary
 from rag.embedding import Embedder, EmbeddingError
-from rag.ingest import Ingestor, ProgressCallback, load_sources, prefetch
-from rag.loaders.fetch import Fetcher
-from rag.loaders.files import LOADERS
 from rag.loaders.guard import FetchError, UrlPolicy
-from rag.loaders.web import load_url
 from rag.retrieval import Mode, search
 from rag.settings import RagSettings
 from rag.store import Collection, CollectionInfo, Store, StoreError
 
+if TYPE_CHECKING:
+    from rag.ingest import ProgressCallback
+    from rag.loaders.fetch import Fetcher
+
 DEFAULT_COLLECTION = "default"
-# File name extensions (lower case, with the dot) that ingesting a file or folder reads.
-SUPPORTED_EXTENSIONS: frozenset[str] = frozenset(LOADERS)
+
+
+def __getattr__(name: str) -> object:
+    # The loaders (HTML, PDF, web parsing) load only when asked for: a query never needs
+    # them, and importing them is a third of a `rag query`'s start-up.
+    if name == "SUPPORTED_EXTENSIONS":
+        from rag.loaders.files import LOADERS
+
+        # File name extensions (lower case, with the dot) that ingesting a file or folder
+        # reads.
+        globals()[name] = frozenset(LOADERS)
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class RagError(Exception):
@@ -95,6 +107,8 @@ class Rag:
         that many levels deep. allow_private=False refuses URLs (and redirects) resolving to
         loopback or private addresses; pass it for URLs from untrusted users, with
         url_allowlist naming the non-public hosts or networks they may still reach."""
+        from rag.ingest import Ingestor, load_sources, prefetch
+
         ingestor = Ingestor(self._open(collection, create=True), self.embedder,
                             self.settings, progress)
         with self._fetcher(allow_private, url_allowlist) as fetcher:
@@ -121,10 +135,14 @@ class Rag:
                    url_allowlist: Sequence[str] = ()) -> Document | Failure:
         """One page (HTML, PDF, Markdown or text, by its served type), parsed as `ingest`
         parses it but not stored: for reading a page rather than adding it."""
+        from rag.loaders.web import load_url
+
         with self._fetcher(allow_private, url_allowlist) as fetcher:
             return load_url(url, fetcher)
 
     def _fetcher(self, allow_private: bool, url_allowlist: Sequence[str]) -> Fetcher:
+        from rag.loaders.fetch import Fetcher
+
         return Fetcher(self.settings, allow_private=allow_private, allow=url_allowlist)
 
     def retrieve(self, query: str, collection: str = DEFAULT_COLLECTION, k: int = 5,
