@@ -22,7 +22,7 @@ from sentence_transformers import SentenceTransformer  # noqa: E402
 from bench.rag_corpus import PAGES, page_file, require_corpus  # noqa: E402
 from rag import Rag  # noqa: E402
 from rag.chunking import Chunker, embedding_text  # noqa: E402
-from rag.embedding import onnx_export  # noqa: E402
+from rag.export import onnx_export  # noqa: E402
 from rag.loaders.files import load_file  # noqa: E402
 from rag.settings import RagSettings  # noqa: E402
 

@@ -7,15 +7,7 @@ EMBED_BACKEND=torch, since importing them takes seconds and hundreds of megabyte
 
 from __future__ import annotations
 
-import hashlib
 import json
-import logging
-import os
-import platform
-import shutil
-import sys
-import tempfile
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -24,13 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rag.export import onnx_export
 from rag.settings import RagSettings
-
-# Must be set before transformers or sentence_transformers is imported (export, torch
-# backend): nothing is ever fetched from a model hub.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 if TYPE_CHECKING:
     from onnxruntime import InferenceSession, SessionOptions
@@ -61,81 +48,6 @@ def model_identity(settings: RagSettings) -> tuple[str, Path]:
             "sentence-transformers model (models are never downloaded at run time)"
         )
     return str(path.resolve()), path.resolve()
-
-
-def _quantization_config() -> str:
-    """The onnxruntime dynamic-quantization preset that matches this CPU."""
-    if platform.machine().lower() in ("arm64", "aarch64"):
-        return "arm64"
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return "avx2"
-    if "avx512_vnni" in flags:
-        return "avx512_vnni"
-    if "avx512f" in flags:
-        return "avx512"
-    return "avx2"
-
-
-def onnx_export(source: Path, cache: Path, quantize: bool) -> tuple[Path, str]:
-    """Export (once) the local model to ONNX, optionally int8-quantized, under cache.
-    Written to a temporary folder then renamed, so an interrupted export leaves nothing."""
-    preset = _quantization_config()
-    digest = hashlib.sha256(str(source).encode()).hexdigest()[:12]
-    target = cache / f"{source.name}-{digest}-onnx"
-    file_name = _exported_file(target, preset, quantize)
-    if file_name:
-        return target, file_name
-    print(f"rag: exporting the embedding model to ONNX under {target} (once).", file=sys.stderr)
-    cache.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".export-", dir=cache))
-    # The exporter's tracer warnings and hints are about its internals, not the user's input.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        _export(source, work, target, preset, quantize)
-    file_name = _exported_file(target, preset, quantize)
-    if file_name is None:
-        raise OSError(f"the ONNX export left no model file for preset {preset} in {target}")
-    return target, file_name
-
-
-def _exported_file(target: Path, preset: str, quantize: bool) -> str | None:
-    """The model file of an export, relative to `target`, or None if there is none yet.
-
-    The quantizer names the file after its weight type, which depends on the preset
-    (`model_qint8_avx512_vnni.onnx`, but `model_quint8_avx2.onnx`)."""
-    if not quantize:
-        return "onnx/model.onnx" if (target / "onnx/model.onnx").exists() else None
-    found = sorted((target / "onnx").glob(f"model_*int8_{preset}.onnx"))
-    return f"onnx/{found[0].name}" if found else None
-
-
-def _export(source: Path, work: Path, target: Path, preset: str, quantize: bool) -> None:
-    from sentence_transformers import (
-        SentenceTransformer,
-        export_dynamic_quantized_onnx_model,
-    )
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    logging.getLogger("sentence_transformers").setLevel(logging.ERROR)
-    try:
-        if (target / "onnx/model.onnx").exists():
-            shutil.copytree(target, work, dirs_exist_ok=True)
-            model = SentenceTransformer(str(work), backend="onnx", device="cpu",
-                                        model_kwargs={"file_name": "onnx/model.onnx"})
-        else:
-            model = SentenceTransformer(str(source), backend="onnx", device="cpu")
-            model.save_pretrained(str(work))
-        if quantize:
-            export_dynamic_quantized_onnx_model(model, preset, str(work))
-        del model
-        if target.exists():
-            shutil.rmtree(target)
-        work.rename(target)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def _session_options() -> SessionOptions:

@@ -17,7 +17,8 @@ from sentence_transformers import SentenceTransformer
 
 from rag.chunking import Chunker
 from rag.documents import Document, Section
-from rag.embedding import Embedder, EmbeddingError, OnnxModel, onnx_export
+from rag.embedding import Embedder, EmbeddingError, OnnxModel
+from rag.export import onnx_export
 from rag.settings import RagSettings
 
 pytestmark = pytest.mark.slow
