@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Literal
 
 from rag.documents import Passage
@@ -10,12 +12,33 @@ from rag.store import Collection, Hit
 
 Mode = Literal["hybrid", "vector", "lexical"]
 
-# The usual RRF constant (Cormack et al. 2009): damps the weight of the very top ranks.
-RRF_K = 60
-# BM25 hits scoring under this fraction of the best one matched only the query's common
-# words; ranking them would let RRF reward chunks that lack the rare term (an identifier,
-# a number) that the best hit has.
-LEXICAL_FLOOR = 0.5
+
+@dataclass(frozen=True)
+class Tuning:
+    """The knobs of a search; the defaults are the ones measured best on bench/rag_pydoc.py,
+    without losing the exact-name lookups nor bench/rag_quality.py (docs/benchmarks.md)."""
+
+    # The RRF constant (Cormack et al. 2009): damps the weight of the very top ranks.
+    rrf_k: int = 60
+    # Weight of the BM25 ranking in the fusion, the vector ranking's being 1. Lower weights
+    # helped paraphrased questions a little and lost exact-name lookups.
+    lexical_weight: float = 1.0
+    # Candidates taken from each ranking: max(4 * k, depth). 40 rather than 20: the answering
+    # page is often a short one ranked past 20 behind a long page's many chunks.
+    depth: int = 40
+    # BM25 hits scoring under this fraction of the best one matched only the query's common
+    # words; ranking them would let RRF reward chunks that lack the rare term (an identifier,
+    # a number) that the best hit has.
+    lexical_floor: float = 0.5
+    # At most this many chunks of one source in each ranking before fusion, and in the
+    # results (0: no cap). Results are topped up past the cap when too few sources match.
+    # One per source in the results: a long page matching a few words in many chunks
+    # otherwise fills the top k; capping the candidates too cost hit@1 (docs/benchmarks.md).
+    candidates_per_source: int = 0
+    results_per_source: int = 1
+
+
+DEFAULT_TUNING = Tuning()
 
 
 def _passage(hit: Hit, score: float) -> Passage:
@@ -24,32 +47,56 @@ def _passage(hit: Hit, score: float) -> Passage:
     return Passage(row.text, row.source, row.title, row.page, score, headings)
 
 
-def fuse(rankings: list[list[Hit]], k: int) -> list[Passage]:
-    """Reciprocal rank fusion; the score is the summed 1/(RRF_K + rank)."""
+def _capped(hits: Iterable[Hit], cap: int) -> list[Hit]:
+    """Best first, at most `cap` hits per source (0: all)."""
+    if not cap:
+        return list(hits)
+    seen: dict[str, int] = {}
+    kept = []
+    for hit in hits:
+        seen[hit.row.source] = seen.get(hit.row.source, 0) + 1
+        if seen[hit.row.source] <= cap:
+            kept.append(hit)
+    return kept
+
+
+def _top(hits: list[Hit], k: int, cap: int) -> list[Hit]:
+    """The best k, at most `cap` per source while other sources can fill the k places."""
+    first = _capped(hits, cap)[:k]
+    chosen = {h.id for h in first}
+    return first + [h for h in hits if h.id not in chosen][: k - len(first)]
+
+
+def fuse(rankings: list[tuple[list[Hit], float]], k: int,
+         tuning: Tuning = DEFAULT_TUNING) -> list[Passage]:
+    """Reciprocal rank fusion of (ranking, weight) pairs; the score is the summed
+    weight/(rrf_k + rank)."""
     scores: dict[str, float] = {}
     hits: dict[str, Hit] = {}
-    for ranking in rankings:
-        for rank, hit in enumerate(ranking, start=1):
-            scores[hit.id] = scores.get(hit.id, 0.0) + 1.0 / (RRF_K + rank)
+    for ranking, weight in rankings:
+        for rank, hit in enumerate(_capped(ranking, tuning.candidates_per_source), start=1):
+            scores[hit.id] = scores.get(hit.id, 0.0) + weight / (tuning.rrf_k + rank)
             hits.setdefault(hit.id, hit)
-    best = sorted(scores, key=lambda i: scores[i], reverse=True)[:k]
-    return [_passage(hits[i], scores[i]) for i in best]
+    best = [hits[i] for i in sorted(scores, key=lambda i: scores[i], reverse=True)]
+    return [_passage(h, scores[h.id]) for h in _top(best, k, tuning.results_per_source)]
 
 
 def search(collection: Collection, embedder: Embedder, query: str, k: int,
-           mode: Mode = "hybrid") -> list[Passage]:
+           mode: Mode = "hybrid", tuning: Tuning = DEFAULT_TUNING) -> list[Passage]:
     """Best first. Scores: RRF for hybrid, cosine similarity for vector, BM25 for lexical."""
-    candidates = max(4 * k, 20)
+    candidates = max(4 * k, tuning.depth)
+    cap = tuning.results_per_source
     if mode == "lexical":
-        return [_passage(h, h.score) for h in collection.lexical_search(query, k)]
+        lexical = collection.lexical_search(query, candidates)
+        return [_passage(h, h.score) for h in _top(lexical, k, cap)]
     if mode == "vector":
         # Candidates, not k: hidden chunks of a write in progress are dropped from the hits.
         vector = collection.vector_search(embedder.embed([query])[0], candidates)
-        return [_passage(h, h.score) for h in vector[:k]]
+        return [_passage(h, h.score) for h in _top(vector, k, cap)]
     # Sequential on purpose: on 2 cores a BM25 thread competes with the model's own threads
     # and made p95 latency worse (bench/rag_query.py).
     vector = collection.vector_search(embedder.embed([query])[0], candidates)
     lexical = collection.lexical_search(query, candidates)
     if lexical:
-        lexical = [h for h in lexical if h.score >= LEXICAL_FLOOR * lexical[0].score]
-    return fuse([vector, lexical], k)
+        lexical = [h for h in lexical if h.score >= tuning.lexical_floor * lexical[0].score]
+    return fuse([(vector, 1.0), (lexical, tuning.lexical_weight)], k, tuning)
