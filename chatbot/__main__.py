@@ -10,10 +10,20 @@ import argparse
 import logging
 import socket
 
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from chatbot import create_app
 from chatbot.services import Services
+
+
+class _RequestHandler(WSGIRequestHandler):
+    def run_wsgi(self) -> None:
+        super().run_wsgi()
+        if self.headers.get("Upgrade", "").lower() == "websocket":
+            # The connection was the WebSocket's: what the browser still sends on it after
+            # the socket ends (its close frame) is not another HTTP request, and reading it
+            # as one logged "Bad request syntax" each time a tab closed.
+            self.close_connection = True
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -41,7 +51,8 @@ def main(argv: list[str] | None = None) -> None:
     # Werkzeug's threaded server, as SocketIO.run would start it in threading mode, but with
     # Nagle's algorithm off (gunicorn does the same): otherwise a small frame written right
     # after another waits for the browser's delayed ACK, adding up to 40 ms to an answer.
-    server = make_server(s.settings.host, s.settings.port, app, threaded=True)
+    server = make_server(s.settings.host, s.settings.port, app, threaded=True,
+                         request_handler=_RequestHandler)
     server.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         server.serve_forever()
