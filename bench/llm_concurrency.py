@@ -5,7 +5,9 @@ llama.cpp with the portable flags, started with the very command line llmserver 
 engine (same model, threads, slots and context per slot). Each round runs 1, 4 and 8
 concurrent streams against (a), then (b); the in-process `llama_cpp.Llama` (c) streams once
 per round too, for the single-user ratio. Prints total tokens/s, each stream's time to first
-token, the order the 8 were served in, and each side's peak resident memory.
+token, the order the 8 were served in, and each side's peak resident memory. Last, the
+floor under any scheduler's time to first token for 4 prompts at once: the anchor given all 4
+in one request, so that they are evaluated in a single batch from the start.
 
     .venv/bin/python bench/llm_concurrency.py [--rounds 3] [--max-tokens 150] [--slots 4]
 """
@@ -24,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import httpx  # noqa: E402
 import llama_cpp  # noqa: E402
 import openai  # noqa: E402
 
@@ -98,6 +101,19 @@ def concurrent(client: openai.OpenAI, users: int, max_tokens: int, stagger: floa
             "single_tps": (done[0][2] - 1) / (done[0][1] - done[0][0])}
 
 
+def one_batch(base_url: str, key: str, prompts: list[str]) -> float:
+    """Seconds until llama-server has the first token of every prompt, all sent in one
+    request (its native /completion takes a list), so no prompt waits for another's batch."""
+    started = time.perf_counter()
+    response = httpx.post(f"{base_url}/completion", headers={"Authorization": f"Bearer {key}"},
+                          json={"prompt": prompts, "n_predict": 1, "cache_prompt": False},
+                          timeout=600)
+    response.raise_for_status()
+    body = response.json()
+    assert len(body if isinstance(body, list) else [body]) == len(prompts)
+    return time.perf_counter() - started
+
+
 def in_process(llm: llama_cpp.Llama, max_tokens: int) -> tuple[float, float]:
     started = time.perf_counter()
     first = None
@@ -153,7 +169,11 @@ def main() -> None:
                 side: {1: [], 4: [], 8: []} for side in clients
             }
             solo: list[tuple[float, float]] = []
+            batched: dict[int, list[float]] = {1: [], 4: []}
+            anchor_url = f"http://127.0.0.1:{anchor_port}"
             for _ in range(args.rounds):
+                for n in batched:
+                    batched[n].append(one_batch(anchor_url, key, PROMPTS[:n]))
                 solo.append(in_process(llm, args.max_tokens))
                 for users in (1, 4, 8):
                     for side, client in clients.items():
@@ -192,6 +212,9 @@ def main() -> None:
     worst = max(statistics.median(float(r["ttft"][i]) for r in runs["b"][4])  # type: ignore[index]
                 for i in range(4))
     print(f"llmserver, 4 streams: slowest TTFT / 1-stream TTFT: {worst / summary['b', 0]:.2f}")
+    alone, four = (statistics.median(batched[n]) for n in (1, 4))
+    print(f"(a) 4 prompts in one request (one batch): first tokens after {four:.2f} s, "
+          f"1 prompt {alone:.2f} s: ratio {four / alone:.2f}")
 
 
 if __name__ == "__main__":
