@@ -11,8 +11,9 @@ DEFAULT_MODEL := $(MODELS_DIR)/gemma-3-270m-q4_k_m.gguf
 # npm registry at the versions in package-lock.json, served by chatbot from our own origin.
 NODE_DEPS := node_modules/.package-lock.json
 CHROMIUM ?= /usr/bin/chromium
+REDIS_SERVER ?= /usr/bin/redis-server
 
-.PHONY: run test install model lint bench clean browser
+.PHONY: run test install model lint bench clean browser redis
 
 # Stamp of the embedding model's ONNX export (see below).
 EMBEDDING := $(VENV)/.embedding-exported
@@ -76,11 +77,24 @@ browser:
 	    echo "then run make test again."; exit 1; \
 	  fi; }
 
-# Starts every service; Ctrl-C (or any service dying) stops them all.
-run: install
-	@$(PY) scripts/run.py
+# The scale-out tests run two chatbot instances sharing Debian's redis-server.
+redis:
+	@test -x $(REDIS_SERVER) || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing Debian's redis-server for the scale-out tests."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; \
+	  else \
+	    echo "The scale-out tests need redis-server at $(REDIS_SERVER). Install it with"; \
+	    echo "  sudo apt-get update && sudo apt-get install -y redis-server"; \
+	    echo "then run make test again."; exit 1; \
+	  fi; }
 
-test: install browser
+# Starts every service; Ctrl-C (or any service dying) stops them all. PROD=1 runs the
+# chatbot under gunicorn, the command of the Docker image, instead of the development server.
+run: install
+	@$(PY) scripts/run.py $(if $(filter-out 0,$(PROD)),--prod)
+
+test: install browser redis
 	$(PY) -m pytest
 
 lint: $(INSTALLED)

@@ -7,7 +7,9 @@ for development; production runs it under gunicorn (see the README).
 from __future__ import annotations
 
 import logging
+import os
 import secrets
+import tempfile
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -16,7 +18,7 @@ from typing import Any
 from flask import Flask
 from flask_socketio import SocketIO
 
-from chatbot import files, uploads, views
+from chatbot import bus, files, logs, uploads, views
 from chatbot.chat import Chat
 from chatbot.common import app_version
 from chatbot.grounding import Grounding
@@ -48,6 +50,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     overrides = dict(test_config or {})
     flask_config = {k: overrides.pop(k) for k in list(overrides) if k.isupper()}
     settings = Settings(**overrides)
+    logs.setup(settings.log_level, settings.log_format)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
 
     app = Flask(__name__, template_folder=str(ROOT / "templates"),
@@ -62,8 +65,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         **flask_config,
     )
 
+    # With REDIS_URL, every emit goes through Redis to every instance, which sends it to the
+    # sockets it holds in the room: a tab follows its conversation whichever instance it is on.
     socketio = SocketIO(app, async_mode="threading", max_http_buffer_size=MAX_PACKET_BYTES,
-                        cors_allowed_origins=_origin_check(settings.extra_origins))
+                        cors_allowed_origins=_origin_check(settings.extra_origins),
+                        message_queue=settings.redis_url)
 
     def emit(event: str, payload: dict[str, Any], room: str) -> None:
         socketio.emit(event, payload, to=room)
@@ -79,7 +85,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
                 slots=SlotQueue(settings.llm_concurrency or 1, metrics),
                 streamer=Streamer(emit, metrics, settings.stream_interval_ms),
                 transcript=transcript, metrics=metrics, emit=emit,
-                spawn=socketio.start_background_task)
+                spawn=socketio.start_background_task, bus=bus.connect(settings.redis_url))
     ingests = Ingests(settings, library, metrics, socketio)
     services = Services(settings=settings, store=store, llm=llm, metrics=metrics,
                         library=library, grounding=grounding, chat=chat, ingests=ingests,
@@ -93,12 +99,23 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
 
 def _stored_secret(data_dir: Path) -> str:
-    """A random signing key made once and kept, so cookies survive restarts."""
+    """A random signing key made once and kept, so cookies survive restarts.
+
+    Written whole to a private file, then linked into place: linking fails if the key
+    exists, so instances starting at once on one DATA_DIR all end up with the first key,
+    and none ever reads a half-written one."""
     path = data_dir / "secret_key"
     if not path.exists():
-        path.touch(mode=0o600)
-        path.write_text(secrets.token_hex(32))
-        log.info("generated a cookie signing key in %s", path)
+        fd, draft = tempfile.mkstemp(dir=data_dir, prefix=".secret_key.")  # mode 0600
+        try:
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_hex(32))
+            os.link(draft, path)
+            log.info("generated a cookie signing key in %s", path)
+        except FileExistsError:
+            pass  # another instance made it first: use theirs
+        finally:
+            os.unlink(draft)
     return path.read_text().strip()
 
 

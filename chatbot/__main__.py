@@ -7,7 +7,6 @@ Werkzeug's threaded server with simple-websocket; for many users run gunicorn in
 from __future__ import annotations
 
 import argparse
-import logging
 import socket
 
 from werkzeug.serving import WSGIRequestHandler, make_server
@@ -34,13 +33,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", help="bind address (CHATBOT_HOST)")
     parser.add_argument("--port", type=int, help="port (CHATBOT_PORT)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    # Werkzeug logs every HTTP request, including each long-polling round trip.
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    # httpx logs every request to the LLM server at INFO: one line per turn is noise.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-
     overrides = {k: v for k, v in vars(args).items() if v is not None}
     app = create_app(overrides)
     s: Services = app.extensions["chatbot"]

@@ -6,7 +6,9 @@ transcript.py); this one runs them in the answer's worker thread, keeps the answ
 written (one per conversation), and stops them. Socket.IO is reached only through the
 `emit(event, payload, room)` callable, so these modules hold the product's rules and
 sockets.py only the wiring. Everything a browser sees about an answer goes to the
-conversation's room: a second tab on the same conversation watches it stream too.
+conversation's room: a second tab on the same conversation watches it stream too, on this
+instance or, with REDIS_URL, on another; the bus (bus.py) keeps the one-answer rule and
+carries stops across instances.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import logging
 import threading
 from collections.abc import Callable
 
+from chatbot import logs
 from chatbot.budget import Budget, MessageTooLong
+from chatbot.bus import Bus, BusDown
 from chatbot.common import Emit, Spawn
 from chatbot.grounding import Grounding
 from chatbot.llm import ChatStream, LLMClient, LLMError
@@ -29,12 +33,14 @@ from chatbot.transcript import Transcript
 
 log = logging.getLogger("chatbot.chat")
 
+BUSY = "An answer is still being written in this conversation. Stop it or wait for it to finish."
+
 
 class Chat:
     def __init__(self, *, settings: Settings, store: Store, llm: LLMClient,
                  grounding: Grounding, prompts: PromptBuilder, slots: SlotQueue,
                  streamer: Streamer, transcript: Transcript, metrics: Metrics, emit: Emit,
-                 spawn: Spawn):
+                 spawn: Spawn, bus: Bus):
         self.settings = settings
         self.store = store
         self.llm = llm
@@ -46,12 +52,19 @@ class Chat:
         self.metrics = metrics
         self.emit = emit
         self.spawn = spawn
+        self.bus = bus
+        # The answers this instance is writing; the bus knows those of the others.
         self._active: dict[str, Generation] = {}
         self._lock = threading.Lock()
+        bus.listen(self._stop_here)
 
     def active(self, conversation_id: str) -> Generation | None:
         with self._lock:
             return self._active.get(conversation_id)
+
+    def answering_elsewhere(self, conversation_id: str) -> str | None:
+        """The id of the answer another instance is writing in the conversation, if any."""
+        return self.bus.elsewhere(conversation_id)
 
     def answer(self, conversation: Conversation, text: str,
                on_stored: Callable[[], None] | None = None) -> str | None:
@@ -60,8 +73,12 @@ class Chat:
         generation = Generation(conversation.id, text, on_stored)
         with self._lock:
             if conversation.id in self._active:
-                return ("An answer is still being written in this conversation. "
-                        "Stop it or wait for it to finish.")
+                return BUSY
+            try:
+                if not self.bus.claim(conversation.id):
+                    return BUSY
+            except BusDown as exc:
+                return str(exc)
             self._active[conversation.id] = generation
         self.spawn(self._run, conversation, generation)
         return None
@@ -69,7 +86,11 @@ class Chat:
     def stop(self, conversation_id: str, shown: int | None = None) -> bool:
         """End the answer now for the user; the worker closes the upstream stream.
         `shown`: how many pieces the stopping browser had displayed; the kept answer is
-        exactly what that user saw, not the few pieces still in flight."""
+        exactly what that user saw, not the few pieces still in flight. An answer another
+        instance is writing is stopped there. False when no answer was being written."""
+        return self._stop_here(conversation_id, shown) or self.bus.stop(conversation_id, shown)
+
+    def _stop_here(self, conversation_id: str, shown: int | None) -> bool:
         generation = self.active(conversation_id)
         if generation is None:
             return False
@@ -81,6 +102,12 @@ class Chat:
     # The worker -----------------------------------------------------------------------
 
     def _run(self, conversation: Conversation, generation: Generation) -> None:
+        # Every line logged while answering (grounding, the transcript, a failure) names the
+        # conversation, so one answer's lines can be found among many users'.
+        with logs.context(conversation=conversation.id):
+            self._answer(conversation, generation)
+
+    def _answer(self, conversation: Conversation, generation: Generation) -> None:
         holding_slot = False
         stream: ChatStream | None = None
         try:
@@ -148,6 +175,8 @@ class Chat:
                 with self._lock:
                     if self._active.get(generation.conversation_id) is generation:
                         del self._active[generation.conversation_id]
+                        # Under the lock: a message arriving now finds the claim gone too.
+                        self.bus.release(generation.conversation_id)
         if closed is None:
             return None
         self.transcript.announce(generation, closed)

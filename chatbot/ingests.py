@@ -134,6 +134,11 @@ class Ingests:
             return {"state": "failed",
                     "text": "Nothing was added: the ingestion failed unexpectedly."}
         self.metrics.ingests.labels(outcome="done" if summary.ok else "partial").inc()
+        for outcome, documents in (("added", summary.added), ("replaced", summary.replaced),
+                                   ("unchanged", summary.unchanged),
+                                   ("failed", summary.failed), ("skipped", summary.skipped)):
+            self.metrics.ingested_documents.labels(outcome=outcome).inc(len(documents))
+        self.metrics.ingested_chunks.inc(summary.chunks)
         return {"state": "done", "summary": self._public(summary),
                 "text": self.describe(summary, base["collection"])}
 

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -36,6 +43,12 @@ class Settings(BaseSettings):
         default="", validation_alias=_env("CHATBOT_ALLOWED_ORIGINS"),
         description="Comma-separated extra origins allowed to open the Socket.IO "
         "connection; the page's own origin is always allowed.",
+    )
+    redis_url: str | None = Field(
+        default=None, validation_alias=_env("REDIS_URL"),
+        description="Redis shared by several chatbot instances (`redis://host:6379/0`): "
+        "Socket.IO events, stops and the one-answer-at-a-time rule reach every instance. "
+        "Unset: one instance.",
     )
 
     llm_base_url: str = Field(
@@ -125,6 +138,25 @@ class Settings(BaseSettings):
         "networks (`10.0.0.0/8`) that URLs from the page may reach although they are not "
         "public; everything else non-public is refused.",
     )
+    log_format: Literal["auto", "json", "text"] = Field(
+        default="auto", validation_alias=_env("LOG_FORMAT"),
+        description="json: one JSON object per line; text: for reading; auto: text when "
+        "stderr is a terminal, JSON otherwise.",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", validation_alias=_env("LOG_LEVEL"),
+        description="Least severe log lines written. No level logs what users type.",
+    )
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_case(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_case(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @property
     def upload_max_bytes(self) -> int:

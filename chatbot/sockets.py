@@ -42,6 +42,9 @@ class BadPayload(Exception):
 class Client:
     browser: str
     conversation_id: str
+    # The answer another instance was writing when this socket joined its conversation:
+    # the tab missed its first pieces, so its count of them is not the answer's.
+    joined_answer: str | None = None
 
 
 EVENTS = ("message", "stop", "reset", "switch", "rename", "delete", "settings", "collections",
@@ -103,11 +106,12 @@ class Events:
             # No page load, no cookie: there is no conversation to continue.
             return False
         conversation = self.store.current(browser)
+        client = Client(browser, conversation.id)
         with self._lock:
-            self.clients[request.sid] = Client(browser, conversation.id)  # type: ignore[attr-defined]
+            self.clients[request.sid] = client  # type: ignore[attr-defined]
         self.metrics.connections.inc()
         join_room(browser_room(browser))
-        self._show(conversation)
+        self._show(client, conversation)
         return True
 
     def disconnect(self, *_: Any) -> None:
@@ -116,7 +120,7 @@ class Events:
         if gone is not None:
             self.metrics.connections.dec()
 
-    def _show(self, conversation: Conversation) -> None:
+    def _show(self, client: Client, conversation: Conversation) -> None:
         """Send this socket the conversation (joining its room) and the sidebar."""
         payload: dict[str, Any] = {
             "messages": [m.public() for m in self.store.messages(conversation.id)],
@@ -131,14 +135,12 @@ class Events:
                 if not generation.finished:
                     payload["streaming"] = generation.snapshot()
                 join_room(conversation.id)
+            client.joined_answer = None
         else:
             join_room(conversation.id)
+            client.joined_answer = self.chat.answering_elsewhere(conversation.id)
         emit("history", payload)
-        self._send_conversations(self._browser(), to_all=False)
-
-    def _browser(self) -> str:
-        with self._lock:
-            return self.clients[request.sid].browser  # type: ignore[attr-defined]
+        self._send_conversations(client.browser, to_all=False)
 
     def _send_conversations(self, browser: str, to_all: bool = True) -> None:
         items = [c.summary() for c in self.store.conversations(browser)]
@@ -152,7 +154,7 @@ class Events:
         leave_room(client.conversation_id)
         client.conversation_id = conversation.id
         self.store.set_current(client.browser, conversation.id)
-        self._show(conversation)
+        self._show(client, conversation)
 
     def _conversation(self, client: Client) -> Conversation:
         conversation = self.store.get(client.browser, client.conversation_id)
@@ -204,6 +206,9 @@ class Events:
         shown = data.get("shown")
         if shown is not None and (not isinstance(shown, int) or shown < 0):
             raise BadPayload("Malformed stop: `shown` must be a non-negative integer.")
+        if client.joined_answer is not None and (
+                client.joined_answer == self.chat.answering_elsewhere(client.conversation_id)):
+            shown = None  # the answer keeps every piece sent, as the other tabs saw it
         if not self.chat.stop(client.conversation_id, shown):
             emit("status", {"state": "idle"})
 

@@ -1,10 +1,13 @@
-"""Conversation store: SQLite in DATA_DIR, one file, safe to share between threads.
+"""Conversation store: SQLite in DATA_DIR, one file, safe to share between threads and
+between the processes of several chatbot instances on one host.
 
 A browser (identified by its signed cookie) owns conversations; every read and write of a
 conversation names the browser, so one browser can never reach another's. Commits use
 WAL with synchronous=FULL: once a write method returns, the row survives a crash, which is
-what lets the socket layer promise "durable before `done`". The schema is brought up to
-date by `chatbot.migrations` when the store opens.
+what lets the socket layer promise "durable before `done`". WAL lets readers go on while
+another process writes; a writer that finds the file locked waits up to BUSY_TIMEOUT_S
+rather than failing. The schema is brought up to date by `chatbot.migrations` when the
+store opens (several processes opening it at once apply each migration once).
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +26,8 @@ from typing import Any
 from chatbot.migrations import migrate
 
 TITLE_CHARS = 60
+# A write holds the lock for milliseconds; waiting this long means something is stuck.
+BUSY_TIMEOUT_S = 30.0
 
 
 @dataclass
@@ -71,7 +78,8 @@ def make_title(text: str) -> str:
 class Store:
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, check_same_thread=False,
+                                   isolation_level=None)
         self._db.row_factory = sqlite3.Row
         self._lock = threading.Lock()
         with self._lock:
@@ -89,8 +97,23 @@ class Store:
             self._db.close()
 
     def _write(self, sql: str, args: tuple[Any, ...] = ()) -> sqlite3.Cursor:
-        with self._lock, self._db:
+        with self._lock:
             return self._db.execute(sql, args)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """Several statements as one: all or none, and no other process's write between
+        them. IMMEDIATE takes the write lock at the start, where waiting for another
+        process is possible, instead of failing on the first write."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                if self._db.in_transaction:  # some errors roll back on their own
+                    self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         with self._lock:
@@ -169,18 +192,18 @@ class Store:
                     meta: dict[str, Any] | None = None) -> int:
         """Append a message; the conversation's first user message becomes its title."""
         now = time.time()
-        with self._lock, self._db:
-            cursor = self._db.execute(
+        with self._transaction() as db:
+            cursor = db.execute(
                 "INSERT INTO messages (conversation, role, content, state, tokens, sources, "
                 "meta, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (conversation_id, role, content, state, tokens,
                  json.dumps(sources) if sources else None,
                  json.dumps(meta) if meta else None, now))
-            self._db.execute("UPDATE conversations SET updated = ? WHERE id = ?",
-                             (now, conversation_id))
+            db.execute("UPDATE conversations SET updated = ? WHERE id = ?",
+                       (now, conversation_id))
             if role == "user":
-                self._db.execute("UPDATE conversations SET title = ? WHERE id = ? AND title = ''",
-                                 (make_title(content), conversation_id))
+                db.execute("UPDATE conversations SET title = ? WHERE id = ? AND title = ''",
+                           (make_title(content), conversation_id))
             assert cursor.lastrowid is not None
             return cursor.lastrowid
 

@@ -1,4 +1,10 @@
-"""HTTP routes: the page, health, metrics, conversation export, and the vendored JS/CSS."""
+"""HTTP routes: the page, health, metrics, conversation export, and the vendored JS/CSS.
+
+`/healthz` is liveness: it answers from this process alone, so a container is restarted only
+when the chatbot itself is stuck. `/healthz?ready=1` is readiness: the LLM server and Chroma
+each asked once, within READY_TIMEOUT_S, and a 503 naming those that did not answer, so that
+an orchestrator sends no users to an instance that cannot answer them.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,9 @@ import re
 import secrets
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import httpx
 from flask import (
     Blueprint,
     Flask,
@@ -15,10 +23,13 @@ from flask import (
     abort,
     current_app,
     render_template,
+    request,
     send_from_directory,
     session,
 )
 
+from chatbot.library import Library
+from chatbot.llm import LLMClient
 from chatbot.services import services
 from rag import SUPPORTED_EXTENSIONS
 
@@ -40,11 +51,22 @@ VENDOR_FILES = {
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self' ws: wss:; font-src 'self'; object-src 'none'; base-uri 'none'; "
        "form-action 'self'; frame-ancestors 'none'")
+# Each dependency's answer to a readiness check; healthchecks run every few seconds.
+READY_TIMEOUT_S = 2.0
 
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.after_request(_security_headers)
+    app.after_request(_count)
+
+
+def _count(response: Response) -> Response:
+    # Unrouted paths share one label: a scanner's guesses must not grow the metrics.
+    endpoint = request.endpoint or "unrouted"
+    services().metrics.http_requests.labels(endpoint=endpoint,
+                                            status=str(response.status_code)).inc()
+    return response
 
 
 def _security_headers(response: Response) -> Response:
@@ -65,9 +87,50 @@ def index() -> str:
 
 @bp.get("/healthz")
 def healthz() -> Response:
-    llm = services().llm.health(fresh=True)
-    body = {"status": "ok", "llm": {"reachable": bool(llm), "model": llm.get("model")}}
-    return Response(json.dumps(body), mimetype="application/json")
+    if not request.args.get("ready"):
+        return _json(200, {"status": "ok", "version": current_app.config["APP_VERSION"]})
+    s = services()
+    checks = {"llm": _llm_ready(s.llm), "chroma": _chroma_ready(s.library)}
+    down = [name for name, check in checks.items() if not check["reachable"]]
+    if down:
+        return _json(503, {"status": "unavailable", "unavailable": down, **checks})
+    return _json(200, {"status": "ok", **checks})
+
+
+def _json(status: int, body: dict[str, Any]) -> Response:
+    return Response(json.dumps(body), status=status, mimetype="application/json")
+
+
+def _llm_ready(llm: LLMClient) -> dict[str, Any]:
+    """Its /health says ok; an engine without /health (a hosted API) lists its models."""
+    try:
+        response = llm.http.get("/health", timeout=READY_TIMEOUT_S)
+        if response.status_code == 404:
+            models = llm.settings.llm_base_url.rstrip("/") + "/models"
+            response = llm.http.get(models, timeout=READY_TIMEOUT_S)
+    except httpx.HTTPError as exc:
+        return {"reachable": False, "url": llm.settings.llm_root_url,
+                "error": f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__}
+    try:
+        body = response.json()
+    except ValueError:
+        body = None  # vLLM's /health answers 200 with an empty body
+    body = body if isinstance(body, dict) else {}
+    if response.status_code != 200:
+        # llmserver: 503 {"status": "loading"} or {"status": "unavailable", "error": ...}
+        reason = body.get("error") or body.get("status") or f"HTTP {response.status_code}"
+        return {"reachable": False, "url": llm.settings.llm_root_url, "error": str(reason)}
+    return {"reachable": True, "model": body.get("model")}
+
+
+def _chroma_ready(library: Library) -> dict[str, Any]:
+    """A Chroma server answers its heartbeat; embedded Chroma opens."""
+    mode = "server" if library.rag.settings.chroma_url else "embedded"
+    try:
+        library.rag.store.heartbeat(READY_TIMEOUT_S)
+    except Exception as exc:  # rag's store errors, whose message says why
+        return {"reachable": False, "mode": mode, "error": str(exc)}
+    return {"reachable": True, "mode": mode}
 
 
 @bp.get("/metrics")

@@ -1,5 +1,6 @@
 """Real processes on loopback: start one, wait until it answers, stop it; the llmserver and
-the chatbot as tests and benchmarks run them; the children and peak memory of a process."""
+the chatbot as tests and benchmarks run them (the chatbot also under gunicorn, as several
+instances sharing a Redis); the children and peak memory of a process."""
 
 from __future__ import annotations
 
@@ -13,9 +14,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import redis
+
+from scripts.run import gunicorn_command
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODELS_DIR = ROOT / "models"
+# Debian's, installed by `make test` (Makefile: redis).
+REDIS_SERVER = Path("/usr/bin/redis-server")
 
 
 def free_port() -> int:
@@ -98,12 +104,8 @@ def llmserver(port: int | None = None, log: Path | None = None, **env: str) -> I
         yield base
 
 
-@contextmanager
-def chatbot(llm_url: str, data_dir: Path, port: int | None = None, **env: str) -> Iterator[str]:
-    """A real `python -m chatbot` on loopback answering from `llm_url` (a server root, without
-    /v1) and keeping conversations in `data_dir`; yields its base URL."""
-    port = port or free_port()
-    with _module("chatbot", port, {
+def _chatbot_env(llm_url: str, data_dir: Path, port: int, env: dict[str, str]) -> dict[str, str]:
+    return {
         "CHATBOT_HOST": "127.0.0.1",
         "CHATBOT_PORT": str(port),
         "LLM_BASE_URL": f"{llm_url}/v1",
@@ -111,8 +113,69 @@ def chatbot(llm_url: str, data_dir: Path, port: int | None = None, **env: str) -
         # Short answers keep the suite fast on 2 cores; tests that need more say so.
         "CHAT_MAX_TOKENS": "32",
         **env,
-    }, "/healthz") as base:
+    }
+
+
+@contextmanager
+def chatbot(llm_url: str, data_dir: Path, port: int | None = None, **env: str) -> Iterator[str]:
+    """A real `python -m chatbot` on loopback answering from `llm_url` (a server root, without
+    /v1) and keeping conversations in `data_dir`; yields its base URL."""
+    port = port or free_port()
+    with _module("chatbot", port, _chatbot_env(llm_url, data_dir, port, env),
+                 "/healthz") as base:
         yield base
+
+
+@contextmanager
+def chatbot_instances(llm_url: str, data_dir: Path, count: int,
+                      **env: str) -> Iterator[list[str]]:
+    """`count` chatbots under gunicorn (the production command, scripts/run.py) sharing
+    `data_dir`, all started at the same moment as a deployment's instances are; yields their
+    base URLs. Pass REDIS_URL to make them one product."""
+    ports = [free_port() for _ in range(count)]
+    bases = [f"http://127.0.0.1:{port}" for port in ports]
+    procs: list[subprocess.Popen] = []
+    try:
+        for port in ports:
+            procs.append(subprocess.Popen(
+                gunicorn_command("127.0.0.1", port), cwd=ROOT,
+                env={**os.environ, **_chatbot_env(llm_url, data_dir, port, env)}))
+        for base, proc in zip(bases, procs, strict=True):
+            wait_for(f"{base}/healthz", proc)
+            PROCESSES[base] = proc
+        yield bases
+    finally:
+        for base, proc in zip(bases, procs, strict=False):
+            PROCESSES.pop(base, None)
+            stop(proc)
+
+
+@contextmanager
+def redis_server(timeout: float = 30.0) -> Iterator[str]:
+    """Debian's redis-server on a free loopback port, keeping nothing on disk; yields its
+    redis:// URL."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(REDIS_SERVER), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--loglevel", "warning"], cwd=ROOT)
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"redis-server exited with {proc.returncode}")
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"redis-server not ready after {timeout}s") from None
+                time.sleep(0.05)
+        yield url
+    finally:
+        client.close()
+        stop(proc)
 
 
 def children(pid: int) -> list[int]:

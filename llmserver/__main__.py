@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import faulthandler
-import logging
 import os
 import sys
 
 import uvicorn
 
+from llmserver import logs
 from llmserver.app import Gateway
 from llmserver.settings import Settings
 
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> None:
 
     # Nothing may reach a model hub at run time.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logs.setup(settings.log_level, settings.log_format)
 
     # A crash inside llama.cpp (in-process engine) leaves at least a stack on stderr.
     faulthandler.enable()
@@ -51,8 +51,10 @@ def main(argv: list[str] | None = None) -> None:
             server.should_exit = True
 
     gateway = Gateway(settings, on_fatal=stop_serving)
+    # log_config=None: uvicorn's records go to the handler above, in the same format.
     config = uvicorn.Config(
-        gateway, host=settings.host, port=settings.port, log_level="warning", lifespan="on"
+        gateway, host=settings.host, port=settings.port, log_level="warning", lifespan="on",
+        log_config=None,
     )
     server = uvicorn.Server(config)
     print(

@@ -4,10 +4,15 @@ The engine (`LLM_ENGINE`: llama.cpp's `llama-server`, supervised, or llama-cpp-p
 process) generates. The gateway adds what a product needs around it: `/health` that answers
 while the model loads and says ok only once it has generated, model aliases (404 for one not
 on offer), the API key, OpenAI-style 4xx bodies for malformed JSON and bad parameters, and a
-token count that never waits behind a generation. Every error answer, the engines' too, is an
-`errors.ApiError` raised where the failure is found and rendered here, once. It reads a
-request body once, before the engine runs, and passes the streamed response through
-untouched, so it adds nothing per token.
+token count that never waits behind a generation, and `/metrics` (its own, then the
+engine's). Every error answer, the engines' too, is an `errors.ApiError` raised where the
+failure is found and rendered here, once, and counted. It reads a request body once, before
+the engine runs, and passes the streamed response through untouched, so it adds nothing per
+token.
+
+The API key (LLM_API_KEY) guards everything but `/health`, which orchestrators poll without
+credentials and which says no more than whether a model is loaded. `/metrics` needs the key:
+it shows the models and the load, and a scraper can send a bearer token.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from starlette.types import Receive, Scope, Send
 from llmserver import errors
 from llmserver.engines import Engine, EngineFailed
 from llmserver.errors import ApiError, send_error, send_json
+from llmserver.metrics import CONTENT_TYPE, EngineState, Metrics
 from llmserver.models import discover
 from llmserver.settings import Settings
 from llmserver.tokens import Tokenizers
@@ -65,10 +71,10 @@ class Gateway:
         self.active = 0
         self.tokenizers: Tokenizers | None = None
         self._on_fatal = on_fatal or (lambda _: None)
-        # Everything but /health, which answers before the model is loaded and without a key.
+        self.metrics = Metrics(self._engine_state)
+        # Everything but /health and /metrics, which answer before the model is loaded.
         self._routes: dict[tuple[str, str], Handler] = {
             ("GET", "/v1/models"): self._models,
-            ("GET", "/metrics"): self._metrics,
             ("POST", TOKENIZE_COUNT_PATH): self._tokenize_count,
             **{("POST", path): self._generate for path in GENERATION_PATHS},
         }
@@ -125,20 +131,28 @@ class Gateway:
             return
         if scope["type"] != "http":
             return
+        self.metrics.request(scope["path"])
         try:
             await self._route(scope, receive, send)
         except ApiError as error:
+            self.metrics.error(error.code or str(error.status))
             await send_error(send, error)
+        except Exception:
+            self.metrics.error("internal")
+            raise
 
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         path, method = scope["path"], scope["method"]
         if path == "/health":
             await self._health(send)
             return
+        if path == "/metrics" and method == "GET":
+            self._check_key(scope)
+            await self._metrics(send)
+            return
         if not self.ready or self.engine is None:
             raise errors.loading()
-        if self.settings.api_key and not self._authorized(scope):
-            raise errors.unauthorized()
+        self._check_key(scope)
         handler = self._routes.get((method, path))
         if handler is None:
             raise errors.not_found(f"No route {method} {path}.")
@@ -199,16 +213,20 @@ class Gateway:
             ],
         })
 
-    async def _metrics(self, scope: Scope, receive: Receive, send: Send) -> None:
-        assert self.engine is not None
-        text = await self.engine.metrics()
-        if text is None:
-            raise errors.not_found(f"The {self.engine.name} engine has no metrics.")
+    async def _metrics(self, send: Send) -> None:
+        text = self.metrics.render()
+        if self.ready and self.engine is not None:
+            text += await self.engine.metrics() or ""
         body = text.encode()
         await send({"type": "http.response.start", "status": 200, "headers": [
-            (b"content-type", b"text/plain; version=0.0.4"),
-            (b"content-length", str(len(body)).encode())]})
+            (b"content-type", CONTENT_TYPE), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
+
+    def _engine_state(self) -> EngineState:
+        engine = self.engine
+        return EngineState(ready=self.ready and engine is not None and not engine.problem,
+                           generating=self.active,
+                           restarts=engine.restarts if engine is not None else 0)
 
     async def _tokenize_count(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = await _read_body(receive)
@@ -226,10 +244,13 @@ class Gateway:
         count = await anyio.to_thread.run_sync(self.tokenizers.count, model, text)
         await send_json(send, 200, {"count": count})
 
-    def _authorized(self, scope: Scope) -> bool:
+    def _check_key(self, scope: Scope) -> None:
+        if not self.settings.api_key:
+            return
         expected = f"Bearer {self.settings.api_key}".encode()
         given = dict(scope["headers"]).get(b"authorization", b"")
-        return hmac.compare_digest(given, expected)
+        if not hmac.compare_digest(given, expected):
+            raise errors.unauthorized()
 
     async def _health(self, send: Send) -> None:
         engine = self.engine

@@ -20,6 +20,8 @@ class Engine(Protocol):
     slots: int
     # Why the engine is not serving right now ("" while it is), for /health.
     problem: str
+    # Times it died while serving and was started again, for /metrics.
+    restarts: int
 
     async def start(self, entries: list[ModelEntry]) -> None:
         """Load the first model and generate one token; raise EngineFailed if it cannot."""
@@ -30,7 +32,7 @@ class Engine(Protocol):
         """Stop at once, without awaiting anything (the event loop is going away)."""
 
     async def metrics(self) -> str | None:
-        """The engine's own Prometheus metrics, if it has any."""
+        """The engine's own Prometheus metrics (text format 0.0.4), if it has any."""
 
     async def generate(
         self, path: str, request: dict[str, Any], body: bytes, alias: str, scope: Scope,

@@ -66,6 +66,7 @@ async def _http_error(_: Request, exc: Exception) -> Response:
 class InProcessEngine:
     name = "llama-cpp-python"
     slots = 1
+    restarts = 0  # a crash of llama.cpp here ends the process
 
     def __init__(self, settings: Settings, tokenizers: Tokenizers):
         self.settings = settings

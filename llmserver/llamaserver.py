@@ -22,7 +22,6 @@ import logging
 import secrets
 import signal
 import socket
-import sys
 import tempfile
 import time
 from collections import deque
@@ -44,6 +43,8 @@ from llmserver.settings import Settings
 from llmserver.upstream import Upstream
 
 log = logging.getLogger("llmserver")
+# llama-server's own output, passed on with LLM_VERBOSE.
+engine_log = logging.getLogger("llmserver.llama-server")
 
 MAX_START_ATTEMPTS = 3
 # How long a request waits for an engine that is restarting before it gets a 503.
@@ -101,6 +102,7 @@ class LlamaServerEngine:
         self.settings = settings
         self.slots = settings.parallel
         self.problem = "loading"
+        self.restarts = 0
         self._on_fatal = on_fatal
         self._binary = settings.server_bin or server_binary()
         self._key = secrets.token_urlsafe(24)
@@ -193,7 +195,7 @@ class LlamaServerEngine:
             line = raw.decode(errors="replace").rstrip()
             self._tail.append(line)
             if self.settings.verbose:
-                print(f"llama-server: {line}", file=sys.stderr, flush=True)
+                engine_log.info("%s", line)
 
     async def _watch(self, proc: asyncio.subprocess.Process) -> None:
         await proc.wait()
@@ -203,6 +205,7 @@ class LlamaServerEngine:
         self._ready.clear()
         await asyncio.sleep(0.2)  # its last log lines
         log.error("%s\nRestarting it.", self._exit_report(proc, "while serving"))
+        self.restarts += 1
         await self._recover()
 
     async def _recover(self) -> None:

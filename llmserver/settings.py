@@ -76,9 +76,30 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("LLM_VERBOSE", "verbose"),
         description="Print llama.cpp's own load and timing logs.",
     )
+    log_format: Literal["auto", "json", "text"] = Field(
+        default="auto",
+        validation_alias=AliasChoices("LOG_FORMAT", "log_format"),
+        description="json: one JSON object per line; text: for reading; auto: text when "
+        "stderr is a terminal, JSON otherwise.",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO",
+        validation_alias=AliasChoices("LOG_LEVEL", "log_level"),
+        description="Least severe log lines written.",
+    )
 
     @field_validator("api_key", "model", "server_bin", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         # `LLM_API_KEY=` in a .env or compose file means "no key", not "the empty key".
         return None if value == "" else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_case(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_case(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import chromadb
+import httpx
 import numpy as np
 from chromadb.config import Settings as ChromaSettings
 from chromadb.errors import InvalidArgumentError, NotFoundError
@@ -285,6 +286,21 @@ class Store:
                 index.close()
             for suffix in ("", "-wal", "-shm"):
                 (self.settings.lexical_dir / f"{name}.sqlite3{suffix}").unlink(missing_ok=True)
+
+    def heartbeat(self, timeout: float) -> None:
+        """Raises StoreError, saying why, unless Chroma answers within `timeout` seconds: a
+        server's heartbeat endpoint (asked directly, since chromadb's own client never times
+        out), or the embedded database's."""
+        url = self.settings.chroma_url
+        try:
+            if url:
+                httpx.get(f"{url.rstrip('/')}/api/v2/heartbeat", timeout=timeout
+                          ).raise_for_status()
+            else:
+                self.client.heartbeat()
+        except Exception as e:  # chromadb raises plain Exception/ValueError
+            raise StoreError(f"Chroma at {url or self.settings.chroma_path} does not "
+                             f"answer: {e or type(e).__name__}") from None
 
     def close(self) -> None:
         with self._lock:

@@ -2,10 +2,13 @@
 
 A supervisor rather than shell job control: a shell's background jobs ignore Ctrl-C, and
 one service dying should stop the others instead of leaving half a product running.
+`make run PROD=1` (`--prod`) runs the chatbot under gunicorn as the image does, instead of
+the development server.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import subprocess
@@ -18,22 +21,45 @@ from dotenv import load_dotenv
 
 from llmserver.crash import describe_exit
 
+# The chatbot in production, as docker-compose.yml runs it: gunicorn's threaded worker, with
+# simple-websocket doing WebSocket, and one worker per instance, as Flask-SocketIO requires
+# (a socket's state lives in its worker; more instances need REDIS_URL and a sticky proxy).
+# Each open WebSocket holds one of the threads.
+GUNICORN_OPTIONS = ["-k", "gthread", "-w", "1", "--threads", "100",
+                    "--logger-class", "chatbot.logs.GunicornLogger"]
+
+
+def gunicorn_command(host: str, port: int | str) -> list[str]:
+    """The production chatbot listening on host:port."""
+    bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return [sys.executable, "-m", "gunicorn", *GUNICORN_OPTIONS, "-b", bind,
+            "chatbot:create_app()"]
+
 
 @dataclass
 class Service:
     name: str
-    module: str
+    command: list[str]
     ready_url: str
     ready_message: str
 
 
-def services() -> list[Service]:
+def services(prod: bool = False) -> list[Service]:
     llm = f"http://{os.getenv('LLMSERVER_HOST', '127.0.0.1')}:{os.getenv('LLMSERVER_PORT', '8000')}"
-    chat = f"http://{os.getenv('CHATBOT_HOST', '127.0.0.1')}:{os.getenv('CHATBOT_PORT', '5000')}"
+    chat_host = os.getenv("CHATBOT_HOST", "127.0.0.1")
+    chat_port = os.getenv("CHATBOT_PORT", "5000")
+    chat = f"http://{chat_host}:{chat_port}"
+    where = f"open {chat}/ in your browser"
+    if prod:
+        chatbot = Service("chatbot", gunicorn_command(chat_host, chat_port), f"{chat}/healthz",
+                          f"chat ready (gunicorn, as in production): {where}")
+    else:
+        chatbot = Service("chatbot", [sys.executable, "-m", "chatbot"], f"{chat}/healthz",
+                          f"chat ready: {where}")
     return [
-        Service("llmserver", "llmserver", f"{llm}/health", f"OpenAI API ready at {llm}/v1"),
-        Service("chatbot", "chatbot", f"{chat}/healthz",
-                f"chat ready: open {chat}/ in your browser"),
+        Service("llmserver", [sys.executable, "-m", "llmserver"], f"{llm}/health",
+                f"OpenAI API ready at {llm}/v1"),
+        chatbot,
     ]
 
 
@@ -49,7 +75,11 @@ def wait_ready(service: Service, proc: subprocess.Popen, timeout: float = 600) -
     return False
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Start llmserver and the chatbot.")
+    parser.add_argument("--prod", action="store_true",
+                        help="run the chatbot under gunicorn, as the Docker image does")
+    args = parser.parse_args(argv)
     load_dotenv()
     running: list[tuple[Service, subprocess.Popen]] = []
     interrupted = False
@@ -72,8 +102,8 @@ def main() -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with it ignored
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
-        for service in services():
-            proc = subprocess.Popen([sys.executable, "-m", service.module])
+        for service in services(args.prod):
+            proc = subprocess.Popen(service.command)
             running.append((service, proc))
             if not wait_ready(service, proc):
                 how = describe_exit(proc.returncode) if proc.poll() is not None else "timed out"

@@ -19,7 +19,8 @@ def test_websocket_clients_come_and_go_without_errors_in_the_log(tmp_path: Path)
     base = f"http://127.0.0.1:{port}"
     log = tmp_path / "chatbot.log"
     env = {"CHATBOT_HOST": "127.0.0.1", "CHATBOT_PORT": str(port), "DATA_DIR": str(tmp_path),
-           "LLM_BASE_URL": f"http://127.0.0.1:{free_port()}/v1"}  # no LLM needed
+           "LLM_BASE_URL": f"http://127.0.0.1:{free_port()}/v1",  # no LLM needed
+           "LOG_FORMAT": "text"}
     with running([sys.executable, "-m", "chatbot"], f"{base}/healthz", env, log):
         for _ in range(3):
             with ChatClient(base) as client:

@@ -92,7 +92,7 @@ def test_page_health_and_metrics(chat: ChatApp, make_chat: Callable[..., ChatApp
     assert "script-src 'self'" in page.headers["content-security-policy"]
     cookie = page.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=lax" in cookie
-    assert browser.get("/healthz").json["llm"] == {"reachable": True, "model": MODEL}
+    assert browser.get("/healthz?ready=1").json["llm"] == {"reachable": True, "model": MODEL}
     chat.tab(browser).ask("Count me")
     metrics = browser.get("/metrics").text
     assert 'chatbot_answers_total{outcome="done"} 1.0' in metrics
@@ -103,7 +103,7 @@ def test_page_health_and_metrics(chat: ChatApp, make_chat: Callable[..., ChatApp
     assert browser.get("/vendor/..%2Fpackage.json").status_code == 404
 
     down = make_chat(llm_url=f"http://127.0.0.1:{free_port()}").app.test_client()
-    assert down.get("/healthz").json["llm"]["reachable"] is False
+    assert down.get("/healthz?ready=1").json["llm"]["reachable"] is False
 
 
 def test_conversations_survive_a_restart(make_chat: Callable[..., ChatApp]) -> None:

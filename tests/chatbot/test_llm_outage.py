@@ -44,7 +44,7 @@ def test_llm_server_killed_mid_answer_then_back(tmp_path: Path) -> None:
             _, event, data = client.wait("error", "done", since=start, timeout=30)
             assert event == "error" and "not reachable" in data["message"]
             assert "Traceback" not in data["message"]
-            assert httpx.get(f"{chat_url}/healthz").json()["llm"]["reachable"] is False
+            assert httpx.get(f"{chat_url}/healthz?ready=1").json()["llm"]["reachable"] is False
 
             # Back on the same address: the next message is answered.
             with llmserver(port=port):

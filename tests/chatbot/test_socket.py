@@ -141,7 +141,7 @@ def test_set_command_changes_what_is_sent_upstream(chat_url: str) -> None:
 
 
 def test_health_sees_the_real_llm_server(chat_url: str) -> None:
-    assert httpx.get(f"{chat_url}/healthz").json()["llm"]["reachable"] is True
+    assert httpx.get(f"{chat_url}/healthz?ready=1").json()["llm"]["reachable"] is True
 
 
 def test_a_socket_without_the_page_cookie_is_refused(chat_url: str) -> None:

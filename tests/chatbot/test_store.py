@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import sqlite3
+from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
 import pytest
 
+from chatbot import create_app
 from chatbot.migrations import MIGRATIONS, MigrationError, migrate
 from chatbot.store import TITLE_CHARS, Store
 
@@ -115,6 +118,55 @@ def test_everything_survives_reopening(tmp_path: Path) -> None:
     assert [m.content for m in again.messages(c.id)] == ["persist me"]
     assert reopened.settings == {"temperature": 0.1}
     assert reopened.context_start == 1 and reopened.truncation_noticed
+
+
+# Several instances on one data folder ----------------------------------------------
+
+INSTANCES = 4
+WRITES = 25
+
+
+def _instance(data_dir: Path, start: Barrier, results: multiprocessing.Queue) -> None:
+    """One chatbot instance's start-up and a burst of writes, in a process of its own."""
+    try:
+        start.wait()
+        app = create_app({"data_dir": data_dir, "llm_base_url": "http://127.0.0.1:9/v1"})
+        store: Store = app.extensions["chatbot"].store
+        conversation = store.create("shared-browser")
+        for i in range(WRITES):
+            store.add_message(conversation.id, "user", f"question {i}")
+        results.put((app.config["SECRET_KEY"], conversation.id))
+    except BaseException as exc:
+        results.put(("failed", repr(exc)))
+        raise
+
+
+def test_instances_starting_at_once_share_one_key_one_schema_and_every_write(
+        tmp_path: Path) -> None:
+    # fork: the children start from this process's imports, so they reach the barrier
+    # together and race for real.
+    context = multiprocessing.get_context("fork")
+    start = context.Barrier(INSTANCES)
+    results = context.Queue()
+    processes = [context.Process(target=_instance, args=(tmp_path, start, results))
+                 for _ in range(INSTANCES)]
+    for process in processes:
+        process.start()
+    outcomes = [results.get(timeout=120) for _ in processes]
+    for process in processes:
+        process.join(timeout=30)
+    assert all(kind != "failed" for kind, _ in outcomes), outcomes
+    assert len({secret for secret, _ in outcomes}) == 1
+    assert (tmp_path / "secret_key").read_text().strip() == outcomes[0][0]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".secret_key")] == []
+    path = tmp_path / "conversations.sqlite3"
+    assert [name for name, _ in _recorded(path)] == [fn.__name__ for fn in MIGRATIONS]
+    store = Store(path)
+    for _, conversation_id in outcomes:
+        assert [m.content for m in store.messages(conversation_id)] == [
+            f"question {i}" for i in range(WRITES)]
+    assert len(store.conversations("shared-browser")) == INSTANCES
+    store.close()
 
 
 # Migrations ------------------------------------------------------------------------

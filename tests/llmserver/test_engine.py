@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from harness.processes import PROCESSES, children, llmserver
 
@@ -70,11 +71,23 @@ def test_eight_requests_on_four_slots_all_complete(served: tuple[str, Path]) -> 
     assert set(results.values()) <= {"stop", "length"}
 
 
+def metrics(url: str) -> dict[str, float]:
+    """/metrics as Prometheus parses it: unlabelled samples by name."""
+    text = httpx.get(f"{url}/metrics", timeout=5).text
+    return {sample.name: sample.value for family in text_string_to_metric_families(text)
+            for sample in family.samples if not sample.labels}
+
+
 def busy_slots(url: str) -> float:
-    for line in httpx.get(f"{url}/metrics", timeout=5).text.splitlines():
-        if line.startswith("llamacpp:requests_processing "):
-            return float(line.split()[1])
-    raise AssertionError("no llamacpp:requests_processing in /metrics")
+    return metrics(url)["llamacpp:requests_processing"]
+
+
+def test_metrics_are_llmservers_own_then_llama_servers(served: tuple[str, Path]) -> None:
+    found = metrics(served[0])
+    assert found["llmserver_ready"] == 1
+    assert found["llmserver_engine_restarts_total"] == 0
+    assert "llamacpp:requests_processing" in found
+    assert "llamacpp:prompt_tokens_total" in found
 
 
 def test_a_client_that_leaves_frees_its_slot(served: tuple[str, Path]) -> None:
@@ -108,6 +121,7 @@ def test_an_engine_crash_is_reported_in_words_and_the_engine_restarted(
         for _ in stream:
             pass
     wait_restarted(url, before)
+    assert metrics(url)["llmserver_engine_restarts_total"] == 1
     reply = client.chat.completions.create(
         model=ALIAS, messages=[{"role": "user", "content": "Hello"}], max_tokens=4
     )
@@ -120,6 +134,9 @@ def test_the_in_process_engine_stays_selectable() -> None:
     with llmserver(LLM_ENGINE="llama-cpp-python", LLM_N_CTX="512") as url:
         health = httpx.get(f"{url}/health").json()
         assert (health["engine"], health["slots"]) == ("llama-cpp-python", 1)
+        found = metrics(url)
+        assert found["llmserver_ready"] == 1
+        assert not [name for name in found if name.startswith("llamacpp:")]
         client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
         reply = client.chat.completions.create(
             model=ALIAS, messages=[{"role": "user", "content": "What is the capital of France?"}],

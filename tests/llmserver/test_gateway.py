@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 from starlette.types import Receive, Scope, Send
 
@@ -57,12 +58,14 @@ class StandInEngine:
     name = "stand-in"
     slots = 1
     problem = ""
+    restarts = 0
 
-    def __init__(self, failure: ApiError | None = None):
+    def __init__(self, failure: ApiError | None = None, metrics: str | None = None):
         self.failure = failure
+        self._metrics = metrics
 
     async def metrics(self) -> str | None:
-        return None
+        return self._metrics
 
     async def generate(self, path: str, request: dict[str, Any], body: bytes, alias: str,
                        scope: Scope, receive: Receive, send: Send) -> None:
@@ -91,7 +94,6 @@ CHAT = "/v1/chat/completions"
     [
         ("GET", "/nope", None, 404, "invalid_request_error", "not_found", None),
         ("GET", CHAT, None, 404, "invalid_request_error", "not_found", None),
-        ("GET", "/metrics", None, 404, "invalid_request_error", "not_found", None),
         ("POST", CHAT, b'{"model": ', 400, "invalid_request_error", "invalid_json", None),
         ("POST", CHAT, b"[1]", 400, "invalid_request_error", "invalid_request", None),
         ("POST", CHAT, b"{}", 400, "invalid_request_error", "invalid_value", "messages"),
@@ -146,3 +148,44 @@ def test_an_engine_error_inside_a_stream_is_its_last_event() -> None:
         "message": "The model server's engine stopped while answering (it is being restarted).",
         "type": "server_error", "param": None, "code": "engine_crashed",
     }
+
+
+def scrape(client: TestClient, **headers: str) -> dict[tuple[str, frozenset], float]:
+    response = client.get("/metrics", headers=headers)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    return {(sample.name, frozenset(sample.labels.items())): sample.value
+            for family in text_string_to_metric_families(response.text)
+            for sample in family.samples}
+
+
+def test_metrics_answer_while_the_model_loads() -> None:
+    client = gateway()
+    client.post(CHAT, json={})
+    metrics = scrape(client)
+    assert metrics["llmserver_ready", frozenset()] == 0
+    assert metrics["llmserver_errors_total", frozenset({("kind", "model_loading")})] == 1
+    assert metrics["llmserver_requests_total",
+                   frozenset({("endpoint", "/v1/chat/completions")})] == 1
+
+
+def test_metrics_add_the_engines_own_and_count_errors_by_kind() -> None:
+    engine = StandInEngine(metrics="# TYPE llamacpp:requests_processing gauge\n"
+                           "llamacpp:requests_processing 0\n")
+    client = ready_gateway(engine)
+    client.post(CHAT, content=b"{")
+    client.get("/nope")
+    metrics = scrape(client)
+    assert metrics["llamacpp:requests_processing", frozenset()] == 0
+    assert metrics["llmserver_ready", frozenset()] == 1
+    assert metrics["llmserver_engine_restarts_total", frozenset()] == 0
+    assert metrics["llmserver_errors_total", frozenset({("kind", "invalid_json")})] == 1
+    assert metrics["llmserver_errors_total", frozenset({("kind", "not_found")})] == 1
+    assert metrics["llmserver_requests_total", frozenset({("endpoint", "other")})] == 1
+
+
+def test_metrics_need_the_key_when_one_is_set() -> None:
+    client = ready_gateway(api_key="k")
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/health").status_code == 200
+    assert scrape(client, authorization="Bearer k")["llmserver_ready", frozenset()] == 1
