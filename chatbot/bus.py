@@ -70,6 +70,9 @@ class Bus(Protocol):
         """Ask the instance writing the conversation's answer to stop it; False when no
         other instance is."""
 
+    def ready(self, timeout: float) -> dict[str, object] | None:
+        """`{"reachable": bool, ...}` for the readiness check; None with nothing to reach."""
+
 
 class LocalBus:
     """One instance: nobody else to claim against, listen to or stop."""
@@ -89,11 +92,15 @@ class LocalBus:
     def stop(self, conversation_id: str, shown: int | None) -> bool:
         return False
 
+    def ready(self, timeout: float) -> dict[str, object] | None:
+        return None
+
 
 class RedisBus:
     """Claims as Redis keys, stops on a Redis pub/sub channel."""
 
     def __init__(self, url: str):
+        self._url = url
         self._redis = redis.Redis.from_url(url, decode_responses=True)
         self._release = self._redis.register_script(_RELEASE)
         self._renew = self._redis.register_script(_RENEW)
@@ -114,6 +121,18 @@ class RedisBus:
         if self._listener is not None:
             self._listener.join()
         self._redis.close()
+
+    def ready(self, timeout: float) -> dict[str, object] | None:
+        # A client of its own: the shared one waits as long as an answer's commands may.
+        probe = redis.Redis.from_url(self._url, socket_timeout=timeout,
+                                     socket_connect_timeout=timeout)
+        try:
+            probe.ping()
+        except redis.RedisError as exc:
+            return {"reachable": False, "error": f"{type(exc).__name__}: {exc}"}
+        finally:
+            probe.close()
+        return {"reachable": True}
 
     def claim(self, conversation_id: str) -> bool:
         answer_id = uuid.uuid4().hex

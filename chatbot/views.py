@@ -1,9 +1,10 @@
 """HTTP routes: the page, health, metrics, conversation export, and the vendored JS/CSS.
 
 `/healthz` is liveness: it answers from this process alone, so a container is restarted only
-when the chatbot itself is stuck. `/healthz?ready=1` is readiness: the LLM server and Chroma
-each asked once, within READY_TIMEOUT_S, and a 503 naming those that did not answer, so that
-an orchestrator sends no users to an instance that cannot answer them.
+when the chatbot itself is stuck. `/healthz?ready=1` is readiness: the LLM server, Chroma
+and, with REDIS_URL, Redis each asked once, within READY_TIMEOUT_S, and a 503 naming those
+that did not answer, so that an orchestrator sends no users to an instance that cannot
+answer them.
 """
 
 from __future__ import annotations
@@ -91,6 +92,9 @@ def healthz() -> Response:
         return _json(200, {"status": "ok", "version": current_app.config["APP_VERSION"]})
     s = services()
     checks = {"llm": _llm_ready(s.llm), "chroma": _chroma_ready(s.library)}
+    redis = s.chat.bus.ready(READY_TIMEOUT_S)
+    if redis is not None:
+        checks["redis"] = redis
     down = [name for name, check in checks.items() if not check["reachable"]]
     if down:
         return _json(503, {"status": "unavailable", "unavailable": down, **checks})

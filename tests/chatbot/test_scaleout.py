@@ -19,7 +19,14 @@ import yaml
 
 from chatbot.bus import CLAIM_TTL_MS, KEY_PREFIX, STOP_CHANNEL, RedisBus
 from chatbot.chat import BUSY
-from harness.processes import REDIS_SERVER, ROOT, chatbot_instances, llmserver, redis_server
+from harness.processes import (
+    REDIS_SERVER,
+    ROOT,
+    chatbot_instances,
+    free_port,
+    llmserver,
+    redis_server,
+)
 from harness.socketclient import ChatClient
 from scripts.run import GUNICORN_OPTIONS
 
@@ -255,6 +262,13 @@ def test_a_claim_expires_if_its_instance_dies_and_release_removes_it(
         assert 0 < client.pttl(key) <= CLAIM_TTL_MS
         bus.release("t1")
         assert not client.exists(key)
+
+
+def test_readiness_names_redis_when_it_does_not_answer(instances: list[str]) -> None:
+    ready = httpx.get(f"{instances[0]}/healthz?ready=1", timeout=10)
+    assert ready.status_code == 200 and ready.json()["redis"] == {"reachable": True}
+    closed = RedisBus(f"redis://127.0.0.1:{free_port()}/0").ready(timeout=2)
+    assert closed is not None and closed["reachable"] is False and closed["error"]
 
 
 def stop_listeners(redis_url: str) -> int:
