@@ -2,7 +2,8 @@
 under DATA_DIR/lexical, mirroring the Chroma collection chunk for chunk.
 
 Chroma's own `where_document` is a boolean filter, not a ranking, so BM25 lives here. The file
-is local even with a Chroma server; it is rebuilt from Chroma whenever their counts differ."""
+is local even with a Chroma server; it is rebuilt from Chroma whenever their counts differ,
+and its full-text table from its own stored chunks when the tokenizer changed."""
 
 from __future__ import annotations
 
@@ -14,6 +15,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+# Porter stemming over unicode61, so "copies", "copying" and "copied" all match "copy" (the
+# paraphrased questions of bench/rag_pydoc.py rarely use a page's own word forms); '_' kept
+# so snake_case identifiers stay whole. An index built with another tokenizer is rebuilt.
+TOKENIZER = "porter unicode61 remove_diacritics 2 tokenchars '_'"
+_FTS = (
+    f"CREATE VIRTUAL TABLE chunks_fts USING fts5(body, content='', tokenize=\"{TOKENIZER}\")",
+    "CREATE VIRTUAL TABLE chunks_vocab USING fts5vocab(chunks_fts, row)",
+)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS chunks (
     rowid INTEGER PRIMARY KEY,
@@ -28,12 +37,6 @@ CREATE TABLE IF NOT EXISTS chunks (
 );
 CREATE INDEX IF NOT EXISTS chunks_source ON chunks(source);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
--- No stemming: query terms are looked up in the vocabulary as they are tokenized here, and
--- the vector side already matches word forms; '_' kept so snake_case identifiers stay whole.
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
-    body, content='', tokenize="unicode61 remove_diacritics 2 tokenchars '_'"
-);
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_vocab USING fts5vocab(chunks_fts, row);
 """
 
 # Dropped from queries: they match nearly every chunk, cost time and add nothing to BM25.
@@ -48,6 +51,7 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 # budget; the common ones left out carry little BM25 weight (low IDF) and most of the cost,
 # and the vector side still ranks by them. Small collections keep every term.
 POSTINGS_BUDGET = 3000
+_REBUILD_WAIT_MS = 10 * 60 * 1000
 
 
 @dataclass(frozen=True)
@@ -67,12 +71,12 @@ class Row:
 
 
 def _fold(word: str) -> str:
-    """Lower case without diacritics, as FTS5's unicode61 tokenizer indexes it."""
+    """Lower case without diacritics, as the tokenizer folds a word before stemming it."""
     decomposed = unicodedata.normalize("NFKD", word.lower())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
-def query_terms(query: str) -> list[str]:
+def query_words(query: str) -> list[str]:
     words = list(dict.fromkeys(_fold(w) for w in _WORD.findall(query)))
     return [w for w in words if w not in _STOPWORDS] or words
 
@@ -84,15 +88,52 @@ class LexicalIndex:
         self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.executescript(_SCHEMA)
+        self._index_with_tokenizer()
+        # Query words go through a table of their own in memory with the same tokenizer, so
+        # their vocabulary lookups use the very terms (stems) the index holds.
+        self._words = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+        self._words.execute(
+            f"CREATE VIRTUAL TABLE words USING fts5(word, content='', tokenize=\"{TOKENIZER}\")"
+        )
+        self._words.execute("CREATE VIRTUAL TABLE word_terms USING fts5vocab(words, instance)")
         # One connection serves every thread (the chat app ingests in the background while
         # it answers). Every use holds this lock: transactions never nest, and a connection
         # closed by one thread while another is inside a statement crashes the process
         # (seen: a collection deleted while it was being listed), so close waits its turn.
         self._lock = threading.RLock()
 
+    def _built_with(self) -> str | None:
+        found = self.db.execute("SELECT value FROM meta WHERE key = 'tokenizer'").fetchone()
+        return found[0] if found else None
+
+    def _index_with_tokenizer(self) -> None:
+        """(Re)build the full-text table from the stored chunks when it was made with another
+        tokenizer (an index written before stemming) or not at all: nothing is re-embedded."""
+        if self._built_with() == TOKENIZER:
+            return
+        # Another process may be rebuilding this very index (a large one takes seconds):
+        # wait for it, then find the work done, rather than fail after the usual 5 s.
+        (timeout,) = self.db.execute("PRAGMA busy_timeout").fetchone()
+        self.db.execute(f"PRAGMA busy_timeout = {_REBUILD_WAIT_MS}")
+        try:
+            with self.db:
+                self.db.execute("BEGIN IMMEDIATE")
+                if self._built_with() == TOKENIZER:
+                    return
+                for statement in ("DROP TABLE IF EXISTS chunks_vocab",
+                                  "DROP TABLE IF EXISTS chunks_fts", *_FTS):
+                    self.db.execute(statement)
+                self.db.execute("INSERT INTO chunks_fts(rowid, body)"
+                                " SELECT rowid, context || char(10) || text FROM chunks")
+                self.db.execute("INSERT OR REPLACE INTO meta(key, value)"
+                                " VALUES ('tokenizer', ?)", (TOKENIZER,))
+        finally:
+            self.db.execute(f"PRAGMA busy_timeout = {int(timeout)}")
+
     def close(self) -> None:
         with self._lock:
             self.db.close()
+            self._words.close()
 
     def get_meta(self, key: str) -> str | None:
         with self._lock:
@@ -165,29 +206,55 @@ class LexicalIndex:
             self.db.execute("DELETE FROM chunks")
             self.db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES('delete-all')")
 
-    def _selective_terms(self, terms: list[str]) -> list[str]:
-        counts = {}
-        for term in terms:
-            row = self.db.execute("SELECT doc FROM chunks_vocab WHERE term = ?", (term,))
-            found = row.fetchone()
-            if found:
-                counts[term] = found[0]
+    def _stems(self, words: list[str]) -> list[tuple[str, ...]]:
+        """Each word's terms as the index's tokenizer makes them."""
+        stems: list[list[str]] = [[] for _ in words]
+        # Rolled back, not deleted: the table stays empty, and this costs a fraction of
+        # writing and deleting the rows.
+        self._words.execute("BEGIN")
+        try:
+            self._words.executemany("INSERT INTO words(rowid, word) VALUES (?, ?)",
+                                    enumerate(words))
+            for term, rowid in self._words.execute(
+                "SELECT term, doc FROM word_terms ORDER BY doc, offset"
+            ):
+                stems[rowid].append(term)
+        finally:
+            self._words.execute("ROLLBACK")
+        return [tuple(s) for s in stems]
+
+    def _selective_words(self, words: list[str]) -> list[str]:
+        """The words to match, rarest first within POSTINGS_BUDGET, one per stem.
+
+        The words themselves are matched, not their stems: FTS5 stems a query's words again,
+        and Porter stemming a stem can cut it further ("agreed" -> "agre" -> "agr")."""
+        postings: dict[str, int] = {}
+        seen: set[tuple[str, ...]] = set()
+        for word, stems in zip(words, self._stems(words), strict=True):
+            if not stems or stems in seen:
+                continue
+            seen.add(stems)
+            counts = [self.db.execute("SELECT doc FROM chunks_vocab WHERE term = ?",
+                                      (stem,)).fetchone() for stem in stems]
+            # A word with a term the index lacks matches no chunk.
+            if all(counts):
+                postings[word] = sum(found[0] for found in counts)
         kept: list[str] = []
-        postings = 0
-        for term in sorted(counts, key=counts.__getitem__):
-            if postings + counts[term] > POSTINGS_BUDGET:
+        total = 0
+        for word in sorted(postings, key=postings.__getitem__):
+            if total + postings[word] > POSTINGS_BUDGET:
                 break
-            kept.append(term)
-            postings += counts[term]
+            kept.append(word)
+            total += postings[word]
         return kept
 
     def search(self, query: str, limit: int) -> list[tuple[Row, float]]:
         """Best first; the score is BM25 with higher meaning better."""
         with self._lock:
-            terms = self._selective_terms(query_terms(query))
-            if not terms:
+            words = self._selective_words(query_words(query))
+            if not words:
                 return []
-            expression = " OR ".join(f'"{t}"' for t in terms)
+            expression = " OR ".join(f'"{w}"' for w in words)
             rows = self.db.execute(
                 "SELECT c.id, c.source, c.title, c.page, c.headings, c.context, c.text, f.rank"
                 " FROM (SELECT rowid, rank FROM chunks_fts WHERE chunks_fts MATCH ?"
