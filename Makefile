@@ -13,7 +13,7 @@ NODE_DEPS := node_modules/.package-lock.json
 CHROMIUM ?= /usr/bin/chromium
 REDIS_SERVER ?= /usr/bin/redis-server
 
-.PHONY: run test install model lint bench clean browser redis
+.PHONY: run test install model lint bench clean browser redis compose-test
 
 # Stamp of the embedding model's ONNX export (see below).
 EMBEDDING := $(VENV)/.embedding-exported
@@ -105,6 +105,12 @@ bench: install
 	$(PY) bench/llm_concurrency.py
 	$(PY) bench/chat_stream.py
 	$(PY) bench/chat_stream.py --users 4
+
+# Builds and runs docker-compose.yml for real (docs/deploy.md): opt-in, not part of `make test`;
+# needs Docker and Compose (on the development machines: ../shared/tools/docker-here).
+# SCALE=1 adds the scale profile (Redis, two chatbots, nginx).
+compose-test: $(INSTALLED)
+	$(PY) scripts/compose_test.py $(if $(filter-out 0,$(SCALE)),--scale)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

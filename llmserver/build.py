@@ -136,8 +136,10 @@ def fetch_source(version: str, work: Path) -> Path:
     if not archive.exists():
         print(f"llama.cpp: fetching the {PACKAGE} {version} source from the package index.")
         subprocess.run(
+            # Only this package from source: with `:all:`, pip also compiled the tools its
+            # metadata step needs (CMake among them), for minutes.
             [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary",
-             ":all:", f"{PACKAGE}=={version}", "-d", str(downloads)],
+             PACKAGE, f"{PACKAGE}=={version}", "-d", str(downloads)],
             check=True,
         )
     prefix = f"llama_cpp_python-{version}/vendor/llama.cpp/"
@@ -148,7 +150,9 @@ def fetch_source(version: str, work: Path) -> Path:
             if member.name.startswith(prefix):
                 member.name = member.name[len(prefix):]
                 members.append(member)
-        tar.extractall(partial, members=members, filter="data")
+        # Extraction filters came with Python 3.11.4; Debian 12's python3 is 3.11.2.
+        safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+        tar.extractall(partial, members=members, **safe)
     partial.rename(source)
     return source
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rag.export import onnx_export
+from rag.export import export_dir, onnx_export
 from rag.settings import RagSettings
 
 if TYPE_CHECKING:
@@ -253,7 +253,8 @@ class Embedder:
             if self.backend == "torch":
                 return TorchModel(self.path)
             folder, file_name = onnx_export(
-                self.path, self.settings.models_dir, quantize=self.backend == "onnx-int8"
+                self.path, export_dir(self.settings.models_dir),
+                quantize=self.backend == "onnx-int8",
             )
             return OnnxModel(folder, file_name)
         # KeyError: a configuration file without a key it must have.

@@ -1,10 +1,19 @@
 """The one-time export of a local sentence-transformers model to ONNX (optionally int8
 quantized) that the default embedding backends run. The only code path of the product that
-loads torch and sentence-transformers; `make install` runs it ahead."""
+loads torch and sentence-transformers; `make install` runs it ahead, and the Docker image's
+build does, so that the image that runs holds neither.
+
+Two environment variables serve an export made on one machine and run on another (the
+image's): EMBED_ONNX_DIR, where exports are kept (default: DATA_DIR/models), and
+EMBED_INT8_PRESET, the int8 quantization preset: `native` (default: the best for this CPU),
+`portable` (AVX2 on x86-64, ARM64 on ARM: runs right on any CPU of its architecture that
+the product supports), or a preset's own name (avx2, avx512, avx512_vnni, arm64).
+"""
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import logging
 import os
 import platform
@@ -21,9 +30,39 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 
-def _quantization_config() -> str:
-    """The onnxruntime dynamic-quantization preset that matches this CPU."""
-    if platform.machine().lower() in ("arm64", "aarch64"):
+PRESETS = ("avx2", "avx512", "avx512_vnni", "arm64")
+
+
+def export_dir(default: Path) -> Path:
+    """Where exports are looked for and made: EMBED_ONNX_DIR, else `default`."""
+    configured = os.environ.get("EMBED_ONNX_DIR", "").strip()
+    return Path(configured).expanduser() if configured else default
+
+
+def quantization_preset() -> str:
+    """The onnxruntime dynamic-quantization preset of an int8 export (EMBED_INT8_PRESET).
+
+    The preset is baked into the exported weights: `avx512_vnni` gives signed int8 weights
+    that can overflow on a CPU without VNNI, so an export meant for other machines takes the
+    preset every CPU of the architecture runs right."""
+    choice = os.environ.get("EMBED_INT8_PRESET", "").strip().lower() or "native"
+    if choice in PRESETS:
+        return choice
+    if choice == "portable":
+        return "arm64" if _is_arm() else "avx2"
+    if choice == "native":
+        return _native_preset()
+    raise ValueError(f"EMBED_INT8_PRESET={choice!r} is none of native, portable, "
+                     f"{', '.join(PRESETS)}")
+
+
+def _is_arm() -> bool:
+    return platform.machine().lower() in ("arm64", "aarch64")
+
+
+def _native_preset() -> str:
+    """The preset that matches this CPU."""
+    if _is_arm():
         return "arm64"
     try:
         flags = Path("/proc/cpuinfo").read_text()
@@ -39,12 +78,17 @@ def _quantization_config() -> str:
 def onnx_export(source: Path, cache: Path, quantize: bool) -> tuple[Path, str]:
     """Export (once) the local model to ONNX, optionally int8-quantized, under cache.
     Written to a temporary folder then renamed, so an interrupted export leaves nothing."""
-    preset = _quantization_config()
+    preset = quantization_preset()
     digest = hashlib.sha256(str(source).encode()).hexdigest()[:12]
     target = cache / f"{source.name}-{digest}-onnx"
     file_name = _exported_file(target, preset, quantize)
     if file_name:
         return target, file_name
+    if importlib.util.find_spec("sentence_transformers") is None:
+        # The Docker image ships an export, not the exporter: a setting that asks for
+        # another export (model, backend, preset) ends here, not in a traceback.
+        raise OSError(f"there is no ONNX export for preset {preset} in {target}, and "
+                      "sentence-transformers, which makes one, is not installed")
     print(f"rag: exporting the embedding model to ONNX under {target} (once).", file=sys.stderr)
     cache.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".export-", dir=cache))

@@ -31,6 +31,10 @@ NOT_SETTINGS = {
     "LLAMA_CMAKE_ARGS": "llmserver/build.py",
     "PYTHON": "Makefile",
     "TORCH_INDEX_URL": "Dockerfile",
+    "TORCH_FIND_LINKS": "Dockerfile",
+    # Read where the export happens, in the image's build stage too, where no settings exist.
+    "EMBED_ONNX_DIR": "rag/export.py",
+    "EMBED_INT8_PRESET": "rag/export.py",
 }
 
 

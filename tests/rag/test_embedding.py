@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from sentence_transformers import SentenceTransformer
 from rag.chunking import Chunker
 from rag.documents import Document, Section
 from rag.embedding import Embedder, EmbeddingError, OnnxModel
-from rag.export import onnx_export
+from rag.export import PRESETS, onnx_export, quantization_preset
 from rag.settings import RagSettings
 
 pytestmark = pytest.mark.slow
@@ -158,3 +159,43 @@ def test_ingest_and_query_never_import_torch(embedder: Embedder, tmp_path: Path)
     assert result.returncode == 0, result.stderr
     assert "Rottnest" in result.stdout
     assert result.stdout.splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize(("machine", "portable"), [("x86_64", "avx2"), ("aarch64", "arm64")])
+def test_int8_preset_from_the_environment(monkeypatch: pytest.MonkeyPatch, machine: str,
+                                          portable: str) -> None:
+    """`portable` is the architecture's baseline whatever this CPU offers (an image built on
+    an AVX-512 VNNI machine runs on an AVX2 one); a preset's own name is taken as is."""
+    monkeypatch.setattr(platform, "machine", lambda: machine)
+    monkeypatch.setenv("EMBED_INT8_PRESET", "portable")
+    assert quantization_preset() == portable
+    for preset in PRESETS:
+        monkeypatch.setenv("EMBED_INT8_PRESET", preset.upper())
+        assert quantization_preset() == preset
+    monkeypatch.setenv("EMBED_INT8_PRESET", "native")
+    assert quantization_preset() in PRESETS
+    monkeypatch.setenv("EMBED_INT8_PRESET", "fastest")
+    with pytest.raises(ValueError, match="EMBED_INT8_PRESET='fastest'"):
+        quantization_preset()
+
+
+def test_shipped_export_runs_without_the_exporter(embedder: Embedder, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """As the Docker image does: exported at build time with the portable preset into
+    EMBED_ONNX_DIR, then run with sentence-transformers (and torch) not installed."""
+    monkeypatch.setenv("EMBED_ONNX_DIR", str(tmp_path / "image"))
+    monkeypatch.setenv("EMBED_INT8_PRESET", "portable")
+    built = Embedder(RagSettings(data_dir=tmp_path / "build", embed_batch_size=BATCH))
+    expected = built.embed(TEXTS)
+    _, file_name = onnx_export(built.path, tmp_path / "image", quantize=True)
+    assert file_name.endswith(f"int8_{'arm64' if platform.machine() == 'aarch64' else 'avx2'}"
+                              ".onnx")
+    assert not (tmp_path / "build").exists()
+
+    monkeypatch.setitem(sys.modules, "sentence_transformers", None)
+    run = Embedder(RagSettings(data_dir=tmp_path / "run", embed_batch_size=BATCH))
+    assert np.allclose(run.embed(TEXTS), expected, atol=1e-6)
+    monkeypatch.setenv("EMBED_INT8_PRESET", "avx512_vnni")
+    with pytest.raises(EmbeddingError, match="sentence-transformers, which makes one"):
+        Embedder(RagSettings(data_dir=tmp_path / "run")).embed(["a question"])
+    assert not (tmp_path / "run").exists()
