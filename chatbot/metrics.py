@@ -2,8 +2,7 @@
 
 Each event is counted once, where it happens; `chatbot_errors_total{kind}` is not counted
 anywhere but read from the failure counts of the others at each scrape, so that one family
-says how often anything failed. Nothing is observed per token: streams are measured when
-they end.
+says how often anything failed. Nothing is observed per token: each answer once.
 """
 
 from __future__ import annotations

@@ -80,26 +80,22 @@ class Streamer:
         """Send the stream's pieces to the room until it ends, the answer is stopped, or it
         was finished meanwhile (a stop, a deleted conversation)."""
         last_emit = 0.0
-        try:
-            for piece in stream:
-                if generation.cancelled.is_set():
+        for piece in stream:
+            if generation.cancelled.is_set():
+                break
+            now = time.monotonic()
+            with generation.lock:
+                if generation.finished:
                     break
-                now = time.monotonic()
-                with generation.lock:
-                    if generation.finished:
-                        break
-                    if generation.first_token_at is None:
-                        generation.first_token_at = now
-                    generation.last_token_at = now
-                    generation.tokens += 1
-                    generation.parts.append(piece)
-                    if now - last_emit >= self.interval:
-                        self._send_pending(generation)
-                        last_emit = now
-        finally:
-            # Measured once the stream ends (however it ends): nothing per token.
-            if generation.first_token_at is not None:
-                self.metrics.first_token.observe(generation.first_token_at - generation.started)
+                if generation.first_token_at is None:
+                    generation.first_token_at = now
+                    self.metrics.first_token.observe(now - generation.started)
+                generation.last_token_at = now
+                generation.tokens += 1
+                generation.parts.append(piece)
+                if now - last_emit >= self.interval:
+                    self._send_pending(generation)
+                    last_emit = now
         self.flush(generation)
 
     def flush(self, generation: Generation) -> None:
