@@ -18,12 +18,14 @@ from typing import Any
 from flask import Flask
 from flask_socketio import SocketIO
 
-from chatbot import bus, files, logs, uploads, views
+from chatbot import auth, bus, files, logs, uploads, views
+from chatbot.accounts import Accounts
 from chatbot.chat import Chat
 from chatbot.common import app_version
 from chatbot.grounding import Grounding
 from chatbot.ingests import Ingests
 from chatbot.library import Library
+from chatbot.limits import Limits
 from chatbot.llm import LLMClient
 from chatbot.metrics import Metrics
 from chatbot.prompt import PromptBuilder
@@ -60,6 +62,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_NAME="localchat",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.cookie_secure,
         PERMANENT_SESSION_LIFETIME=timedelta(days=400),
         APP_VERSION=app_version(),
         **flask_config,
@@ -86,11 +89,16 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
                 streamer=Streamer(emit, metrics, settings.stream_interval_ms),
                 transcript=transcript, metrics=metrics, emit=emit,
                 spawn=socketio.start_background_task, bus=bus.connect(settings.redis_url))
-    ingests = Ingests(settings, library, metrics, socketio)
+    ingests = Ingests(settings, library, store, metrics, socketio)
+    accounts = Accounts(store, max_failures=settings.auth_max_failures,
+                        max_failures_per_address=settings.auth_max_failures_per_address,
+                        failure_window_s=settings.auth_failure_window)
     services = Services(settings=settings, store=store, llm=llm, metrics=metrics,
                         library=library, grounding=grounding, chat=chat, ingests=ingests,
-                        socketio=socketio)
+                        socketio=socketio, accounts=accounts,
+                        limits=Limits(settings, store, metrics))
     app.extensions["chatbot"] = services
+    auth.init_app(app)
     views.init_app(app)
     uploads.init_app(app, settings)
     files.init_app(app)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import socket
+import sys
 
 from werkzeug.serving import WSGIRequestHandler, make_server
 
@@ -26,10 +27,16 @@ class _RequestHandler(WSGIRequestHandler):
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["users"]:
+        from chatbot import users
+
+        sys.exit(users.main(argv[1:]))
     parser = argparse.ArgumentParser(
         prog="chatbot",
         description="The chat web app. Configured from the environment (CHATBOT_HOST, "
-        "CHATBOT_PORT, LLM_BASE_URL, DATA_DIR, ...; see the README); flags override it.")
+        "CHATBOT_PORT, LLM_BASE_URL, DATA_DIR, ...; see the README); flags override it. "
+        "`chatbot users --help`: managing accounts.")
     parser.add_argument("--host", help="bind address (CHATBOT_HOST)")
     parser.add_argument("--port", type=int, help="port (CHATBOT_PORT)")
     args = parser.parse_args(argv)

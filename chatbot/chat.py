@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable
 
 from chatbot import logs
+from chatbot.accounts import Viewer
 from chatbot.budget import Budget, MessageTooLong
 from chatbot.bus import Bus, BusDown
 from chatbot.common import Emit, Spawn
@@ -66,11 +67,12 @@ class Chat:
         """The id of the answer another instance is writing in the conversation, if any."""
         return self.bus.elsewhere(conversation_id)
 
-    def answer(self, conversation: Conversation, text: str,
+    def answer(self, conversation: Conversation, text: str, viewer: Viewer,
                on_stored: Callable[[], None] | None = None) -> str | None:
-        """Start answering `text` in the background; an error message if it cannot start.
-        `on_stored` runs once the user's message is saved (it may have titled the chat)."""
-        generation = Generation(conversation.id, text, on_stored)
+        """Start answering `text` for `viewer` in the background; an error message if it
+        cannot start. `on_stored` runs once the user's message is saved (it may have titled
+        the chat)."""
+        generation = Generation(conversation.id, text, viewer, on_stored)
         with self._lock:
             if conversation.id in self._active:
                 return BUSY
@@ -114,7 +116,8 @@ class Chat:
             chat = ChatSettings.load(self.settings, conversation.settings)
             generation.model = chat.model or self.llm.default_model()
             budget = Budget(self.llm, self.store, chat, generation.model, generation.text)
-            retrieval = self.grounding.retrieve(conversation.id, chat, budget)
+            retrieval = self.grounding.retrieve(conversation.id, chat, budget,
+                                                generation.viewer)
             generation.sources = retrieval.sources
             prompt = self.prompts.build(conversation, generation, budget, retrieval.context)
             if not self._take_slot(generation):
@@ -147,7 +150,7 @@ class Chat:
                 stream.close()
             if holding_slot:
                 self.metrics.generating.dec()
-                self.slots.release()
+                self.slots.release(generation.viewer.key)
 
     def _take_slot(self, generation: Generation) -> bool:
         """Wait for an upstream slot, showing the room its place in the queue; False when
@@ -158,7 +161,7 @@ class Chat:
 
         if self.settings.llm_concurrency is None:
             self.slots.resize(self.llm.slots())
-        return self.slots.acquire(generation.cancelled, show_position)
+        return self.slots.acquire(generation.viewer.key, generation.cancelled, show_position)
 
     def _finish(self, generation: Generation, state: str, *, error: str | None = None,
                 usage: dict[str, int] | None = None, finish_reason: str | None = None,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
+from chatbot.accounts import Viewer
 from chatbot.common import app_version
 from chatbot.grounding import OneOff, bare_url
 from chatbot.library import Library
@@ -37,6 +38,7 @@ class Context:
     settings: Settings
     llm: LLMClient
     chat: ChatSettings  # the conversation's current settings
+    viewer: Viewer  # who typed it: collections are those they may read
     library: Library | None = None  # None: no document retrieval in this chat
 
 
@@ -143,7 +145,7 @@ def _rag(args: str, ctx: Context) -> Reply:
         return Reply("RAG is off: answers no longer use your documents.",
                      settings=chat.model_copy(update={"rag": False}))
     if head == "list" and len(words) == 1:
-        return Reply(_listing(library, _collection(ctx)))
+        return Reply(_listing(library, ctx.viewer, _collection(ctx)))
     if head == "on" and len(words) <= 3 and (len(words) < 3 or words[2].isdigit()):
         return _rag_on(ctx, library, words[1] if len(words) > 1 else None,
                        int(words[2]) if len(words) > 2 else None)
@@ -153,7 +155,7 @@ def _rag(args: str, ctx: Context) -> Reply:
 
 
 def _collection(ctx: Context) -> str:
-    return ctx.chat.rag_collection or ctx.settings.rag_collection
+    return ctx.chat.rag_collection or ctx.viewer.default_collection(ctx.settings.rag_collection)
 
 
 def _rag_on(ctx: Context, library: Library, name: str | None, k: int | None) -> Reply:
@@ -162,7 +164,7 @@ def _rag_on(ctx: Context, library: Library, name: str | None, k: int | None) -> 
     name = name or _collection(ctx)
     warning = ""
     try:
-        known = [c["name"] for c in library.collections()]
+        known = [c["name"] for c in library.collections(ctx.viewer)]
     except RagError as exc:
         warning = f"\n\nCould not check the collections now: {exc}"
     else:
@@ -179,9 +181,9 @@ def _rag_on(ctx: Context, library: Library, name: str | None, k: int | None) -> 
                  settings=changed)
 
 
-def _listing(library: Library, current: str) -> str:
+def _listing(library: Library, viewer: Viewer, current: str) -> str:
     try:
-        found = library.collections()
+        found = library.collections(viewer)
     except RagError as exc:
         return f"Could not list the collections: {exc}"
     if not found:

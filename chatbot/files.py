@@ -1,6 +1,9 @@
 """Serving the files users uploaded, so a source under an answer opens the document itself:
 `GET /files/<id>` (a PDF at its page with `#page=N`, which the browser's viewer follows).
 
+With accounts on, a file is served to whoever sent it and to those who may read a collection
+it was added to; to anyone else it does not exist (404, like an unknown id).
+
 Only PDFs are shown inline. HTML, Markdown and text are sent as plain text: an uploaded
 page rendered on our own origin could run script with the user's cookie.
 """
@@ -11,6 +14,7 @@ import re
 
 from flask import Blueprint, Flask, Response, abort, send_file
 
+from chatbot import auth
 from chatbot.services import services
 
 bp = Blueprint("files", __name__)
@@ -27,7 +31,7 @@ def init_app(app: Flask) -> None:
 
 @bp.get("/files/<file_id>")
 def serve(file_id: str) -> Response:
-    if not FILE_ID.match(file_id):
+    if not FILE_ID.match(file_id) or not _may_read(file_id):
         abort(404)
     folder = services().library.uploads_dir / file_id
     found = sorted(p for p in folder.glob("*") if p.is_file()) if folder.is_dir() else []
@@ -41,4 +45,20 @@ def serve(file_id: str) -> Response:
         response.mimetype = "text/plain"
         response.charset = "utf-8"
     response.headers["Content-Security-Policy"] = PDF_CSP if pdf else TEXT_CSP
+    if services().settings.auth:
+        response.cache_control.private = True  # never kept by a shared cache
     return response
+
+
+def _may_read(file_id: str) -> bool:
+    s = services()
+    if not s.settings.auth:
+        return True
+    viewer = auth.viewer()
+    if viewer is None:
+        return False
+    places = s.store.upload_places(file_id)
+    if any(owner == viewer.key for owner, _ in places):
+        return True
+    collections = {collection for _, collection in places}
+    return bool(collections) and bool(collections & s.library.readable(viewer))

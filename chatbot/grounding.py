@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chatbot.accounts import Viewer
 from chatbot.budget import Budget
 from chatbot.common import Emit
 from chatbot.library import Library
@@ -124,9 +125,12 @@ class Grounding:
 
     # One answer -----------------------------------------------------------------------
 
-    def retrieve(self, conversation_id: str, chat: ChatSettings, budget: Budget) -> Retrieval:
+    def retrieve(self, conversation_id: str, chat: ChatSettings, budget: Budget,
+                 viewer: Viewer) -> Retrieval:
         """Passages (or a page) for the question `budget.question`, fitted into the room
-        the budget leaves; an empty Retrieval when the answer is not grounded."""
+        the budget leaves; an empty Retrieval when the answer is not grounded. Only
+        collections `viewer` may read are searched (checked now: a collection may have
+        been unshared since it was chosen)."""
         with self._lock:
             once = self._pending.pop(conversation_id, None)
         if once is not None and once.url:
@@ -134,14 +138,15 @@ class Grounding:
         if once is None and not chat.rag:
             return Retrieval()
         collection = ((once and once.collection) or chat.rag_collection
-                      or self.settings.rag_collection)
+                      or viewer.default_collection(self.settings.rag_collection))
         k = chat.rag_k or self.settings.rag_k
         self.emit("status", {"state": "retrieving", "collection": collection}, conversation_id)
         history = self.store.messages(conversation_id)
         query = retrieval_query(budget.question, history)
         started = time.perf_counter()
         try:
-            passages = self._pool.submit(self.library.retrieve, query, collection, k).result(
+            passages = self._pool.submit(self.library.retrieve, query, collection, k,
+                                         viewer).result(
                 timeout=self.settings.rag_timeout)
         except FutureTimeout:
             return self._without(conversation_id, collection,

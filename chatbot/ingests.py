@@ -1,11 +1,13 @@
 """Documents added from the page, ingested in the background one job at a time, each job
-reporting to the browser that added it; the collections listed and deleted.
+reporting to the owner (browser or user) that added it; the collections listed and deleted.
 
-The job's `ingest` events go to every tab of that browser:
+The job's `ingest` events go to every tab of that owner:
     {"job", "state": "queued" | "running" | "progress" | "done" | "failed", "collection",
      "names", plus "documents_done", "chunks_done", "source" while running and "summary",
      "text" at the end}
-and every page is sent the new `collections` listing when one changes.
+and when a collection changes, with accounts off every page is sent the new `collections`
+listing; with accounts on the owner's pages are, and every other page is sent
+`collections_changed` to ask for its own (a listing shows only what its reader may read).
 
 Uploaded files are stored as uploads/<sha256 of the content>/<sanitized name>: the client's
 file name is never used as a path, and the same file uploaded again is the same source, so
@@ -30,10 +32,12 @@ from flask_socketio import SocketIO
 from werkzeug.datastructures import FileStorage
 from werkzeug.utils import secure_filename
 
+from chatbot.accounts import Viewer
 from chatbot.common import browser_room
 from chatbot.library import Library
 from chatbot.metrics import Metrics
 from chatbot.settings import Settings
+from chatbot.store import Store
 from rag import SUPPORTED_EXTENSIONS, Progress, RagError, Summary
 
 log = logging.getLogger("chatbot.ingests")
@@ -53,9 +57,10 @@ class Ingests:
     """Ingestion jobs, one at a time (rag ingests one collection writer at a time, and two
     embedding runs would only share the same 2 cores), each reporting to its browser."""
 
-    def __init__(self, settings: Settings, library: Library, metrics: Metrics,
+    def __init__(self, settings: Settings, library: Library, store: Store, metrics: Metrics,
                  socketio: SocketIO):
         self.settings = settings
+        self.store = store
         self.library = library
         self.metrics = metrics
         self.socketio = socketio
@@ -65,24 +70,40 @@ class Ingests:
         self._busy: Counter[str] = Counter()
         self._busy_lock = threading.Lock()
 
-    def submit(self, browser: str, collection: str, sources: list[str],
+    def submit(self, viewer: Viewer, collection: str, sources: list[str],
                crawl: bool = False) -> str:
         job = uuid.uuid4().hex[:12]
         names = [self.display_name(s) for s in sources]
         base = {"job": job, "collection": collection, "names": names}
-        self._tell(browser, {**base, "state": "queued"})
+        self._tell(viewer.key, {**base, "state": "queued"})
         self.library.warm_up()
         with self._busy_lock:
             self._busy[collection] += 1
-        self._pool.submit(self._run, browser, base, sources, crawl)
+        self._pool.submit(self._run, viewer, base, sources, crawl)
         return job
+
+    def may_add(self, collection: str, viewer: Viewer) -> None:
+        """Raises Refused unless `viewer` may add to `collection` (or create it)."""
+        try:
+            info = self.library.rag.collection(collection)
+        except RagError:
+            return  # a new collection: it will be theirs
+        if not viewer.can_change(info.owner):
+            raise Refused(f"The collection name “{collection}” is taken by another user; "
+                          "choose another name.", 403)
 
     def busy(self, collection: str) -> bool:
         with self._busy_lock:
             return self._busy[collection] > 0
 
-    def delete(self, collection: str) -> str | None:
-        """Delete a collection and show every page the new listing; why not, if it was not."""
+    def delete(self, collection: str, viewer: Viewer) -> str | None:
+        """Delete a collection and show the pages the new listing; why not, if it was not."""
+        info = self.library.find(collection, viewer)
+        if info is None:
+            return f"Could not delete `{collection}`: no such collection."
+        if not viewer.can_change(info.owner):
+            return (f"Could not delete `{collection}`: only its owner"
+                    f"{'' if info.owner is None else ' or an admin'} can.")
         if self.busy(collection):
             return (f"Could not delete `{collection}`: documents are still being added to "
                     "it. Try again when that has finished.")
@@ -90,40 +111,50 @@ class Ingests:
             self.library.delete(collection)
         except RagError as exc:
             return f"Could not delete `{collection}`: {exc}"
-        self.socketio.emit("collections", self.listing())
+        self.store.forget_collection(collection)
+        self.changed(viewer)
         return None
+
+    def changed(self, viewer: Viewer) -> None:
+        """Show the pages a collection changed."""
+        if viewer.name is None:
+            self.socketio.emit("collections", self.listing(viewer))
+            return
+        self.socketio.emit("collections", self.listing(viewer), to=browser_room(viewer.key))
+        self.socketio.emit("collections_changed", {})
 
     def display_name(self, source: str) -> str:
         return source if urlsplit(source).scheme in ("http", "https") else Path(source).name
 
-    def _tell(self, browser: str, payload: dict[str, Any]) -> None:
-        self.socketio.emit("ingest", payload, to=browser_room(browser))
+    def _tell(self, owner: str, payload: dict[str, Any]) -> None:
+        self.socketio.emit("ingest", payload, to=browser_room(owner))
 
-    def _run(self, browser: str, base: dict[str, Any], sources: list[str], crawl: bool) -> None:
+    def _run(self, viewer: Viewer, base: dict[str, Any], sources: list[str], crawl: bool) -> None:
         try:
-            final = self._ingest(browser, base, sources, crawl)
+            final = self._ingest(viewer, base, sources, crawl)
         finally:
             # Released before the browser hears the outcome, so a delete it sends on
             # hearing it is not refused.
             with self._busy_lock:
                 self._busy[base["collection"]] -= 1
-        self._tell(browser, {**base, **final})
+        self._tell(viewer.key, {**base, **final})
         if final["state"] == "done":
-            self.socketio.emit("collections", self.listing())
+            self.changed(viewer)
 
-    def _ingest(self, browser: str, base: dict[str, Any], sources: list[str],
+    def _ingest(self, viewer: Viewer, base: dict[str, Any], sources: list[str],
                 crawl: bool) -> dict[str, Any]:
-        """Runs one job; its final state for the browser."""
-        self._tell(browser, {**base, "state": "running"})
+        """Runs one job; its final state for the owner's pages."""
+        self._tell(viewer.key, {**base, "state": "running"})
 
         def progress(p: Progress) -> None:
-            self._tell(browser, {**base, "state": "progress", "source": self.display_name(
+            self._tell(viewer.key, {**base, "state": "progress", "source": self.display_name(
                 p.source), "status": p.status, "documents_done": p.documents_done,
                 "chunks_done": p.chunks_done})
 
         try:
             summary = self.library.ingest(
-                sources, base["collection"], crawl_depth=1 if crawl else None,
+                sources, base["collection"], owner=viewer.collection_owner,
+                crawl_depth=1 if crawl else None,
                 max_pages=self.settings.crawl_max_pages, progress=progress)
         except RagError as exc:
             self.metrics.ingests.labels(outcome="failed").inc()
@@ -163,13 +194,16 @@ class Ingests:
             parts.append(f"{len(summary.skipped)} skipped (robots.txt or the page limit).")
         return " ".join(parts)
 
-    def listing(self) -> dict[str, Any]:
+    def listing(self, viewer: Viewer) -> dict[str, Any]:
         try:
-            found = self.library.collections()
+            found = self.library.collections(viewer)
         except RagError as exc:
-            return {"collections": [], "default": self.settings.rag_collection,
-                    "error": str(exc)}
-        return {"collections": found, "default": self.settings.rag_collection}
+            return {"collections": [], "error": str(exc),
+                    "default": viewer.default_collection(self.settings.rag_collection)}
+        return {"collections": found,
+                "default": viewer.default_collection(self.settings.rag_collection),
+                "accounts": viewer.name is not None,
+                "can_share": viewer.name is not None and viewer.admin}
 
     # Storing uploads ------------------------------------------------------------------
 

@@ -14,8 +14,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypedDict
 
+from chatbot.accounts import Viewer
 from chatbot.settings import Settings
-from rag import Document, Failure, Passage, Progress, Rag, Summary
+from rag import CollectionInfo, Document, Failure, Passage, Progress, Rag, RagError, Summary
 
 log = logging.getLogger("chatbot.library")
 
@@ -49,16 +50,35 @@ class Library:
         except Exception:
             log.exception("could not load the embedding model")
 
-    def collections(self) -> list[dict[str, Any]]:
-        """Raises RagError with a readable reason when the store cannot be reached."""
-        return [{"name": c.name, "chunks": c.chunks, "documents": c.documents}
-                for c in self.rag.collections()]
+    def collections(self, viewer: Viewer) -> list[dict[str, Any]]:
+        """Those `viewer` may read. Raises RagError with a readable reason when the store
+        cannot be reached."""
+        return [{"name": c.name, "chunks": c.chunks, "documents": c.documents,
+                 "owner": c.owner, "shared": c.shared, "yours": viewer.can_change(c.owner)}
+                for c in self.rag.collections() if viewer.can_read(c.owner, c.shared)]
 
-    def retrieve(self, query: str, collection: str, k: int) -> list[Passage]:
+    def readable(self, viewer: Viewer) -> set[str]:
+        return {c.name for c in self.rag.collections() if viewer.can_read(c.owner, c.shared)}
+
+    def find(self, name: str, viewer: Viewer) -> CollectionInfo | None:
+        """The collection if it exists and `viewer` may read it: another user's private
+        collection is as absent as one that never existed."""
+        try:
+            info = self.rag.collection(name)
+        except RagError:
+            return None
+        return info if viewer.can_read(info.owner, info.shared) else None
+
+    def retrieve(self, query: str, collection: str, k: int, viewer: Viewer) -> list[Passage]:
+        if self.find(collection, viewer) is None:
+            raise RagError(f"no collection {collection!r}")
         return self.rag.retrieve(query, collection, k)
 
     def delete(self, collection: str) -> None:
         self.rag.delete(collection)
+
+    def share(self, collection: str, shared: bool) -> None:
+        self.rag.set_access(collection, shared=shared)
 
     def check_url(self, url: str) -> None:
         """Raises FetchError (its message the reason) when the URL would be refused."""
@@ -67,7 +87,9 @@ class Library:
     def fetch_page(self, url: str) -> Document | Failure:
         return self.rag.fetch_page(url, **self.url_rules)
 
-    def ingest(self, sources: list[str], collection: str, *, crawl_depth: int | None,
-               max_pages: int, progress: Callable[[Progress], None]) -> Summary:
-        return self.rag.ingest(sources, collection, crawl_depth=crawl_depth,
+    def ingest(self, sources: list[str], collection: str, *, owner: str | None,
+               crawl_depth: int | None, max_pages: int,
+               progress: Callable[[Progress], None]) -> Summary:
+        """`owner`: recorded on the collection if this creates it."""
+        return self.rag.ingest(sources, collection, owner=owner, crawl_depth=crawl_depth,
                                max_pages=max_pages, progress=progress, **self.url_rules)

@@ -72,6 +72,10 @@ class Metrics:
         self.http_requests = Counter("chatbot_http_requests",
                                      "HTTP requests answered (not Socket.IO), by route and "
                                      "status.", ["endpoint", "status"], registry=r)
+        self.sign_ins = Counter("chatbot_sign_ins", "Sign-in attempts, by outcome (ok, "
+                                "refused, throttled).", ["outcome"], registry=r)
+        self.limited = Counter("chatbot_limited", "Requests refused by a per-user limit, by "
+                               "limit (messages, uploads, storage).", ["limit"], registry=r)
         r.register(_Errors({
             "answer": lambda: _count(self.answers, outcome="error"),
             "retrieval": lambda: _count(self.retrieval_failures),

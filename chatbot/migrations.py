@@ -139,3 +139,31 @@ def m001_initial(db: sqlite3.Connection) -> None:
     for name, ddl in INITIAL_SCHEMA:
         if name not in existing:
             db.execute(ddl)
+
+
+@migration
+def m002_accounts(db: sqlite3.Connection) -> None:
+    # Users (accounts.py); failed sign-ins, counted per account and per address for
+    # throttling; and uploads, each recorded with who sent it into which collection, so
+    # that /files/ serves a file only to those who may read it and per-user quotas count.
+    db.execute("""CREATE TABLE users (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    password TEXT NOT NULL,
+    admin INTEGER NOT NULL DEFAULT 0,
+    disabled INTEGER NOT NULL DEFAULT 0,
+    epoch INTEGER NOT NULL DEFAULT 0,
+    created REAL NOT NULL
+)""")
+    db.execute("CREATE TABLE login_failures (key TEXT NOT NULL, at REAL NOT NULL)")
+    db.execute("CREATE INDEX login_failures_by_key ON login_failures (key, at)")
+    db.execute("""CREATE TABLE uploads (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    file TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    collection TEXT NOT NULL,
+    bytes INTEGER NOT NULL,
+    created REAL NOT NULL
+)""")
+    db.execute("CREATE INDEX uploads_by_file ON uploads (file)")
+    db.execute("CREATE INDEX uploads_by_owner ON uploads (owner, created)")

@@ -9,10 +9,12 @@ from dataclasses import dataclass
 from flask import current_app
 from flask_socketio import SocketIO
 
+from chatbot.accounts import Accounts
 from chatbot.chat import Chat
 from chatbot.grounding import Grounding
 from chatbot.ingests import Ingests
 from chatbot.library import Library
+from chatbot.limits import Limits
 from chatbot.llm import LLMClient
 from chatbot.metrics import Metrics
 from chatbot.settings import Settings
@@ -30,6 +32,8 @@ class Services:
     chat: Chat
     ingests: Ingests
     socketio: SocketIO
+    accounts: Accounts
+    limits: Limits
 
 
 def services() -> Services:

@@ -50,6 +50,54 @@ class Settings(BaseSettings):
         "Socket.IO events, stops and the one-answer-at-a-time rule reach every instance. "
         "Unset: one instance.",
     )
+    auth: bool = Field(
+        default=False, validation_alias=_env("AUTH"),
+        description="on: the page asks to sign in; conversations, uploads and collections "
+        "belong to users (`chatbot users add NAME --admin` makes the first). off: one "
+        "anonymous owner per browser, everything shared.",
+    )
+    auth_trusted_header: str = Field(
+        default="", validation_alias=_env("AUTH_TRUSTED_HEADER"),
+        description="With AUTH on, a request header naming the signed-in user "
+        "(`X-Forwarded-User`), set by an authenticating proxy; read only from "
+        "AUTH_TRUSTED_PROXIES.",
+    )
+    auth_trusted_proxies: str = Field(
+        default="", validation_alias=_env("AUTH_TRUSTED_PROXIES"),
+        description="Comma-separated addresses and networks (`10.0.0.0/8`) whose "
+        "AUTH_TRUSTED_HEADER is believed; empty: none.",
+    )
+    auth_max_failures: int = Field(
+        default=5, ge=0, validation_alias=_env("AUTH_MAX_FAILURES"),
+        description="Failed sign-ins per account within AUTH_FAILURE_WINDOW before further "
+        "attempts are refused until the window passes; 0: no limit.",
+    )
+    auth_max_failures_per_address: int = Field(
+        default=20, ge=0, validation_alias=_env("AUTH_MAX_FAILURES_PER_ADDRESS"),
+        description="The same, per client address, whatever the account; 0: no limit.",
+    )
+    auth_failure_window: float = Field(
+        default=900.0, gt=0, validation_alias=_env("AUTH_FAILURE_WINDOW"),
+        description="Seconds during which failed sign-ins count.",
+    )
+    cookie_secure: bool = Field(
+        default=False, validation_alias=_env("COOKIE_SECURE"),
+        description="Send the session cookie over HTTPS only: set it when users reach the "
+        "chatbot through HTTPS.",
+    )
+    user_messages_per_minute: int = Field(
+        default=20, ge=0, validation_alias=_env("USER_MESSAGES_PER_MINUTE"),
+        description="Messages one user (without accounts: one browser) may send per "
+        "minute; 0: no limit.",
+    )
+    user_uploads_per_day: int = Field(
+        default=200, ge=0, validation_alias=_env("USER_UPLOADS_PER_DAY"),
+        description="Files and URLs one user may add per 24 hours; 0: no limit.",
+    )
+    user_storage_mb: float = Field(
+        default=2000.0, ge=0, validation_alias=_env("USER_STORAGE_MB"),
+        description="Megabytes of uploaded files one user may keep; 0: no limit.",
+    )
 
     llm_base_url: str = Field(
         default="http://127.0.0.1:8000/v1", validation_alias=_env("LLM_BASE_URL"),
@@ -165,6 +213,10 @@ class Settings(BaseSettings):
     @property
     def url_allowlist(self) -> list[str]:
         return [e.strip() for e in self.rag_url_allowlist.split(",") if e.strip()]
+
+    @property
+    def trusted_proxies(self) -> list[str]:
+        return [e.strip() for e in self.auth_trusted_proxies.split(",") if e.strip()]
 
     @property
     def extra_origins(self) -> list[str]:

@@ -1,14 +1,18 @@
 """Socket.IO events (the contract in ARCHITECTURE.md, plus the sidebar, settings and
 document-collection extras), every one registered here.
 
-Each socket belongs to a browser (the signed cookie's id) and shows one conversation; it
-sits in two rooms: the conversation's (answers stream there, so every tab showing it follows
-along) and the browser's (sidebar changes reach all of that browser's tabs).
+Each socket belongs to an owner (a browser's cookie id, or with AUTH on a signed-in user)
+and shows one conversation; it sits in the conversation's room (answers stream there, so
+every tab showing it follows along), the owner's (sidebar changes reach all of their tabs)
+and, with accounts, its sign-in's (signing out there closes it). With AUTH on, a connection
+without a valid session is refused.
 
-Every handler goes through one guard: a socket without a session is told to reload, a
-payload that is not an object or that the handler refuses is answered with `error`, and an
-unexpected exception is logged and turned into a generic `error`, never a traceback or a
-dropped socket.
+Every handler goes through one guard: a socket without a session is told to reload, one
+whose user was signed out, disabled or removed is told so and closed, a payload that is not
+an object or that the handler refuses is answered with `error`, and an unexpected exception
+is logged and turned into a generic `error`, never a traceback or a dropped socket. Every id
+and collection name a payload carries is looked up as its owner sees it: another owner's
+conversation or private collection is answered exactly as one that does not exist.
 """
 
 from __future__ import annotations
@@ -21,15 +25,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import request, session
-from flask_socketio import emit, join_room, leave_room
+from flask_socketio import disconnect, emit, join_room, leave_room
 from pydantic import ValidationError
 
-from chatbot import commands
+from chatbot import auth, commands
+from chatbot.accounts import Viewer
 from chatbot.common import browser_room
 from chatbot.grounding import bare_url, url_offer
 from chatbot.services import Services
 from chatbot.settings import ChatSettings
 from chatbot.store import Conversation
+from rag import RagError
 
 log = logging.getLogger("chatbot.sockets")
 
@@ -40,7 +46,7 @@ class BadPayload(Exception):
 
 @dataclass
 class Client:
-    browser: str
+    viewer: Viewer
     conversation_id: str
     # The answer another instance was writing when this socket joined its conversation:
     # the tab missed its first pieces, so its count of them is not the answer's.
@@ -48,7 +54,7 @@ class Client:
 
 
 EVENTS = ("message", "stop", "reset", "switch", "rename", "delete", "settings", "collections",
-          "delete_collection")
+          "delete_collection", "share_collection")
 
 
 class Events:
@@ -62,6 +68,7 @@ class Events:
         self.grounding = services.grounding
         self.chat = services.chat
         self.ingests = services.ingests
+        self.limits = services.limits
         self.clients: dict[str, Client] = {}
         self._lock = threading.Lock()
 
@@ -80,6 +87,11 @@ class Events:
                 client = self.clients.get(request.sid)  # type: ignore[attr-defined]
             if client is None:
                 emit("error", {"message": "This connection has no session; reload the page."})
+                return
+            if self.settings.auth and auth.viewer() != client.viewer:
+                emit("error", {"message": "You were signed out. Sign in again."})
+                emit("signed_out", {})
+                disconnect()
                 return
             if data is None:
                 data = {}
@@ -100,17 +112,20 @@ class Events:
 
     # Connection ---------------------------------------------------------------------
 
-    def connect(self, auth: Any = None) -> bool:
-        browser = session.get("browser")
-        if not isinstance(browser, str):
-            # No page load, no cookie: there is no conversation to continue.
+    def connect(self, _: Any = None) -> bool:
+        viewer = auth.viewer()
+        if viewer is None:
+            # No page load, no cookie, or not signed in: no conversation to continue.
             return False
-        conversation = self.store.current(browser)
-        client = Client(browser, conversation.id)
+        conversation = self.store.current(viewer.key)
+        client = Client(viewer, conversation.id)
         with self._lock:
             self.clients[request.sid] = client  # type: ignore[attr-defined]
         self.metrics.connections.inc()
-        join_room(browser_room(browser))
+        join_room(browser_room(viewer.key))
+        login = session.get("login")
+        if isinstance(login, str):
+            join_room(auth.login_room(login))
         self._show(client, conversation)
         return True
 
@@ -140,26 +155,26 @@ class Events:
             join_room(conversation.id)
             client.joined_answer = self.chat.answering_elsewhere(conversation.id)
         emit("history", payload)
-        self._send_conversations(client.browser, to_all=False)
+        self._send_conversations(client.viewer.key, to_all=False)
 
-    def _send_conversations(self, browser: str, to_all: bool = True) -> None:
-        items = [c.summary() for c in self.store.conversations(browser)]
+    def _send_conversations(self, owner: str, to_all: bool = True) -> None:
+        items = [c.summary() for c in self.store.conversations(owner)]
         if to_all:
             self.socketio.emit("conversations", {"conversations": items},
-                               to=browser_room(browser))
+                               to=browser_room(owner))
         else:
             emit("conversations", {"conversations": items})
 
     def _move(self, client: Client, conversation: Conversation) -> None:
         leave_room(client.conversation_id)
         client.conversation_id = conversation.id
-        self.store.set_current(client.browser, conversation.id)
+        self.store.set_current(client.viewer.key, conversation.id)
         self._show(client, conversation)
 
     def _conversation(self, client: Client) -> Conversation:
-        conversation = self.store.get(client.browser, client.conversation_id)
+        conversation = self.store.get(client.viewer.key, client.conversation_id)
         if conversation is None:  # deleted from another tab
-            conversation = self.store.current(client.browser)
+            conversation = self.store.current(client.viewer.key)
             self._move(client, conversation)
         return conversation
 
@@ -190,9 +205,10 @@ class Events:
     def _answer(self, client: Client, conversation: Conversation, text: str,
                 echo: bool) -> None:
         """Answer `text`; `echo`: this tab has not shown the question yet (a command)."""
-        browser = client.browser
-        problem = self.chat.answer(conversation, text,
-                                   on_stored=lambda: self._send_conversations(browser))
+        owner = client.viewer.key
+        problem = self.limits.question(owner) or self.chat.answer(
+            conversation, text, client.viewer,
+            on_stored=lambda: self._send_conversations(owner))
         if problem:
             self.grounding.expect(conversation.id, None)
             emit("error", {"message": problem})
@@ -216,20 +232,21 @@ class Events:
         self._new_conversation(client)
 
     def _new_conversation(self, client: Client) -> None:
-        current = self.store.get(client.browser, client.conversation_id)
+        current = self.store.get(client.viewer.key, client.conversation_id)
         if current is not None and not self.store.messages(current.id):
             conversation = current  # already empty: reuse it rather than pile up blanks
         else:
-            conversation = self.store.create(client.browser)
+            conversation = self.store.create(client.viewer.key)
         self._move(client, conversation)
-        self._send_conversations(client.browser)
+        self._send_conversations(client.viewer.key)
 
     def _command(self, client: Client, conversation: Conversation, text: str) -> None:
         chat = ChatSettings.load(self.settings, conversation.settings)
         name = text[1:].split(" ", 1)[0].lower()
         self.metrics.commands.labels(
             command=name if name in commands.COMMANDS else "unknown").inc()
-        reply = commands.run(text, commands.Context(self.settings, self.llm, chat, self.library))
+        reply = commands.run(text, commands.Context(self.settings, self.llm, chat,
+                                                    client.viewer, self.library))
         if reply.settings is not None:
             self.store.update_settings(conversation.id, reply.settings.model_dump())
             self.socketio.emit("settings", reply.settings.model_dump(), to=conversation.id)
@@ -246,7 +263,7 @@ class Events:
         conversation_id = data.get("id")
         if not isinstance(conversation_id, str):
             raise BadPayload("Malformed request: `id` must be a string.")
-        conversation = self.store.get(client.browser, conversation_id)
+        conversation = self.store.get(client.viewer.key, conversation_id)
         if conversation is None:
             raise BadPayload("That conversation no longer exists.")
         return conversation
@@ -259,16 +276,16 @@ class Events:
         title = data.get("title")
         if not isinstance(title, str) or not title.strip():
             raise BadPayload("A conversation needs a non-empty title.")
-        self.store.rename(client.browser, conversation.id, title)
-        self._send_conversations(client.browser)
+        self.store.rename(client.viewer.key, conversation.id, title)
+        self._send_conversations(client.viewer.key)
 
     def on_delete(self, client: Client, data: dict[str, Any]) -> None:
         conversation = self._target(client, data)
         self.chat.stop(conversation.id)
-        self.store.delete(client.browser, conversation.id)
+        self.store.delete(client.viewer.key, conversation.id)
         if conversation.id == client.conversation_id:
-            self._move(client, self.store.current(client.browser))
-        self._send_conversations(client.browser)
+            self._move(client, self.store.current(client.viewer.key))
+        self._send_conversations(client.viewer.key)
 
     def on_settings(self, client: Client, data: dict[str, Any]) -> None:
         conversation = self._conversation(client)
@@ -277,21 +294,42 @@ class Events:
             changed = ChatSettings(**{**current, **data})
         except (ValidationError, TypeError) as exc:
             raise BadPayload(f"Invalid settings: {_first_error(exc)}") from exc
+        wanted = changed.rag_collection
+        if (wanted is not None and wanted != current["rag_collection"]
+                and self.library.find(wanted, client.viewer) is None):
+            raise BadPayload(f"Invalid settings: no collection `{wanted}`.")
         self.store.update_settings(conversation.id, changed.model_dump())
         self.socketio.emit("settings", changed.model_dump(), to=conversation.id)
 
     # Extras: the user's document collections -----------------------------------------
 
-    def on_collections(self, _: Client, __: dict[str, Any]) -> None:
-        emit("collections", self.ingests.listing())
+    def on_collections(self, client: Client, _: dict[str, Any]) -> None:
+        emit("collections", self.ingests.listing(client.viewer))
 
-    def on_delete_collection(self, _: Client, data: dict[str, Any]) -> None:
+    def on_delete_collection(self, client: Client, data: dict[str, Any]) -> None:
         name = data.get("name")
         if not isinstance(name, str):
             raise BadPayload("Malformed request: `name` must be a collection name.")
-        problem = self.ingests.delete(name)
+        problem = self.ingests.delete(name, client.viewer)
         if problem:
             emit("error", {"message": problem})
+
+    def on_share_collection(self, client: Client, data: dict[str, Any]) -> None:
+        """{"name", "shared": bool}: an admin shares a collection with every user, or stops."""
+        name, shared = data.get("name"), data.get("shared")
+        if not isinstance(name, str) or not isinstance(shared, bool):
+            raise BadPayload("Malformed request: `name` must be a collection name and "
+                             "`shared` true or false.")
+        viewer = client.viewer
+        if viewer.name is None or not viewer.admin:
+            raise BadPayload("Only an admin can share a collection (with accounts on).")
+        if self.library.find(name, viewer) is None:
+            raise BadPayload(f"Could not share `{name}`: no such collection.")
+        try:
+            self.library.share(name, shared)
+        except RagError as exc:
+            raise BadPayload(f"Could not share `{name}`: {exc}") from exc
+        self.ingests.changed(viewer)
 
 
 def _first_error(exc: Exception) -> str:

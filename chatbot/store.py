@@ -1,8 +1,10 @@
 """Conversation store: SQLite in DATA_DIR, one file, safe to share between threads and
 between the processes of several chatbot instances on one host.
 
-A browser (identified by its signed cookie) owns conversations; every read and write of a
-conversation names the browser, so one browser can never reach another's. Commits use
+An owner holds conversations: a browser (its signed cookie's random id) when accounts are
+off, a user (`user:<id>`, see accounts.py) when they are on. Every read and write of a
+conversation names its owner, so one owner can never reach another's (the column keeps its
+first name, `browser`). Commits use
 WAL with synchronous=FULL: once a write method returns, the row survives a crash, which is
 what lets the socket layer promise "durable before `done`". WAL lets readers go on while
 another process writes; a writer that finds the file locked waits up to BUSY_TIMEOUT_S
@@ -96,12 +98,12 @@ class Store:
         with self._lock:
             self._db.close()
 
-    def _write(self, sql: str, args: tuple[Any, ...] = ()) -> sqlite3.Cursor:
+    def write(self, sql: str, args: tuple[Any, ...] = ()) -> sqlite3.Cursor:
         with self._lock:
             return self._db.execute(sql, args)
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[sqlite3.Connection]:
         """Several statements as one: all or none, and no other process's write between
         them. IMMEDIATE takes the write lock at the start, where waiting for another
         process is possible, instead of failing on the first write."""
@@ -115,7 +117,7 @@ class Store:
                 raise
             self._db.execute("COMMIT")
 
-    def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+    def read(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         with self._lock:
             return self._db.execute(sql, args).fetchall()
 
@@ -123,12 +125,12 @@ class Store:
 
     def current(self, browser: str) -> Conversation:
         """The conversation this browser last used, created on first use."""
-        rows = self._read(
+        rows = self.read(
             "SELECT c.* FROM browsers b JOIN conversations c ON c.id = b.current "
             "WHERE b.id = ? AND c.browser = b.id", (browser,))
         if rows:
             return _conversation(rows[0])
-        latest = self._read("SELECT * FROM conversations WHERE browser = ? "
+        latest = self.read("SELECT * FROM conversations WHERE browser = ? "
                             "ORDER BY updated DESC LIMIT 1", (browser,))
         if latest:
             conversation = _conversation(latest[0])
@@ -140,50 +142,50 @@ class Store:
         now = time.time()
         conversation = Conversation(id=uuid.uuid4().hex, title="", created=now, updated=now,
                                     settings=settings or {})
-        self._write("INSERT INTO conversations (id, browser, created, updated, settings) "
+        self.write("INSERT INTO conversations (id, browser, created, updated, settings) "
                     "VALUES (?, ?, ?, ?, ?)",
                     (conversation.id, browser, now, now, json.dumps(conversation.settings)))
         self.set_current(browser, conversation.id)
         return conversation
 
     def set_current(self, browser: str, conversation_id: str) -> None:
-        self._write("INSERT INTO browsers (id, current, created) VALUES (?, ?, ?) "
+        self.write("INSERT INTO browsers (id, current, created) VALUES (?, ?, ?) "
                     "ON CONFLICT (id) DO UPDATE SET current = excluded.current",
                     (browser, conversation_id, time.time()))
 
     def get(self, browser: str, conversation_id: str) -> Conversation | None:
-        rows = self._read("SELECT * FROM conversations WHERE id = ? AND browser = ?",
+        rows = self.read("SELECT * FROM conversations WHERE id = ? AND browser = ?",
                           (conversation_id, browser))
         return _conversation(rows[0]) if rows else None
 
     def conversations(self, browser: str) -> list[Conversation]:
         """Newest activity first."""
-        rows = self._read("SELECT * FROM conversations WHERE browser = ? "
+        rows = self.read("SELECT * FROM conversations WHERE browser = ? "
                           "ORDER BY updated DESC, created DESC", (browser,))
         return [_conversation(r) for r in rows]
 
     def rename(self, browser: str, conversation_id: str, title: str) -> bool:
-        cursor = self._write("UPDATE conversations SET title = ? WHERE id = ? AND browser = ?",
+        cursor = self.write("UPDATE conversations SET title = ? WHERE id = ? AND browser = ?",
                              (make_title(title), conversation_id, browser))
         return cursor.rowcount == 1
 
     def delete(self, browser: str, conversation_id: str) -> bool:
-        cursor = self._write("DELETE FROM conversations WHERE id = ? AND browser = ?",
+        cursor = self.write("DELETE FROM conversations WHERE id = ? AND browser = ?",
                              (conversation_id, browser))
         return cursor.rowcount == 1
 
     def update_settings(self, conversation_id: str, settings: dict[str, Any]) -> None:
-        self._write("UPDATE conversations SET settings = ? WHERE id = ?",
+        self.write("UPDATE conversations SET settings = ? WHERE id = ?",
                     (json.dumps(settings), conversation_id))
 
     def set_context_start(self, conversation_id: str, message_id: int, noticed: bool) -> None:
-        self._write("UPDATE conversations SET context_start = ?, truncation_noticed = ? "
+        self.write("UPDATE conversations SET context_start = ?, truncation_noticed = ? "
                     "WHERE id = ?", (message_id, int(noticed), conversation_id))
 
     # Messages ----------------------------------------------------------------------
 
     def messages(self, conversation_id: str) -> list[Message]:
-        rows = self._read("SELECT * FROM messages WHERE conversation = ? ORDER BY id",
+        rows = self.read("SELECT * FROM messages WHERE conversation = ? ORDER BY id",
                           (conversation_id,))
         return [_message(r) for r in rows]
 
@@ -192,7 +194,7 @@ class Store:
                     meta: dict[str, Any] | None = None) -> int:
         """Append a message; the conversation's first user message becomes its title."""
         now = time.time()
-        with self._transaction() as db:
+        with self.transaction() as db:
             cursor = db.execute(
                 "INSERT INTO messages (conversation, role, content, state, tokens, sources, "
                 "meta, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -208,7 +210,43 @@ class Store:
             return cursor.lastrowid
 
     def set_tokens(self, message_id: int, tokens: int) -> None:
-        self._write("UPDATE messages SET tokens = ? WHERE id = ?", (tokens, message_id))
+        self.write("UPDATE messages SET tokens = ? WHERE id = ?", (tokens, message_id))
+
+    def questions_since(self, owner: str, since: float) -> int:
+        """User messages `owner` sent after `since`, in all their conversations (counted
+        here, so every instance sharing the database counts the same)."""
+        return self.read("SELECT COUNT(*) FROM messages m JOIN conversations c "
+                         "ON c.id = m.conversation WHERE c.browser = ? AND m.role = 'user' "
+                         "AND m.created > ?", (owner, since))[0][0]
+
+    # Uploads -----------------------------------------------------------------------
+
+    def add_uploads(self, owner: str, collection: str, items: list[tuple[str, int]]) -> None:
+        """Record what `owner` added to `collection`: (file id or URL, bytes) each."""
+        now = time.time()
+        with self.transaction() as db:
+            db.executemany("INSERT INTO uploads (file, owner, collection, bytes, created) "
+                           "VALUES (?, ?, ?, ?, ?)",
+                           [(item, owner, collection, size, now) for item, size in items])
+
+    def upload_usage(self, owner: str, since: float) -> tuple[int, int]:
+        """What `owner` added after `since` (files and URLs), and the bytes of the distinct
+        files they keep."""
+        added = self.read("SELECT COUNT(*) FROM uploads WHERE owner = ? AND created > ?",
+                          (owner, since))[0][0]
+        kept = self.read("SELECT COALESCE(SUM(bytes), 0) FROM (SELECT MAX(bytes) AS bytes "
+                         "FROM uploads WHERE owner = ? GROUP BY file)", (owner,))[0][0]
+        return added, kept
+
+    def forget_collection(self, collection: str) -> None:
+        """Its uploads no longer count against their owners' storage."""
+        self.write("DELETE FROM uploads WHERE collection = ?", (collection,))
+
+    def upload_places(self, file: str) -> list[tuple[str, str]]:
+        """(owner, collection) of every time this file was added."""
+        return [(r["owner"], r["collection"]) for r in
+                self.read("SELECT DISTINCT owner, collection FROM uploads WHERE file = ?",
+                          (file,))]
 
 
 def _conversation(row: sqlite3.Row) -> Conversation:

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from chatbot.accounts import Viewer
 from chatbot.common import Emit
 from chatbot.metrics import Metrics
 
@@ -23,10 +24,11 @@ from chatbot.metrics import Metrics
 class Generation:
     """The answer being written for one conversation."""
 
-    def __init__(self, conversation_id: str, text: str,
+    def __init__(self, conversation_id: str, text: str, viewer: Viewer,
                  on_stored: Callable[[], None] | None = None):
         self.conversation_id = conversation_id
         self.text = text
+        self.viewer = viewer  # whose answer: their documents, their turn in the queue
         self.on_stored = on_stored
         self.parts: list[str] = []  # every token received
         # len(parts) after each `token` event: an event carries parts[previous end:end].

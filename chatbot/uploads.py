@@ -1,12 +1,14 @@
 """Adding documents from the page over HTTP: file uploads and URLs into a collection, handed
 to the ingestion jobs (ingests.py), whose progress reaches the page over Socket.IO.
 
-HTTP (the page's own origin only: cookies identify the user, so a cross-site form must not
-be able to post here):
+HTTP (the page's own origin only, checked in auth.py for every POST: cookies identify the
+user, so a cross-site form must not be able to post here):
     POST /documents/files   multipart `files` (one or more) and `collection`
     POST /documents/url     form or JSON: `url`, `collection`, `crawl` (follow links one
                             level, at most RAG_CRAWL_MAX_PAGES pages)
-Both answer 202 {"job": id} or 4xx {"error": "readable reason"}.
+Both answer 202 {"job": id} or 4xx {"error": "readable reason"}. With accounts on, a new
+collection belongs to the user creating it; adding to one that is not theirs is refused.
+Each file and URL is recorded (uploads table) for /files/ access and the per-user limits.
 
 URLs obey the address rules of rag's fetcher (no loopback, private, link-local or metadata
 addresses, checked after DNS and on every redirect) plus RAG_URL_ALLOWLIST; one that breaks
@@ -16,12 +18,14 @@ them is refused here, before a job is queued.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, Response, jsonify, request, session
+from flask import Blueprint, Flask, Response, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from chatbot import auth
+from chatbot.accounts import Viewer
 from chatbot.ingests import Refused
 from chatbot.services import services
 from chatbot.settings import Settings
@@ -42,29 +46,28 @@ def init_app(app: Flask, settings: Settings) -> None:
     app.register_blueprint(bp)
 
 
-def _caller() -> str:
-    """The browser posting, refusing cross-site requests: the Origin (or, failing that, the
-    Referer) must be this server's own."""
-    own = request.host_url.rstrip("/")
-    origin = request.headers.get("Origin")
-    if origin is None and request.referrer:
-        parts = urlsplit(request.referrer)
-        origin = f"{parts.scheme}://{parts.netloc}"
-    if origin is None or origin.rstrip("/") not in (own, *services().settings.extra_origins):
-        raise Refused("Documents can only be added from this site's own page.", 403)
-    browser = session.get("browser")
-    if not isinstance(browser, str):
+def _caller() -> Viewer:
+    """Who is adding documents (the origin was checked before any route ran)."""
+    viewer = auth.viewer()
+    if viewer is None:
         raise Refused("No session: reload the page first.", 403)
-    return browser
+    return viewer
 
 
-def _collection_name(value: Any) -> str:
+def _collection_name(value: Any, viewer: Viewer) -> str:
     name = value.strip() if isinstance(value, str) and value.strip() else \
-        services().settings.rag_collection
+        viewer.default_collection(services().settings.rag_collection)
     if not COLLECTION_NAME.match(name) or ".." in name:
         raise Refused(f"Collection names are 3 to 63 letters, digits, '.', '_' or '-', "
                       f"starting and ending with a letter or digit; {name[:70]!r} is not one.")
+    services().ingests.may_add(name, viewer)
     return name
+
+
+def _within_limits(viewer: Viewer, items: int, size: int) -> None:
+    refusal = services().limits.upload(viewer.key, items, size)
+    if refusal:
+        raise Refused(refusal, 429)
 
 
 @bp.errorhandler(Refused)
@@ -81,16 +84,20 @@ def _too_large(_: RequestEntityTooLarge) -> tuple[Response, int]:
 
 @bp.post("/documents/files")
 def upload_files() -> tuple[Response, int]:
-    browser = _caller()
-    collection = _collection_name(request.form.get("collection"))
-    jobs = services().ingests
-    paths = jobs.store_files(request.files.getlist("files"))
-    return jsonify({"job": jobs.submit(browser, collection, paths)}), 202
+    viewer = _caller()
+    collection = _collection_name(request.form.get("collection"), viewer)
+    files = request.files.getlist("files")
+    _within_limits(viewer, len(files), request.content_length or 0)
+    s = services()
+    paths = s.ingests.store_files(files)
+    s.store.add_uploads(viewer.key, collection,
+                        [(Path(p).parent.name, Path(p).stat().st_size) for p in paths])
+    return jsonify({"job": s.ingests.submit(viewer, collection, paths)}), 202
 
 
 @bp.post("/documents/url")
 def submit_url() -> tuple[Response, int]:
-    browser = _caller()
+    viewer = _caller()
     data = request.get_json(silent=True) if request.is_json else request.form
     if not isinstance(data, dict):  # JSON that is not an object (the form is a dict)
         data = {}
@@ -98,7 +105,8 @@ def submit_url() -> tuple[Response, int]:
     if not isinstance(url, str) or not url.strip():
         raise Refused("Give the URL of a page or document to add.")
     url = url.strip()
-    collection = _collection_name(data.get("collection"))
+    collection = _collection_name(data.get("collection"), viewer)
+    _within_limits(viewer, 1, 0)
     s = services()
     try:
         s.library.check_url(url)
@@ -106,4 +114,5 @@ def submit_url() -> tuple[Response, int]:
         raise Refused(f"Cannot add {url[:200]}: {exc}. This server only fetches public "
                       "addresses.") from None
     crawl = data.get("crawl") in (True, "1", "true", "on")
-    return jsonify({"job": s.ingests.submit(browser, collection, [url], crawl=crawl)}), 202
+    s.store.add_uploads(viewer.key, collection, [(url, 0)])
+    return jsonify({"job": s.ingests.submit(viewer, collection, [url], crawl=crawl)}), 202

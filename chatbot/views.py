@@ -29,6 +29,7 @@ from flask import (
     session,
 )
 
+from chatbot import auth
 from chatbot.library import Library
 from chatbot.llm import LLMClient
 from chatbot.services import services
@@ -79,11 +80,12 @@ def _security_headers(response: Response) -> Response:
 
 @bp.get("/")
 def index() -> str:
-    if not isinstance(session.get("browser"), str):
+    user = auth.current_user()  # with accounts on, the guard let only signed-in users here
+    if user is None and not isinstance(session.get("browser"), str):
         session["browser"] = secrets.token_hex(16)
     session.permanent = True
     return render_template("index.html", version=current_app.config["APP_VERSION"],
-                           accept=",".join(sorted(SUPPORTED_EXTENSIONS)))
+                           accept=",".join(sorted(SUPPORTED_EXTENSIONS)), user=user)
 
 
 @bp.get("/healthz")
@@ -159,11 +161,11 @@ def vendor(name: str) -> Response:
 
 @bp.get("/conversations/<conversation_id>/export.<fmt>")
 def export(conversation_id: str, fmt: str) -> Response:
-    browser = session.get("browser")
-    if not isinstance(browser, str) or fmt not in ("md", "json"):
+    viewer = auth.viewer()
+    if viewer is None or fmt not in ("md", "json"):
         abort(404)
     s = services()
-    conversation = s.store.get(browser, conversation_id)
+    conversation = s.store.get(viewer.key, conversation_id)
     if conversation is None:
         abort(404)
     messages = s.store.messages(conversation.id)

@@ -21,6 +21,15 @@ def page_cookie(base_url: str) -> str:
     return "; ".join(f"{name}={value}" for name, value in response.cookies.items())
 
 
+def signed_in_cookie(base_url: str, name: str, password: str) -> str:
+    """Sign in as a browser would (AUTH=on), and return the session cookie."""
+    response = httpx.post(f"{base_url}/login", data={"name": name, "password": password},
+                          headers={"Origin": base_url}, timeout=10)
+    if response.status_code != 302:
+        raise RuntimeError(f"sign-in as {name} failed: HTTP {response.status_code}")
+    return "; ".join(f"{k}={v}" for k, v in response.cookies.items())
+
+
 class ChatClient:
     def __init__(self, base_url: str, cookie: str | None = None):
         self.base_url = base_url

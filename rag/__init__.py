@@ -9,12 +9,19 @@ one at a time per collection:
     summary = rag.ingest(["https://…", "/path/doc.pdf"], "default",
                          allow_private=False, progress=callback)
     passages = rag.retrieve("question", "default", k=5)
+    rag.ingest(["/path/handbook.pdf"], "handbook", owner="alice")  # alice's, private
+    rag.set_access("handbook", shared=True)       # readable by everyone
+    info = rag.collection("handbook")             # CollectionInfo: counts, owner, shared
     rag.check_url(url, allow_private=False)       # FetchError: why it would be refused
     page = rag.fetch_page(url, allow_private=False)  # Document, or Failure with a reason
 
 `allow_private=False` is for URLs from untrusted users: with it, no fetch (nor any redirect
 it follows) reaches loopback, private or link-local addresses except those named in
 `url_allowlist`, checked as each connection is opened (see rag.loaders.guard).
+
+Ownership lives in each collection's Chroma metadata, so every process sharing the store sees
+the same: `owner` (a user name; none means the operator's) and `shared` (readable by
+everyone). This package records and reports them; deciding who may read what is the caller's.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from functools import cached_property
 from pathlib import Path
+from types import EllipsisType
 from typing import TYPE_CHECKING
 
 from chromadb.errors import NotFoundError
@@ -59,6 +67,11 @@ class RagError(Exception):
     """Anything the user must fix (unknown collection, model mismatch, unreachable Chroma)."""
 
 
+def _check_owner(owner: str | None) -> None:
+    if owner is not None and not owner.strip():
+        raise RagError("an owner is a user name; it cannot be empty")
+
+
 class Rag:
     """embedder: pass one to share a loaded model between several Rag objects."""
 
@@ -83,12 +96,13 @@ class Rag:
         except StoreError as e:
             raise RagError(str(e)) from None
 
-    def _open(self, collection: str, create: bool) -> Collection:
+    def _open(self, collection: str, create: bool, owner: str | None = None,
+              shared: bool = False) -> Collection:
         # The lock makes the first call's lazy model and store loading happen once.
         with self._lock:
             try:
                 return self.store.open(collection, self.embedder.name, self.embedder.dim,
-                                       create=create)
+                                       create=create, owner=owner, shared=shared)
             except (StoreError, EmbeddingError) as e:
                 raise RagError(str(e)) from None
 
@@ -102,15 +116,20 @@ class Rag:
         allow_private: bool = True,
         url_allowlist: Sequence[str] = (),
         progress: ProgressCallback | None = None,
+        owner: str | None = None,
+        shared: bool = False,
     ) -> Summary:
         """Ingest URLs, files and folders. crawl_depth: follow same-host links from each URL
         that many levels deep. allow_private=False refuses URLs (and redirects) resolving to
         loopback or private addresses; pass it for URLs from untrusted users, with
-        url_allowlist naming the non-public hosts or networks they may still reach."""
+        url_allowlist naming the non-public hosts or networks they may still reach.
+        owner and shared are recorded when this call creates the collection; an existing
+        one keeps its access (`set_access` changes it)."""
         from rag.ingest import Ingestor, load_sources, prefetch
 
-        ingestor = Ingestor(self._open(collection, create=True), self.embedder,
-                            self.settings, progress)
+        _check_owner(owner)
+        ingestor = Ingestor(self._open(collection, create=True, owner=owner, shared=shared),
+                            self.embedder, self.settings, progress)
         with self._fetcher(allow_private, url_allowlist) as fetcher:
             skipped: list[Failure] = []
             loading = load_sources(sources, fetcher, self.settings, crawl_depth, max_pages,
@@ -156,6 +175,24 @@ class Rag:
 
     def collections(self) -> list[CollectionInfo]:
         return self.store.collections()
+
+    def collection(self, name: str) -> CollectionInfo:
+        """One collection's counts and access, read afresh from Chroma."""
+        try:
+            return self.store.collection(name)
+        except StoreError as e:
+            raise RagError(str(e)) from None
+
+    def set_access(self, name: str, *, owner: str | None | EllipsisType = ...,
+                   shared: bool | None = None) -> CollectionInfo:
+        """Give the collection to `owner` (None: to no one, i.e. admins only) and/or share
+        it with everyone or not; `...` and None leave that part as it is."""
+        if owner is not ...:
+            _check_owner(owner)
+        try:
+            return self.store.set_access(name, owner=owner, shared=shared)
+        except StoreError as e:
+            raise RagError(str(e)) from None
 
     def delete(self, collection: str) -> None:
         try:

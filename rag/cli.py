@@ -1,4 +1,4 @@
-"""`rag` command line: ingest, query, collections, delete."""
+"""`rag` command line: ingest, query, collections, access, delete."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from rag import DEFAULT_COLLECTION, Rag, RagError
+from rag import DEFAULT_COLLECTION, CollectionInfo, Rag, RagError
 from rag.documents import Progress, Summary
 
 
@@ -58,15 +58,28 @@ def print_summary(summary: Summary) -> None:
             print(f"  {failure.source}: {failure.reason}")
 
 
+def _access_words(info: CollectionInfo) -> str:
+    owner = f"owner {info.owner}" if info.owner is not None else "no owner (admins)"
+    return f"{owner}, {'shared with everyone' if info.shared else 'private'}"
+
+
 def _ingest(rag: Rag, args: argparse.Namespace) -> int:
     display = ProgressDisplay()
     try:
         summary = rag.ingest(
             args.sources, args.collection, crawl_depth=args.crawl, max_pages=args.max_pages,
-            progress=display,
+            progress=display, owner=args.owner, shared=args.shared,
         )
     finally:
         display.close()
+    if args.owner is not None or args.shared:
+        # Asked afterwards: a collection this call created has exactly what was asked for.
+        info = rag.collection(args.collection)
+        if (args.owner is not None and info.owner != args.owner) or (
+                args.shared and not info.shared):
+            print(f"rag: note: collection {info.name!r} already exists "
+                  f"({_access_words(info)}); its access was left unchanged, `rag access` "
+                  "changes it.", file=sys.stderr)
     print_summary(summary)
     return 0 if summary.ok else 1
 
@@ -90,9 +103,21 @@ def _collections(rag: Rag, args: argparse.Namespace) -> int:
     if not infos:
         print("No collections yet; `rag ingest SOURCE` creates one.")
         return 0
-    print(f"{'collection':<24} {'documents':>9} {'chunks':>8}  model")
+    print(f"{'collection':<24} {'documents':>9} {'chunks':>8}  {'model':<20} {'owner':<16} "
+          "shared")
     for info in infos:
-        print(f"{info.name:<24} {info.documents:>9} {info.chunks:>8}  {info.model}")
+        owner = info.owner if info.owner is not None else "-"
+        print(f"{info.name:<24} {info.documents:>9} {info.chunks:>8}  {info.model:<20} "
+              f"{owner:<16} {'yes' if info.shared else 'no'}")
+    return 0
+
+
+def _access(rag: Rag, args: argparse.Namespace) -> int:
+    if args.owner is ... and args.shared is None:
+        info = rag.collection(args.name)
+    else:
+        info = rag.set_access(args.name, owner=args.owner, shared=args.shared)
+    print(f"Collection {info.name!r}: {_access_words(info)}.")
     return 0
 
 
@@ -126,6 +151,10 @@ def parser() -> argparse.ArgumentParser:
                         help="follow same-host links from each URL this many levels deep")
     ingest.add_argument("--max-pages", type=_positive, default=50, metavar="N",
                         help="stop a crawl after N pages (default: 50)")
+    ingest.add_argument("--owner", metavar="USER",
+                        help="a new collection belongs to USER (default: no owner, admins only)")
+    ingest.add_argument("--shared", action="store_true",
+                        help="a new collection is readable by every user")
     ingest.set_defaults(run=_ingest)
 
     query = commands.add_parser("query", help="the passages that best answer TEXT")
@@ -139,8 +168,26 @@ def parser() -> argparse.ArgumentParser:
                        help="ranking (default: hybrid = BM25 and vectors, rank-fused)")
     query.set_defaults(run=_query)
 
-    listing = commands.add_parser("collections", help="list collections with their counts")
+    listing = commands.add_parser("collections",
+                                  help="list collections with their counts and access")
     listing.set_defaults(run=_collections)
+
+    access = commands.add_parser(
+        "access", help="show or change who may read a collection",
+        description="With no option, print the collection's owner and whether it is shared. "
+        "A collection is private to its owner unless shared; one with no owner is for admins.")
+    access.add_argument("name", metavar="NAME")
+    who = access.add_mutually_exclusive_group()
+    who.add_argument("--owner", metavar="USER", default=...,
+                     help="give the collection to USER")
+    who.add_argument("--no-owner", dest="owner", action="store_const", const=None,
+                     help="take the owner away: admins only")
+    scope = access.add_mutually_exclusive_group()
+    scope.add_argument("--shared", dest="shared", action="store_const", const=True,
+                       help="readable by every user")
+    scope.add_argument("--private", dest="shared", action="store_const", const=False,
+                       help="readable by its owner only")
+    access.set_defaults(run=_access)
 
     delete = commands.add_parser("delete", help="delete a collection and its index")
     delete.add_argument("name", metavar="NAME")

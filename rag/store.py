@@ -4,8 +4,9 @@ consistent: every write goes to both, in an order that never shows half a source
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from types import EllipsisType
 from urllib.parse import urlsplit
 
 import chromadb
@@ -27,10 +28,15 @@ class StoreError(Exception):
 
 @dataclass(frozen=True)
 class CollectionInfo:
+    """owner: the user name the collection belongs to; None means no owner (the operator's,
+    for admins only). shared: readable by everyone, whoever owns it."""
+
     name: str
     chunks: int
     documents: int
     model: str
+    owner: str | None = None
+    shared: bool = False
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,14 @@ def _row(chunk_id: str, document: str | None, meta: dict) -> Row:
         chunk_id, meta["source"], meta["title"], meta.get("page"), meta["headings"],
         meta["context"], text,
     )
+
+
+def _access(metadata: Mapping[str, object] | None) -> tuple[str | None, bool]:
+    """(owner, shared) as a collection's Chroma metadata records them."""
+    metadata = metadata or {}
+    owner = metadata.get("owner")
+    # Only a true boolean shares: a stray "no" written by another tool must not open it up.
+    return (None if owner is None else str(owner)), metadata.get("shared") is True
 
 
 @dataclass(frozen=True)
@@ -218,12 +232,15 @@ class Store:
             self._lexical[name] = LexicalIndex(self.settings.lexical_dir / f"{name}.sqlite3")
         return self._lexical[name]
 
-    def open(self, name: str, model: str, dim: int, *, create: bool) -> Collection:
-        """The collection, checked against the embedding model that built it."""
+    def open(self, name: str, model: str, dim: int, *, create: bool, owner: str | None = None,
+             shared: bool = False) -> Collection:
+        """The collection, checked against the embedding model that built it. owner and
+        shared are recorded only when this call creates it."""
         with self._lock:
-            return self._open(name, model, dim, create=create)
+            return self._open(name, model, dim, create=create, owner=owner, shared=shared)
 
-    def _open(self, name: str, model: str, dim: int, *, create: bool) -> Collection:
+    def _open(self, name: str, model: str, dim: int, *, create: bool, owner: str | None,
+              shared: bool) -> Collection:
         opened = self._opened.get(name)
         if opened is not None:
             if opened.model != model:
@@ -239,11 +256,16 @@ class Store:
                     f"no collection {name!r}; `rag collections` lists them, "
                     "`rag ingest` creates one"
                 ) from None
+            metadata: dict[str, str | int | bool] = {"embed_model": model, "embed_dim": dim}
+            if owner is not None:
+                metadata["owner"] = owner
+            if shared:
+                metadata["shared"] = True
             try:
                 chroma = self.client.create_collection(
                     name,
                     configuration={"hnsw": {"space": "cosine"}},
-                    metadata={"embed_model": model, "embed_dim": dim},
+                    metadata=metadata,
                     embedding_function=None,
                 )
             except (InvalidArgumentError, ValueError) as e:
@@ -256,23 +278,71 @@ class Store:
         self._opened[name] = collection
         return collection
 
+    def _info(self, chroma: chromadb.Collection) -> CollectionInfo:
+        """Raises NotFoundError if another process sharing the Chroma server deleted it."""
+        # One opened here is kept in step by this process's own writes: syncing it in the
+        # middle of an ingestion would see the counts apart and rebuild it.
+        opened = self._opened.get(chroma.name)
+        collection = opened or Collection(chroma, self._lexical_index(chroma.name))
+        if opened is None:
+            collection.sync_lexical()
+        chunks = chroma.count()
+        # Access comes from the metadata just fetched, never from an opened collection's:
+        # another process (`rag access`, another chat instance) may have changed it since.
+        owner, shared = _access(chroma.metadata)
+        return CollectionInfo(chroma.name, chunks, collection.lexical.documents(),
+                              collection.model, owner, shared)
+
+    def _get(self, name: str) -> chromadb.Collection:
+        try:
+            return self.client.get_collection(name, embedding_function=None)
+        except (NotFoundError, InvalidArgumentError, ValueError):
+            raise StoreError(f"no collection {name!r}") from None
+
     def collections(self) -> list[CollectionInfo]:
         infos = []
         with self._lock:
             for chroma in sorted(self.client.list_collections(), key=lambda c: c.name):
-                # One opened here is kept in step by this process's own writes: syncing it
-                # in the middle of an ingestion would see the counts apart and rebuild it.
-                opened = self._opened.get(chroma.name)
-                collection = opened or Collection(chroma, self._lexical_index(chroma.name))
                 try:
-                    if opened is None:
-                        collection.sync_lexical()
-                    chunks = chroma.count()
+                    infos.append(self._info(chroma))
                 except NotFoundError:
                     continue  # deleted meanwhile by another process sharing the Chroma server
-                infos.append(CollectionInfo(chroma.name, chunks, collection.lexical.documents(),
-                                            collection.model))
         return infos
+
+    def collection(self, name: str) -> CollectionInfo:
+        with self._lock:
+            try:
+                return self._info(self._get(name))
+            except NotFoundError:
+                raise StoreError(f"no collection {name!r}") from None
+
+    def set_access(self, name: str, *, owner: str | None | EllipsisType = ...,
+                   shared: bool | None = None) -> CollectionInfo:
+        """Change the owner (None: no owner) and/or the shared flag; `...` and None leave
+        them as they are. Every other metadata key is kept."""
+        with self._lock:
+            chroma = self._get(name)
+            # Chroma's modify replaces the whole metadata (a None value drops its key in
+            # storage, but stays as None in the client's copy), so the rest is sent back
+            # unchanged and a removed owner is left out rather than set to None.
+            metadata = dict(chroma.metadata or {})
+            if owner is None:
+                metadata.pop("owner", None)
+            elif owner is not ...:
+                metadata["owner"] = owner
+            if shared is not None:
+                metadata["shared"] = shared
+            # Never empty then (modify refuses an empty metadata), even with no owner left on
+            # a collection that had nothing else.
+            metadata.setdefault("shared", False)
+            try:
+                chroma.modify(metadata=metadata)
+            except NotFoundError:
+                raise StoreError(f"no collection {name!r}") from None
+            except ValueError as e:  # e.g. an "hnsw:space" key, from a collection made elsewhere
+                raise StoreError(f"cannot change the access of collection {name!r}: {e}"
+                                 ) from None
+            return self.collection(name)
 
     def delete(self, name: str) -> None:
         with self._lock:

@@ -230,8 +230,9 @@ socket.on("disconnect", () => {
   sendButton.disabled = true;
 });
 socket.on("connect_error", (error) => {
-  // Refused: this page's cookie is no longer valid (e.g. the server's key changed). A reload
-  // gets a fresh one; once only, so a server that keeps refusing cannot cause a reload loop.
+  // Refused: this page's cookie is no longer valid (e.g. the server's key changed, or with
+  // accounts the session ended). A reload gets a fresh one, or the sign-in page; once per
+  // connection, so a server that keeps refusing cannot cause a reload loop.
   if (/rejected/i.test(error.message) && !sessionStorage.getItem("reloaded-for-cookie")) {
     sessionStorage.setItem("reloaded-for-cookie", "1");
     location.reload();
@@ -298,6 +299,9 @@ socket.on("done", (data) => {
   showMeta(view, data);
   finish(view);
 });
+
+// Accounts on: this browser signed out (here or in another tab), or its user was disabled.
+socket.on("signed_out", () => window.location.assign("/login"));
 
 socket.on("error", ({ message }) => {
   if (current) {

@@ -17,6 +17,8 @@ export function initRag(socket) {
   let chat = { rag: false, rag_collection: null };
   let known = [];
   let fallback = "default";
+  let accounts = false; // collections have owners
+  let canShare = false; // an admin, with accounts on
 
   const current = () => chat.rag_collection || fallback;
 
@@ -44,6 +46,20 @@ export function initRag(socket) {
       row.dataset.name = c.name;
       row.insertCell().textContent = c.name;
       row.insertCell().textContent = `${plural(c.documents, "document")}, ${plural(c.chunks, "chunk")}`;
+      const access = row.insertCell();
+      access.className = "access";
+      if (accounts) access.textContent = c.shared ? `shared by ${c.owner || "an admin"}` : "private";
+      const actions = row.insertCell();
+      if (canShare) {
+        const share = document.createElement("button");
+        share.type = "button";
+        share.className = "share";
+        share.textContent = c.shared ? "Unshare" : "Share";
+        share.setAttribute("aria-label", `${share.textContent} collection ${c.name}`);
+        share.addEventListener("click", () => socket.emit("share_collection", { name: c.name, shared: !c.shared }));
+        actions.append(share);
+      }
+      if (c.yours === false) continue;
       const remove = document.createElement("button");
       remove.type = "button";
       remove.className = "danger";
@@ -54,7 +70,7 @@ export function initRag(socket) {
           socket.emit("delete_collection", { name: c.name });
         }
       });
-      row.insertCell().append(remove);
+      actions.append(remove);
     }
   }
 
@@ -117,6 +133,8 @@ export function initRag(socket) {
   socket.on("collections", (data) => {
     known = data.collections || [];
     fallback = data.default || fallback;
+    accounts = Boolean(data.accounts);
+    canShare = Boolean(data.can_share);
     showState();
     showCollections();
     if (data.error) {
@@ -135,6 +153,8 @@ export function initRag(socket) {
     } else el.textContent = data.text;
   });
   socket.on("connect", () => socket.emit("collections", {}));
+  // Someone's collections changed; the listing is per user, so ask for ours.
+  socket.on("collections_changed", () => socket.emit("collections", {}));
 
   return {
     // The conversation's settings (on `history` and `settings`).

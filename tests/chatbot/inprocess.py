@@ -20,6 +20,9 @@ from flask_socketio.test_client import SocketIOTestClient
 from chatbot import create_app
 from tests.chatbot.fake_llm import WAIT_S
 
+# The origin of the test client's requests (Flask's default SERVER_NAME is localhost).
+ORIGIN = "http://localhost"
+
 
 class _Received(list[dict[str, Any]]):
     """The test client's inbox; every arrival wakes whoever waits on `changed`."""
@@ -127,6 +130,14 @@ class ChatApp:
         """A browser that loaded the page: it has the cookie naming its conversations."""
         client = self.app.test_client()
         assert client.get("/").status_code == 200
+        return client
+
+    def signed_in(self, name: str, password: str) -> FlaskClient:
+        """A browser that signed in (AUTH=on) as `name`."""
+        client = self.app.test_client()
+        response = client.post("/login", data={"name": name, "password": password},
+                               headers={"Origin": ORIGIN})
+        assert response.status_code == 302, response.get_data(as_text=True)
         return client
 
     def tab(self, browser: FlaskClient | None = None) -> Tab:

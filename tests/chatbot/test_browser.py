@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-from harness.browser import ARTIFACTS, CHROMIUM, FLAGS, TIMEOUT, require_chromium, send
+from harness.browser import ARTIFACTS, TIMEOUT, chromium, require_chromium, send
 from harness.processes import chatbot, llmserver
 
 pytestmark = pytest.mark.slow
@@ -39,10 +39,8 @@ def chat_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture

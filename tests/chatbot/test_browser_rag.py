@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
-from harness.browser import ARTIFACTS, CHROMIUM, FLAGS, TIMEOUT, require_chromium, send
+from harness.browser import ARTIFACTS, TIMEOUT, chromium, require_chromium, send
 from harness.documents import make_pdf
 from harness.processes import chatbot, llmserver
 from harness.uploads import rag_data_dir
@@ -35,14 +35,12 @@ def chat_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def page(chat_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Page]:
-    with sync_playwright() as playwright:
-        browser: Browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+    with chromium() as browser:
         page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
         page.set_default_timeout(TIMEOUT)
         page.goto(chat_url)
         expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
         yield page
-        browser.close()
 
 
 def test_uploading_a_pdf_shows_progress_then_the_summary(

@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from chatbot import commands
+from chatbot.accounts import Viewer
 from chatbot.llm import LLMError
 from chatbot.settings import ChatSettings, Settings
 from rag import RagError
+
+ANONYMOUS = Viewer("browser-1")
 
 SETTINGS = Settings(llm_base_url="http://engine.test/v1", temperature=0.5)
 
@@ -34,7 +37,7 @@ class FakeLLM:
 def run(line: str, llm: FakeLLM | None = None, chat: ChatSettings | None = None
         ) -> commands.Reply:
     context = commands.Context(SETTINGS, llm or FakeLLM(["m1", "m2"]),  # type: ignore[arg-type]
-                               chat or ChatSettings.defaults(SETTINGS))
+                               chat or ChatSettings.defaults(SETTINGS), ANONYMOUS)
     return commands.run(line, context)
 
 
@@ -87,7 +90,7 @@ class FakeGrounding:
     def __init__(self, names: list[str] | None):
         self.names = names
 
-    def collections(self) -> list[dict[str, Any]]:
+    def collections(self, _: Viewer) -> list[dict[str, Any]]:
         if self.names is None:
             raise RagError("cannot reach Chroma at http://chroma.test")
         return [{"name": n, "documents": 1, "chunks": 3} for n in self.names]
@@ -99,7 +102,7 @@ class FakeGrounding:
 def rag(line: str, names: list[str] | None = ("docs",),  # type: ignore[assignment]
         chat: ChatSettings | None = None) -> commands.Reply:
     context = commands.Context(SETTINGS, FakeLLM(["m1"]),  # type: ignore[arg-type]
-                               chat or ChatSettings.defaults(SETTINGS),
+                               chat or ChatSettings.defaults(SETTINGS), ANONYMOUS,
                                FakeGrounding(list(names) if names is not None else None))  # type: ignore[arg-type]
     return commands.run(line, context)
 

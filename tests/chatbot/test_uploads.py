@@ -82,7 +82,8 @@ def test_a_pdf_upload_reports_progress_then_its_summary(env: Env, client: ChatCl
     assert done["summary"]["failed"] == []
     assert done["text"].startswith("Added ") and "“manuals”" in done["text"]
     listing = client.wait("collections", since=start)[2]["collections"]
-    assert {"name": "manuals", "chunks": done["summary"]["chunks"], "documents": 1} in listing
+    assert {"name": "manuals", "chunks": done["summary"]["chunks"], "documents": 1,
+            "owner": None, "shared": False, "yours": True} in listing
     # The same bytes again are the same source: nothing is duplicated.
     again = finished(client, upload(client, [("copy.pdf", PDF)], "manuals"))
     assert again["summary"]["unchanged"] == 1 and again["summary"]["chunks"] == 0

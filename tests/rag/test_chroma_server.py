@@ -50,3 +50,24 @@ def test_ingest_query_delete_through_server(chroma_url: str, tmp_path: Path,
     assert "HB-0042" in other.retrieve("HB-0042", "served", mode="lexical")[0].text
     other.delete("served")
     assert rag.collections() == []
+
+
+def test_access_round_trips_through_server(chroma_url: str, tmp_path: Path,
+                                           embedder: Embedder) -> None:
+    rag = make_rag(tmp_path / "data", embedder, chroma_url=chroma_url)
+    doc = tmp_path / "otters.md"
+    doc.write_text("# Otters\n\nOtters hold hands while they sleep.\n")
+    rag.ingest([doc], "owned", owner="alice")
+    assert "Otters" in rag.retrieve("otters", "owned")[0].text  # opened before the change
+
+    # Another machine changes the access; both see it, and both still search the collection.
+    other = make_rag(tmp_path / "other", embedder, chroma_url=chroma_url)
+    changed = other.set_access("owned", owner="bob", shared=True)
+    assert (changed.owner, changed.shared, changed.model) == ("bob", True, embedder.name)
+    [info] = rag.collections()
+    assert (info.owner, info.shared, info.chunks) == ("bob", True, 1)
+    assert "Otters" in rag.retrieve("otters", "owned")[0].text
+    assert "Otters" in other.retrieve("otters", "owned", mode="vector")[0].text
+    other.set_access("owned", owner=None)
+    assert (rag.collection("owned").owner, rag.collection("owned").shared) == (None, True)
+    rag.delete("owned")
