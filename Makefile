@@ -12,8 +12,9 @@ DEFAULT_MODEL := $(MODELS_DIR)/gemma-3-270m-q4_k_m.gguf
 NODE_DEPS := node_modules/.package-lock.json
 CHROMIUM ?= /usr/bin/chromium
 REDIS_SERVER ?= /usr/bin/redis-server
+TESSERACT ?= /usr/bin/tesseract
 
-.PHONY: run test install model lint bench clean browser redis compose-test
+.PHONY: run test install model lint bench clean browser redis tesseract compose-test
 
 # Stamp of the embedding model's ONNX export (see below).
 EMBEDDING := $(VENV)/.embedding-exported
@@ -89,12 +90,24 @@ redis:
 	    echo "then run make test again."; exit 1; \
 	  fi; }
 
+# Scanned PDF pages are read with Debian's tesseract-ocr (optional for users, tested here).
+tesseract:
+	@test -x $(TESSERACT) || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing Debian's tesseract-ocr for the OCR tests."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tesseract-ocr; \
+	  else \
+	    echo "The OCR tests need tesseract at $(TESSERACT). Install it with"; \
+	    echo "  sudo apt-get update && sudo apt-get install -y tesseract-ocr"; \
+	    echo "then run make test again."; exit 1; \
+	  fi; }
+
 # Starts every service; Ctrl-C (or any service dying) stops them all. PROD=1 runs the
 # chatbot under gunicorn, the command of the Docker image, instead of the development server.
 run: install
 	@$(PY) scripts/run.py $(if $(filter-out 0,$(PROD)),--prod)
 
-test: install browser redis
+test: install browser redis tesseract
 	$(PY) -m pytest
 
 lint: $(INSTALLED)

@@ -87,6 +87,17 @@ def _find_user() -> User | None:
     return s.accounts.active(session.get("uid"), session.get("epoch"))
 
 
+def client_address() -> str:
+    """The address sign-in throttling counts: the peer, or, when the peer is one of
+    AUTH_TRUSTED_PROXIES, the client it names last in X-Forwarded-For (otherwise everyone
+    behind a reverse proxy would share one address, and one guesser would lock them all out)."""
+    peer = request.remote_addr or "unknown"
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    if forwarded and _from_trusted_proxy(services().settings.trusted_proxies):
+        return forwarded.split(",")[-1].strip() or peer
+    return peer
+
+
 def _from_trusted_proxy(trusted: list[str]) -> bool:
     try:
         address = ipaddress.ip_address(request.remote_addr or "")
@@ -135,13 +146,13 @@ def login() -> Response | str | tuple[str, int]:
     name = (request.form.get("name") or "").strip()
     password = request.form.get("password") or ""
     try:
-        user = s.accounts.sign_in(name, password, request.remote_addr or "unknown")
+        user = s.accounts.sign_in(name, password, client_address())
     except Throttled as exc:
         s.metrics.sign_ins.labels(outcome="throttled").inc()
         return render_template("login.html", error=str(exc), name=name), 429
     except AccountError as exc:
         s.metrics.sign_ins.labels(outcome="refused").inc()
-        log.info("sign-in refused from %s", request.remote_addr)
+        log.info("sign-in refused from %s", client_address())
         return render_template("login.html", error=str(exc), name=name), 401
     s.metrics.sign_ins.labels(outcome="ok").inc()
     start_session(user)

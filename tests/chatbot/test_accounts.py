@@ -245,6 +245,23 @@ def test_a_trusted_proxy_names_the_user_and_nobody_else_can(
     assert client.get("/", headers={"X-Forwarded-User": "dora"}).status_code == 302
 
 
+def test_behind_a_trusted_proxy_throttling_counts_the_forwarded_address(
+        make_chat: Callable[..., ChatApp]) -> None:
+    app = make_chat(auth=True, auth_max_failures=0, auth_max_failures_per_address=2,
+                    auth_trusted_proxies="127.0.0.1")
+    accounts_of(app).add("alice", PASSWORD, admin=True)
+    client = app.app.test_client()
+
+    def sign_in(password: str, forwarded: str) -> int:
+        return client.post("/login", data={"name": "alice", "password": password},
+                           headers={"Origin": ORIGIN,
+                                    "X-Forwarded-For": forwarded}).status_code
+
+    assert [sign_in("guess guess", "203.0.113.9") for _ in range(2)] == [401, 401]
+    assert sign_in(PASSWORD, "203.0.113.9") == 429  # the guesser is locked out...
+    assert sign_in(PASSWORD, "spoofed, 198.51.100.4") == 302  # ...not the others
+
+
 def test_accounts_off_keeps_the_anonymous_browser(chat: ChatApp) -> None:
     client = chat.app.test_client()
     assert client.get("/").status_code == 200
