@@ -83,6 +83,8 @@ class Fetcher:
                 raise FetchError(f"timed out after {self.settings.fetch_timeout:g}s") from None
             except httpx.HTTPError as e:
                 raise FetchError(f"{type(e).__name__}: {e}") from None
+            except httpx.InvalidURL as e:  # not an HTTPError: e.g. an octal IPv4 host
+                raise FetchError(f"invalid URL: {e}") from None
         raise FetchError(f"more than {self.settings.max_redirects} redirects")
 
     def _read(self, url: str, r: httpx.Response) -> Response:

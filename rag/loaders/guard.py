@@ -46,6 +46,19 @@ def _resolve(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def _embedded_ipv4(address: ipaddress.IPv4Address | ipaddress.IPv6Address
+                   ) -> list[ipaddress.IPv4Address]:
+    if not isinstance(address, ipaddress.IPv6Address):
+        return []
+    found = [address.ipv4_mapped, address.sixtofour, *(address.teredo or ())]
+    if address in NAT64:
+        found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return [a for a in found if a is not None]
+
+
 class UrlPolicy:
     """Which hosts fetches may reach. allow_private=True (whoever gives the URLs owns the
     machine, as with the CLI): any. allow_private=False (URLs from untrusted users): public
@@ -71,7 +84,12 @@ class UrlPolicy:
 
     def address_ok(self, ip: str) -> bool:
         address = ipaddress.ip_address(ip.split("%")[0])
-        return address.is_global or any(address in n for n in self.networks)
+        if any(address in n for n in self.networks):
+            return True
+        # An IPv6 address can carry an IPv4 one that a translator or relay delivers to:
+        # 6to4 and the NAT64 prefix count as global, whatever IPv4 address they embed.
+        embedded = [a for a in _embedded_ipv4(address) if not a.is_global or a.is_multicast]
+        return address.is_global and not address.is_multicast and not embedded
 
     def checked_addresses(self, host: str, port: int) -> list[str]:
         """The host's addresses; FetchError if any of them is one this policy refuses."""
