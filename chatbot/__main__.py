@@ -32,11 +32,16 @@ def main(argv: list[str] | None = None) -> None:
         from chatbot import users
 
         sys.exit(users.main(argv[1:]))
+    if argv[:1] == ["chat"]:
+        from chatbot import terminal
+
+        sys.exit(terminal.main(argv[1:]))
     parser = argparse.ArgumentParser(
         prog="chatbot",
         description="The chat web app. Configured from the environment (CHATBOT_HOST, "
         "CHATBOT_PORT, LLM_BASE_URL, DATA_DIR, ...; see the README); flags override it. "
-        "`chatbot users --help`: managing accounts.")
+        "`chatbot chat --help`: chat in the terminal; `chatbot users --help`: managing "
+        "accounts.")
     parser.add_argument("--host", help="bind address (CHATBOT_HOST)")
     parser.add_argument("--port", type=int, help="port (CHATBOT_PORT)")
     args = parser.parse_args(argv)

@@ -28,7 +28,7 @@ from chatbot.metrics import Metrics
 from chatbot.prompt import PromptBuilder
 from chatbot.settings import ChatSettings, Settings
 from chatbot.slots import SlotQueue
-from chatbot.store import Conversation, Store
+from chatbot.store import Conversation, Store, StoreFull
 from chatbot.streaming import Generation, Streamer
 from chatbot.transcript import Transcript
 
@@ -138,7 +138,7 @@ class Chat:
             if answer_id is not None and stream.usage is None:
                 # Counted now, after `done`, so the next turn's budget need not wait for it.
                 budget.count_answer(answer_id, "".join(generation.parts))
-        except (LLMError, MessageTooLong) as exc:
+        except (LLMError, MessageTooLong, StoreFull) as exc:
             self.streamer.flush(generation)  # the pieces before the failure are kept
             self._finish(generation, "error", error=str(exc))
         except Exception:

@@ -73,14 +73,15 @@ def _version(_: str, ctx: Context) -> Reply:
 
 def _model(args: str, ctx: Context) -> Reply:
     try:
-        offered = ctx.llm.models()
+        offered = ctx.llm.descriptions()
     except LLMError as exc:
         return Reply(str(exc))
     current = ctx.chat.model or _default_or_none(ctx)
     wanted = args.strip()
     if not wanted:
         listing = "\n".join(f"- `{m}`" + (" (current)" if m == current else "")
-                            for m in offered)
+                            + (f": {' '.join(about.split())}" if about else "")
+                            for m, about in offered.items())
         return Reply(f"Models offered by the server:\n\n{listing}\n\nSwitch with `/model NAME`.")
     if wanted not in offered:
         return Reply(f"No model `{wanted}` on the server. Offered: "

@@ -38,7 +38,7 @@ from chatbot.library import Library
 from chatbot.metrics import Metrics
 from chatbot.settings import ChatSettings, Settings
 from chatbot.store import Message, Store
-from rag import Failure, Passage, RagError
+from rag import Explained, Failure, Passage, RagError
 
 log = logging.getLogger("chatbot.grounding")
 
@@ -65,6 +65,8 @@ class Retrieval:
 
     context: str = ""
     sources: list[dict[str, Any]] = field(default_factory=list)
+    # Which of the passages retrieved (by index) fitted into the prompt.
+    used: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -113,7 +115,15 @@ class Grounding:
         self.emit = emit
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="rag-retrieve")
         self._pending: dict[str, OneOff] = {}
+        # Owners whose pages show the retrieval debug view (a page setting, kept in memory:
+        # a page sends it again when it connects).
+        self._showing: set[str] = set()
         self._lock = threading.Lock()
+
+    def show_retrieval(self, owner: str, on: bool) -> None:
+        """Send `owner`'s grounded answers a `retrieval` event (ranks and scores) or not."""
+        with self._lock:
+            (self._showing.add if on else self._showing.discard)(owner)
 
     def expect(self, conversation_id: str, once: OneOff | None) -> None:
         """The next answer in this conversation is grounded as `once` says (None: forget)."""
@@ -143,10 +153,18 @@ class Grounding:
         self.emit("status", {"state": "retrieving", "collection": collection}, conversation_id)
         history = self.store.messages(conversation_id)
         query = retrieval_query(budget.question, history)
+        with self._lock:
+            debug = viewer.key in self._showing
+
+        def search() -> tuple[list[Passage], list[Explained]]:
+            if not debug:
+                return self.library.retrieve(query, collection, k, viewer), []
+            explained = self.library.explain(query, collection, k, viewer)
+            return [e.passage for e in explained], explained
+
         started = time.perf_counter()
         try:
-            passages = self._pool.submit(self.library.retrieve, query, collection, k,
-                                         viewer).result(
+            passages, explained = self._pool.submit(search).result(
                 timeout=self.settings.rag_timeout)
         except FutureTimeout:
             return self._without(conversation_id, collection,
@@ -160,12 +178,25 @@ class Grounding:
         self.metrics.retrieval.observe(elapsed)
         log.info("retrieved %d passages from %s in %.0f ms", len(passages), collection,
                  elapsed * 1000)
+        retrieval = self.fit(passages, budget) if passages else Retrieval()
+        if debug:
+            self.emit("retrieval", self._explanation(collection, query, explained, retrieval),
+                      conversation_id)
         if not passages:
             self.emit("notice", {"text": f"Nothing in collection `{collection}` matches this "
                                  "question; answering without documents.",
                                  "level": "warning"}, conversation_id)
-            return Retrieval()
-        return self.fit(passages, budget)
+        return retrieval
+
+    def _explanation(self, collection: str, query: str, explained: list[Explained],
+                     retrieval: Retrieval) -> dict[str, Any]:
+        """The `retrieval` event: every passage found, best first, with its ranks, its
+        fused score and whether it fitted into the prompt."""
+        return {"collection": collection, "query": query, "passages": [
+            {**self.source(e.passage), "lexical_rank": e.lexical_rank,
+             "vector_rank": e.vector_rank, "score": round(e.passage.score, 6),
+             "used": index in retrieval.used, "excerpt": " ".join(e.passage.text.split())[:200]}
+            for index, e in enumerate(explained)]}
 
     def _without(self, room: str, collection: str, reason: str) -> Retrieval:
         self.metrics.retrieval_failures.inc()
@@ -182,7 +213,8 @@ class Grounding:
         numbers: dict[tuple[str, int | None], int] = {}
         sources: list[dict[str, Any]] = []
         blocks: list[str] = []
-        for passage in passages:
+        fitted: list[int] = []
+        for index, passage in enumerate(passages):
             key = (passage.source, passage.page)
             number = numbers.get(key, len(numbers) + 1)
             where = f", page {passage.page}" if passage.page else ""
@@ -192,6 +224,7 @@ class Grounding:
                 continue
             used += cost
             blocks.append(block)
+            fitted.append(index)
             if key not in numbers:
                 numbers[key] = number
                 sources.append(self.source(passage))
@@ -200,7 +233,7 @@ class Grounding:
         if not blocks:
             return Retrieval()
         context = f"{SOURCES_HEADING}\n\n" + "\n\n".join(blocks) + f"\n\n{INSTRUCTIONS}"
-        return Retrieval(context, sources)
+        return Retrieval(context, sources, fitted)
 
     def source(self, passage: Passage) -> dict[str, Any]:
         """{"title", "url", "page"?, "score"}: an uploaded file links to where we serve it,

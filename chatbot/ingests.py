@@ -1,5 +1,6 @@
 """Documents added from the page, ingested in the background one job at a time, each job
-reporting to the owner (browser or user) that added it; the collections listed and deleted.
+reporting to the owner (browser or user) that added it; the collections listed and deleted;
+a collection's documents listed, removed, and (URLs) fetched again as a job of their own.
 
 The job's `ingest` events go to every tab of that owner:
     {"job", "state": "queued" | "running" | "progress" | "done" | "failed", "collection",
@@ -23,6 +24,7 @@ import tempfile
 import threading
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -34,11 +36,11 @@ from werkzeug.utils import secure_filename
 
 from chatbot.accounts import Viewer
 from chatbot.common import browser_room
-from chatbot.library import Library
+from chatbot.library import Library, document_id
 from chatbot.metrics import Metrics
 from chatbot.settings import Settings
 from chatbot.store import Store
-from rag import SUPPORTED_EXTENSIONS, Progress, RagError, Summary
+from rag import SUPPORTED_EXTENSIONS, NoCollection, Progress, RagError, Summary
 
 log = logging.getLogger("chatbot.ingests")
 
@@ -72,6 +74,16 @@ class Ingests:
 
     def submit(self, viewer: Viewer, collection: str, sources: list[str],
                crawl: bool = False) -> str:
+        def work(progress: Callable[[Progress], None]) -> Summary:
+            return self.library.ingest(
+                sources, collection, owner=viewer.collection_owner,
+                crawl_depth=1 if crawl else None,
+                max_pages=self.settings.crawl_max_pages, progress=progress)
+
+        return self._queue(viewer, collection, sources, work)
+
+    def _queue(self, viewer: Viewer, collection: str, sources: list[str],
+               work: Callable[[Callable[[Progress], None]], Summary]) -> str:
         job = uuid.uuid4().hex[:12]
         names = [self.display_name(s) for s in sources]
         base = {"job": job, "collection": collection, "names": names}
@@ -79,15 +91,17 @@ class Ingests:
         self.library.warm_up()
         with self._busy_lock:
             self._busy[collection] += 1
-        self._pool.submit(self._run, viewer, base, sources, crawl)
+        self._pool.submit(self._run, viewer, base, work)
         return job
 
     def may_add(self, collection: str, viewer: Viewer) -> None:
         """Raises Refused unless `viewer` may add to `collection` (or create it)."""
         try:
             info = self.library.rag.collection(collection)
-        except RagError:
+        except NoCollection:
             return  # a new collection: it will be theirs
+        except RagError as exc:  # the store cannot be reached: nothing can be added now
+            raise Refused(f"Nothing can be added now: {exc}", 503) from None
         if not viewer.can_change(info.owner):
             raise Refused(f"The collection name “{collection}” is taken by another user; "
                           "choose another name.", 403)
@@ -115,6 +129,74 @@ class Ingests:
         self.changed(viewer)
         return None
 
+    # One collection's documents ------------------------------------------------------
+
+    def documents(self, collection: str, viewer: Viewer) -> dict[str, Any]:
+        """The `documents` event's payload: what the page lists for a collection `viewer`
+        may read (one it may not is answered as absent)."""
+        base: dict[str, Any] = {"collection": collection, "documents": []}
+        info = self.library.find(collection, viewer)
+        if info is None:
+            return {**base, "error": f"No collection “{collection}”."}
+        try:
+            found = self.library.documents(collection)
+        except RagError as exc:
+            return {**base, "error": f"Could not list the documents: {exc}"}
+        return {**base, "can_change": viewer.can_change(info.owner), "documents": [
+            {"id": document_id(d.source), "name": self.display_name(d.source),
+             "title": d.title, "url": self.library.link(d.source), "kind": d.kind,
+             "chunks": d.chunks, "added": d.added, "ocr_pages": list(d.ocr_pages)}
+            for d in found]}
+
+    def _changeable(self, collection: str, document: str, viewer: Viewer,
+                    doing: str) -> tuple[str | None, str]:
+        """(the stored source, "") for a document `viewer` may change, else (None, why)."""
+        info = self.library.find(collection, viewer)
+        if info is None:
+            return None, f"Could not {doing}: no collection “{collection}”."
+        if not viewer.can_change(info.owner):
+            return None, (f"Could not {doing}: only the owner of “{collection}”"
+                          f"{'' if info.owner is None else ' or an admin'} can.")
+        if self.busy(collection):
+            return None, (f"Could not {doing}: documents are still being added to "
+                          f"“{collection}”. Try again when that has finished.")
+        try:
+            sources = [d.source for d in self.library.documents(collection)]
+        except RagError as exc:
+            return None, f"Could not {doing}: {exc}"
+        source = next((s for s in sources if document_id(s) == document), None)
+        if source is None:
+            return None, f"Could not {doing}: it is no longer in “{collection}”."
+        return source, ""
+
+    def remove_document(self, collection: str, document: str, viewer: Viewer) -> str | None:
+        """Remove a document (by its `id` in the listing); why not, if it was not."""
+        source, problem = self._changeable(collection, document, viewer, "remove the document")
+        if source is None:
+            return problem
+        try:
+            self.library.remove_document(collection, source)
+        except RagError as exc:
+            return f"Could not remove {self.display_name(source)}: {exc}"
+        self.socketio.emit("documents", self.documents(collection, viewer),
+                           to=browser_room(viewer.key))
+        self.changed(viewer)
+        return None
+
+    def refetch(self, collection: str, document: str, viewer: Viewer) -> str | None:
+        """Queue fetching a URL document again, reported as an ingestion job; why not."""
+        source, problem = self._changeable(collection, document, viewer, "fetch it again")
+        if source is None:
+            return problem
+        if urlsplit(source).scheme not in ("http", "https"):
+            return f"Could not fetch {self.display_name(source)} again: it is not a URL."
+
+        def work(progress: Callable[[Progress], None]) -> Summary:
+            return self.library.refetch(collection, source, progress)
+
+        self._queue(viewer, collection, [source], work)
+        return None
+
     def changed(self, viewer: Viewer) -> None:
         """Show the pages a collection changed."""
         if viewer.name is None:
@@ -129,9 +211,10 @@ class Ingests:
     def _tell(self, owner: str, payload: dict[str, Any]) -> None:
         self.socketio.emit("ingest", payload, to=browser_room(owner))
 
-    def _run(self, viewer: Viewer, base: dict[str, Any], sources: list[str], crawl: bool) -> None:
+    def _run(self, viewer: Viewer, base: dict[str, Any],
+             work: Callable[[Callable[[Progress], None]], Summary]) -> None:
         try:
-            final = self._ingest(viewer, base, sources, crawl)
+            final = self._ingest(viewer, base, work)
         finally:
             # Released before the browser hears the outcome, so a delete it sends on
             # hearing it is not refused.
@@ -141,8 +224,8 @@ class Ingests:
         if final["state"] == "done":
             self.changed(viewer)
 
-    def _ingest(self, viewer: Viewer, base: dict[str, Any], sources: list[str],
-                crawl: bool) -> dict[str, Any]:
+    def _ingest(self, viewer: Viewer, base: dict[str, Any],
+                work: Callable[[Callable[[Progress], None]], Summary]) -> dict[str, Any]:
         """Runs one job; its final state for the owner's pages."""
         self._tell(viewer.key, {**base, "state": "running"})
 
@@ -152,10 +235,7 @@ class Ingests:
                 "chunks_done": p.chunks_done})
 
         try:
-            summary = self.library.ingest(
-                sources, base["collection"], owner=viewer.collection_owner,
-                crawl_depth=1 if crawl else None,
-                max_pages=self.settings.crawl_max_pages, progress=progress)
+            summary = work(progress)
         except RagError as exc:
             self.metrics.ingests.labels(outcome="failed").inc()
             return {"state": "failed", "text": f"Nothing was added: {exc}"}

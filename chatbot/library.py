@@ -8,15 +8,30 @@ after DNS and on every redirect) except the hosts and networks of RAG_URL_ALLOWL
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, TypedDict
+from urllib.parse import urlsplit
 
 from chatbot.accounts import Viewer
 from chatbot.settings import Settings
-from rag import CollectionInfo, Document, Failure, Passage, Progress, Rag, RagError, Summary
+from rag import (
+    CollectionInfo,
+    Document,
+    DocumentInfo,
+    Explained,
+    Failure,
+    NoCollection,
+    Passage,
+    Progress,
+    Rag,
+    RagError,
+    Summary,
+)
 
 log = logging.getLogger("chatbot.library")
 
@@ -26,6 +41,11 @@ class UrlRules(TypedDict):
 
     allow_private: bool
     url_allowlist: Sequence[str]
+
+
+def document_id(source: str) -> str:
+    """How the page names a document: the source itself would show server paths."""
+    return hashlib.sha256(source.encode()).hexdigest()[:24]
 
 
 class Library:
@@ -65,7 +85,7 @@ class Library:
         collection is as absent as one that never existed."""
         try:
             info = self.rag.collection(name)
-        except RagError:
+        except NoCollection:
             return None
         return info if viewer.can_read(info.owner, info.shared) else None
 
@@ -73,6 +93,33 @@ class Library:
         if self.find(collection, viewer) is None:
             raise RagError(f"no collection {collection!r}")
         return self.rag.retrieve(query, collection, k)
+
+    def explain(self, query: str, collection: str, k: int, viewer: Viewer) -> list[Explained]:
+        """`retrieve`'s passages with their lexical and vector ranks (the debug view)."""
+        if self.find(collection, viewer) is None:
+            raise RagError(f"no collection {collection!r}")
+        return self.rag.explain(query, collection, k)
+
+    def documents(self, collection: str) -> list[DocumentInfo]:
+        """The caller has checked that the collection may be read."""
+        return self.rag.documents(collection)
+
+    def link(self, source: str) -> str | None:
+        """Where the page can open a document: a URL itself, an uploaded file where we
+        serve it; None for a file on the server's disk (never served)."""
+        if urlsplit(source).scheme in ("http", "https"):
+            return source
+        path = Path(source)
+        if path.is_absolute() and path.parent.parent == self.uploads_dir:
+            return f"/files/{path.parent.name}"
+        return None
+
+    def remove_document(self, collection: str, source: str) -> int:
+        return self.rag.remove_document(collection, source)
+
+    def refetch(self, collection: str, source: str,
+                progress: Callable[[Progress], None]) -> Summary:
+        return self.rag.refetch(collection, source, progress=progress, **self.url_rules)
 
     def delete(self, collection: str) -> None:
         self.rag.delete(collection)

@@ -24,8 +24,10 @@ class Limits:
         self.metrics = metrics
 
     def question(self, owner: str) -> str | None:
+        """None, counting the question, if `owner` may ask one now."""
         limit = self.settings.user_messages_per_minute
         if not limit or self.store.questions_since(owner, time.time() - 60) < limit:
+            self.store.record_question(owner, keep_s=60)
             return None
         self.metrics.limited.labels(limit="messages").inc()
         return (f"You have sent {limit} messages in the last minute, the most allowed here. "

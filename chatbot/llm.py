@@ -118,15 +118,24 @@ class LLMClient:
 
     def models(self) -> list[str]:
         """Model ids the server offers; raises LLMError when it cannot be asked."""
+        return list(self.descriptions())
+
+    def descriptions(self) -> dict[str, str]:
+        """The chat models the server offers, in its order, each with its description
+        (llmserver's `description`, from the model's yaml; "" when the server gives none);
+        raises LLMError when it cannot be asked."""
         with self._lock:
             if self._models.fresh():
                 return self._models.value
         try:
-            ids = [m.id for m in self.openai.models.list().data]
+            listed = self.openai.models.list().data
         except openai.OpenAIError as exc:
             raise LLMError(describe(exc, self.settings)) from exc
+        # llmserver lists its embedding model too, marked with a `type`; it cannot chat.
+        offered = {m.id: str((m.model_extra or {}).get("description") or "") for m in listed
+                   if (m.model_extra or {}).get("type") != "embedding"}
         with self._lock:
-            return self._models.set(ids)
+            return self._models.set(offered)
 
     def default_model(self) -> str:
         """LLM_MODEL (as given, or as the alias of a GGUF path), else the server's first."""

@@ -167,3 +167,41 @@ def m002_accounts(db: sqlite3.Connection) -> None:
 )""")
     db.execute("CREATE INDEX uploads_by_file ON uploads (file)")
     db.execute("CREATE INDEX uploads_by_owner ON uploads (owner, created)")
+
+
+@migration
+def m003_search(db: sqlite3.Connection) -> None:
+    # Full-text search over message text and conversation titles, kept in step by
+    # triggers (which also fire for the messages a conversation's deletion cascades to).
+    # Messages: an external-content table, the text stored once, keyed by the message's
+    # INTEGER PRIMARY KEY. Titles are short and a conversation's rowid is not stable (a
+    # VACUUM may renumber it), so they are copied with the conversation's id instead.
+    tokenizer = "tokenize = 'unicode61 remove_diacritics 2'"
+    db.execute("CREATE VIRTUAL TABLE messages_fts USING fts5(content, content = 'messages', "
+               f"content_rowid = 'id', {tokenizer})")
+    add = "INSERT INTO messages_fts (rowid, content) VALUES (new.id, new.content);"
+    remove = ("INSERT INTO messages_fts (messages_fts, rowid, content) "
+              "VALUES ('delete', old.id, old.content);")
+    db.execute(f"CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN {add} END")
+    db.execute(f"CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN {remove} END")
+    db.execute("CREATE TRIGGER messages_fts_update AFTER UPDATE OF content ON messages "
+               f"BEGIN {remove} {add} END")
+    db.execute("INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')")
+
+    db.execute(f"CREATE VIRTUAL TABLE titles_fts USING fts5(conversation UNINDEXED, title, "
+               f"{tokenizer})")
+    db.execute("CREATE TRIGGER titles_fts_insert AFTER INSERT ON conversations BEGIN "
+               "INSERT INTO titles_fts (conversation, title) VALUES (new.id, new.title); END")
+    db.execute("CREATE TRIGGER titles_fts_delete AFTER DELETE ON conversations BEGIN "
+               "DELETE FROM titles_fts WHERE conversation = old.id; END")
+    db.execute("CREATE TRIGGER titles_fts_update AFTER UPDATE OF title ON conversations BEGIN "
+               "UPDATE titles_fts SET title = new.title WHERE conversation = old.id; END")
+    db.execute("INSERT INTO titles_fts (conversation, title) SELECT id, title FROM conversations")
+
+
+@migration
+def m004_asked(db: sqlite3.Connection) -> None:
+    # When each owner asked a question, for the per-minute limit (limits.py): counted apart
+    # from the messages, which editing, regenerating and deleting remove.
+    db.execute("CREATE TABLE asked (owner TEXT NOT NULL, at REAL NOT NULL)")
+    db.execute("CREATE INDEX asked_by_owner ON asked (owner, at)")

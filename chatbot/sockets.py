@@ -1,5 +1,5 @@
-"""Socket.IO events (the contract in ARCHITECTURE.md, plus the sidebar, settings and
-document-collection extras), every one registered here.
+"""Socket.IO events (the contract in ARCHITECTURE.md, plus the sidebar, settings,
+regenerate, edit, search and document-collection extras), every one registered here.
 
 Each socket belongs to an owner (a browser's cookie id, or with AUTH on a signed-in user)
 and shows one conversation; it sits in the conversation's room (answers stream there, so
@@ -18,6 +18,7 @@ conversation or private collection is answered exactly as one that does not exis
 from __future__ import annotations
 
 import functools
+import html
 import logging
 import threading
 from collections.abc import Callable
@@ -30,11 +31,12 @@ from pydantic import ValidationError
 
 from chatbot import auth, commands
 from chatbot.accounts import Viewer
+from chatbot.chat import BUSY
 from chatbot.common import browser_room
 from chatbot.grounding import bare_url, url_offer
 from chatbot.services import Services
 from chatbot.settings import ChatSettings
-from chatbot.store import Conversation
+from chatbot.store import MARK_END, MARK_START, Conversation, Message
 from rag import RagError
 
 log = logging.getLogger("chatbot.sockets")
@@ -54,7 +56,9 @@ class Client:
 
 
 EVENTS = ("message", "stop", "reset", "switch", "rename", "delete", "settings", "collections",
-          "delete_collection", "share_collection")
+          "delete_collection", "share_collection", "documents", "remove_document",
+          "refetch_document", "retrieval_debug",
+          "regenerate", "edit", "search")
 
 
 class Events:
@@ -104,6 +108,8 @@ class Events:
             except BadPayload as exc:
                 self.metrics.bad_payloads.inc()
                 emit("error", {"message": str(exc)})
+            except RagError as exc:  # the document store cannot be reached; say so
+                emit("error", {"message": f"Your documents cannot be reached now: {exc}"})
         return wrapper
 
     def _unexpected(self, exc: Exception) -> None:
@@ -137,13 +143,7 @@ class Events:
 
     def _show(self, client: Client, conversation: Conversation) -> None:
         """Send this socket the conversation (joining its room) and the sidebar."""
-        payload: dict[str, Any] = {
-            "messages": [m.public() for m in self.store.messages(conversation.id)],
-            "conversation": conversation.summary(),
-            "context_from": conversation.context_start,
-            "settings": ChatSettings.load(self.settings, conversation.settings).model_dump(),
-            "limits": {"max_message_chars": self.settings.max_message_chars},
-        }
+        payload = self._history(conversation)
         generation = self.chat.active(conversation.id)
         if generation is not None:
             with generation.lock:
@@ -156,6 +156,15 @@ class Events:
             client.joined_answer = self.chat.answering_elsewhere(conversation.id)
         emit("history", payload)
         self._send_conversations(client.viewer.key, to_all=False)
+
+    def _history(self, conversation: Conversation) -> dict[str, Any]:
+        return {
+            "messages": [m.public() for m in self.store.messages(conversation.id)],
+            "conversation": conversation.summary(),
+            "context_from": conversation.context_start,
+            "settings": ChatSettings.load(self.settings, conversation.settings).model_dump(),
+            "limits": {"max_message_chars": self.settings.max_message_chars},
+        }
 
     def _send_conversations(self, owner: str, to_all: bool = True) -> None:
         items = [c.summary() for c in self.store.conversations(owner)]
@@ -185,12 +194,7 @@ class Events:
         if not isinstance(text, str):
             raise BadPayload("Malformed message: `text` must be a string.")
         text = text.strip()
-        if not text:
-            raise BadPayload("Empty message: type something first.")
-        limit = self.settings.max_message_chars
-        if len(text) > limit:
-            raise BadPayload(f"Message too long: {len(text):,} characters, at most "
-                             f"{limit:,} are accepted.")
+        self._check_length(text)
         conversation = self._conversation(client)
         if text.startswith("/"):
             self._command(client, conversation, text)
@@ -202,13 +206,28 @@ class Events:
         self.metrics.messages.inc()
         self._answer(client, conversation, text, echo=False)
 
+    def _check_length(self, text: str) -> None:
+        if not text:
+            raise BadPayload("Empty message: type something first.")
+        limit = self.settings.max_message_chars
+        if len(text) > limit:
+            raise BadPayload(f"Message too long: {len(text):,} characters, at most "
+                             f"{limit:,} are accepted.")
+
     def _answer(self, client: Client, conversation: Conversation, text: str,
                 echo: bool) -> None:
         """Answer `text`; `echo`: this tab has not shown the question yet (a command)."""
         owner = client.viewer.key
+
+        def stored() -> None:
+            self._send_conversations(owner)
+            # Its id lets the tabs offer to edit it; one answer at a time per conversation,
+            # so the newest question is this one.
+            self.socketio.emit("user_stored", {"id": self.store.last_question(conversation.id)},
+                               to=conversation.id)
+
         problem = self.limits.question(owner) or self.chat.answer(
-            conversation, text, client.viewer,
-            on_stored=lambda: self._send_conversations(owner))
+            conversation, text, client.viewer, on_stored=stored)
         if problem:
             self.grounding.expect(conversation.id, None)
             emit("error", {"message": problem})
@@ -301,6 +320,64 @@ class Events:
         self.store.update_settings(conversation.id, changed.model_dump())
         self.socketio.emit("settings", changed.model_dump(), to=conversation.id)
 
+    # Extras: regenerate, edit and resend, search -------------------------------------
+
+    def on_regenerate(self, client: Client, _: dict[str, Any]) -> None:
+        """A new answer to the last question, replacing the one there was."""
+        conversation = self._conversation(client)
+        question = next((m for m in reversed(self.store.messages(conversation.id))
+                         if m.role == "user"), None)
+        if question is None:
+            raise BadPayload("There is no answer to regenerate yet.")
+        self._replace(client, conversation, question, question.content)
+
+    def on_edit(self, client: Client, data: dict[str, Any]) -> None:
+        """{"id", "text"}: the user's message `id` of this conversation says `text` now;
+        every later turn goes, and it is answered again."""
+        message_id, text = data.get("id"), data.get("text")
+        # bool is an int to Python, not a message id.
+        if (not isinstance(message_id, int) or isinstance(message_id, bool)
+                or not isinstance(text, str)):
+            raise BadPayload("Malformed edit: `id` must be a message id and `text` a string.")
+        text = text.strip()
+        self._check_length(text)
+        if text.startswith("/"):
+            raise BadPayload("An edited message is sent to the model: it cannot be a command.")
+        conversation = self._conversation(client)
+        # Looked up in this client's own conversation only: any other id is absent.
+        question = next((m for m in self.store.messages(conversation.id)
+                         if m.id == message_id and m.role == "user"), None)
+        if question is None:
+            raise BadPayload("That message no longer exists.")
+        self._replace(client, conversation, question, text)
+
+    def _replace(self, client: Client, conversation: Conversation, question: Message,
+                 text: str) -> None:
+        """Remove `question` and all after it, show every tab the shorter conversation,
+        then answer `text` in its place. Refused, with nothing removed, while an answer is
+        being written or when the user may not ask now."""
+        cid = conversation.id
+        busy = self.chat.active(cid) is not None or self.chat.answering_elsewhere(cid)
+        problem = BUSY if busy else self.limits.question(client.viewer.key)
+        if problem:
+            emit("error", {"message": problem})
+            return
+        self.store.truncate(cid, question.id)
+        conversation = self.store.get(client.viewer.key, cid) or conversation
+        self.socketio.emit("history", self._history(conversation), to=cid)
+        self.metrics.messages.inc()
+        self._answer(client, conversation, text, echo=True)
+
+    def on_search(self, client: Client, data: dict[str, Any]) -> None:
+        """{"q"}: the owner's conversations and messages holding every word of `q`."""
+        query = data.get("q")
+        if not isinstance(query, str):
+            raise BadPayload("Malformed search: `q` must be a string.")
+        hits = self.store.search(client.viewer.key, query[:self.settings.max_message_chars])
+        emit("search_results", {"q": query, "results": [
+            {"conversation": hit.conversation, "title": hit.title or "New chat",
+             "message": hit.message, "snippet": _marked(hit.snippet)} for hit in hits]})
+
     # Extras: the user's document collections -----------------------------------------
 
     def on_collections(self, client: Client, _: dict[str, Any]) -> None:
@@ -330,6 +407,46 @@ class Events:
         except RagError as exc:
             raise BadPayload(f"Could not share `{name}`: {exc}") from exc
         self.ingests.changed(viewer)
+
+    def on_documents(self, client: Client, data: dict[str, Any]) -> None:
+        """{"collection"}: its documents, answered with `documents`."""
+        name = data.get("collection")
+        if not isinstance(name, str):
+            raise BadPayload("Malformed request: `collection` must be a collection name.")
+        emit("documents", self.ingests.documents(name, client.viewer))
+
+    def _document(self, data: dict[str, Any]) -> tuple[str, str]:
+        name, document = data.get("collection"), data.get("id")
+        if not isinstance(name, str) or not isinstance(document, str):
+            raise BadPayload("Malformed request: `collection` must be a collection name and "
+                             "`id` a document's id from `documents`.")
+        return name, document
+
+    def on_remove_document(self, client: Client, data: dict[str, Any]) -> None:
+        """{"collection", "id"}: remove one document; the new listing follows."""
+        problem = self.ingests.remove_document(*self._document(data), client.viewer)
+        if problem:
+            emit("error", {"message": problem})
+
+    def on_refetch_document(self, client: Client, data: dict[str, Any]) -> None:
+        """{"collection", "id"}: fetch a URL document again, reported by `ingest` events."""
+        problem = self.ingests.refetch(*self._document(data), client.viewer)
+        if problem:
+            emit("error", {"message": problem})
+
+    def on_retrieval_debug(self, client: Client, data: dict[str, Any]) -> None:
+        """{"on": bool}: this user's grounded answers are preceded by a `retrieval` event
+        (the page's debug view) or not."""
+        on = data.get("on")
+        if not isinstance(on, bool):
+            raise BadPayload("Malformed request: `on` must be true or false.")
+        self.grounding.show_retrieval(client.viewer.key, on)
+
+
+def _marked(snippet: str) -> str:
+    """A search snippet as HTML: its text escaped, each match in a <mark>."""
+    return (html.escape(snippet, quote=False)
+            .replace(MARK_START, "<mark>").replace(MARK_END, "</mark>"))
 
 
 def _first_error(exc: Exception) -> str:

@@ -15,6 +15,7 @@ store opens (several processes opening it at once apply each migration once).
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 import time
@@ -28,6 +29,12 @@ from typing import Any
 from chatbot.migrations import migrate
 
 TITLE_CHARS = 60
+# A search answers with the best few; it is a way back to a conversation, not a report.
+SEARCH_RESULTS = 30
+# Words of a search query that count: more would only slow FTS5 down.
+SEARCH_WORDS = 16
+# Around each match of a snippet; control characters, so no text can contain them.
+MARK_START, MARK_END = "\x02", "\x03"
 # A write holds the lock for milliseconds; waiting this long means something is stuck.
 BUSY_TIMEOUT_S = 30.0
 
@@ -72,6 +79,24 @@ class Message:
         return out
 
 
+@dataclass(frozen=True)
+class SearchHit:
+    conversation: str
+    title: str
+    message: int | None  # None: the title matched
+    snippet: str  # plain text, each match between MARK_START and MARK_END
+
+
+def match_query(text: str) -> str | None:
+    """The FTS5 query for what a user typed: each word quoted (so `"`, `*`, `NEAR`, `OR`
+    and the like are words, never syntax), all required, the last one as a prefix so
+    results come while typing. None when nothing searchable was typed."""
+    words = re.findall(r"\w+", text)[:SEARCH_WORDS]
+    if not words:
+        return None
+    return " ".join(f'"{word}"' for word in words) + "*"
+
+
 def make_title(text: str) -> str:
     line = " ".join(text.split())
     return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1].rstrip() + "…"
@@ -99,7 +124,7 @@ class Store:
             self._db.close()
 
     def write(self, sql: str, args: tuple[Any, ...] = ()) -> sqlite3.Cursor:
-        with self._lock:
+        with self._lock, _full_disk():
             return self._db.execute(sql, args)
 
     @contextmanager
@@ -107,7 +132,7 @@ class Store:
         """Several statements as one: all or none, and no other process's write between
         them. IMMEDIATE takes the write lock at the start, where waiting for another
         process is possible, instead of failing on the first write."""
-        with self._lock:
+        with self._lock, _full_disk():
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
@@ -209,15 +234,93 @@ class Store:
             assert cursor.lastrowid is not None
             return cursor.lastrowid
 
+    def truncate(self, conversation_id: str, message_id: int) -> None:
+        """Delete `message_id` and every later message of the conversation (an edited or
+        regenerated turn replaces them). A context window that began among them starts
+        over, for the budget to fit again; a title made from a removed first question goes
+        too, for the question replacing it to name the conversation."""
+        with self.transaction() as db:
+            first = db.execute("SELECT m.id, m.content, c.title FROM messages m JOIN "
+                               "conversations c ON c.id = m.conversation WHERE c.id = ? AND "
+                               "m.role = 'user' ORDER BY m.id LIMIT 1",
+                               (conversation_id,)).fetchone()
+            if (first is not None and first["id"] >= message_id
+                    and first["title"] == make_title(first["content"])):
+                db.execute("UPDATE conversations SET title = '' WHERE id = ?",
+                           (conversation_id,))
+            db.execute("DELETE FROM messages WHERE conversation = ? AND id >= ?",
+                       (conversation_id, message_id))
+            db.execute("UPDATE conversations SET updated = ?, context_start = CASE WHEN "
+                       "context_start >= ? THEN 0 ELSE context_start END WHERE id = ?",
+                       (time.time(), message_id, conversation_id))
+
+    def last_question(self, conversation_id: str) -> int | None:
+        """The id of the conversation's newest user message."""
+        rows = self.read("SELECT MAX(id) FROM messages WHERE conversation = ? "
+                         "AND role = 'user'", (conversation_id,))
+        return rows[0][0]
+
+    def import_conversation(self, owner: str, title: str, created: float,
+                            messages: list[Message]) -> Conversation:
+        """A new conversation of `owner` holding `messages` as given (their ids are
+        ignored), all or nothing."""
+        now = time.time()
+        conversation = Conversation(id=uuid.uuid4().hex, title=make_title(title),
+                                    created=created, updated=now)
+        with self.transaction() as db:
+            db.execute("INSERT INTO conversations (id, browser, title, created, updated, "
+                       "settings) VALUES (?, ?, ?, ?, ?, '{}')",
+                       (conversation.id, owner, conversation.title, created, now))
+            db.executemany(
+                "INSERT INTO messages (conversation, role, content, state, sources, created) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(conversation.id, m.role, m.content, m.state,
+                  json.dumps(m.sources) if m.sources else None, m.created) for m in messages])
+        return conversation
+
+    def search(self, owner: str, text: str) -> list[SearchHit]:
+        """`owner`'s conversations whose title or messages hold every word of `text`:
+        titles first, then messages, each best first. A title is left out when a message of
+        its conversation matched: that result leads there too, and to the words."""
+        query = match_query(text)
+        if query is None:
+            return []
+        marks = (MARK_START, MARK_END, "…")
+        titles = self.read(
+            "SELECT c.id, c.title, snippet(titles_fts, 1, ?, ?, ?, 12) AS snippet "
+            "FROM titles_fts JOIN conversations c ON c.id = titles_fts.conversation "
+            "WHERE titles_fts MATCH ? AND c.browser = ? ORDER BY rank LIMIT ?",
+            (*marks, query, owner, SEARCH_RESULTS))
+        found = self.read(
+            "SELECT m.id, m.conversation, c.title, "
+            "snippet(messages_fts, 0, ?, ?, ?, 12) AS snippet "
+            "FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid "
+            "JOIN conversations c ON c.id = m.conversation "
+            "WHERE messages_fts MATCH ? AND c.browser = ? ORDER BY rank LIMIT ?",
+            (*marks, query, owner, SEARCH_RESULTS))
+        messages = [SearchHit(r["conversation"], r["title"], r["id"], r["snippet"])
+                    for r in found]
+        shown = {hit.conversation for hit in messages}
+        hits = [SearchHit(r["id"], r["title"], None, r["snippet"]) for r in titles
+                if r["id"] not in shown]
+        hits += messages
+        return hits[:SEARCH_RESULTS]
+
     def set_tokens(self, message_id: int, tokens: int) -> None:
         self.write("UPDATE messages SET tokens = ? WHERE id = ?", (tokens, message_id))
 
     def questions_since(self, owner: str, since: float) -> int:
-        """User messages `owner` sent after `since`, in all their conversations (counted
-        here, so every instance sharing the database counts the same)."""
-        return self.read("SELECT COUNT(*) FROM messages m JOIN conversations c "
-                         "ON c.id = m.conversation WHERE c.browser = ? AND m.role = 'user' "
-                         "AND m.created > ?", (owner, since))[0][0]
+        """Questions `owner` asked after `since` (counted here, so every instance sharing
+        the database counts the same; kept apart from the messages, so that deleting,
+        editing or regenerating a turn does not give the question back)."""
+        return self.read("SELECT COUNT(*) FROM asked WHERE owner = ? AND at > ?",
+                         (owner, since))[0][0]
+
+    def record_question(self, owner: str, keep_s: float) -> None:
+        now = time.time()
+        with self.transaction() as db:
+            db.execute("INSERT INTO asked (owner, at) VALUES (?, ?)", (owner, now))
+            db.execute("DELETE FROM asked WHERE owner = ? AND at < ?", (owner, now - keep_s))
 
     # Uploads -----------------------------------------------------------------------
 
@@ -247,6 +350,22 @@ class Store:
         return [(r["owner"], r["collection"]) for r in
                 self.read("SELECT DISTINCT owner, collection FROM uploads WHERE file = ?",
                           (file,))]
+
+
+class StoreFull(Exception):
+    """The database could not grow (its disk is full); nothing of the write was kept."""
+
+
+@contextmanager
+def _full_disk() -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if getattr(exc, "sqlite_errorcode", None) != sqlite3.SQLITE_FULL:
+            raise
+        raise StoreFull("The server's disk is full: this message could not be saved. Ask "
+                        "whoever runs this server to free some space, then send it again."
+                        ) from exc
 
 
 def _conversation(row: sqlite3.Row) -> Conversation:

@@ -13,7 +13,7 @@ from typing import Any
 
 from chatbot.common import Emit
 from chatbot.metrics import Metrics
-from chatbot.store import Store
+from chatbot.store import Store, StoreFull
 from chatbot.streaming import Generation
 
 log = logging.getLogger("chatbot.transcript")
@@ -77,6 +77,9 @@ class Transcript:
                 generation.conversation_id, "assistant", content, state=state,
                 tokens=completion if usage else None, sources=generation.sources or None,
                 meta=meta)
+        except StoreFull as exc:
+            log.error("could not store the answer: the database's disk is full")
+            state, error = "error", str(exc)
         except Exception:
             log.exception("could not store the answer")
             state, error = "error", "The answer could not be saved. Please try again."

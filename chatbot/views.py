@@ -1,4 +1,5 @@
-"""HTTP routes: the page, health, metrics, conversation export, and the vendored JS/CSS.
+"""HTTP routes: the page, health, metrics, conversation export and import, and the vendored
+JS/CSS.
 
 `/healthz` is liveness: it answers from this process alone, so a container is restarted only
 when the chatbot itself is stuck. `/healthz?ready=1` is readiness: the LLM server, Chroma
@@ -30,9 +31,11 @@ from flask import (
 )
 
 from chatbot import auth
+from chatbot.common import browser_room
 from chatbot.library import Library
 from chatbot.llm import LLMClient
 from chatbot.services import services
+from chatbot.store import Message
 from rag import SUPPORTED_EXTENSIONS
 
 bp = Blueprint("chat", __name__)
@@ -55,6 +58,10 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
        "form-action 'self'; frame-ancestors 'none'")
 # Each dependency's answer to a readiness check; healthchecks run every few seconds.
 READY_TIMEOUT_S = 2.0
+# An exported conversation is text: a long one is a few hundred kilobytes.
+IMPORT_MAX_BYTES = 4 * 1024 * 1024
+IMPORT_ROLES = ("user", "assistant")
+IMPORT_STATES = ("done", "stopped", "error")
 
 
 def init_app(app: Flask) -> None:
@@ -74,6 +81,8 @@ def _count(response: Response) -> Response:
 def _security_headers(response: Response) -> Response:
     response.headers.setdefault("Content-Security-Policy", CSP)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    # CSP's frame-ancestors, for browsers that predate it: no page of ours in a frame.
+    response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     return response
 
@@ -190,6 +199,93 @@ def export(conversation_id: str, fmt: str) -> Response:
     response = Response(body, mimetype=mimetype)
     response.headers["Content-Disposition"] = f'attachment; filename="{stem}.{fmt}"'
     return response
+
+
+class BadImport(ValueError):
+    """The file to import is not an export; the message says what is wrong, for the user."""
+
+
+@bp.post("/conversations/import")
+def import_conversation() -> Response:
+    """A conversation exported as JSON (multipart `file`, or the JSON itself as the body)
+    becomes a new conversation of the importer's; the origin was checked before any route
+    ran."""
+    viewer = auth.viewer()
+    if viewer is None:
+        return _json(403, {"error": "No session: reload the page first."})
+    if (request.content_length or 0) > IMPORT_MAX_BYTES + 64 * 1024:
+        return _json(413, {"error": _too_big()})
+    upload = request.files.get("file")
+    raw = upload.stream.read(IMPORT_MAX_BYTES + 1) if upload else request.get_data()
+    try:
+        if len(raw) > IMPORT_MAX_BYTES:
+            raise BadImport(_too_big())
+        title, created, messages = _parse_export(raw)
+    except BadImport as exc:
+        return _json(400, {"error": str(exc)})
+    s = services()
+    conversation = s.store.import_conversation(viewer.key, title, created, messages)
+    s.socketio.emit("conversations", {"conversations": [
+        c.summary() for c in s.store.conversations(viewer.key)]}, to=browser_room(viewer.key))
+    return _json(201, {"id": conversation.id, "title": conversation.summary()["title"],
+                       "messages": len(messages)})
+
+
+def _too_big() -> str:
+    return f"That file is too large to import: at most {IMPORT_MAX_BYTES // 1024 // 1024} MB."
+
+
+def _parse_export(raw: bytes) -> tuple[str, float, list[Message]]:
+    """The title, creation time and messages of an export (`export.json`)."""
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadImport("That file is not JSON: choose a conversation exported as "
+                        "JSON.") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("messages"), list):
+        raise BadImport("That JSON is not an exported conversation: it has no `messages` "
+                        "list.")
+    title = data.get("title", "")
+    if not isinstance(title, str):
+        raise BadImport("`title` must be a string.")
+    now = datetime.now(UTC).timestamp()
+    messages = [_parse_message(n, item, now) for n, item in enumerate(data["messages"], 1)]
+    if not messages:
+        raise BadImport("That conversation has no messages to import.")
+    if not title.strip():
+        title = next((m.content for m in messages if m.role == "user"), "")
+    return title, _parse_time(data.get("created"), now, "`created`"), messages
+
+
+def _parse_message(n: int, item: Any, now: float) -> Message:
+    where = f"Message {n}"
+    if not isinstance(item, dict):
+        raise BadImport(f"{where} is not an object.")
+    role, content = item.get("role"), item.get("content")
+    state, sources = item.get("state", "done"), item.get("sources")
+    if role not in IMPORT_ROLES:
+        raise BadImport(f"{where}: `role` must be one of {', '.join(IMPORT_ROLES)}.")
+    if not isinstance(content, str):
+        raise BadImport(f"{where}: `content` must be a string.")
+    if state not in IMPORT_STATES:
+        raise BadImport(f"{where}: `state` must be one of {', '.join(IMPORT_STATES)}.")
+    if sources is not None and not (isinstance(sources, list)
+                                    and all(isinstance(s, dict) for s in sources)):
+        raise BadImport(f"{where}: `sources` must be a list of objects.")
+    return Message(id=0, role=role, content=content, state=state, sources=sources or None,
+                   created=_parse_time(item.get("created"), now, f"{where}: `created`"))
+
+
+def _parse_time(value: Any, default: float, where: str) -> float:
+    if value is None:
+        return default
+    try:
+        parsed = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise BadImport(f"{where} must be a date and time (ISO 8601).")
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
 
 
 def _iso(timestamp: float) -> str:

@@ -1,4 +1,5 @@
-"""`python -m llmserver` / `llmserver`: serve the OpenAI API for the GGUFs in MODELS_DIR."""
+"""`python -m llmserver` / `llmserver`: serve the OpenAI API for the GGUFs in MODELS_DIR;
+`llmserver pull`: download one from Hugging Face (llmserver/pull.py)."""
 
 from __future__ import annotations
 
@@ -16,11 +17,19 @@ from llmserver.settings import Settings
 
 
 def main(argv: list[str] | None = None) -> None:
+    arguments = sys.argv[1:] if argv is None else argv
+    if arguments[:1] == ["pull"]:
+        # Imported only here: the server itself never talks to a model hub.
+        from llmserver.pull import main as pull
+
+        pull(arguments[1:])
+        return
     parser = argparse.ArgumentParser(
         prog="llmserver",
         description="OpenAI-compatible llama.cpp server. Configured from the environment "
         "(LLM_ENGINE, LLM_MODEL, MODELS_DIR, LLMSERVER_HOST, LLMSERVER_PORT, LLM_N_CTX, "
         "LLM_PARALLEL, LLM_THREADS, LLM_API_KEY); flags override it.",
+        epilog="`llmserver pull --help`: download a model from Hugging Face into MODELS_DIR.",
     )
     parser.add_argument("--model", help="GGUF path or alias in MODELS_DIR (LLM_MODEL)")
     parser.add_argument("--models-dir", help="folder of GGUF files (MODELS_DIR)")
@@ -32,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="requests generated at once, llama-server engine (LLM_PARALLEL)")
     parser.add_argument("--engine", choices=["llama-server", "llama-cpp-python"],
                         help="inference engine (LLM_ENGINE)")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     overrides = {k: v for k, v in vars(args).items() if v is not None}
     settings = Settings(**overrides)
 

@@ -5,10 +5,11 @@ process) generates. The gateway adds what a product needs around it: `/health` t
 while the model loads and says ok only once it has generated, model aliases (404 for one not
 on offer), the API key, OpenAI-style 4xx bodies for malformed JSON and bad parameters, and a
 token count that never waits behind a generation, and `/metrics` (its own, then the
-engine's). Every error answer, the engines' too, is an `errors.ApiError` raised where the
-failure is found and rendered here, once, and counted. It reads a request body once, before
-the engine runs, and passes the streamed response through untouched, so it adds nothing per
-token.
+engine's), and `/v1/embeddings` from rag's embedding model (llmserver.embeddings), which
+answers while the LLM still loads. Every error answer, the engines' too, is an
+`errors.ApiError` raised where the failure is found and rendered here, once, and counted.
+It reads a request body once, before the engine runs, and passes the streamed response
+through untouched, so it adds nothing per token.
 
 The API key (LLM_API_KEY) guards everything but `/health`, which orchestrators poll without
 credentials and which says no more than whether a model is loaded. `/metrics` needs the key:
@@ -29,10 +30,12 @@ import anyio
 from starlette.types import Receive, Scope, Send
 
 from llmserver import errors
+from llmserver.embeddings import EMBEDDINGS_PATH, Embeddings
 from llmserver.engines import Engine, EngineFailed
 from llmserver.errors import ApiError, send_error, send_json
 from llmserver.metrics import CONTENT_TYPE, EngineState, Metrics
-from llmserver.models import discover
+from llmserver.model_config import ModelConfig
+from llmserver.models import ModelEntry, discover
 from llmserver.settings import Settings
 from llmserver.tokens import Tokenizers
 
@@ -66,13 +69,17 @@ class Gateway:
         self.engine: Engine | None = None
         self.ready = False
         self.aliases: list[str] = []
+        # By alias, with each model's yaml configuration; set with `aliases`.
+        self.entries: dict[str, ModelEntry] = {}
         self.created = int(time.time())
         # Generation requests in flight: lets a client see that a stop really ended one.
         self.active = 0
         self.tokenizers: Tokenizers | None = None
         self._on_fatal = on_fatal or (lambda _: None)
         self.metrics = Metrics(self._engine_state)
-        # Everything but /health and /metrics, which answer before the model is loaded.
+        self.embeddings = Embeddings(settings)
+        # Everything but /health, /metrics and /v1/embeddings, which answer before the
+        # model is loaded.
         self._routes: dict[tuple[str, str], Handler] = {
             ("GET", "/v1/models"): self._models,
             ("POST", TOKENIZE_COUNT_PATH): self._tokenize_count,
@@ -97,6 +104,7 @@ class Gateway:
             self._fatal(f"{type(exc).__name__}: {exc}")
             return
         self.aliases = [e.alias for e in entries]
+        self.entries = {e.alias: e for e in entries}
         self.ready = True
         log.info("ready: %s; also offered: %s", self.aliases[0], ", ".join(self.aliases[1:]) or "-")
 
@@ -150,6 +158,12 @@ class Gateway:
             self._check_key(scope)
             await self._metrics(send)
             return
+        if path == EMBEDDINGS_PATH and method == "POST":
+            # Not the engine's model, so not the engine's readiness: rag can embed while
+            # the LLM loads.
+            self._check_key(scope)
+            await self._embed(receive, send)
+            return
         if not self.ready or self.engine is None:
             raise errors.loading()
         self._check_key(scope)
@@ -166,11 +180,18 @@ class Gateway:
         path = scope["path"]
         request = self._checked(path, body)
         alias = request.get("model") or self.aliases[0]
+        request, body = self._config(alias).applied(path, request, body)
         self.active += 1
         try:
             await self.engine.generate(path, request, body, alias, scope, receive, send)
         finally:
             self.active -= 1
+
+    async def _embed(self, receive: Receive, send: Send) -> None:
+        body = await _read_body(receive)
+        if body is None:
+            raise errors.too_large(MAX_BODY_BYTES)
+        await self.embeddings.answer(body, send)
 
     def _checked(self, path: str, body: bytes) -> dict[str, Any]:
         """The generation request, parsed, or the 4xx for what is wrong with it."""
@@ -207,11 +228,28 @@ class Gateway:
                     "object": "model",
                     "created": self.created,
                     "owned_by": "llmserver",
-                    "meta": {"n_ctx": self.settings.n_ctx},
+                    "meta": {"n_ctx": self._n_ctx(alias)},
+                    "description": self._config(alias).description,
                 }
                 for alias in self.aliases
-            ],
+            ] + await self._embedding_models(),
         })
+
+    async def _embedding_models(self) -> list[dict[str, Any]]:
+        """The embedding model's entry, last so that a client taking the first model gets
+        an LLM; `type` tells a model picker to leave it out."""
+        name = await self.embeddings.model_name()
+        return [{"id": name, "object": "model", "created": self.created,
+                 "owned_by": "llmserver", "type": "embedding"}] if name else []
+
+    def _config(self, alias: str) -> ModelConfig:
+        """`alias`'s yaml configuration; an alias offered without an entry (a gateway whose
+        aliases were given directly) is served unconfigured."""
+        entry = self.entries.get(alias)
+        return entry.config if entry is not None else ModelConfig()
+
+    def _n_ctx(self, alias: str) -> int:
+        return self._config(alias).n_ctx or self.settings.n_ctx
 
     async def _metrics(self, send: Send) -> None:
         text = self.metrics.render()
@@ -267,7 +305,7 @@ class Gateway:
                 "status": "ok",
                 "model": self.aliases[0],
                 "models": self.aliases,
-                "n_ctx": self.settings.n_ctx,
+                "n_ctx": self._n_ctx(self.aliases[0]),
                 "active": self.active,
                 "engine": engine.name,
                 "slots": engine.slots,

@@ -13,10 +13,17 @@ prompt the model sees and the prompt that is counted cannot drift apart.
 from __future__ import annotations
 
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import jinja2.sandbox
-from llama_cpp.llama_chat_format import ChatFormatterResponse, register_chat_format
+import llama_cpp
+from llama_cpp.llama_chat_format import (
+    ChatFormatterResponse,
+    Jinja2ChatFormatter,
+    LlamaChatCompletionHandlerRegistry,
+    register_chat_format,
+)
 
 BASE_MODEL_FORMAT = "localchat-transcript"
 
@@ -78,3 +85,24 @@ def _compiled() -> jinja2.Template:
 def format_transcript(messages: list[dict[str, Any]], **_: Any) -> ChatFormatterResponse:
     plain = [{"role": m.get("role"), "content": text_of(m.get("content"))} for m in messages]
     return ChatFormatterResponse(prompt=_compiled().render(messages=plain), stop=STOP)
+
+
+def register_template(alias: str, template: str, model: Path) -> str:
+    """Register a model's own chat template (from its yaml) with llama-cpp-python, the way it
+    registers a GGUF's (that model's BOS and EOS texts, generation ending at its EOS), and
+    return the chat format name to load `model` with."""
+    vocab = llama_cpp.Llama(model_path=str(model), vocab_only=True, verbose=False)
+    try:
+        bos, eos = vocab.token_bos(), vocab.token_eos()
+        formatter = Jinja2ChatFormatter(
+            template=template,
+            bos_token=vocab.detokenize([bos], special=True).decode() if bos != -1 else "",
+            eos_token=vocab.detokenize([eos], special=True).decode() if eos != -1 else "",
+            stop_token_ids=[eos] if eos != -1 else None,
+        )
+    finally:
+        vocab.close()
+    name = f"localchat-template-{alias}"
+    LlamaChatCompletionHandlerRegistry().register_chat_completion_handler(
+        name, formatter.to_chat_handler(), overwrite=True)
+    return name

@@ -19,6 +19,7 @@ from llama_cpp.server.settings import ModelSettings, ServerSettings
 from starlette.types import Receive, Scope, Send
 
 from llmserver import errors
+from llmserver.chat_format import register_template
 from llmserver.engines import EngineFailed, replay
 from llmserver.errors import ApiError
 from llmserver.models import ModelEntry
@@ -41,8 +42,9 @@ def build_inner_app(settings: Settings, entries: list[ModelEntry]) -> FastAPI:
         ModelSettings(
             model=str(entry.path),
             model_alias=entry.alias,
-            chat_format=entry.chat_format,
-            n_ctx=settings.n_ctx,
+            chat_format=(register_template(entry.alias, entry.chat_template, entry.path)
+                         if entry.chat_template is not None else entry.chat_format),
+            n_ctx=entry.n_ctx(settings.n_ctx),
             n_threads=settings.threads,
             n_threads_batch=settings.threads,
             seed=settings.seed,
@@ -73,8 +75,10 @@ class InProcessEngine:
         self.tokenizers = tokenizers
         self.inner: FastAPI | None = None
         self.problem = ""
+        self._entries: dict[str, ModelEntry] = {}
 
     async def start(self, entries: list[ModelEntry]) -> None:
+        self._entries = {e.alias: e for e in entries}
         inner = await anyio.to_thread.run_sync(build_inner_app, self.settings, entries)
         # One token before /health says ok: an engine that cannot generate on this CPU
         # fails here, not on the first user's request.
@@ -125,6 +129,7 @@ class InProcessEngine:
                 tokens = self.tokenizers.count(alias, prompt, add_bos=True)
         except (KeyError, TypeError, ValueError, AttributeError):
             return None  # malformed messages: the engine's validation answers with a 400
-        if tokens < self.settings.n_ctx:
+        n_ctx = self._entries[alias].n_ctx(self.settings.n_ctx)
+        if tokens < n_ctx:
             return None
-        return f"Requested tokens ({tokens}) exceed context window of {self.settings.n_ctx}"
+        return f"Requested tokens ({tokens}) exceed context window of {n_ctx}"

@@ -68,7 +68,8 @@ def _die_with_parent() -> None:
 def server_command(binary: Path, settings: Settings, entry: ModelEntry, port: int, key: str,
                    template: Path) -> list[str]:
     """llama-server's command line for `entry` (also what bench/llm_concurrency.py runs bare,
-    so the anchor and llmserver's engine are configured alike)."""
+    so the anchor and llmserver's engine are configured alike). `template`: the file of the
+    chat template `entry` is prompted with when it is not the GGUF's own."""
     command = [
         str(binary),
         "--model", str(entry.path),
@@ -76,8 +77,9 @@ def server_command(binary: Path, settings: Settings, entry: ModelEntry, port: in
         "--host", "127.0.0.1",
         "--port", str(port),
         "--api-key", key,
-        # Each slot gets the whole LLM_N_CTX; memory is bounded by slots x context.
-        "--ctx-size", str(settings.n_ctx * settings.parallel),
+        # Each slot gets the model's whole context (its yaml's n_ctx, else LLM_N_CTX);
+        # memory is bounded by slots x context.
+        "--ctx-size", str(entry.n_ctx(settings.n_ctx) * settings.parallel),
         "--parallel", str(settings.parallel),
         "--threads", str(settings.threads),
         "--threads-batch", str(settings.threads),
@@ -90,7 +92,7 @@ def server_command(binary: Path, settings: Settings, entry: ModelEntry, port: in
         # of 0.45 s, throughput unchanged; docs/benchmarks.md).
         "--poll", "0",
     ]
-    if entry.chat_format == BASE_MODEL_FORMAT:
+    if entry.chat_format == BASE_MODEL_FORMAT or entry.chat_template is not None:
         command += ["--chat-template-file", str(template)]
     return command
 
@@ -130,7 +132,15 @@ class LlamaServerEngine:
                 "(or set LLAMA_SERVER_BIN, or LLM_ENGINE=llama-cpp-python)."
             )
         self._entries = {e.alias: e for e in entries}
+        for entry in entries:
+            if entry.chat_template is not None:
+                self._template_of(entry).write_text(entry.chat_template, encoding="utf-8")
         await self._launch(entries[0])
+
+    def _template_of(self, entry: ModelEntry) -> Path:
+        if entry.chat_template is None:
+            return self._template
+        return Path(self._template_dir.name) / f"model-{entry.alias}.jinja"
 
     async def _launch(self, entry: ModelEntry) -> None:
         """Start llama-server with `entry`, wait for its health and a one-token warm-up."""
@@ -142,7 +152,7 @@ class LlamaServerEngine:
         started = time.monotonic()
         proc = await asyncio.create_subprocess_exec(
             *server_command(self._binary, self.settings, entry, port, self._key,
-                            self._template),
+                            self._template_of(entry)),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
@@ -175,7 +185,8 @@ class LlamaServerEngine:
         self._ready.set()
         self._spawn(self._watch(proc))
         log.info("llama-server ready in %.1f s: %s, %d slots x %d tokens (pid %d)",
-                 time.monotonic() - started, entry.alias, self.slots, self.settings.n_ctx,
+                 time.monotonic() - started, entry.alias, self.slots,
+                 entry.n_ctx(self.settings.n_ctx),
                  proc.pid)
 
     def _exit_report(self, proc: asyncio.subprocess.Process, when: str) -> str:

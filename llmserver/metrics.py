@@ -17,7 +17,7 @@ from prometheus_client.registry import Collector
 # Paths counted under their own name; anything else is "other", so that a scanner's guesses
 # cannot grow the label set.
 ENDPOINTS = frozenset(("/health", "/metrics", "/v1/models", "/v1/chat/completions",
-                       "/v1/completions", "/tokenize/count"))
+                       "/v1/completions", "/v1/embeddings", "/tokenize/count"))
 # Both parts are Prometheus' text format 0.0.4, which is what llama-server writes.
 CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 

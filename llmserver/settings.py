@@ -71,6 +71,20 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("LLM_SEED", "seed"),
         description="Sampling seed; -1 picks a random one at start.",
     )
+    embed_max_inputs: int = Field(
+        default=512,
+        ge=1,
+        validation_alias=AliasChoices("EMBED_MAX_INPUTS", "embed_max_inputs"),
+        description="Inputs per /v1/embeddings request; more are refused with a 400.",
+    )
+    embed_max_input_chars: int = Field(
+        default=32_768,
+        ge=1,
+        validation_alias=AliasChoices("EMBED_MAX_INPUT_CHARS", "embed_max_input_chars"),
+        description="Characters (or token ids) per /v1/embeddings input; a longer one is "
+        "refused with a 400. The model reads no more than its limit of word pieces (256 "
+        "for all-MiniLM-L6-v2, about 1,000 characters of English), as in rag.",
+    )
     verbose: bool = Field(
         default=False,
         validation_alias=AliasChoices("LLM_VERBOSE", "verbose"),

@@ -36,7 +36,7 @@ class Tokenizers:
     def chat_prompt_tokens(self, alias: str, messages: list[dict[str, Any]]) -> int:
         """Tokens of the prompt a chat request becomes.
 
-        Exact for the transcript format and for a GGUF's own template. llama-cpp-python maps
+        Exact for the transcript format and for a GGUF's own template (or its yaml's). llama-cpp-python maps
         some well-known templates to built-in formats that may differ by a token or two.
         """
         entry = self._entries[alias]
@@ -46,7 +46,7 @@ class Tokenizers:
         bos = vocab.token_bos()
         eos = vocab.token_eos()
         formatter = Jinja2ChatFormatter(
-            template=vocab.metadata["tokenizer.chat_template"],
+            template=entry.chat_template or vocab.metadata["tokenizer.chat_template"],
             bos_token=_text(vocab, bos),
             eos_token=_text(vocab, eos),
         )

@@ -12,6 +12,10 @@ one at a time per collection:
     rag.ingest(["/path/handbook.pdf"], "handbook", owner="alice")  # alice's, private
     rag.set_access("handbook", shared=True)       # readable by everyone
     info = rag.collection("handbook")             # CollectionInfo: counts, owner, shared
+    docs = rag.documents("handbook")              # [DocumentInfo]: source, kind, chunks, added
+    rag.remove_document("handbook", "/path/handbook.pdf")  # its chunks, both indexes
+    summary = rag.refetch("default", "https://…")  # a URL again; re-embedded only if changed
+    explained = rag.explain("question", "default")  # [Explained]: passages with both ranks
     rag.check_url(url, allow_private=False)       # FetchError: why it would be refused
     page = rag.fetch_page(url, allow_private=False)  # Document, or Failure with a reason
 
@@ -26,22 +30,31 @@ everyone). This package records and reports them; deciding who may read what is 
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import cached_property
 from pathlib import Path
 from types import EllipsisType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
+import httpx
 from chromadb.errors import NotFoundError
 
 from rag.documents import Document, Failure, Passage, Progress, Section, Summary
 from rag.embedding import Embedder, EmbeddingError
 from rag.loaders.guard import FetchError, UrlPolicy
-from rag.retrieval import Mode, search
+from rag.retrieval import Explained, Mode, explain, search
 from rag.settings import RagSettings
-from rag.store import Collection, CollectionInfo, Store, StoreError
+from rag.store import (
+    Collection,
+    CollectionInfo,
+    DocumentInfo,
+    MissingCollection,
+    Store,
+    StoreError,
+)
 
 if TYPE_CHECKING:
     from rag.ingest import ProgressCallback
@@ -63,13 +76,38 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
 class RagError(Exception):
     """Anything the user must fix (unknown collection, model mismatch, unreachable Chroma)."""
+
+
+class NoCollection(RagError):
+    """No collection of that name (as opposed to a store that cannot be reached)."""
 
 
 def _check_owner(owner: str | None) -> None:
     if owner is not None and not owner.strip():
         raise RagError("an owner is a user name; it cannot be empty")
+
+
+def _chroma_answers(method: Callable[P, T]) -> Callable[P, T]:
+    """A Chroma server that stops answering mid-way (chromadb's HTTP client raises httpx's
+    errors) is a RagError saying so, like one that was never there."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return method(*args, **kwargs)
+        except httpx.TransportError as e:
+            rag = args[0]
+            assert isinstance(rag, Rag)
+            raise RagError(f"Chroma at {rag.settings.chroma_url} does not answer "
+                           f"({type(e).__name__}: {e or 'no answer'})") from None
+
+    return wrapper
 
 
 class Rag:
@@ -106,6 +144,7 @@ class Rag:
             except (StoreError, EmbeddingError) as e:
                 raise RagError(str(e)) from None
 
+    @_chroma_answers
     def ingest(
         self,
         sources: Iterable[str | Path],
@@ -134,12 +173,16 @@ class Rag:
             skipped: list[Failure] = []
             loading = load_sources(sources, fetcher, self.settings, crawl_depth, max_pages,
                                    skipped)
-            for item in prefetch(map(ingestor.chunk, loading)):
-                if isinstance(item, Failure):
-                    ingestor.fail(item)
-                else:
-                    ingestor.add(item)
-            ingestor.flush()
+            try:
+                for item in prefetch(map(ingestor.chunk, loading)):
+                    if isinstance(item, Failure):
+                        ingestor.fail(item)
+                    else:
+                        ingestor.add(item)
+                ingestor.flush()
+            except EmbeddingError as e:  # EMBED_URL stopped answering: nothing half-written
+                raise RagError(f"{e}; sources not yet embedded were left as they were"
+                               ) from None
             ingestor.summary.skipped.extend(skipped)
         return ingestor.summary
 
@@ -164,6 +207,7 @@ class Rag:
 
         return Fetcher(self.settings, allow_private=allow_private, allow=url_allowlist)
 
+    @_chroma_answers
     def retrieve(self, query: str, collection: str = DEFAULT_COLLECTION, k: int = 5,
                  mode: Mode = "hybrid") -> list[Passage]:
         opened = self._open(collection, create=False)
@@ -172,17 +216,77 @@ class Rag:
         except (NotFoundError, sqlite3.ProgrammingError):
             # Deleted by another thread or process between opening and reading.
             raise RagError(f"collection {collection!r} was deleted") from None
+        except EmbeddingError as e:  # EMBED_URL stopped answering
+            raise RagError(str(e)) from None
 
+    @_chroma_answers
+    def explain(self, query: str, collection: str = DEFAULT_COLLECTION, k: int = 5,
+                mode: Mode = "hybrid") -> list[Explained]:
+        """`retrieve`'s passages, each with its lexical and vector rank: why it was chosen."""
+        opened = self._open(collection, create=False)
+        try:
+            return explain(opened, self.embedder, query, k, mode)
+        except (NotFoundError, sqlite3.ProgrammingError):
+            raise RagError(f"collection {collection!r} was deleted") from None
+        except EmbeddingError as e:
+            raise RagError(str(e)) from None
+
+    @_chroma_answers
+    def documents(self, collection: str = DEFAULT_COLLECTION) -> list[DocumentInfo]:
+        """The collection's sources, by source."""
+        opened = self._open(collection, create=False)
+        try:
+            return opened.documents()
+        except (NotFoundError, sqlite3.ProgrammingError):
+            raise RagError(f"collection {collection!r} was deleted") from None
+
+    @_chroma_answers
+    def remove_document(self, collection: str, source: str) -> int:
+        """Remove one source's chunks (vectors and lexical rows); how many there were.
+        Raises RagError when the collection has no such source."""
+        opened = self._open(collection, create=False)
+        try:
+            removed = opened.remove_source(source)
+        except (NotFoundError, sqlite3.ProgrammingError):
+            raise RagError(f"collection {collection!r} was deleted") from None
+        if not removed:
+            raise RagError(f"no document {source!r} in collection {collection!r}; "
+                           "`rag documents` lists them")
+        return removed
+
+    def refetch(self, collection: str, source: str, *, allow_private: bool = True,
+                url_allowlist: Sequence[str] = (),
+                progress: ProgressCallback | None = None) -> Summary:
+        """Fetch a URL source of the collection again: its chunks are replaced if the
+        content changed (`replaced`), kept otherwise (`unchanged`); a failed fetch leaves
+        them as they were (`failed`). Raises RagError for a source that is not a URL of
+        this collection."""
+        from rag.ingest import is_url
+
+        if not is_url(source):
+            raise RagError(f"{source!r} is not a URL: only URL sources can be fetched again "
+                           "(`rag ingest` re-reads a file)")
+        if not self._open(collection, create=False).source_state(source):
+            raise RagError(f"no document {source!r} in collection {collection!r}; "
+                           "`rag documents` lists them")
+        return self.ingest([source], collection, allow_private=allow_private,
+                           url_allowlist=url_allowlist, progress=progress)
+
+    @_chroma_answers
     def collections(self) -> list[CollectionInfo]:
         return self.store.collections()
 
+    @_chroma_answers
     def collection(self, name: str) -> CollectionInfo:
         """One collection's counts and access, read afresh from Chroma."""
         try:
             return self.store.collection(name)
+        except MissingCollection as e:
+            raise NoCollection(str(e)) from None
         except StoreError as e:
             raise RagError(str(e)) from None
 
+    @_chroma_answers
     def set_access(self, name: str, *, owner: str | None | EllipsisType = ...,
                    shared: bool | None = None) -> CollectionInfo:
         """Give the collection to `owner` (None: to no one, i.e. admins only) and/or share
@@ -194,6 +298,7 @@ class Rag:
         except StoreError as e:
             raise RagError(str(e)) from None
 
+    @_chroma_answers
     def delete(self, collection: str) -> None:
         try:
             self.store.delete(collection)
@@ -202,6 +307,8 @@ class Rag:
 
 
 __all__ = [
-    "DEFAULT_COLLECTION", "SUPPORTED_EXTENSIONS", "CollectionInfo", "Document", "Failure",
-    "FetchError", "Passage", "Progress", "Rag", "RagError", "RagSettings", "Section", "Summary",
+    "DEFAULT_COLLECTION", "SUPPORTED_EXTENSIONS", "CollectionInfo", "Document", "DocumentInfo",
+    "Explained", "Failure", "FetchError", "NoCollection", "Passage", "Progress", "Rag",
+    "RagError",
+    "RagSettings", "Section", "Summary",
 ]

@@ -1,4 +1,5 @@
-"""`rag` command line: ingest, query, collections, access, delete."""
+"""`rag` command line: ingest, query, collections, documents, remove, refetch, access,
+delete."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
-from rag import DEFAULT_COLLECTION, CollectionInfo, Rag, RagError
+from rag import DEFAULT_COLLECTION, CollectionInfo, DocumentInfo, Explained, Rag, RagError
 from rag.documents import Progress, Summary
 
 
@@ -85,17 +88,88 @@ def _ingest(rag: Rag, args: argparse.Namespace) -> int:
 
 
 def _query(rag: Rag, args: argparse.Namespace) -> int:
-    passages = rag.retrieve(args.text, args.collection, args.k, args.mode)
+    explained: list[Explained] = []
+    if args.explain:
+        explained = rag.explain(args.text, args.collection, args.k, args.mode)
+        passages = [e.passage for e in explained]
+    else:
+        passages = rag.retrieve(args.text, args.collection, args.k, args.mode)
     if args.json:
-        print(json.dumps([p.to_json() for p in passages], ensure_ascii=False, indent=2))
+        found = explained or passages
+        print(json.dumps([p.to_json() for p in found], ensure_ascii=False, indent=2))
         return 0
     if not passages:
         print("No passages found.")
+    score = "fused score" if args.mode == "hybrid" else f"{args.mode} score"
     for rank, p in enumerate(passages, start=1):
         where = p.source + (f" (page {p.page})" if p.page is not None else "")
         print(f"{rank}. [{p.score:.4f}] {p.title}\n   {where}")
+        if explained:
+            e = explained[rank - 1]
+            print(f"   lexical rank {_rank(e.lexical_rank)}, vector rank "
+                  f"{_rank(e.vector_rank)}, {score} {p.score:.4f}")
         print("   " + " ".join(p.text.split())[:300])
     return 0
+
+
+def _rank(rank: int | None) -> str:
+    return "-" if rank is None else str(rank)
+
+
+def _documents(rag: Rag, args: argparse.Namespace) -> int:
+    documents = rag.documents(args.collection)
+    if args.json:
+        print(json.dumps([_document_json(d) for d in documents], ensure_ascii=False,
+                         indent=2))
+        return 0
+    if not documents:
+        print(f"No documents in collection {args.collection!r}.")
+        return 0
+    print(f"{'kind':<8} {'chunks':>6}  {'added (UTC)':<16}  source (title)")
+    for d in documents:
+        ocr = f" [OCR: {_pages(d.ocr_pages)}]" if d.ocr_pages else ""
+        print(f"{d.kind:<8} {d.chunks:>6}  {d.added[:16].replace('T', ' '):<16}  "
+              f"{d.source} ({d.title}){ocr}")
+    chunks = sum(d.chunks for d in documents)
+    print(f"{len(documents)} document{'' if len(documents) == 1 else 's'}, {chunks} chunks "
+          f"in collection {args.collection!r}.")
+    return 0
+
+
+def _pages(pages: Sequence[int]) -> str:
+    return f"page{'s' if len(pages) > 1 else ''} {', '.join(map(str, pages))}"
+
+
+def _document_json(d: DocumentInfo) -> dict:
+    return {"source": d.source, "title": d.title, "kind": d.kind, "chunks": d.chunks,
+            "added": d.added, "ocr_pages": list(d.ocr_pages)}
+
+
+def _stored_source(rag: Rag, collection: str, source: str) -> str:
+    """SOURCE as stored: files are stored by absolute path, so a relative one is resolved
+    when the collection has no source spelled as given."""
+    if urlsplit(source).scheme in ("http", "https"):
+        return source
+    known = {d.source for d in rag.documents(collection)}
+    resolved = str(Path(source).expanduser().resolve())
+    return resolved if source not in known and resolved in known else source
+
+
+def _remove(rag: Rag, args: argparse.Namespace) -> int:
+    source = _stored_source(rag, args.collection, args.source)
+    removed = rag.remove_document(args.collection, source)
+    print(f"Removed {source} ({removed} chunks) from collection {args.collection!r}.")
+    return 0
+
+
+def _refetch(rag: Rag, args: argparse.Namespace) -> int:
+    display = ProgressDisplay()
+    try:
+        summary = rag.refetch(args.collection, args.url, progress=display)
+    finally:
+        display.close()
+    print_summary(summary)
+    return 0 if summary.ok else 1
 
 
 def _collections(rag: Rag, args: argparse.Namespace) -> int:
@@ -166,11 +240,36 @@ def parser() -> argparse.ArgumentParser:
                        help='print [{"text", "source", "title", "page", "score"}] best first')
     query.add_argument("--mode", choices=["hybrid", "vector", "lexical"], default="hybrid",
                        help="ranking (default: hybrid = BM25 and vectors, rank-fused)")
+    query.add_argument("--explain", action="store_true",
+                       help="show each passage's lexical and vector rank and its fused score "
+                       '(with --json: "lexical_rank", "vector_rank", null when not found)')
     query.set_defaults(run=_query)
 
     listing = commands.add_parser("collections",
                                   help="list collections with their counts and access")
     listing.set_defaults(run=_collections)
+
+    documents = commands.add_parser("documents", help="list a collection's documents")
+    documents.add_argument("--collection", default=DEFAULT_COLLECTION, metavar="NAME",
+                           help="collection to list (default: default)")
+    documents.add_argument("--json", action="store_true",
+                           help='print [{"source", "title", "kind", "chunks", "added", '
+                           '"ocr_pages"}]')
+    documents.set_defaults(run=_documents)
+
+    remove = commands.add_parser("remove", help="remove one document from a collection")
+    remove.add_argument("source", metavar="SOURCE",
+                        help="the URL or file path, as `rag documents` lists it")
+    remove.add_argument("--collection", default=DEFAULT_COLLECTION, metavar="NAME",
+                        help="collection to remove it from (default: default)")
+    remove.set_defaults(run=_remove)
+
+    refetch = commands.add_parser(
+        "refetch", help="fetch a URL document again; re-embedded only if it changed")
+    refetch.add_argument("url", metavar="URL", help="a URL source, as `rag documents` lists it")
+    refetch.add_argument("--collection", default=DEFAULT_COLLECTION, metavar="NAME",
+                         help="collection holding it (default: default)")
+    refetch.set_defaults(run=_refetch)
 
     access = commands.add_parser(
         "access", help="show or change who may read a collection",

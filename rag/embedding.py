@@ -3,10 +3,15 @@ by default, exported offline from the local model at `make install` (or on first
 
 The ONNX backends run on onnxruntime, the model's own `tokenizer.json` (tokenizers) and numpy:
 torch, transformers and sentence-transformers load only to export a model and for
-EMBED_BACKEND=torch, since importing them takes seconds and hundreds of megabytes."""
+EMBED_BACKEND=torch, since importing them takes seconds and hundreds of megabytes.
+
+With EMBED_URL the vectors come from an OpenAI-compatible `/embeddings` (llmserver's, which
+runs this same code), so a deployment loads the model once; the tokenizer stays here, since
+chunking measures every chunk with it."""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -14,6 +19,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import numpy as np
 
 from rag.export import export_dir, onnx_export
@@ -25,6 +31,8 @@ if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
 DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
+# The first request may wait for the server to load (even export) the model.
+REMOTE_TIMEOUT = httpx.Timeout(300.0, connect=10.0)
 
 
 class EmbeddingError(Exception):
@@ -152,6 +160,17 @@ def _untruncated(tokenizer: Tokenizer) -> Tokenizer:
     return tokenizer
 
 
+def _model_tokenizer(layout: _Layout) -> Tokenizer:
+    """The model's tokenizer as sentence-transformers runs it."""
+    from tokenizers import normalizers
+
+    tokenizer = load_tokenizer(layout.root)
+    if layout.lower_case:  # what sentence-transformers does for do_lower_case
+        tokenizer.normalizer = normalizers.Sequence(
+            [normalizers.Lowercase(), *filter(None, [tokenizer.normalizer])])
+    return tokenizer
+
+
 def load_tokenizer(folder: Path) -> Tokenizer:
     """A model folder's `tokenizer.json`, neither padding nor truncating."""
     from tokenizers import Tokenizer
@@ -170,14 +189,10 @@ class OnnxModel:
 
     def __init__(self, folder: Path, file_name: str) -> None:
         import onnxruntime
-        from tokenizers import normalizers
 
         layout = _Layout.read(folder)
         self.max_tokens, self.dim, self.pooling = layout.max_tokens, layout.dim, layout.pooling
-        self.tokenizer = load_tokenizer(layout.root)
-        if layout.lower_case:  # what sentence-transformers does for do_lower_case
-            self.tokenizer.normalizer = normalizers.Sequence(
-                [normalizers.Lowercase(), *filter(None, [self.tokenizer.normalizer])])
+        self.tokenizer = _model_tokenizer(layout)
         pad = _read_json(layout.root / "tokenizer_config.json").get("pad_token")
         pad = pad.get("content") if isinstance(pad, dict) else pad
         self.pad_id = (self.tokenizer.token_to_id(pad) if pad else None) or 0
@@ -239,8 +254,77 @@ class TorchModel:
             return self.model.forward(features)["sentence_embedding"].float().numpy()
 
 
+class RemoteModel:
+    """The model behind an OpenAI-compatible `/embeddings` (EMBED_URL), asked by word-piece
+    ids as `Embedder._batch` would run them, one batch per request: llmserver, with the same
+    EMBED_BATCH_SIZE, embeds such a request as one batch, so its vectors equal a local
+    model's bit for bit (int8 depends on the batch). The tokenizer and limits are read from
+    the model's local folder.
+
+    Loading asks the server once, so that an unreachable or wrong server (key, model,
+    dimension) is found when a collection opens, not halfway through an ingest."""
+
+    def __init__(self, folder: Path, name: str, base_url: str, key: str | None) -> None:
+        layout = _Layout.read(folder)
+        self.max_tokens, self.dim = layout.max_tokens, layout.dim
+        self.tokenizer = _model_tokenizer(layout)
+        self.name = name
+        self.url = base_url.rstrip("/") + "/embeddings"
+        self.http = httpx.Client(timeout=REMOTE_TIMEOUT, headers={
+            "authorization": f"Bearer {key}"} if key else {})
+        self.vectors([self.tokenizer.encode("").ids])
+
+    def vectors(self, rows: Sequence[Sequence[int]]) -> np.ndarray:
+        """Normalized vectors of one batch of word-piece ids (special tokens included)."""
+        try:
+            response = self.http.post(self.url, json={
+                "model": self.name, "input": [list(ids) for ids in rows],
+                "encoding_format": "base64"})
+        except httpx.HTTPError as e:
+            raise EmbeddingError(f"cannot reach the embeddings endpoint {self.url} "
+                                 f"(EMBED_URL): {type(e).__name__}: {e}") from None
+        if response.status_code == 401:
+            raise EmbeddingError(f"{self.url} (EMBED_URL) refused the key (401): set "
+                                 "EMBED_API_KEY, or LLM_API_KEY, to its key")
+        if response.status_code != 200:
+            raise EmbeddingError(f"{self.url} (EMBED_URL) answered {response.status_code}: "
+                                 f"{_error_message(response)}")
+        try:
+            body = response.json()
+            data = sorted(body["data"], key=lambda item: item["index"])
+            served = body.get("model")
+            vectors = [np.frombuffer(base64.b64decode(item["embedding"]), dtype="<f4")
+                       if isinstance(item["embedding"], str)
+                       else np.asarray(item["embedding"], dtype=np.float32) for item in data]
+        except (ValueError, KeyError, TypeError) as e:
+            raise EmbeddingError(f"{self.url} (EMBED_URL) answered no embeddings list "
+                                 f"({type(e).__name__}: {e})") from None
+        if served != self.name:
+            # The collection records the model's name: vectors of another model must not
+            # be mixed into it.
+            raise EmbeddingError(f"{self.url} (EMBED_URL) embedded with {served!r}, not "
+                                 f"{self.name!r}: point EMBED_MODEL and the server at the "
+                                 "same model")
+        if len(vectors) != len(rows) or any(v.shape != (self.dim,) for v in vectors):
+            raise EmbeddingError(
+                f"{self.url} (EMBED_URL) answered {len(vectors)} vectors of "
+                f"{sorted({v.size for v in vectors})} dimensions for {len(rows)} inputs; "
+                f"{self.name} gives {self.dim}")
+        return np.stack(vectors).astype(np.float32, copy=False)
+
+
+def _error_message(response: httpx.Response) -> str:
+    """An error answer's message: OpenAI's `{"error": {"message"}}`, else its text."""
+    try:
+        error = response.json()["error"]
+        return str(error["message"] if isinstance(error, dict) else error)
+    except (ValueError, KeyError, TypeError):
+        return response.text[:300] or response.reason_phrase
+
+
 class Embedder:
-    """Owns the loaded model; encodes normalized vectors in batches."""
+    """Owns the loaded model (or the remote one, EMBED_URL); encodes normalized vectors in
+    batches."""
 
     def __init__(self, settings: RagSettings) -> None:
         self.settings = settings
@@ -248,8 +332,11 @@ class Embedder:
         self.backend = settings.embed_backend
 
     @cached_property
-    def model(self) -> OnnxModel | TorchModel:
+    def model(self) -> OnnxModel | TorchModel | RemoteModel:
         try:
+            if self.settings.embed_url:
+                return RemoteModel(self.path, self.name, self.settings.embed_url,
+                                   self.settings.embed_api_key)
             if self.backend == "torch":
                 return TorchModel(self.path)
             folder, file_name = onnx_export(
@@ -292,6 +379,8 @@ class Embedder:
         sentence-transformers pads: the int8 model's scales are the whole batch's, padding
         included, so anything else gives other vectors."""
         model = self.model
+        if isinstance(model, RemoteModel):
+            return model.vectors(rows)
         input_ids = np.full((len(rows), max(map(len, rows))), model.pad_id, dtype=np.int64)
         mask = np.zeros_like(input_ids)
         for row, ids in enumerate(rows):
@@ -315,13 +404,18 @@ class Embedder:
         )
         return np.concatenate([self._batch(rows) for rows in batches])
 
+    def encode(self, texts: list[str]) -> list[list[int]]:
+        """The word pieces `embed` runs for each text: special tokens included, cut to the
+        model's limit."""
+        return [e.ids for e in self._truncating.encode_batch(texts)]
+
     def embed(self, texts: list[str]) -> np.ndarray:
         """Normalized vectors, as sentence-transformers' `encode` gives them: the same
         truncation, and the same batches (longest texts first), on which int8 depends."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         order = np.argsort([-len(text) for text in texts])
-        ids = [e.ids for e in self._truncating.encode_batch([texts[i] for i in order])]
+        ids = self.encode([texts[i] for i in order])
         size = self.settings.embed_batch_size
         vectors = np.concatenate(
             [self._batch(ids[start : start + size]) for start in range(0, len(ids), size)])

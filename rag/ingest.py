@@ -29,6 +29,8 @@ from rag.embedding import Embedder
 from rag.lexical import Row
 from rag.loaders.fetch import Fetcher
 from rag.loaders.files import load_path
+from rag.loaders.ocr import page_list
+from rag.loaders.pdf import PdfDocument
 from rag.loaders.web import Crawler, load_url
 from rag.settings import RagSettings
 from rag.store import Collection, NewChunk
@@ -149,12 +151,18 @@ class Ingestor:
         if any(p.source == doc.source for p in self.pending):
             self.flush()  # the same source twice in a run (e.g. two URLs redirecting to it)
         state = self.collection.source_state(doc.source)
+        ocr_pages = frozenset(doc.ocr_pages) if isinstance(doc, PdfDocument) else frozenset()
+        if isinstance(doc, PdfDocument) and doc.unread:
+            # Added all the same (its other pages are worth having), but never reported as
+            # a plain success: the summary names the pages left out and how to read them.
+            self.summary.failed.append(
+                Failure(doc.source, f"added only the pages with text; {doc.unread}"))
         if set(state) == set(ids) and all(live for _, live in state.values()):
             self.summary.unchanged.append(doc.source)
             self.documents_done += 1
             self._report("document", doc.source, "unchanged")
             return
-        self.pending.append(_Pending(doc.source, doc_hash, ids, chunks, list(state)))
+        self.pending.append(_Pending(doc.source, doc_hash, ids, chunks, list(state), ocr_pages))
         if sum(len(p.chunks) for p in self.pending) >= self.flush_at:
             self.flush()
 
@@ -182,7 +190,7 @@ class Ingestor:
             new = [
                 NewChunk(
                     Row(i, c.source, c.title, c.page, " > ".join(c.headings), c.context, c.text),
-                    _sha(c.text), v,
+                    _sha(c.text), v, ocr=c.page in p.ocr_pages,
                 )
                 for i, c, v in zip(p.ids, p.chunks, vectors[offset:], strict=False)
             ]
@@ -190,8 +198,9 @@ class Ingestor:
             self.collection.replace_source(p.source, p.doc_hash, new, now, p.old_ids)
             (self.summary.replaced if p.old_ids else self.summary.added).append(p.source)
             self.documents_done += 1
+            ocr = f", {page_list(p.ocr_pages)} read by OCR" if p.ocr_pages else ""
             self._report("document", p.source, "replaced" if p.old_ids else "added",
-                         f"{len(new)} chunks")
+                         f"{len(new)} chunks{ocr}")
 
 
 @dataclass(frozen=True)
@@ -208,3 +217,4 @@ class _Pending:
     ids: list[str]
     chunks: list[Chunk]
     old_ids: list[str]
+    ocr_pages: frozenset[int]

@@ -155,6 +155,14 @@ class LexicalIndex:
                 "SELECT count(DISTINCT source) FROM chunks WHERE live = 1"
             ).fetchone()[0]
 
+    def sources(self) -> list[tuple[str, str, int]]:
+        """(source, title, chunks) of every shown source, by source."""
+        with self._lock:
+            return self.db.execute(
+                "SELECT source, max(title), count(*) FROM chunks WHERE live = 1 "
+                "GROUP BY source ORDER BY source"
+            ).fetchall()
+
     def _delete_rowids(self, rowids: list[int]) -> None:
         # A contentless FTS5 table deletes by repeating the indexed text.
         for rowid in rowids:

@@ -67,36 +67,81 @@ def _top(hits: list[Hit], k: int, cap: int) -> list[Hit]:
     return first + [h for h in hits if h.id not in chosen][: k - len(first)]
 
 
+@dataclass(frozen=True)
+class Explained:
+    """A passage and why it was chosen: its rank (1 = best) in the BM25 and in the vector
+    ranking that were fused, None when that side did not find it (or `mode` left that side
+    out); passage.score is the fused score (RRF), or the one side's score."""
+
+    passage: Passage
+    lexical_rank: int | None
+    vector_rank: int | None
+
+    def to_json(self) -> dict:
+        return {**self.passage.to_json(), "lexical_rank": self.lexical_rank,
+                "vector_rank": self.vector_rank}
+
+
+def _fused(rankings: list[list[Hit]], weights: list[float], k: int,
+           tuning: Tuning) -> list[tuple[Hit, float]]:
+    scores: dict[str, float] = {}
+    hits: dict[str, Hit] = {}
+    for ranking, weight in zip(rankings, weights, strict=True):
+        for rank, hit in enumerate(ranking, start=1):
+            scores[hit.id] = scores.get(hit.id, 0.0) + weight / (tuning.rrf_k + rank)
+            hits.setdefault(hit.id, hit)
+    best = [hits[i] for i in sorted(scores, key=lambda i: scores[i], reverse=True)]
+    return [(h, scores[h.id]) for h in _top(best, k, tuning.results_per_source)]
+
+
 def fuse(rankings: list[tuple[list[Hit], float]], k: int,
          tuning: Tuning = DEFAULT_TUNING) -> list[Passage]:
     """Reciprocal rank fusion of (ranking, weight) pairs; the score is the summed
     weight/(rrf_k + rank)."""
-    scores: dict[str, float] = {}
-    hits: dict[str, Hit] = {}
-    for ranking, weight in rankings:
-        for rank, hit in enumerate(_capped(ranking, tuning.candidates_per_source), start=1):
-            scores[hit.id] = scores.get(hit.id, 0.0) + weight / (tuning.rrf_k + rank)
-            hits.setdefault(hit.id, hit)
-    best = [hits[i] for i in sorted(scores, key=lambda i: scores[i], reverse=True)]
-    return [_passage(h, scores[h.id]) for h in _top(best, k, tuning.results_per_source)]
+    capped = [_capped(ranking, tuning.candidates_per_source) for ranking, _ in rankings]
+    return [_passage(h, score)
+            for h, score in _fused(capped, [w for _, w in rankings], k, tuning)]
+
+
+def _rankings(collection: Collection, embedder: Embedder, query: str, k: int, mode: Mode,
+              tuning: Tuning) -> tuple[list[Hit], list[Hit]]:
+    """(vector, lexical) candidates, best first; a side `mode` leaves out is empty."""
+    candidates = max(4 * k, tuning.depth)
+    if mode == "lexical":
+        return [], collection.lexical_search(query, candidates)
+    # Candidates, not k: hidden chunks of a write in progress are dropped from the hits.
+    # Sequential on purpose: on 2 cores a BM25 thread competes with the model's own threads
+    # and made p95 latency worse (bench/rag_query.py).
+    vector = collection.vector_search(embedder.embed([query])[0], candidates)
+    if mode == "vector":
+        return vector, []
+    lexical = collection.lexical_search(query, candidates)
+    if lexical:
+        lexical = [h for h in lexical if h.score >= tuning.lexical_floor * lexical[0].score]
+    return vector, lexical
 
 
 def search(collection: Collection, embedder: Embedder, query: str, k: int,
            mode: Mode = "hybrid", tuning: Tuning = DEFAULT_TUNING) -> list[Passage]:
     """Best first. Scores: RRF for hybrid, cosine similarity for vector, BM25 for lexical."""
-    candidates = max(4 * k, tuning.depth)
-    cap = tuning.results_per_source
-    if mode == "lexical":
-        lexical = collection.lexical_search(query, candidates)
-        return [_passage(h, h.score) for h in _top(lexical, k, cap)]
-    if mode == "vector":
-        # Candidates, not k: hidden chunks of a write in progress are dropped from the hits.
-        vector = collection.vector_search(embedder.embed([query])[0], candidates)
-        return [_passage(h, h.score) for h in _top(vector, k, cap)]
-    # Sequential on purpose: on 2 cores a BM25 thread competes with the model's own threads
-    # and made p95 latency worse (bench/rag_query.py).
-    vector = collection.vector_search(embedder.embed([query])[0], candidates)
-    lexical = collection.lexical_search(query, candidates)
-    if lexical:
-        lexical = [h for h in lexical if h.score >= tuning.lexical_floor * lexical[0].score]
+    vector, lexical = _rankings(collection, embedder, query, k, mode, tuning)
+    if mode != "hybrid":
+        one_side = vector or lexical
+        return [_passage(h, h.score) for h in _top(one_side, k, tuning.results_per_source)]
     return fuse([(vector, 1.0), (lexical, tuning.lexical_weight)], k, tuning)
+
+
+def explain(collection: Collection, embedder: Embedder, query: str, k: int,
+            mode: Mode = "hybrid", tuning: Tuning = DEFAULT_TUNING) -> list[Explained]:
+    """What `search` returns, each passage with its rank on either side of the fusion."""
+    vector, lexical = _rankings(collection, embedder, query, k, mode, tuning)
+    if mode == "hybrid":
+        vector = _capped(vector, tuning.candidates_per_source)
+        lexical = _capped(lexical, tuning.candidates_per_source)
+        chosen = _fused([vector, lexical], [1.0, tuning.lexical_weight], k, tuning)
+    else:
+        chosen = [(h, h.score) for h in _top(vector or lexical, k, tuning.results_per_source)]
+    vector_ranks = {h.id: rank for rank, h in enumerate(vector, start=1)}
+    lexical_ranks = {h.id: rank for rank, h in enumerate(lexical, start=1)}
+    return [Explained(_passage(h, score), lexical_ranks.get(h.id), vector_ranks.get(h.id))
+            for h, score in chosen]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -45,6 +45,21 @@ class RagSettings(BaseSettings):
     embed_batch_size: int = Field(
         default=32, ge=1, validation_alias=_env("EMBED_BATCH_SIZE", "embed_batch_size"),
         description="Chunks per model call.",
+    )
+    embed_url: str | None = Field(
+        default=None,
+        validation_alias=_env("EMBED_URL", "embed_url"),
+        description="An OpenAI-compatible API's base URL (e.g. llmserver's, "
+        "http://127.0.0.1:8000/v1) whose /embeddings gives the vectors, so that only that "
+        "server loads the model; the tokenizer, for chunking, still comes from EMBED_MODEL's "
+        "folder (or the packaged one). Unset: the model is loaded here.",
+    )
+    # The usual EMBED_URL is llmserver, whose key the deployment already sets as LLM_API_KEY
+    # (for the chatbot): read that too rather than ask for a second copy of the secret.
+    embed_api_key: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("EMBED_API_KEY", "LLM_API_KEY", "embed_api_key"),
+        description="Bearer key sent to EMBED_URL; unset: LLM_API_KEY's.",
     )
     chunk_tokens: int = Field(
         default=200,
@@ -86,6 +101,12 @@ class RagSettings(BaseSettings):
         validation_alias=_env("RAG_USER_AGENT", "user_agent"),
         description="Sent with every request, and the name matched in robots.txt.",
     )
+
+    @field_validator("embed_url", "embed_api_key", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `EMBED_URL=` in a .env or compose file means "none", as for llmserver's settings.
+        return None if value == "" else value
 
     @property
     def chroma_path(self) -> Path:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import PurePath
 from types import EllipsisType
+from typing import Literal
 from urllib.parse import urlsplit
 
 import chromadb
@@ -26,6 +28,10 @@ class StoreError(Exception):
     """A collection problem the user can act on; the message says how."""
 
 
+class MissingCollection(StoreError):
+    """No collection of that name."""
+
+
 @dataclass(frozen=True)
 class CollectionInfo:
     """owner: the user name the collection belongs to; None means no owner (the operator's,
@@ -37,6 +43,30 @@ class CollectionInfo:
     model: str
     owner: str | None = None
     shared: bool = False
+
+
+DocumentKind = Literal["pdf", "html", "markdown", "text", "url"]
+_KINDS: dict[str, DocumentKind] = {".pdf": "pdf", ".html": "html", ".htm": "html",
+                                   ".md": "markdown", ".markdown": "markdown"}
+
+
+def document_kind(source: str) -> DocumentKind:
+    if urlsplit(source).scheme in ("http", "https"):
+        return "url"
+    return _KINDS.get(PurePath(source).suffix.lower(), "text")
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """One source of a collection. added: when its current version was stored (ISO 8601,
+    UTC). ocr_pages: the pages whose text came from OCR."""
+
+    source: str
+    title: str
+    kind: DocumentKind
+    chunks: int
+    added: str
+    ocr_pages: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -64,7 +94,8 @@ def connect(settings: RagSettings) -> chromadb.ClientAPI:
     return chromadb.PersistentClient(path=str(settings.chroma_path), settings=chroma_settings)
 
 
-def _metadata(row: Row, doc_hash: str, content_hash: str, ingested_at: str, live: bool) -> dict:
+def _metadata(row: Row, doc_hash: str, content_hash: str, ingested_at: str, live: bool,
+              ocr: bool) -> dict:
     # The text is metadata, not a Chroma "document": Chroma indexes documents for its own
     # substring search (which nothing here uses; BM25 is in the lexical index), and that
     # indexing cost more CPU than writing everything else.
@@ -81,6 +112,8 @@ def _metadata(row: Row, doc_hash: str, content_hash: str, ingested_at: str, live
     }
     if row.page is not None:
         meta["page"] = row.page  # Chroma metadata has no null
+    if ocr:
+        meta["ocr"] = True
     return meta
 
 
@@ -106,6 +139,7 @@ class NewChunk:
     row: Row
     content_hash: str
     embedding: np.ndarray
+    ocr: bool = False  # its text was read from a page image, and may hold misread words
 
 
 class Collection:
@@ -143,8 +177,8 @@ class Collection:
             self.chroma.upsert(
                 ids=[c.row.id for c in part],
                 embeddings=np.stack([c.embedding for c in part]),
-                metadatas=[_metadata(c.row, doc_hash, c.content_hash, ingested_at, at_once)
-                           for c in part],
+                metadatas=[_metadata(c.row, doc_hash, c.content_hash, ingested_at, at_once,
+                                     c.ocr) for c in part],
             )
         # A crash between the Chroma and the lexical write leaves their counts unequal,
         # which makes the next open rebuild the lexical index from Chroma.
@@ -161,6 +195,35 @@ class Collection:
             self.chroma.update(ids=[c.row.id for c in part],
                                metadatas=[{"live": True} for _ in part])
         self.lexical.set_live(ids)
+
+    def remove_source(self, source: str) -> int:
+        """Drop every chunk of `source`; how many there were (0: not in this collection)."""
+        ids = list(self.source_state(source))
+        # Lexical rows first, in one transaction: a crash before the Chroma deletes finish
+        # leaves the counts unequal, and the next open rebuilds the lexical index from
+        # Chroma, so the document comes back whole (to be removed again), never half.
+        self.lexical.delete(ids)
+        for start in range(0, len(ids), _BATCH):
+            self.chroma.delete(ids=ids[start : start + _BATCH])
+        return len(ids)
+
+    def documents(self) -> list[DocumentInfo]:
+        """Every shown source, by source: counts from the lexical index, the rest from one
+        chunk of each in Chroma (the chunks' text is never read)."""
+        found = []
+        for source, title, chunks in self.lexical.sources():
+            first = self.chroma.get(where={"source": source}, limit=1, include=["metadatas"])
+            metas = first["metadatas"] or [{}]
+            kind = document_kind(source)
+            ocr_pages: tuple[int, ...] = ()
+            if kind in ("pdf", "url"):
+                ocr = self.chroma.get(where={"$and": [{"source": source}, {"ocr": True}]},
+                                      include=["metadatas"])
+                ocr_pages = tuple(sorted({int(m["page"]) for m in ocr["metadatas"] or []
+                                          if isinstance(m.get("page"), int)}))
+            found.append(DocumentInfo(source, title, kind, chunks,
+                                      str(metas[0].get("ingested_at", "")), ocr_pages))
+        return found
 
     def vector_search(self, embedding: np.ndarray, limit: int) -> list[Hit]:
         got = self.chroma.query(
@@ -297,7 +360,7 @@ class Store:
         try:
             return self.client.get_collection(name, embedding_function=None)
         except (NotFoundError, InvalidArgumentError, ValueError):
-            raise StoreError(f"no collection {name!r}") from None
+            raise MissingCollection(f"no collection {name!r}") from None
 
     def collections(self) -> list[CollectionInfo]:
         infos = []
@@ -314,7 +377,7 @@ class Store:
             try:
                 return self._info(self._get(name))
             except NotFoundError:
-                raise StoreError(f"no collection {name!r}") from None
+                raise MissingCollection(f"no collection {name!r}") from None
 
     def set_access(self, name: str, *, owner: str | None | EllipsisType = ...,
                    shared: bool | None = None) -> CollectionInfo:

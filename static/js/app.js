@@ -1,4 +1,5 @@
-// The chat page: one Socket.IO connection, the message list, the composer.
+// The chat page: one Socket.IO connection, the message list with its per-message actions
+// (copy, regenerate, edit and resend), the composer.
 // Protocol and page hooks: shared/ARCHITECTURE.md (#messages, .msg.user, .msg.assistant with
 // data-state, #prompt, #send, #stop, .sources).
 import { io } from "/vendor/socket.io.esm.min.js";
@@ -21,10 +22,12 @@ let current = null; // the assistant answer being written in this conversation, 
 let stopped = null; // an answer stopped here whose `done` (with its figures) is still due
 
 const socket = io({ transports: ["websocket", "polling"] });
-const sidebar = initSidebar(socket);
+const sidebar = initSidebar(socket, reveal);
 const settings = initSettings(socket);
 const rag = initRag(socket);
-enableCopyButtons(messages);
+// Each assistant message's view (its Markdown source is what its Copy button copies).
+const views = new WeakMap();
+enableCopyButtons(messages, (button) => views.get(button.closest(".msg"))?.text ?? "");
 
 // Rendering ---------------------------------------------------------------------------
 
@@ -63,22 +66,47 @@ function updateEmpty() {
   empty.hidden = messages.children.length > 0;
 }
 
-function addUser(text) {
+function actionButton(className, label, title) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = className;
+  button.textContent = label;
+  button.setAttribute("aria-label", title);
+  button.title = title;
+  return button;
+}
+
+function actions(...buttons) {
+  const bar = document.createElement("div");
+  bar.className = "actions";
+  bar.append(...buttons);
+  return bar;
+}
+
+function setId(el, id) {
+  if (id !== undefined && id !== null) el.dataset.id = String(id);
+}
+
+function addUser(text, id) {
   const el = document.createElement("article");
   el.className = "msg user";
+  setId(el, id);
   const bubble = document.createElement("div");
   bubble.className = "bubble";
   bubble.textContent = text; // the user's words are shown as typed: never parsed as HTML
-  el.append(bubble);
+  // Offered once the message is stored (it has an id): the server edits it by id. Its label
+  // comes from the stylesheet, so a user message's text is still only what the user wrote.
+  el.append(bubble, actions(actionButton("edit", "", "Edit and resend")));
   messages.append(el);
   updateEmpty();
   scrollToBottom();
   return el;
 }
 
-function addAssistant({ text = "", state = "streaming" } = {}) {
+function addAssistant({ text = "", state = "streaming", id } = {}) {
   const el = document.createElement("article");
   el.className = "msg assistant";
+  setId(el, id);
   el.dataset.state = state;
   el.setAttribute("aria-busy", state === "streaming" ? "true" : "false");
   const body = document.createElement("div");
@@ -87,10 +115,14 @@ function addAssistant({ text = "", state = "streaming" } = {}) {
   status.className = "status";
   const meta = document.createElement("footer");
   meta.className = "meta";
-  el.append(body, status, meta);
+  el.append(body, status, meta, actions(
+    actionButton("copy copy-answer", "Copy", "Copy answer (Markdown)"),
+    actionButton("regenerate", "Regenerate", "Regenerate this answer"),
+  ));
   messages.append(el);
   updateEmpty();
   const view = { el, body, status, meta, text, pieces: text ? null : 0 };
+  views.set(el, view);
   if (text) renderInto(body, text);
   if (state === "streaming") status.textContent = "Thinking…";
   scrollToBottom();
@@ -257,9 +289,9 @@ socket.on("history", (data) => {
   for (const m of data.messages) {
     if (data.context_from && m.id === data.context_from && messages.children.length) addContextDivider();
     if (m.role === "user") {
-      addUser(m.content);
+      addUser(m.content, m.id);
     } else if (m.role === "assistant") {
-      const view = addAssistant({ text: m.content, state: m.state === "error" ? "error" : "done" });
+      const view = addAssistant({ text: m.content, state: m.state === "error" ? "error" : "done", id: m.id });
       showSources(view, m.sources);
       showMeta(view, m);
       if (m.state === "error") showError(view, m.error || "This answer failed.");
@@ -271,12 +303,19 @@ socket.on("history", (data) => {
   }
   updateEmpty();
   scrollToBottom();
+  sidebar.revealPending(data.conversation.id);
 });
 
 socket.on("user_message", ({ text }) => {
   addUser(text);
   current = addAssistant();
   setBusy(true);
+});
+
+// The question being answered was stored: it can be edited from now on.
+socket.on("user_stored", ({ id }) => {
+  const questions = messages.querySelectorAll(".msg.user");
+  if (questions.length) setId(questions[questions.length - 1], id);
 });
 
 socket.on("token", ({ text }) => {
@@ -295,6 +334,7 @@ socket.on("done", (data) => {
   const view = data.stopped && stopped ? stopped : current;
   if (data.stopped) stopped = null;
   if (!view) return;
+  setId(view.el, data.id);
   showSources(view, data.sources);
   showMeta(view, data);
   finish(view);
@@ -338,6 +378,87 @@ socket.on("settings", (values) => {
   settings.show(values);
   rag.show(values);
 });
+
+// Message actions: regenerate, edit and resend; a search result revealed -----------------
+
+function ready() {
+  if (current) {
+    say("Wait for the answer to finish, or stop it (Esc).");
+    return false;
+  }
+  if (!socket.connected) {
+    say("Not connected yet: try again once the dot turns green.");
+    return false;
+  }
+  say();
+  return true;
+}
+
+// The server answers both by showing every tab the shortened conversation (`history`),
+// then the question again (`user_message`) and the new answer.
+function regenerate() {
+  if (ready()) socket.emit("regenerate", {});
+}
+
+function startEdit(el) {
+  if (el.querySelector(".editor")) return;
+  const bubble = el.querySelector(".bubble");
+  const form = document.createElement("form");
+  form.className = "editor";
+  const area = document.createElement("textarea");
+  area.value = bubble.textContent;
+  area.rows = Math.min(10, area.value.split("\n").length + 1);
+  area.setAttribute("aria-label", "Edited message");
+  const save = actionButton("primary save", "Send", "Send the edited message");
+  save.type = "submit";
+  const cancel = actionButton("cancel", "Cancel", "Cancel editing");
+  form.append(area, actions(cancel, save));
+  const close = () => {
+    form.remove();
+    el.classList.remove("editing");
+  };
+  cancel.addEventListener("click", close);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = area.value.trim();
+    if (!text) return;
+    if (text.length > maxChars) {
+      say(`That message is ${text.length.toLocaleString()} characters; the limit is ${maxChars.toLocaleString()}.`);
+      return;
+    }
+    if (!ready()) return;
+    socket.emit("edit", { id: Number(el.dataset.id), text });
+    close();
+  });
+  area.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      form.requestSubmit();
+    } else if (event.key === "Escape") {
+      event.stopPropagation();
+      close();
+    }
+  });
+  el.classList.add("editing");
+  el.append(form);
+  area.focus();
+}
+
+messages.addEventListener("click", (event) => {
+  const button = event.target.closest("button");
+  if (!button) return;
+  if (button.classList.contains("regenerate")) regenerate();
+  else if (button.classList.contains("edit")) startEdit(button.closest(".msg"));
+});
+
+// A search result chosen in the sidebar: its message, scrolled to and highlighted.
+function reveal(id) {
+  for (const el of messages.querySelectorAll(".msg.found")) el.classList.remove("found");
+  const el = id === null || id === undefined ? null : messages.querySelector(`.msg[data-id="${CSS.escape(String(id))}"]`);
+  if (!el) return;
+  el.classList.add("found");
+  el.scrollIntoView({ block: "center" });
+}
 
 // Composer ----------------------------------------------------------------------------
 

@@ -1,6 +1,8 @@
 // Documents: which collection this conversation answers from (RAG on/off), adding files and
-// URLs (ingested in the background, progress pushed as `ingest` events), and the collections
-// themselves (listed, deleted). Server side: chatbot/uploads.py and chatbot/grounding.py.
+// URLs (ingested in the background, progress pushed as `ingest` events), the collections
+// themselves (listed, deleted) and each one's documents (listed, removed, URLs fetched
+// again); and the retrieval debug view under answers. Server side: chatbot/uploads.py,
+// chatbot/ingests.py and chatbot/grounding.py.
 const $ = (selector) => document.querySelector(selector);
 const dialog = $("#documents-dialog");
 const picker = $("#rag-collection");
@@ -10,6 +12,13 @@ const table = $("#collections-list");
 const targets = $("#collection-names");
 const uploadForm = $("#upload-form");
 const urlForm = $("#url-form");
+const panel = $("#documents-panel");
+const panelTitle = $("#documents-of");
+const panelStatus = $("#documents-status");
+const documentsTable = $("#documents-list");
+const debugBox = $("#retrieval-debug");
+const settingsDialog = $("#settings-dialog");
+const DEBUG_KEY = "retrieval-debug";
 
 const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
@@ -44,7 +53,20 @@ export function initRag(socket) {
     for (const c of known) {
       const row = table.insertRow();
       row.dataset.name = c.name;
-      row.insertCell().textContent = c.name;
+      const open = document.createElement("button");
+      open.type = "button";
+      open.className = "link open-collection";
+      open.textContent = c.name;
+      open.setAttribute("aria-label", `Show the documents of collection ${c.name}`);
+      open.addEventListener("click", () => {
+        shown = c.name;
+        panel.hidden = false;
+        panelTitle.textContent = `Documents in “${c.name}”`;
+        panelStatus.textContent = "Loading…";
+        documentsTable.replaceChildren();
+        socket.emit("documents", { collection: c.name });
+      });
+      row.insertCell().append(open);
       row.insertCell().textContent = `${plural(c.documents, "document")}, ${plural(c.chunks, "chunk")}`;
       const access = row.insertCell();
       access.className = "access";
@@ -71,6 +93,62 @@ export function initRag(socket) {
         }
       });
       actions.append(remove);
+    }
+  }
+
+  let shown = null; // the collection whose documents the panel lists
+
+  function button(label, className, aria, onClick) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = className;
+    b.textContent = label;
+    b.setAttribute("aria-label", aria);
+    b.addEventListener("click", onClick);
+    return b;
+  }
+
+  function showDocuments(data) {
+    if (data.collection !== shown) return;
+    documentsTable.replaceChildren();
+    const docs = data.documents || [];
+    panelStatus.textContent = data.error || (docs.length ? `${plural(docs.length, "document")}` : "No documents.");
+    for (const d of docs) {
+      const row = documentsTable.insertRow();
+      row.dataset.id = d.id;
+      row.dataset.kind = d.kind;
+      const name = row.insertCell();
+      name.className = "document";
+      const label = d.title && d.title !== d.name ? `${d.title} (${d.name})` : d.name;
+      if (d.url) {
+        const a = document.createElement("a");
+        a.href = d.url;
+        a.target = "_blank";
+        a.rel = "noopener noreferrer";
+        a.textContent = label;
+        name.append(a);
+      } else {
+        name.textContent = label;
+      }
+      row.insertCell().textContent = d.kind;
+      const details = row.insertCell();
+      const ocr = d.ocr_pages.length ? `, OCR: page${d.ocr_pages.length === 1 ? "" : "s"} ${d.ocr_pages.join(", ")}` : "";
+      details.textContent = `${plural(d.chunks, "chunk")}${ocr}`;
+      const added = row.insertCell();
+      const when = new Date(d.added);
+      added.textContent = Number.isNaN(when.getTime()) ? "" : when.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+      added.title = d.added;
+      const actions = row.insertCell();
+      if (!data.can_change) continue;
+      if (d.kind === "url") {
+        actions.append(button("Re-fetch", "refetch", `Fetch ${d.name} again`,
+          () => socket.emit("refetch_document", { collection: data.collection, id: d.id })));
+      }
+      actions.append(button("Remove", "danger remove-document", `Remove ${d.name}`, () => {
+        if (confirm(`Remove “${d.name}” and its chunks from “${data.collection}”?`)) {
+          socket.emit("remove_document", { collection: data.collection, id: d.id });
+        }
+      }));
     }
   }
 
@@ -150,11 +228,43 @@ export function initRag(socket) {
     else if (data.state === "running") el.textContent = `Reading: ${what}`;
     else if (data.state === "progress") {
       el.textContent = `Ingesting ${what}: ${plural(data.documents_done, "document")}, ${plural(data.chunks_done, "chunk")} so far (${data.source}: ${data.status})`;
-    } else el.textContent = data.text;
+    } else {
+      el.textContent = data.text;
+      if (data.collection === shown && !panel.hidden) socket.emit("documents", { collection: shown });
+    }
   });
-  socket.on("connect", () => socket.emit("collections", {}));
+  socket.on("documents", showDocuments);
+  socket.on("connect", () => {
+    socket.emit("collections", {});
+    socket.emit("retrieval_debug", { on: debugBox.checked });
+  });
   // Someone's collections changed; the listing is per user, so ask for ours.
   socket.on("collections_changed", () => socket.emit("collections", {}));
+
+  // Retrieval debug view: a setting of this browser (the server is told on each connect),
+  // applied like the other settings when the settings dialog is saved.
+  debugBox.checked = localStorage.getItem(DEBUG_KEY) === "on";
+  settingsDialog.addEventListener("close", () => {
+    const on = localStorage.getItem(DEBUG_KEY) === "on";
+    if (settingsDialog.returnValue !== "save") {
+      debugBox.checked = on;
+      return;
+    }
+    if (debugBox.checked === on) return;
+    localStorage.setItem(DEBUG_KEY, debugBox.checked ? "on" : "off");
+    socket.emit("retrieval_debug", { on: debugBox.checked });
+  });
+  let explained = null; // the `retrieval` event of the answer being written
+  socket.on("retrieval", (data) => {
+    explained = data;
+  });
+  socket.on("done", () => {
+    const data = explained;
+    explained = null;
+    if (!data || !debugBox.checked) return;
+    const answers = document.querySelectorAll("#messages .msg.assistant");
+    if (answers.length) answers[answers.length - 1].append(explanation(data));
+  });
 
   return {
     // The conversation's settings (on `history` and `settings`).
@@ -163,6 +273,32 @@ export function initRag(socket) {
       showState();
     },
   };
+}
+
+// The passages retrieved for an answer, best first, with why each ranked where it did.
+function explanation({ collection, passages }) {
+  const box = document.createElement("details");
+  box.className = "retrieval-debug";
+  const summary = document.createElement("summary");
+  summary.textContent = `Retrieval: ${plural(passages.length, "passage")} from “${collection}”`;
+  box.append(summary);
+  const list = document.createElement("ol");
+  for (const p of passages) {
+    const item = document.createElement("li");
+    item.dataset.used = p.used ? "true" : "false";
+    const ranks = document.createElement("span");
+    ranks.className = "ranks";
+    ranks.textContent = `lexical rank ${p.lexical_rank ?? "-"}, vector rank ${p.vector_rank ?? "-"}, fused score ${p.score.toFixed(4)}${p.used ? "" : " (did not fit the prompt)"}`;
+    const title = document.createElement("strong");
+    title.textContent = p.page ? `${p.title}, page ${p.page}` : p.title;
+    const excerpt = document.createElement("span");
+    excerpt.className = "excerpt";
+    excerpt.textContent = p.excerpt;
+    item.append(title, ranks, excerpt);
+    list.append(item);
+  }
+  box.append(list);
+  return box;
 }
 
 // The server's test for "only a link" (chatbot/grounding.py URL_ONLY): it answers such a

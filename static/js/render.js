@@ -50,18 +50,28 @@ export function renderInto(element, text) {
   }
 }
 
-// One delegated handler for every copy button, present and future.
-export function enableCopyButtons(root) {
+// A search result's snippet: the server escaped the text and marked the matches; only
+// <mark> survives, whatever it sent.
+export function renderSnippet(element, html) {
+  element.innerHTML = DOMPurify.sanitize(html, { ALLOWED_TAGS: ["mark"], ALLOWED_ATTR: [] });
+}
+
+// One delegated handler for every copy button, present and future: a code block's copies its
+// code, any other asks `sourceOf(button)` (an answer's copies its Markdown).
+export function enableCopyButtons(root, sourceOf) {
   root.addEventListener("click", async (event) => {
     const button = event.target.closest("button.copy");
     if (!button) return;
-    const code = button.closest("pre").querySelector("code");
+    const pre = button.closest("pre");
+    const text = pre ? pre.querySelector("code").textContent : sourceOf(button);
+    // Kept aside: a second click while "Copied" shows must not make that the label.
+    button.dataset.label ??= button.textContent;
     try {
-      await navigator.clipboard.writeText(code.textContent);
+      await navigator.clipboard.writeText(text);
       button.textContent = "Copied";
     } catch {
       button.textContent = "Copy failed";
     }
-    setTimeout(() => (button.textContent = "Copy"), 1500);
+    setTimeout(() => (button.textContent = button.dataset.label), 1500);
   });
 }

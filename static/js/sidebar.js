@@ -1,11 +1,22 @@
-// The conversation list: newest first; switch, rename, export, delete; new chat.
+// The conversation list: newest first; switch, rename, export, delete; new chat; import an
+// exported conversation; search across conversations.
+import { renderSnippet } from "./render.js";
+
 const list = document.querySelector("#conversations");
 const sidebar = document.querySelector("#sidebar");
 const scrim = document.querySelector("#scrim");
+const search = document.querySelector("#search");
+const results = document.querySelector("#search-results");
+const importFile = document.querySelector("#import-file");
+const status = document.querySelector("#sidebar-status");
+// Typing pauses this long before a search is sent, so each keystroke is not one.
+const SEARCH_DELAY_MS = 200;
 
-export function initSidebar(socket) {
+// `reveal(messageId)` scrolls to and highlights a message of the conversation shown.
+export function initSidebar(socket, reveal) {
   let activeId = null;
   let items = [];
+  let pending = null; // the search result to reveal once its conversation is shown
 
   const open = (yes) => {
     sidebar.classList.toggle("open", yes);
@@ -79,7 +90,98 @@ export function initSidebar(socket) {
     }
   }
 
+  // Search ------------------------------------------------------------------------------
+
+  let timer = 0;
+  const query = () => search.value.trim();
+  function showResults(hits) {
+    results.hidden = hits === null;
+    list.hidden = hits !== null;
+    results.replaceChildren();
+    if (hits === null) return;
+    if (!hits.length) {
+      const none = document.createElement("li");
+      none.className = "none";
+      none.textContent = "No matches";
+      results.append(none);
+    }
+    for (const hit of hits) {
+      const li = document.createElement("li");
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "result";
+      button.dataset.conversation = hit.conversation;
+      if (hit.message !== null) button.dataset.message = String(hit.message);
+      const title = document.createElement("strong");
+      title.textContent = hit.title;
+      const snippet = document.createElement("span");
+      snippet.className = "snippet";
+      renderSnippet(snippet, hit.snippet);
+      button.append(title, snippet);
+      button.addEventListener("click", () => {
+        pending = { conversation: hit.conversation, message: hit.message };
+        if (hit.conversation === activeId) {
+          reveal(hit.message);
+          pending = null;
+        } else {
+          socket.emit("switch", { id: hit.conversation });
+        }
+        open(false);
+      });
+      li.append(button);
+      results.append(li);
+    }
+  }
+  search.addEventListener("input", () => {
+    clearTimeout(timer);
+    if (!query()) {
+      showResults(null);
+      return;
+    }
+    timer = setTimeout(() => socket.emit("search", { q: query() }), SEARCH_DELAY_MS);
+  });
+  search.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") {
+      search.value = "";
+      showResults(null);
+    }
+  });
+  socket.on("search_results", ({ q, results: hits }) => {
+    if (q === query()) showResults(hits); // an older query's answer is stale
+  });
+
+  // Import --------------------------------------------------------------------------------
+
+  document.querySelector("#import").addEventListener("click", () => importFile.click());
+  importFile.addEventListener("change", async () => {
+    const file = importFile.files[0];
+    if (!file) return;
+    const body = new FormData();
+    body.append("file", file);
+    status.textContent = `Importing ${file.name}…`;
+    try {
+      const response = await fetch("/conversations/import", { method: "POST", body });
+      const data = await response.json().catch(() => ({}));
+      if (response.ok) {
+        status.textContent = `Imported “${data.title}”.`;
+        socket.emit("switch", { id: data.id });
+        open(false);
+      } else {
+        status.textContent = data.error || `Import failed (HTTP ${response.status}).`;
+      }
+    } catch {
+      status.textContent = "Import failed: the server could not be reached.";
+    } finally {
+      importFile.value = "";
+    }
+  });
+
   return {
+    revealPending(conversationId) {
+      if (pending?.conversation !== conversationId) return;
+      reveal(pending.message);
+      pending = null;
+    },
     show(conversations) {
       items = conversations;
       render();

@@ -282,6 +282,13 @@ def test_messages_per_minute_are_limited_per_user(make_chat: Callable[..., ChatA
         assert alice.ask(text)[1] == "done"
     start = alice.send("three")
     assert "2 messages in the last minute" in alice.wait("error", since=start)[1]["message"]
+    start = alice.emit("regenerate", {})
+    assert "2 messages in the last minute" in alice.wait("error", since=start)[1]["message"]
+    # Deleting the conversation does not give the questions back either.
+    conversation = alice.history()["conversation"]["id"]
+    alice.wait("conversations", since=alice.emit("delete", {"id": conversation}))
+    start = alice.send("four")
+    assert "2 messages in the last minute" in alice.wait("error", since=start)[1]["message"]
     bob = app.tab(app.signed_in("bob", PASSWORD))
     assert bob.ask("mine")[1] == "done"
 

@@ -24,6 +24,9 @@ class FakeLLM:
             raise LLMError("The language model server at http://engine.test/v1 is not reachable.")
         return self._models
 
+    def descriptions(self) -> dict[str, str]:
+        return {m: "" for m in self.models()}
+
     def default_model(self) -> str:
         return self.models()[0]
 

@@ -46,7 +46,10 @@ def test_health_reports_the_loaded_model(base_url: str) -> None:
 
 
 def test_models_lists_the_default(client: openai.OpenAI) -> None:
-    assert [m.id for m in client.models.list().data] == [DEFAULT_ALIAS]
+    # Chat models first; the embedding model (/v1/embeddings) last, marked as such.
+    models = client.models.list().data
+    assert [m.id for m in models] == [DEFAULT_ALIAS, "all-MiniLM-L6-v2"]
+    assert models[-1].model_dump().get("type") == "embedding"
 
 
 def test_chat_answers_and_stops_at_the_turn_boundary(client: openai.OpenAI) -> None:
@@ -199,7 +202,8 @@ def test_user_gguf_is_preferred_and_all_are_offered(keyed_server_with_user_model
     health = httpx.get(f"{keyed_server_with_user_model}/health").json()
     assert health["model"] == "my-model"
     client = openai.OpenAI(base_url=f"{keyed_server_with_user_model}/v1", api_key=KEY)
-    assert sorted(m.id for m in client.models.list().data) == [DEFAULT_ALIAS, "my-model"]
+    assert sorted(m.id for m in client.models.list().data
+                  if m.model_dump().get("type") != "embedding") == [DEFAULT_ALIAS, "my-model"]
 
 
 @pytest.mark.parametrize("key", [None, "wrong"])

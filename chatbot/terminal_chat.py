@@ -1,0 +1,191 @@
+"""One terminal conversation (`chatbot chat`, see terminal.py): lines typed in, answers
+streamed to standard output.
+
+An answer is assembled by the page's own parts (budget.py, grounding.py, prompt.py,
+streaming.py, transcript.py), so a conversation is fitted into the model's context, grounded
+and stored exactly as on the page; only the socket is replaced by standard output.
+
+The conversation lives in an in-memory store, not in DATA_DIR: a terminal chat is a client
+of the LLM server, like a shell session, and needs no writable data folder; nor does it
+appear among (or, when accounts are turned on, get handed over with) the page's
+conversations. `/reset` starts a new one; quitting forgets it.
+
+The answer streams in the main thread, so Ctrl-C interrupts the read itself: the upstream
+stream is closed at once (the server stops generating), even while it is silent.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, TextIO
+
+from chatbot import commands
+from chatbot.accounts import Viewer
+from chatbot.budget import Budget, MessageTooLong
+from chatbot.grounding import Grounding
+from chatbot.library import Library
+from chatbot.llm import ChatStream, LLMClient, LLMError
+from chatbot.metrics import Metrics
+from chatbot.prompt import PromptBuilder
+from chatbot.settings import ChatSettings, Settings
+from chatbot.store import Store
+from chatbot.streaming import Generation, Streamer
+from chatbot.terminal_text import HELP, RAG_WITHOUT_USER, markdown_to_text, sources_text
+from chatbot.transcript import Ending, Transcript
+
+log = logging.getLogger("chatbot.terminal")
+
+OWNER = "terminal"
+FAILED = "Something went wrong while answering. Please try again."
+# commands.py's that make sense without a page.
+SHARED_COMMANDS = ("set", "model", "rag", "version")
+
+
+class TerminalChat:
+    def __init__(self, settings: Settings, llm: LLMClient, library: Library,
+                 viewer: Viewer, documents: bool, chat: ChatSettings, out: TextIO):
+        self.settings = settings
+        self.llm = llm
+        self.library = library
+        self.viewer = viewer
+        self.documents = documents  # False: accounts are on and no --user was given
+        self.out = out
+        self.store = Store(Path(":memory:"))
+        metrics = Metrics()
+        self.transcript = Transcript(self.store, metrics, self._emit)
+        self.prompts = PromptBuilder(self.store, self.transcript, metrics, self._emit)
+        self.grounding = Grounding(settings, self.store, library, metrics, self._emit)
+        # Every piece printed as it comes: a terminal write is cheap, unlike a socket frame.
+        self.streamer = Streamer(self._emit, metrics, 0)
+        self.conversation = self.store.create(OWNER, chat.model_dump())
+        self._line_open = False  # the cursor is after streamed text, not at a line start
+        # True until the answer's first visible character: the whitespace models often
+        # start with is not printed, so that the answer starts at the line's start.
+        self._answer_fresh = False
+
+    def close(self) -> None:
+        self.store.close()
+
+    # Output ---------------------------------------------------------------------------
+
+    def _emit(self, event: str, payload: dict[str, Any], _room: str) -> None:
+        if event == "token":
+            text = payload["text"].lstrip() if self._answer_fresh else payload["text"]
+            if text:
+                self._answer_fresh = False
+                self._write(text)
+        elif event == "notice":
+            self.say(markdown_to_text(payload["text"]))
+        elif event == "status" and payload.get("state") == "retrieving":
+            self.say(f"(searching {payload.get('collection') or payload.get('url')}…)")
+
+    def _write(self, text: str) -> None:
+        self.out.write(text)
+        self.out.flush()
+        self._line_open = not text.endswith("\n")
+
+    def say(self, text: str) -> None:
+        """`text` on lines of its own."""
+        self._write(("\n" if self._line_open else "") + text + "\n")
+
+    # Input ----------------------------------------------------------------------------
+
+    def handle(self, line: str) -> bool:
+        """Answer or run one line; False when it asks to leave."""
+        line = line.strip()
+        if not line:
+            return True
+        if line.startswith("/"):
+            return self.command(line)
+        self.ask(line)
+        return True
+
+    def command(self, line: str) -> bool:
+        name, _, args = line[1:].partition(" ")
+        name = name.lower()
+        if name in ("quit", "exit"):
+            return False
+        if name == "help":
+            self.say(HELP)
+        elif name == "reset":
+            self.conversation = self.store.create(OWNER, self.conversation.settings)
+            self.say("Started a new conversation (settings are kept; /set reset restores "
+                     "the defaults).")
+        elif name == "rag" and not self.documents:
+            self.say(RAG_WITHOUT_USER)
+        elif name in SHARED_COMMANDS:
+            self._shared(name, args)
+        else:
+            self.say(f"Unknown command /{name}. Type /help for the list.")
+        return True
+
+    def _shared(self, name: str, args: str) -> None:
+        words = args.split()
+        if name == "rag" and len(words) == 1 and words[0].lower() not in ("on", "off", "list"):
+            args = f"on {words[0]}"  # `/rag COLLECTION`: a terminal shorthand
+        chat = ChatSettings.load(self.settings, self.conversation.settings)
+        reply = commands.run(f"/{name} {args}", commands.Context(
+            self.settings, self.llm, chat, self.viewer, self.library))
+        if reply.settings is not None:
+            self.store.update_settings(self.conversation.id, reply.settings.model_dump())
+            self.conversation.settings = reply.settings.model_dump()
+        self.say(markdown_to_text(reply.text))
+        if reply.ask is not None:
+            self.grounding.expect(self.conversation.id, reply.once)
+            self.ask(reply.ask)
+
+    # One answer -----------------------------------------------------------------------
+
+    def ask(self, text: str) -> None:
+        """Stream the answer to `text`; Ctrl-C stops it and keeps what was printed."""
+        conversation = self.store.get(OWNER, self.conversation.id) or self.conversation
+        generation = Generation(conversation.id, text, self.viewer)
+        stream: ChatStream | None = None
+        budget: Budget | None = None
+        try:
+            chat = ChatSettings.load(self.settings, conversation.settings)
+            generation.model = chat.model or self.llm.default_model()
+            budget = Budget(self.llm, self.store, chat, generation.model, text)
+            retrieval = self.grounding.retrieve(conversation.id, chat, budget, self.viewer)
+            generation.sources = retrieval.sources
+            prompt = self.prompts.build(conversation, generation, budget, retrieval.context)
+            stream = self.llm.stream_chat(prompt.messages, model=generation.model,
+                                          temperature=chat.temperature, top_p=chat.top_p,
+                                          max_tokens=prompt.answer_tokens)
+            self._answer_fresh = True
+            self.streamer.relay(generation, stream)
+            stream.close()
+            ending = self.transcript.close(generation, "done", usage=stream.usage,
+                                           finish_reason=stream.finish_reason)
+        except KeyboardInterrupt:
+            ending = self.transcript.close(generation, "stopped")
+        except (LLMError, MessageTooLong) as exc:
+            self.streamer.flush(generation)  # what was printed before the failure is kept
+            ending = self.transcript.close(generation, "error", error=str(exc))
+        except Exception:
+            log.exception("answer failed")
+            ending = self.transcript.close(generation, "error", error=FAILED)
+        finally:
+            if stream is not None:
+                stream.close()
+        if ending is None:
+            return
+        self._show(generation, ending)
+        if (ending.state == "done" and ending.message_id is not None and budget is not None
+                and stream is not None and stream.usage is None):
+            budget.count_answer(ending.message_id, "".join(generation.parts))
+
+    def _show(self, generation: Generation, ending: Ending) -> None:
+        if ending.state == "error":
+            self.say(f"error: {ending.error}")
+        elif ending.state == "stopped":
+            # On the answer's line, after the ^C the terminal echoed.
+            self._write(" [stopped]\n")
+        else:
+            if self._line_open:
+                self._write("\n")
+            if ending.finish_reason == "length":
+                self.say("[cut off at max_tokens: /set max_tokens N allows longer answers]")
+            if generation.sources:
+                self.say(sources_text(generation.sources))

@@ -1,0 +1,346 @@
+"""Regenerate, edit and resend, search and import, in-process against the fake LLM server:
+what is stored, what every tab is told, and that one owner never reaches another's."""
+
+from __future__ import annotations
+
+import io
+import json
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from chatbot.chat import BUSY
+from chatbot.migrations import MIGRATIONS, migrate
+from chatbot.store import Store
+from tests.chatbot.fake_llm import FakeLLM, Reply
+from tests.chatbot.inprocess import ORIGIN, ChatApp, Tab
+
+PASSWORD = "correct horse battery"
+
+
+def contents(messages: list[dict]) -> list[str]:
+    return [m["content"] for m in messages]
+
+
+def test_regenerate_replaces_the_last_answer_in_the_store_and_every_tab(
+        chat: ChatApp, fake_llm: FakeLLM) -> None:
+    tab = chat.tab()
+    other = chat.tab(tab.browser)
+    tab.ask("First question")
+    old, _, _ = tab.ask("Second question")
+    fake_llm.reply("Second question", Reply(["A", " fresh", " answer"]))
+
+    seen = other.mark()
+    start = tab.emit("regenerate", {})
+    answer, ending, done = tab.answer(start)
+    assert (answer, ending) == ("A fresh answer", "done")
+    # Every tab is shown the conversation without the replaced turn, then the new one.
+    for t, since in ((tab, start), (other, seen)):
+        shown = t.wait("history", since=since)[1]["messages"]
+        assert contents(shown) == ["First question", "You said: First question"]
+        assert t.wait("user_message", since=since)[1] == {"text": "Second question"}
+    stored = tab.wait("user_stored", since=start)[1]["id"]
+
+    history = chat.reload(tab)
+    assert contents(history) == ["First question", "You said: First question",
+                                 "Second question", "A fresh answer"]
+    assert old not in contents(history)
+    assert [m["id"] for m in history][2:] == [stored, done["id"]]
+    # The model saw the question once, after the earlier turn, not the replaced answer.
+    sent = fake_llm.calls[-1].body["messages"]
+    assert [m["content"] for m in sent] == ["First question", "You said: First question",
+                                            "Second question"]
+
+
+def test_regenerate_and_edit_are_refused_while_an_answer_is_written(
+        chat: ChatApp, fake_llm: FakeLLM) -> None:
+    tab = chat.tab()
+    assert "no answer to regenerate" in tab.wait("error", since=tab.emit("regenerate"))[1][
+        "message"]
+    tab.ask("Earlier")
+    question = chat.reload(tab)[0]["id"]
+    reply = fake_llm.reply("Slow one", Reply(["a", "b", "c"], pauses=(1,)))
+    start = tab.send("Slow one")
+    fake_llm.call("Slow one")
+    for event, payload in (("regenerate", {}), ("edit", {"id": question, "text": "Changed"})):
+        assert tab.wait("error", since=tab.emit(event, payload))[1]["message"] == BUSY
+    reply.proceed()
+    tab.wait("done", since=start)
+    assert contents(chat.reload(tab)) == ["Earlier", "You said: Earlier", "Slow one", "abc"]
+
+
+def test_edit_replaces_the_message_and_removes_every_later_turn(
+        chat: ChatApp, fake_llm: FakeLLM) -> None:
+    tab = chat.tab()
+    other = chat.tab(tab.browser)
+    for text in ("One", "Two", "Three"):
+        tab.ask(text)
+    two = chat.reload(tab)[2]
+    assert two["content"] == "Two"
+
+    seen = other.mark()
+    start = tab.emit("edit", {"id": two["id"], "text": "  Two, edited  "})
+    assert tab.answer(start)[:2] == ("You said: Two, edited", "done")
+    assert contents(other.wait("history", since=seen)[1]["messages"]) == ["One",
+                                                                          "You said: One"]
+    assert other.wait("user_message", since=seen)[1] == {"text": "Two, edited"}
+    assert contents(chat.reload(tab)) == ["One", "You said: One", "Two, edited",
+                                          "You said: Two, edited"]
+    assert [m["content"] for m in fake_llm.calls[-1].body["messages"]] == [
+        "One", "You said: One", "Two, edited"]
+    # The first message can be edited too: the conversation starts over from it.
+    first = chat.reload(tab)[0]["id"]
+    tab.answer(tab.emit("edit", {"id": first, "text": "Only this"}))
+    assert contents(chat.reload(tab)) == ["Only this", "You said: Only this"]
+
+
+@pytest.mark.parametrize(("payload", "expected"), [
+    ({"text": "x"}, "`id` must be a message id"),
+    ({"id": "1", "text": "x"}, "`id` must be a message id"),
+    ({"id": True, "text": "x"}, "`id` must be a message id"),
+    ({"id": 1}, "`id` must be a message id"),
+    ({"id": 1, "text": "   "}, "Empty message"),
+    ({"id": 1, "text": "/help"}, "cannot be a command"),
+    ({"id": 999, "text": "x"}, "no longer exists"),
+])
+def test_malformed_edits_are_refused(chat: ChatApp, payload: dict, expected: str) -> None:
+    tab = chat.tab()
+    tab.ask("Keep me")
+    assert expected in tab.wait("error", since=tab.emit("edit", payload))[1]["message"]
+    assert contents(chat.reload(tab)) == ["Keep me", "You said: Keep me"]
+
+
+def test_another_owners_message_or_an_answer_cannot_be_edited(chat: ChatApp) -> None:
+    mine, theirs = chat.tab(), chat.tab()
+    theirs.ask("Their secret")
+    mine.ask("My question")
+    their_ids = [m["id"] for m in chat.reload(theirs)]
+    my_answer = chat.reload(mine)[1]["id"]
+    for message_id in (*their_ids, my_answer):
+        start = mine.emit("edit", {"id": message_id, "text": "Hijacked"})
+        assert "no longer exists" in mine.wait("error", since=start)[1]["message"]
+    assert contents(chat.reload(theirs)) == ["Their secret", "You said: Their secret"]
+    assert contents(chat.reload(mine)) == ["My question", "You said: My question"]
+
+
+def test_truncating_into_the_context_window_starts_it_over(tmp_path: Path) -> None:
+    store = Store(tmp_path / "chat.db")
+    try:
+        conversation = store.create("b1")
+        ids = [store.add_message(conversation.id, role, text) for role, text in (
+            ("user", "a"), ("assistant", "b"), ("user", "c"), ("assistant", "d"))]
+        store.set_context_start(conversation.id, ids[2], noticed=True)
+        store.truncate(conversation.id, ids[3])
+        assert store.get("b1", conversation.id).context_start == ids[2]
+        store.truncate(conversation.id, ids[2])
+        assert store.get("b1", conversation.id).context_start == 0
+        assert [m.content for m in store.messages(conversation.id)] == ["a", "b"]
+    finally:
+        store.close()
+
+
+def search(tab: Tab, query: str) -> list[dict]:
+    data = tab.wait("search_results", since=tab.emit("search", {"q": query}))[1]
+    assert data["q"] == query
+    return data["results"]
+
+
+def test_search_finds_titles_and_messages_of_the_owner_only(chat: ChatApp) -> None:
+    mine, theirs = chat.tab(), chat.tab()
+    mine.ask("How long should sourdough proof?")
+    first = mine.history()["conversation"]["id"]
+    second = mine.wait("history", since=mine.send("/reset"))[1]["conversation"]["id"]
+    mine.ask("Tell me about <script>alert(1)</script> tags and sourdough")
+    theirs.ask("My private sourdough recipe")
+    mine.emit("rename", {"id": first, "title": "Baking notes"})
+
+    results = search(mine, "sourd")  # the last word is a prefix: results while typing
+    assert {r["conversation"] for r in results} == {first, second}
+    assert all("private" not in r["snippet"] for r in results)
+    hit = next(r for r in results if r["message"] is not None and "proof" in r["snippet"])
+    assert hit["title"] == "Baking notes" and hit["conversation"] == first
+    assert "<mark>sourdough</mark>" in hit["snippet"]
+    ids = {m["id"] for m in chat.reload(mine)}
+    assert all(r["message"] in ids for r in results
+               if r["conversation"] == second and r["message"] is not None)
+    escaped = next(r for r in results if "script" in r["snippet"])["snippet"]
+    assert "<script>" not in escaped and "&lt;script&gt;" in escaped
+
+    title = search(mine, "baking")
+    assert title == [{"conversation": first, "title": "Baking notes", "message": None,
+                      "snippet": "<mark>Baking</mark> notes"}]
+    assert search(theirs, "baking") == [] and len(search(theirs, "sourdough")) == 2
+
+
+@pytest.mark.parametrize("query", ['"', "*", "NEAR(", "sourdough NEAR", 'sourdough"',
+                                   "OR sourdough", "-sourdough", "sourdough AND",
+                                   "title:sourdough", "^sourdough", "(", "", "   ", "…?!"])
+def test_search_syntax_in_a_query_is_text_never_an_error(chat: ChatApp, query: str) -> None:
+    tab = chat.tab()
+    tab.ask("Title: sourdough and bread near the oven, or not")
+    results = search(tab, query)
+    if any(c.isalnum() for c in query):
+        assert results, query
+    else:
+        assert results == []
+    assert "error" not in [name for name, _ in tab.events()]
+
+
+def test_search_follows_edits_deletions_and_malformed_queries(chat: ChatApp) -> None:
+    tab = chat.tab()
+    tab.ask("Apricot jam")
+    question = chat.reload(tab)[0]["id"]
+    tab.answer(tab.emit("edit", {"id": question, "text": "Plum jam"}))
+    assert search(tab, "apricot") == []
+    # The question and the answer echoing it (the title, which followed the question, is
+    # left out: its conversation has message results).
+    assert [r["message"] is None for r in search(tab, "plum")] == [False, False]
+    assert chat.tab(tab.browser).history()["conversation"]["title"] == "Plum jam"
+    tab.emit("delete", {"id": tab.history()["conversation"]["id"]})
+    assert search(tab, "plum") == []
+    assert "`q` must be a string" in tab.wait("error", since=tab.emit("search", {"q": 3}))[
+        1]["message"]
+
+
+def test_the_search_migration_indexes_existing_conversations(tmp_path: Path) -> None:
+    path = tmp_path / "chat.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    migrate(db, [m for m in MIGRATIONS if m.__name__ < "m003"])
+    db.execute("INSERT INTO conversations (id, browser, title, created, updated) "
+               "VALUES ('c1', 'b1', 'Old chat about kites', 0, 0)")
+    db.execute("INSERT INTO messages (conversation, role, content, created) "
+               "VALUES ('c1', 'user', 'How do kites fly?', 0)")
+    db.close()
+    store = Store(path)
+    try:
+        assert [(h.conversation, h.message) for h in store.search("b1", "old")] == [
+            ("c1", None)]
+        assert [(h.conversation, h.message) for h in store.search("b1", "fly")] == [("c1", 1)]
+        assert store.search("b2", "kites") == []
+    finally:
+        store.close()
+
+
+def export(tab: Tab, conversation: str) -> dict:
+    response = tab.browser.get(f"/conversations/{conversation}/export.json")
+    assert response.status_code == 200
+    return json.loads(response.text)
+
+
+def post_import(tab: Tab, body: bytes, as_file: bool = True, origin: str = ORIGIN):  # noqa: ANN201
+    if as_file:
+        return tab.browser.post("/conversations/import", headers={"Origin": origin},
+                                data={"file": (io.BytesIO(body), "chat.json")})
+    return tab.browser.post("/conversations/import", headers={"Origin": origin}, data=body,
+                            content_type="application/json")
+
+
+def test_an_export_imports_as_a_new_conversation_of_the_importer(
+        chat: ChatApp, fake_llm: FakeLLM) -> None:
+    source = chat.tab()
+    source.ask("What is a kite?")
+    fake_llm.reply("Broken", Reply([], status=500))
+    source.ask("Broken")
+    original = export(source, source.history()["conversation"]["id"])
+    original["messages"][1]["sources"] = [{"title": "Kites", "url": "https://kites.example"}]
+    assert {m["state"] for m in original["messages"]} == {"done", "error"}
+
+    importer = chat.tab()
+    for as_file in (True, False):
+        start = importer.mark()
+        response = post_import(importer, json.dumps(original).encode(), as_file)
+        assert response.status_code == 201, response.text
+        created = response.json
+        assert created["title"] == original["title"] and created["messages"] == 4
+        listing = importer.wait("conversations", since=start)[1]["conversations"]
+        assert created["id"] in {c["id"] for c in listing}
+        again = export(importer, created["id"])
+        assert again["id"] != original["id"]
+        assert {k: v for k, v in again.items() if k != "id"} == {
+            k: v for k, v in original.items() if k != "id"}
+    # The source's owner does not see it, nor can they export it.
+    assert source.browser.get(f"/conversations/{created['id']}/export.json").status_code == 404
+    # The imported history is the model's context for the next question.
+    importer.emit("switch", {"id": created["id"]})
+    importer.ask("And then?")
+    sent = [m["content"] for m in fake_llm.calls[-1].body["messages"]]
+    assert sent == ["What is a kite?", "You said: What is a kite?", "And then?"]
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    (b"not json", "not JSON"),
+    (b"[1, 2]", "no `messages` list"),
+    (b'{"messages": []}', "no messages to import"),
+    (b'{"messages": [{"role": "system", "content": "x"}]}', "`role` must be one of"),
+    (b'{"messages": [{"role": "user", "content": 3}]}', "`content` must be a string"),
+    (b'{"messages": [{"role": "user", "content": "x", "state": "streaming"}]}',
+     "`state` must be one of"),
+    (b'{"messages": [{"role": "user", "content": "x", "sources": "a"}]}',
+     "`sources` must be a list"),
+    (b'{"messages": [{"role": "user", "content": "x", "created": "yesterday"}]}',
+     "ISO 8601"),
+    (b'{"title": 5, "messages": [{"role": "user", "content": "x"}]}', "`title` must be"),
+    (b'{"messages": [1]}', "Message 1 is not an object"),
+])
+def test_an_invalid_import_is_refused_with_a_readable_reason(
+        chat: ChatApp, body: bytes, expected: str) -> None:
+    tab = chat.tab()
+    response = post_import(tab, body)
+    assert response.status_code == 400 and expected in response.json["error"]
+    assert [c["title"] for c in tab.wait("conversations")[1]["conversations"]] == ["New chat"]
+
+
+def test_an_import_too_large_or_from_another_site_is_refused(chat: ChatApp) -> None:
+    tab = chat.tab()
+    huge = json.dumps({"messages": [{"role": "user", "content": "x" * (5 * 1024 * 1024)}]})
+    for as_file in (True, False):
+        response = post_import(tab, huge.encode(), as_file)
+        assert response.status_code in (400, 413) and "too large" in response.json["error"]
+    small = b'{"messages": [{"role": "user", "content": "hi"}]}'
+    assert post_import(tab, small, origin="https://evil.example").status_code == 403
+    untitled = post_import(tab, small)
+    assert untitled.status_code == 201 and untitled.json["title"] == "hi"
+
+
+def test_with_accounts_each_user_searches_edits_and_imports_only_their_own(
+        make_chat: Callable[..., ChatApp]) -> None:
+    app = make_chat(auth=True)
+    accounts = app.app.extensions["chatbot"].accounts
+    accounts.add("alice", PASSWORD, admin=True)
+    accounts.add("bob", PASSWORD)
+    alice = app.tab(app.signed_in("alice", PASSWORD))
+    bob = app.tab(app.signed_in("bob", PASSWORD))
+    alice.ask("Alice's walrus question")
+    walrus = app.reload(alice)[0]["id"]
+
+    assert search(bob, "walrus") == []
+    assert len(search(alice, "walrus")) == 2
+    start = bob.emit("edit", {"id": walrus, "text": "Bob was here"})
+    assert "no longer exists" in bob.wait("error", since=start)[1]["message"]
+    assert contents(app.reload(alice))[0] == "Alice's walrus question"
+
+    exported = alice.browser.get(
+        f"/conversations/{alice.history()['conversation']['id']}/export.json").data
+    start = bob.mark()
+    imported = post_import(bob, exported)
+    assert imported.status_code == 201
+    assert imported.json["id"] in {
+        c["id"] for c in bob.wait("conversations", since=start)[1]["conversations"]}
+    assert len(search(bob, "walrus")) == 2 and len(search(alice, "walrus")) == 2
+    assert alice.browser.get(
+        f"/conversations/{imported.json['id']}/export.json").status_code == 404
+    assert post_import(app.tab(app.app.test_client()), exported).status_code == 401
+
+
+def test_a_user_over_the_message_limit_cannot_regenerate_and_loses_nothing(
+        make_chat: Callable[..., ChatApp]) -> None:
+    app = make_chat(auth=True, user_messages_per_minute=1)
+    app.app.extensions["chatbot"].accounts.add("alice", PASSWORD)
+    alice = app.tab(app.signed_in("alice", PASSWORD))
+    alice.ask("Only one")
+    start = alice.emit("regenerate")
+    assert "in the last minute" in alice.wait("error", since=start)[1]["message"]
+    assert "history" not in [name for name, _ in alice.events(start)]
+    assert contents(app.reload(alice)) == ["Only one", "You said: Only one"]

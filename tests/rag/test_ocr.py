@@ -1,0 +1,96 @@
+"""Scanned PDFs: pages without a text layer are read by tesseract when it is installed, and
+named in the summary (with what to install) when it is not; never a silent zero chunks."""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+
+import pytest
+from fpdf import FPDF
+from PIL import Image, ImageDraw, ImageFont
+from pypdf import PdfReader, PdfWriter
+
+from harness.documents import make_pdf, make_rag
+from rag import Rag, cli
+from rag.embedding import Embedder
+
+pytestmark = pytest.mark.slow
+
+SCANNED = ["The lighthouse keeper counted", "seventeen schooners passing", "Kerrow Point in 1911."]
+
+
+def scanned_pdf(lines: list[str]) -> bytes:
+    """A page that is only a picture of text, as a scanner makes it (A4 at 150 dpi)."""
+    image = Image.new("L", (1240, 1754), 255)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=40)
+    for row, line in enumerate(lines):
+        draw.text((120, 150 + 70 * row), line, fill=0, font=font)
+    png = io.BytesIO()
+    image.save(png, "PNG")
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.image(png, x=0, y=0, w=210, h=297)
+    return bytes(pdf.output())
+
+
+def joined(*pdfs: bytes) -> bytes:
+    writer = PdfWriter()
+    for data in pdfs:
+        for page in PdfReader(io.BytesIO(data)).pages:
+            writer.add_page(page)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+@pytest.fixture
+def rag(tmp_path: Path, embedder: Embedder) -> Rag:
+    return make_rag(tmp_path / "data", embedder)
+
+
+@pytest.fixture
+def no_tesseract(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+
+
+@pytest.mark.skipif(shutil.which("tesseract") is None, reason="needs tesseract-ocr")
+def test_scanned_pages_are_read_by_ocr(rag: Rag, tmp_path: Path) -> None:
+    pdf = tmp_path / "logbook.pdf"
+    text_page = make_pdf(["The harbour master keeps the tide tables."])
+    pdf.write_bytes(joined(text_page, scanned_pdf(SCANNED), make_pdf([""])))
+    summary = rag.ingest([pdf], "scans")
+    assert summary.added == [str(pdf)] and not summary.failed
+    best = rag.retrieve("How many schooners passed Kerrow Point?", "scans", k=1)[0]
+    assert best.page == 2 and "schooners" in best.text and "Kerrow" in best.text
+    [listed] = rag.documents("scans")
+    assert listed.ocr_pages == (2,)
+
+
+def test_without_tesseract_a_scan_fails_naming_pages_and_what_to_install(
+        rag: Rag, tmp_path: Path, no_tesseract: None) -> None:
+    pdf = tmp_path / "scan.pdf"
+    pdf.write_bytes(joined(scanned_pdf(SCANNED), scanned_pdf(["Second page."])))
+    summary = rag.ingest([pdf], "scans")
+    assert not summary.added and summary.chunks == 0
+    [failure] = summary.failed
+    assert "pages 1-2" in failure.reason and "apt-get install tesseract-ocr" in failure.reason
+
+
+def test_without_tesseract_text_pages_are_added_and_the_rest_named(
+        rag: Rag, tmp_path: Path, no_tesseract: None,
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    pdf = tmp_path / "mixed.pdf"
+    pdf.write_bytes(joined(make_pdf(["Tide tables for the harbour."]), scanned_pdf(SCANNED),
+                           make_pdf([""])))
+    monkeypatch.setattr(cli, "Rag", lambda: rag)
+    assert cli.main(["ingest", str(pdf), "--collection", "mixed"]) == 1
+    out = capsys.readouterr().out
+    assert "1 added, 0 replaced, 0 unchanged, 1 failed" in out
+    assert "page 2: no text layer" in out and "apt-get install tesseract-ocr" in out
+    assert "page 3" not in out  # blank, not scanned
+    assert [d.chunks for d in rag.documents("mixed")] == [1]
