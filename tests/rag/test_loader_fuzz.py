@@ -1,0 +1,98 @@
+"""A fuzz run of the document loaders (hypothesis): PDFs and HTML pages mutated byte by byte
+(flips, cuts, insertions, repeated spans, swapped structure keywords) are loaded as an upload
+would be. Every one gives a Document or a clean per-document Failure, never an exception
+and never a hang; the number of inputs tried is printed (`-s`) and recorded in
+docs/reliability.md."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from harness.documents import html_page, make_pdf
+from rag.documents import Document, Failure
+from rag.loaders.files import load_file
+
+SEEDS = {
+    ".pdf": [make_pdf(["A first page about lighthouses.", "A second page about ferries."],
+                      title="Seed"), make_pdf(["Only one page."])],
+    ".html": [html_page("Seed", "<h2>Part</h2><p>Text <b>bold</b> and a <a href='/x'>link"
+                        "</a>.</p><table><tr><td>cell</td></tr></table>", links=["/a"]),
+              b"<!doctype html><html><body><ul><li>one<li>two</ul><pre>code</pre>"],
+}
+KEYWORDS = [b"obj", b"endobj", b"stream", b"endstream", b"xref", b"trailer", b"/Length",
+            b"/Type", b"/Pages", b"<<", b">>", b"<html", b"</", b"<script>", b"<!--", b"&#",
+            b"\x00", b"\xff\xfe", b"\xef\xbb\xbf"]
+# A loader taking longer than this on a small file is a hang, whatever the machine's load.
+HANG_S = 60.0
+tried: dict[str, int] = {}
+
+
+@st.composite
+def mutated(draw: st.DrawFn, suffix: str) -> bytes:
+    data = bytearray(draw(st.sampled_from(SEEDS[suffix])))
+    for _ in range(draw(st.integers(1, 8))):
+        if not data:
+            break
+        at = draw(st.integers(0, len(data) - 1))
+        kind = draw(st.sampled_from(["flip", "cut", "insert", "repeat", "keyword", "truncate"]))
+        if kind == "flip":
+            data[at] = draw(st.integers(0, 255))
+        elif kind == "cut":
+            del data[at:at + draw(st.integers(1, 64))]
+        elif kind == "insert":
+            data[at:at] = draw(st.binary(min_size=1, max_size=32))
+        elif kind == "repeat":
+            span = bytes(data[at:at + draw(st.integers(1, 256))])
+            data[at:at] = span * draw(st.integers(1, 20))
+        elif kind == "keyword":
+            data[at:at] = draw(st.sampled_from(KEYWORDS))
+        else:
+            del data[at:]
+    return bytes(data)
+
+
+def check(tmp_path: Path, suffix: str, data: bytes) -> None:
+    path = tmp_path / f"fuzz{suffix}"
+    path.write_bytes(data)
+    started = time.monotonic()
+    result = load_file(path)
+    assert time.monotonic() - started < HANG_S
+    assert isinstance(result, Document | Failure)
+    if isinstance(result, Failure):
+        assert result.reason and "Traceback" not in result.reason
+    else:
+        assert all(isinstance(s.text, str) for s in result.sections)
+    tried[suffix] = tried.get(suffix, 0) + 1
+
+
+@pytest.fixture(autouse=True)
+def no_ocr(monkeypatch: pytest.MonkeyPatch) -> None:
+    """OCR of every textless mutant would only time tesseract; the parsers are the target."""
+    monkeypatch.setenv("PATH", "/nonexistent")
+
+
+FUZZ = settings(max_examples=300, deadline=None, derandomize=True,
+                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+
+@FUZZ
+@given(data=mutated(".pdf"))
+def test_mutated_pdfs_load_or_fail_cleanly(tmp_path: Path, data: bytes) -> None:
+    check(tmp_path, ".pdf", data)
+
+
+@FUZZ
+@given(data=mutated(".html"))
+def test_mutated_html_loads_or_fails_cleanly(tmp_path: Path, data: bytes) -> None:
+    check(tmp_path, ".html", data)
+
+
+def test_inputs_tried() -> None:
+    """Runs last in the module: prints how many inputs each loader was given."""
+    print(f"\nloader fuzz: {tried.get('.pdf', 0)} PDFs, {tried.get('.html', 0)} HTML pages")
+    assert tried.get(".pdf", 0) >= 300 and tried.get(".html", 0) >= 300
