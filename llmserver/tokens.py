@@ -36,8 +36,9 @@ class Tokenizers:
     def chat_prompt_tokens(self, alias: str, messages: list[dict[str, Any]]) -> int:
         """Tokens of the prompt a chat request becomes.
 
-        Exact for the transcript format and for a GGUF's own template (or its yaml's). llama-cpp-python maps
-        some well-known templates to built-in formats that may differ by a token or two.
+        Exact for the transcript format and for a GGUF's own template (or its yaml's).
+        llama-cpp-python maps some well-known templates to built-in formats that may differ
+        by a token or two.
         """
         entry = self._entries[alias]
         if entry.chat_format == BASE_MODEL_FORMAT:
