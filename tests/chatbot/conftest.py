@@ -1,5 +1,5 @@
 """Fixtures of the fast layer: a canned LLM server (fake_llm.py), and the chat app in-process
-(inprocess.py) in a fresh data folder per test."""
+(inprocess.py) in a fresh data folder per test; and one Chromium per browser test module."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import Browser
 
+from harness.browser import chromium
 from tests.chatbot.fake_llm import FakeLLM
 from tests.chatbot.inprocess import ChatApp
 
@@ -40,3 +42,10 @@ def make_chat(tmp_path: Path, fake_llm: FakeLLM) -> Iterator[Callable[..., ChatA
 @pytest.fixture
 def chat(make_chat: Callable[..., ChatApp]) -> ChatApp:
     return make_chat()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, for a browser test module (which calls require_chromium())."""
+    with chromium() as browser:
+        yield browser

@@ -402,3 +402,23 @@ def test_an_admin_manages_users_from_the_command_line(tmp_path: Path) -> None:
                         failure_window_s=60)
     assert accounts.sign_in("alice", PASSWORD, "127.0.0.1").admin
     store.close()
+
+
+def test_a_scripted_brute_force_run_never_gets_in(make_chat: Callable[..., ChatApp]) -> None:
+    """200 guesses at one account (the right password among them, late), from one address
+    and with forged X-Forwarded-For headers (no trusted proxy is configured): after the
+    account's 5 failures every attempt is refused unchecked, the right one included."""
+    app = make_chat(auth=True)
+    accounts_of(app).add("alice", PASSWORD, admin=True)
+    client = app.app.test_client()
+    statuses = []
+    for i in range(200):
+        guess = PASSWORD if i == 150 else f"guess number {i}"
+        statuses.append(client.post("/login", data={"name": "alice", "password": guess},
+                                    headers={"Origin": ORIGIN,
+                                             "X-Forwarded-For": f"198.51.100.{i % 250}"}
+                                    ).status_code)
+    assert statuses[:5] == [401] * 5 and set(statuses[5:]) == {429}
+    assert client.get("/").status_code == 302  # never signed in
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'chatbot_sign_ins_total{outcome="throttled"} 195.0' in metrics

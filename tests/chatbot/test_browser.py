@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from harness.browser import ARTIFACTS, TIMEOUT, chromium, require_chromium, send
+from harness.browser import ARTIFACTS, TIMEOUT, require_chromium, send
 from harness.processes import chatbot, llmserver
 
 pytestmark = pytest.mark.slow
@@ -35,12 +35,6 @@ def chat_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             chatbot(llm_url, tmp_path_factory.mktemp("browser-data"),
                     CHAT_MAX_TOKENS="48") as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as browser:
-        yield browser
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ from playwright.sync_api import (
     expect,
 )
 
-from harness.browser import ARTIFACTS, TIMEOUT, chromium, require_chromium, send
+from harness.browser import ARTIFACTS, TIMEOUT, require_chromium, send
 from harness.processes import ROOT, chatbot, free_port
 from harness.socketclient import ChatClient, signed_in_cookie
 
@@ -62,12 +62,6 @@ def chat_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with chatbot(f"http://127.0.0.1:{free_port()}", data_dir, AUTH="on",
                  AUTH_MAX_FAILURES=str(MAX_FAILURES)) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as browser:
-        yield browser
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from harness.browser import TIMEOUT, chromium, require_chromium, send
+from harness.browser import TIMEOUT, require_chromium, send
 from harness.processes import chatbot
 from tests.chatbot.fake_llm import FakeLLM, Reply
 
@@ -28,12 +28,6 @@ def chat(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, FakeLL
     with FakeLLM() as fake, chatbot(fake.url, tmp_path_factory.mktemp("chat-features"),
                                     CHAT_STREAM_INTERVAL_MS="0") as url:
         yield url, fake
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as browser:
-        yield browser
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from harness.browser import TIMEOUT, chromium, require_chromium, send
+from harness.browser import TIMEOUT, require_chromium, send
 from harness.processes import chatbot
 from tests.chatbot.fake_llm import FakeLLM, Reply
 
@@ -57,12 +57,6 @@ def chat(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, FakeLL
         for name, tokens in ATTACKS.items():
             fake.reply(f"attack {name}", Reply(tokens))
         yield url, fake
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as browser:
-        yield browser
 
 
 @pytest.fixture
