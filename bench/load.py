@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx  # noqa: E402
 import socketio  # noqa: E402
 
-from harness.processes import PROCESSES, chatbot_instances, llmserver  # noqa: E402
+from harness.processes import PROCESSES, chatbot_instances, children, llmserver  # noqa: E402
 
 QUESTIONS = ["What is the capital of France?", "Name a primary colour.",
              "How many legs does a spider have?"]
@@ -99,10 +99,13 @@ class Client:
 
 
 def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    """Resident memory of gunicorn's master and its worker (where the app lives)."""
+    total = 0
+    for process in [pid, *children(pid)]:
+        for line in Path(f"/proc/{process}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total / 1024
 
 
 async def conversations(base: str, clients: int, turns: int, timeout: float
@@ -188,34 +191,39 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, llmserver() as llm_url, \
             chatbot_instances(llm_url, Path(tmp), 1, CHAT_MAX_TOKENS=str(args.max_tokens),
                               USER_MESSAGES_PER_MINUTE="0") as (base,):
-        pid = PROCESSES[base].pid
         print(f"stack: llmserver (default model) + 1 chatbot under gunicorn; "
               f"{args.clients} clients x {args.turns} turns, answers of {args.max_tokens} "
               f"tokens, {args.runs} runs")
-        memory = [rss_mb(pid)]
-        for run in range(1, args.runs + 1):
-            started = time.perf_counter()
-            result = asyncio.run(conversations(base, args.clients, args.turns, args.timeout))
-            answers = result["answers"]
-            done = [a for a in answers if a["end"] == "done"]
-            errors = [a for a in answers if a["end"] == "error"]
-            lost = [a for a in answers if a["end"] is None]
-            ttfts = [a["ttft"] for a in done if a["ttft"] is not None]
-            waits = [a["wait"] for a in answers if a["wait"] is not None]
-            memory.append(rss_mb(pid))
-            print(f"run {run}: {len(answers)} messages in {time.perf_counter() - started:.0f} s:"
-                  f" {len(done)} done, {len(errors)} errors, {len(lost)} lost, "
-                  f"{result['crossed']} crossed; TTFT p50 {statistics.median(ttfts):.1f} s, "
-                  f"p95 {percentile(ttfts, 0.95):.1f} s; longest wait for a slot "
-                  f"{max(waits):.1f} s; chatbot RSS {memory[-1]:.0f} MB")
-            for a in errors[:3]:
-                print(f"  error: {a['data']}")
-        print(f"chatbot RSS: before {memory[0]:.0f} MB, after each run "
-              + ", ".join(f"{m:.0f}" for m in memory[1:]) + " MB")
-        alone, crowded = asyncio.run(idle_and_active(base, args.idle, args.active,
-                                                     max(args.max_tokens, 32), args.timeout))
-        print(f"{args.active} active clients: median {alone:.1f} tok/s alone, {crowded:.1f} "
-              f"tok/s with {args.idle} idle clients connected: ratio {crowded / alone:.2f}")
+        # One event loop for everything: the clients' HTTP sessions live as long as it does.
+        asyncio.run(run_all(args, base, PROCESSES[base].pid))
+
+
+async def run_all(args: argparse.Namespace, base: str, pid: int) -> None:
+    memory = [rss_mb(pid)]
+    for run in range(1, args.runs + 1):
+        started = time.perf_counter()
+        result = await conversations(base, args.clients, args.turns, args.timeout)
+        answers = result["answers"]
+        done = [a for a in answers if a["end"] == "done"]
+        errors = [a for a in answers if a["end"] == "error"]
+        lost = [a for a in answers if a["end"] is None]
+        ttfts = [a["ttft"] for a in done if a["ttft"] is not None]
+        waits = [a["wait"] for a in answers if a["wait"] is not None]
+        memory.append(rss_mb(pid))
+        print(f"run {run}: {len(answers)} messages in {time.perf_counter() - started:.0f} s: "
+              f"{len(done)} done, {len(errors)} errors, {len(lost)} lost, "
+              f"{result['crossed']} crossed; TTFT p50 {statistics.median(ttfts):.1f} s, "
+              f"p95 {percentile(ttfts, 0.95):.1f} s; longest wait for a slot "
+              f"{max(waits):.1f} s; chatbot RSS {memory[-1]:.0f} MB", flush=True)
+        for a in errors[:3]:
+            print(f"  error: {a['data']}")
+    print(f"chatbot RSS: before {memory[0]:.0f} MB, after each run "
+          + ", ".join(f"{m:.0f}" for m in memory[1:]) + " MB")
+    alone, crowded = await idle_and_active(base, args.idle, args.active,
+                                           max(args.max_tokens, 32), args.timeout)
+    print(f"{args.active} active clients: median {alone:.1f} tok/s alone, {crowded:.1f} tok/s "
+          f"with {args.idle} idle clients connected: ratio {crowded / alone:.2f}; chatbot RSS "
+          f"{rss_mb(pid):.0f} MB")
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from llmserver.crash import describe_exit
 # simple-websocket doing WebSocket, and one worker per instance, as Flask-SocketIO requires
 # (a socket's state lives in its worker; more instances need REDIS_URL and a sticky proxy).
 # Each open WebSocket holds one of the threads.
-GUNICORN_OPTIONS = ["-k", "gthread", "-w", "1", "--threads", "100",
+GUNICORN_OPTIONS = ["-k", "gthread", "-w", "1", "--threads", "500",
                     "--logger-class", "chatbot.logs.GunicornLogger"]
 
 
