@@ -120,12 +120,12 @@ class LLMClient:
         """Model ids the server offers; raises LLMError when it cannot be asked."""
         return list(self.descriptions())
 
-    def descriptions(self) -> dict[str, str]:
+    def descriptions(self, fresh: bool = False) -> dict[str, str]:
         """The chat models the server offers, in its order, each with its description
         (llmserver's `description`, from the model's yaml; "" when the server gives none);
-        raises LLMError when it cannot be asked."""
+        raises LLMError when it cannot be asked. `fresh`: ask now (a pull just added one)."""
         with self._lock:
-            if self._models.fresh():
+            if self._models.fresh() and not fresh:
                 return self._models.value
         try:
             listed = self.openai.models.list().data
@@ -153,6 +153,46 @@ class LLMClient:
         if not offered:
             raise LLMError("The language model server offers no model.")
         return offered[0]
+
+    # Pulling models (llmserver's /v1/models/pull) -------------------------------------
+
+    def pull(self, model: str) -> dict[str, Any]:
+        """Have llmserver start pulling `model` (a curated name or OWNER/REPO/FILE.gguf);
+        its first state. Raises LLMError (another pull under way, an unknown name, ...)."""
+        return self._pulling("POST", "/v1/models/pull", {"model": model})
+
+    def pull_state(self) -> dict[str, Any]:
+        """llmserver's pull: {"model", "state": idle|running|done|failed, "bytes", "total",
+        "error"?, "alias"?}; raises LLMError."""
+        return self._pulling("GET", "/v1/models/pull")
+
+    def pull_catalog(self) -> list[dict[str, str]]:
+        """The curated models llmserver pulls by name ({"name", "size", "description",
+        "source"}); [] from a server that pulls nothing."""
+        try:
+            models = self._pulling("GET", "/v1/models/pull/catalog").get("models")
+        except LLMError:
+            return []
+        return models if isinstance(models, list) else []
+
+    def _pulling(self, method: str, path: str,
+                 payload: dict[str, Any] | None = None) -> dict[str, Any]:
+        try:
+            response = self.http.request(method, path, json=payload)
+            body = response.json()
+        except httpx.HTTPError as exc:
+            raise LLMError(describe(exc, self.settings)) from exc
+        except ValueError as exc:
+            raise LLMError("The language model server cannot pull models.") from exc
+        if response.status_code in (404, 405):
+            raise LLMError("The language model server cannot pull models (it is not "
+                           "llmserver).")
+        if response.status_code >= 400 or not isinstance(body, dict):
+            error = body.get("error") if isinstance(body, dict) else None
+            message = error.get("message") if isinstance(error, dict) else None
+            raise LLMError(message if isinstance(message, str) else
+                           f"The language model server answered {response.status_code}.")
+        return body
 
     def count_tokens(self, text: str, model: str | None = None) -> int:
         """Tokens of `text` by the model's tokenizer when the server can say, else an

@@ -1,5 +1,6 @@
 """Socket.IO events (the contract in ARCHITECTURE.md, plus the sidebar, settings,
-regenerate, edit, search and document-collection extras), every one registered here.
+regenerate, edit, search, model-picker and document-collection extras), every one registered
+here.
 
 Each socket belongs to an owner (a browser's cookie id, or with AUTH on a signed-in user)
 and shows one conversation; it sits in the conversation's room (answers stream there, so
@@ -34,6 +35,7 @@ from chatbot.accounts import Viewer
 from chatbot.chat import BUSY
 from chatbot.common import browser_room
 from chatbot.grounding import bare_url, url_offer
+from chatbot.models import ModelPicker
 from chatbot.services import Services
 from chatbot.settings import ChatSettings
 from chatbot.store import MARK_END, MARK_START, Conversation, Message
@@ -58,7 +60,7 @@ class Client:
 EVENTS = ("message", "stop", "reset", "switch", "rename", "delete", "settings", "collections",
           "delete_collection", "share_collection", "documents", "remove_document",
           "refetch_document", "retrieval_debug",
-          "regenerate", "edit", "search")
+          "regenerate", "edit", "search", "models", "pull_model")
 
 
 class Events:
@@ -73,6 +75,7 @@ class Events:
         self.chat = services.chat
         self.ingests = services.ingests
         self.limits = services.limits
+        self.picker = ModelPicker(services.llm, services.socketio)
         self.clients: dict[str, Client] = {}
         self._lock = threading.Lock()
 
@@ -377,6 +380,21 @@ class Events:
         emit("search_results", {"q": query, "results": [
             {"conversation": hit.conversation, "title": hit.title or "New chat",
              "message": hit.message, "snippet": _marked(hit.snippet)} for hit in hits]})
+
+    # Extras: the model picker ---------------------------------------------------------
+
+    def on_models(self, client: Client, _: dict[str, Any]) -> None:
+        emit("models", self.picker.listing(client.viewer))
+
+    def on_pull_model(self, client: Client, data: dict[str, Any]) -> None:
+        """{"model"}: pull a curated name or OWNER/REPO/FILE.gguf (admins, with accounts);
+        progress comes as `model_pull`, then a new `models`."""
+        model = data.get("model")
+        if not isinstance(model, str) or not model.strip():
+            raise BadPayload("Malformed request: `model` must be a model name.")
+        problem = self.picker.pull(client.viewer, model.strip())
+        if problem:
+            emit("error", {"message": problem})
 
     # Extras: the user's document collections -----------------------------------------
 

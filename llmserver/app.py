@@ -6,7 +6,8 @@ while the model loads and says ok only once it has generated, model aliases (404
 on offer), the API key, OpenAI-style 4xx bodies for malformed JSON and bad parameters, and a
 token count that never waits behind a generation, and `/metrics` (its own, then the
 engine's), and `/v1/embeddings` from rag's embedding model (llmserver.embeddings), which
-answers while the LLM still loads. Every error answer, the engines' too, is an
+answers while the LLM still loads, and `/v1/models/pull` (llmserver.pulls), a download from
+Hugging Face offered as soon as it is saved. Every error answer, the engines' too, is an
 `errors.ApiError` raised where the failure is found and rendered here, once, and counted.
 It reads a request body once, before the engine runs, and passes the streamed response
 through untouched, so it adds nothing per token.
@@ -36,6 +37,7 @@ from llmserver.errors import ApiError, send_error, send_json
 from llmserver.metrics import CONTENT_TYPE, EngineState, Metrics
 from llmserver.model_config import ModelConfig
 from llmserver.models import ModelEntry, discover
+from llmserver.pulls import CATALOG_PATH, PULL_PATH, Pulls
 from llmserver.settings import Settings
 from llmserver.tokens import Tokenizers
 
@@ -78,12 +80,15 @@ class Gateway:
         self._on_fatal = on_fatal or (lambda _: None)
         self.metrics = Metrics(self._engine_state)
         self.embeddings = Embeddings(settings)
+        self.pulls = Pulls(settings.models_dir, self._offer_pulled)
         # Everything but /health, /metrics and /v1/embeddings, which answer before the
         # model is loaded.
         self._routes: dict[tuple[str, str], Handler] = {
             ("GET", "/v1/models"): self._models,
             ("POST", TOKENIZE_COUNT_PATH): self._tokenize_count,
             **{("POST", path): self._generate for path in GENERATION_PATHS},
+            **{route: self._pull for route in (("POST", PULL_PATH), ("GET", PULL_PATH),
+                                               ("GET", CATALOG_PATH))},
         }
 
     async def load(self) -> None:
@@ -107,6 +112,22 @@ class Gateway:
         self.entries = {e.alias: e for e in entries}
         self.ready = True
         log.info("ready: %s; also offered: %s", self.aliases[0], ", ".join(self.aliases[1:]) or "-")
+
+    def _offer_pulled(self, alias: str) -> None:
+        """Offer the GGUFs a pull from the page saved, after those already on offer (so the
+        default model stays the same)."""
+        found = discover(self.settings.models_dir, self.settings.model)
+        new = [e for e in found if e.alias not in self.entries]
+        if alias not in {e.alias for e in found}:
+            raise RuntimeError("its configuration cannot be used (see llmserver's log)")
+        assert self.engine is not None and self.tokenizers is not None
+        if not self.engine.offer(new):
+            raise RuntimeError(f"restart llmserver to offer it (the {self.engine.name} "
+                               "engine takes its models at start)")
+        self.tokenizers.offer(new)
+        self.entries = {**self.entries, **{e.alias: e for e in new}}
+        self.aliases = self.aliases + [e.alias for e in new]
+        log.info("now also offered: %s", ", ".join(e.alias for e in new) or "-")
 
     def _fatal(self, message: str) -> None:
         log.error("the model server cannot serve: %s", message)
@@ -186,6 +207,10 @@ class Gateway:
             await self.engine.generate(path, request, body, alias, scope, receive, send)
         finally:
             self.active -= 1
+
+    async def _pull(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = await _read_body(receive) if scope["method"] == "POST" else b""
+        await self.pulls.answer(scope, body, send)
 
     async def _embed(self, receive: Receive, send: Send) -> None:
         body = await _read_body(receive)

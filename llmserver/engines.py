@@ -26,6 +26,10 @@ class Engine(Protocol):
     async def start(self, entries: list[ModelEntry]) -> None:
         """Load the first model and generate one token; raise EngineFailed if it cannot."""
 
+    def offer(self, entries: list[ModelEntry]) -> bool:
+        """Serve these models too from now on (a pull saved them); False when this engine
+        only takes new models at its start."""
+
     async def stop(self) -> None: ...
 
     def kill(self) -> None:

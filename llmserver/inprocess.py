@@ -91,6 +91,10 @@ class InProcessEngine:
             raise EngineFailed(f"the warm-up generation failed: {warm.text[:500]}")
         self.inner = inner
 
+    def offer(self, entries: list[ModelEntry]) -> bool:
+        # llama-cpp-python's server takes its models' settings once, when it is built.
+        return False
+
     async def stop(self) -> None:
         self.inner = None
 

@@ -137,6 +137,15 @@ class LlamaServerEngine:
                 self._template_of(entry).write_text(entry.chat_template, encoding="utf-8")
         await self._launch(entries[0])
 
+    def offer(self, entries: list[ModelEntry]) -> bool:
+        # llama-server loads one model per run, so a new one is started like any other
+        # switch, on its first request.
+        for entry in entries:
+            if entry.chat_template is not None:
+                self._template_of(entry).write_text(entry.chat_template, encoding="utf-8")
+            self._entries[entry.alias] = entry
+        return True
+
     def _template_of(self, entry: ModelEntry) -> Path:
         if entry.chat_template is None:
             return self._template

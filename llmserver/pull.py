@@ -117,7 +117,9 @@ def pull(source: Source, models_dir: Path, revision: str) -> Path:
     if not SHA256.fullmatch(expected):
         raise PullError(f"{constants.ENDPOINT} gives no sha256 for {where}, so the download "
                         "could not be checked; not pulling it")
-    size = f" ({metadata.size / 1e6:,.0f} MB)" if metadata.size else ""
+    # The exact count too: llmserver's pull endpoint reads it to report progress.
+    size = (f" ({metadata.size / 1e6:,.0f} MB, {metadata.size} bytes)" if metadata.size
+            else "")
     print(f"Pulling {where}{size} into {models_dir}/", flush=True)
     staging = models_dir / STAGING / source.alias
     try:

@@ -20,6 +20,10 @@ class Tokenizers:
         self._vocabs: dict[str, llama_cpp.Llama] = {}
         self._lock = threading.Lock()
 
+    def offer(self, entries: list[ModelEntry]) -> None:
+        with self._lock:
+            self._entries.update((e.alias, e) for e in entries)
+
     def _vocab(self, alias: str) -> llama_cpp.Llama:
         with self._lock:
             vocab = self._vocabs.get(alias)

@@ -1,9 +1,110 @@
-// The settings panel: per-conversation system prompt, temperature, top_p, answer length.
+// The settings panel: per-conversation system prompt, temperature, top_p, answer length and
+// model; and, for whoever may (the local user, or an admin with accounts), pulling a model.
 const dialog = document.querySelector("#settings-dialog");
 const form = document.querySelector("#settings-form");
+const modelSelect = document.querySelector("#settings-model");
+const modelDescription = document.querySelector("#model-description");
+const pullSection = document.querySelector("#model-pull");
+const catalogList = document.querySelector("#model-catalog");
+const pullStatus = document.querySelector("#model-pull-status");
+
+// Whole megabytes, but tenths below 10 MB so that a small file does not read "0 of 0".
+const megabytes = (bytes) => (bytes < 1e7 ? (bytes / 1e6).toFixed(1) : Math.round(bytes / 1e6).toLocaleString());
 
 export function initSettings(socket) {
-  document.querySelector("#open-settings").addEventListener("click", () => dialog.showModal());
+  let chosen = null; // the conversation's model; null: the server's default
+  let offered = []; // [{id, description}] from the last `models`
+  let serverDefault = "";
+  let catalog = []; // what may be pulled by name, from the last `models`
+  let pulling = null; // the name asked for, until the server answers or refuses
+
+  function showModels() {
+    const ids = offered.map((m) => m.id);
+    const label = serverDefault ? `Server default (${serverDefault})` : "Server default";
+    const options = [new Option(label, ""), ...ids.map((id) => new Option(id, id))];
+    // A model this conversation uses that the server no longer lists stays selected, so
+    // that saving other settings does not change it.
+    if (chosen && !ids.includes(chosen)) options.push(new Option(`${chosen} (not offered)`, chosen));
+    modelSelect.replaceChildren(...options);
+    modelSelect.value = chosen || "";
+    describe();
+  }
+
+  function describe() {
+    const id = modelSelect.value || serverDefault;
+    modelDescription.textContent = offered.find((m) => m.id === id)?.description || "";
+  }
+
+  function showCatalog() {
+    const have = new Set(offered.map((m) => m.id));
+    catalogList.replaceChildren(...catalog.map((model) => {
+      const item = document.createElement("li");
+      item.dataset.name = model.name;
+      const about = document.createElement("span");
+      about.textContent = `${model.name}: ${model.description}`;
+      const size = document.createElement("span");
+      size.className = "size";
+      size.textContent = model.size;
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "pull";
+      button.textContent = have.has(model.name) ? "Pulled" : "Pull";
+      button.disabled = have.has(model.name);
+      button.addEventListener("click", () => pull(model.name));
+      item.append(about, size, button);
+      return item;
+    }));
+  }
+
+  function pull(name) {
+    pulling = name;
+    setStatus(`Asking the model server for ${name}…`, "running");
+    for (const button of catalogList.querySelectorAll("button.pull")) button.disabled = true;
+    socket.emit("pull_model", { model: name });
+  }
+
+  function setStatus(text, state) {
+    pullStatus.textContent = text;
+    pullStatus.dataset.state = state;
+  }
+
+  socket.on("models", (listing) => {
+    offered = listing.models;
+    serverDefault = listing.current;
+    catalog = listing.catalog;
+    showModels();
+    pullSection.hidden = !listing.can_pull;
+    showCatalog();
+  });
+
+  socket.on("model_pull", ({ model, state, bytes, total, error, alias }) => {
+    pulling = null;
+    const name = model || "the model";
+    if (state === "running") {
+      const of = total ? ` of ${megabytes(total)}` : "";
+      setStatus(`Pulling ${name}: ${megabytes(bytes)}${of} MB`, state);
+    } else if (state === "done") {
+      setStatus(`Pulled ${name}: choose “${alias || name}” above.`, state);
+    } else if (state === "failed") {
+      setStatus(`Could not pull ${name}: ${error}`, state);
+    }
+  });
+
+  // A pull refused (not allowed, another under way, the server unreachable) is an `error`;
+  // said here too, since the dialog covers the chat where errors are shown.
+  socket.on("error", ({ message }) => {
+    if (pulling === null) return;
+    pulling = null;
+    setStatus(message, "failed");
+    showCatalog();
+  });
+
+  modelSelect.addEventListener("change", describe);
+
+  document.querySelector("#open-settings").addEventListener("click", () => {
+    socket.emit("models", {});
+    dialog.showModal();
+  });
   dialog.addEventListener("close", () => {
     if (dialog.returnValue !== "save") return;
     const data = new FormData(form);
@@ -12,6 +113,7 @@ export function initSettings(socket) {
       temperature: Number(data.get("temperature")),
       top_p: Number(data.get("top_p")),
       max_tokens: Number(data.get("max_tokens")),
+      model: data.get("model") || null,
     });
   });
 
@@ -20,7 +122,8 @@ export function initSettings(socket) {
       for (const name of ["system_prompt", "temperature", "top_p", "max_tokens"]) {
         form.elements[name].value = values[name];
       }
-      document.querySelector("#settings-model").textContent = values.model || "server default";
+      chosen = values.model || null;
+      showModels();
     },
   };
 }

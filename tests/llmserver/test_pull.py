@@ -1,6 +1,5 @@
 """`llmserver pull` as a subprocess against a local HTTP server standing in for the Hugging
-Face hub (HF_ENDPOINT): the few endpoints hf_hub_download uses, answered the way the hub
-answers them for an LFS file, serving a small real GGUF."""
+Face hub (HF_ENDPOINT, harness/hub.py), serving a small real GGUF."""
 
 from __future__ import annotations
 
@@ -9,110 +8,15 @@ import os
 import re
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import gguf
-import numpy as np
 import pytest
 import yaml
 
+from harness.hub import FILE, REPO, Hub, serving, write_gguf
 from harness.processes import free_port
-
-REPO = "someone/Tiny-GGUF"
-FILE = "tiny-Q4_K_M.gguf"
-COMMIT = "0123456789abcdef0123456789abcdef01234567"
-
-
-def write_gguf(path: Path, rows: int = 64) -> bytes:
-    writer = gguf.GGUFWriter(str(path), "llama")
-    writer.add_name("tiny")
-    weights = np.random.default_rng(0).standard_normal((rows, 1024)).astype(np.float32)
-    writer.add_tensor("weights", weights)
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return path.read_bytes()
-
-
-@dataclass
-class Hub:
-    """What the stand-in hub serves and what it was asked."""
-
-    files: dict[str, bytes]  # "owner/repo/file" -> content
-    port: int = 0
-    # The sha256 it publishes for a file; by default the true one.
-    published: dict[str, str] = field(default_factory=dict)
-    # Close the connection after this many bytes of the next GET's body.
-    cut_next_get_after: int | None = None
-    ranges: list[str | None] = field(default_factory=list)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-
-def handler_for(hub: Hub) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *_: object) -> None:
-            pass
-
-        def do_HEAD(self) -> None:
-            self._answer(body=False)
-
-        def do_GET(self) -> None:
-            self._answer(body=True)
-
-        def _answer(self, body: bool) -> None:
-            found = re.fullmatch(r"/([^/]+/[^/]+)/resolve/([^/]+)/(.+)", self.path)
-            key = f"{found.group(1)}/{found.group(3)}" if found else ""
-            if key not in hub.files:
-                repo_known = found and any(k.startswith(found.group(1) + "/") for k in hub.files)
-                self.send_response(404)
-                self.send_header("X-Error-Code", "EntryNotFound" if repo_known else "RepoNotFound")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            content = hub.files[key]
-            sha = hub.published.get(key) or hashlib.sha256(content).hexdigest()
-            start = 0
-            requested = self.headers.get("Range")
-            if body:
-                hub.ranges.append(requested)
-            if body and requested:
-                start = int(re.fullmatch(r"bytes=(\d+)-", requested).group(1))
-                self.send_response(206)
-                self.send_header("Content-Range",
-                                 f"bytes {start}-{len(content) - 1}/{len(content)}")
-            else:
-                self.send_response(200)
-            # As the hub answers for an LFS file: the object's sha256 and size in the
-            # x-linked headers, the commit the revision resolved to.
-            self.send_header("X-Repo-Commit", COMMIT)
-            self.send_header("ETag", f'"{sha}"')
-            self.send_header("X-Linked-Etag", f'"{sha}"')
-            self.send_header("X-Linked-Size", str(len(content)))
-            self.send_header("Accept-Ranges", "bytes")
-            self.send_header("Content-Length", str(len(content) - start))
-            self.end_headers()
-            if not body:
-                return
-            cut, hub.cut_next_get_after = hub.cut_next_get_after, None
-            if cut is None:
-                self.wfile.write(content[start:])
-                return
-            self.wfile.write(content[start:start + cut])
-            self.wfile.flush()
-            self.close_connection = True
-            self.connection.shutdown(2)
-
-    return Handler
 
 
 @pytest.fixture()
@@ -121,13 +25,8 @@ def hub(tmp_path: Path) -> Iterator[Hub]:
     served = Hub(files={f"{REPO}/{FILE}": content,
                         "bartowski/Qwen2.5-0.5B-Instruct-GGUF/Qwen2.5-0.5B-Instruct-Q4_K_M.gguf":
                         content})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(served))
-    served.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield served
-    server.shutdown()
-    server.server_close()
+    with serving(served):
+        yield served
 
 
 def pull(endpoint: str, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
