@@ -41,6 +41,8 @@ def load_file(path: Path) -> Document | Failure:
         return Failure(str(path), str(e))
     except OSError as e:
         return Failure(str(path), e.strerror or str(e))
+    except Exception as e:  # noqa: BLE001 - a parser's surprise stays this file's failure
+        return Failure(str(path), f"unreadable file ({type(e).__name__}: {e})")
 
 
 def load_path(path: Path) -> Iterator[Document | Failure]:

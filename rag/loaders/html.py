@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import lxml.etree
 import lxml.html
 import trafilatura
@@ -16,6 +18,10 @@ from rag.loaders.markdown import sections_from_markdown, title_from_markdown
 _BOILERPLATE_TAGS = ("script", "style", "noscript", "nav", "header", "footer", "aside", "form")
 _BOILERPLATE_XPATH = "|".join(f"//{tag}" for tag in _BOILERPLATE_TAGS)
 _PARSER = lxml.html.HTMLParser(encoding="utf-8")
+# Characters XML cannot hold (NUL, the other C0 controls but tab and newlines, U+FFFE/FFFF):
+# lxml builds a tree with them, then refuses them later (trafilatura, tostring), and no page
+# is about them. Found by tests/rag/test_loader_fuzz.py.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 def decode_html(data: bytes, charset: str | None = None) -> str:
@@ -44,7 +50,7 @@ def _fallback_markdown(tree: lxml.html.HtmlElement) -> str:
 def parse_html(html: str, source: str) -> Document:
     try:
         # Bytes and an explicit parser: lxml refuses str input that declares an encoding.
-        tree = lxml.html.fromstring(html.encode("utf-8"), parser=_PARSER)
+        tree = lxml.html.fromstring(_NOT_XML.sub("", html).encode("utf-8"), parser=_PARSER)
     except (lxml.etree.ParserError, ValueError):
         return Document(source, source, [])  # no markup at all: reported as empty
     title = " ".join((tree.findtext(".//title") or "").split())

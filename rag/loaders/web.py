@@ -47,6 +47,8 @@ def load_url(url: str, fetcher: Fetcher) -> Document | Failure:
         return document_from_response(fetcher.get(url))
     except (FetchError, PdfError, NotText) as e:
         return Failure(url, str(e))
+    except Exception as e:  # noqa: BLE001 - a parser's surprise stays this page's failure
+        return Failure(url, f"unreadable page ({type(e).__name__}: {e})")
 
 
 def _links(resp: Response) -> list[str]:
@@ -136,6 +138,9 @@ class Crawler:
                 doc = document_from_response(resp)
             except (FetchError, PdfError, NotText) as e:
                 yield Failure(url, str(e))
+                continue
+            except Exception as e:  # noqa: BLE001 - one unreadable page, not the whole crawl
+                yield Failure(url, f"unreadable page ({type(e).__name__}: {e})")
                 continue
             if depth < self.depth and resp.content_type in _HTML_TYPES:
                 for link in _links(resp):
