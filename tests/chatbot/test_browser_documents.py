@@ -85,7 +85,8 @@ def test_debug_view_shows_ranks_under_the_answer(page: Page) -> None:
     page.click("#open-settings")
     page.check("#retrieval-debug")
     page.click("#settings-dialog button[value=save]")
-    assert page.evaluate("localStorage.getItem('retrieval-debug')") == "on"
+    # Saved when the dialog has closed, which comes after the click returns.
+    page.wait_for_function("localStorage.getItem('retrieval-debug') === 'on'")
     send(page, "/rag on kitchen")
     expect(page.locator("#open-documents")).to_have_attribute("data-on", "true")
     send(page, "How fast does the Brewmaster kettle boil a litre?")
