@@ -103,6 +103,7 @@ def test_debug_view_shows_ranks_under_the_answer(page: Page) -> None:
     page.click("#open-settings")
     page.uncheck("#retrieval-debug")
     page.click("#settings-dialog button[value=save]")
+    page.wait_for_function("localStorage.getItem('retrieval-debug') === 'off'")
     send(page, "And how much water does it hold?")
     second = page.locator("#messages .msg.assistant").last
     expect(page.locator("#messages .msg.assistant")).to_have_count(2)
