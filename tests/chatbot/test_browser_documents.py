@@ -4,6 +4,7 @@ showing under an answer each passage's lexical rank, vector rank and fused score
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,12 +82,21 @@ def test_documents_listed_refetched_and_removed(page: Page, site: str,
     page.click("#documents-dialog .dialog-actions button")
 
 
+def saved(page: Page, value: str) -> None:
+    """Wait for the debug toggle to be saved: that happens when the settings dialog has
+    closed, after the click returns. (Polled from here: `wait_for_function` evaluates a
+    string in the page, which its CSP forbids.)"""
+    deadline = time.monotonic() + 30
+    while page.evaluate("localStorage.getItem('retrieval-debug')") != value:
+        assert time.monotonic() < deadline, f"the debug toggle was not saved as {value!r}"
+        page.wait_for_timeout(50)
+
+
 def test_debug_view_shows_ranks_under_the_answer(page: Page) -> None:
     page.click("#open-settings")
     page.check("#retrieval-debug")
     page.click("#settings-dialog button[value=save]")
-    # Saved when the dialog has closed, which comes after the click returns.
-    page.wait_for_function("localStorage.getItem('retrieval-debug') === 'on'")
+    saved(page, "on")
     send(page, "/rag on kitchen")
     expect(page.locator("#open-documents")).to_have_attribute("data-on", "true")
     send(page, "How fast does the Brewmaster kettle boil a litre?")
@@ -103,7 +113,7 @@ def test_debug_view_shows_ranks_under_the_answer(page: Page) -> None:
     page.click("#open-settings")
     page.uncheck("#retrieval-debug")
     page.click("#settings-dialog button[value=save]")
-    page.wait_for_function("localStorage.getItem('retrieval-debug') === 'off'")
+    saved(page, "off")
     send(page, "And how much water does it hold?")
     second = page.locator("#messages .msg.assistant").last
     expect(page.locator("#messages .msg.assistant")).to_have_count(2)
