@@ -220,13 +220,7 @@ class Gateway:
 
     def _checked(self, path: str, body: bytes) -> dict[str, Any]:
         """The generation request, parsed, or the 4xx for what is wrong with it."""
-        try:
-            request: Any = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise errors.bad_request(f"Request body is not valid JSON: {exc}",
-                                     code="invalid_json") from None
-        if not isinstance(request, dict):
-            raise errors.bad_request("Request body must be a JSON object.", code="invalid_request")
+        request = errors.json_object(body)
         if path == "/v1/chat/completions":
             messages = request.get("messages")
             if not isinstance(messages, list) or not messages:

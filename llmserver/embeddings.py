@@ -20,7 +20,7 @@ import json
 import logging
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio
 
@@ -56,13 +56,7 @@ def _is_int(value: object) -> bool:
 
 def parse(body: bytes, settings: Settings) -> EmbeddingRequest:
     """The request, or the 400 that says what is wrong with it."""
-    try:
-        request: Any = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise errors.bad_request(f"Request body is not valid JSON: {exc}",
-                                 code="invalid_json") from None
-    if not isinstance(request, dict):
-        raise errors.bad_request("Request body must be a JSON object.", code="invalid_request")
+    request = errors.json_object(body)
     value = request.get("input")
     texts: list[str] | None = None
     ids: list[list[int]] | None = None

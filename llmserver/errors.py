@@ -108,6 +108,17 @@ def bad_request(message: str, *, code: str | None = None, param: str | None = No
     return ApiError(400, message, code=code, param=param)
 
 
+def json_object(body: bytes) -> dict[str, Any]:
+    """A request body that must be a JSON object, or the 400 saying what it is instead."""
+    try:
+        request = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise bad_request(f"Request body is not valid JSON: {exc}", code="invalid_json") from None
+    if not isinstance(request, dict):
+        raise bad_request("Request body must be a JSON object.", code="invalid_request")
+    return request
+
+
 def model_not_found(model: object, available: list[str] | None = None) -> ApiError:
     offer = f" Available: {', '.join(available)}." if available else ""
     return ApiError(404, f"The model {model!r} does not exist.{offer}", code="model_not_found",
