@@ -1,0 +1,61 @@
+"""Socket.IO from other sites: a real chatbot process on loopback accepts a WebSocket only from
+its own origin and the ones CHATBOT_ALLOWED_ORIGINS lists (a page elsewhere could otherwise
+use a visitor's cookie to read their conversations)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import socketio
+import websocket
+
+from harness.processes import chatbot, free_port
+from harness.socketclient import page_cookie
+
+pytestmark = pytest.mark.slow
+
+ALLOWED = "https://chat.example.org"
+
+
+@pytest.fixture(scope="module")
+def chat_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    nowhere = f"http://127.0.0.1:{free_port()}"  # no LLM: only connections are tried here
+    with chatbot(nowhere, tmp_path_factory.mktemp("origins"),
+                 CHATBOT_ALLOWED_ORIGINS=f"{ALLOWED}/") as url:
+        yield url
+
+
+def connects(url: str, origin: str, transport: str) -> bool:
+    """Whether Engine.IO opens a session for a browser page at `origin`."""
+    cookie = page_cookie(url)
+    if transport == "polling":
+        client = socketio.Client(reconnection=False)
+        try:
+            client.connect(url, headers={"Cookie": cookie, "Origin": origin},
+                           transports=["polling"], wait_timeout=10)
+        except socketio.exceptions.ConnectionError:
+            return False
+        client.disconnect()
+        return True
+    # A raw WebSocket: the Socket.IO client's own adds an Origin header of its own.
+    try:
+        ws = websocket.create_connection(
+            url.replace("http:", "ws:") + "/socket.io/?EIO=4&transport=websocket",
+            origin=origin, cookie=cookie, timeout=10)
+    except websocket.WebSocketBadStatusException:
+        return False
+    try:
+        return ws.recv().startswith("0{")  # Engine.IO's open packet
+    finally:
+        ws.close()
+
+
+@pytest.mark.parametrize("transport", ["websocket", "polling"])
+def test_only_the_pages_own_origin_and_listed_ones_connect(chat_url: str,
+                                                           transport: str) -> None:
+    assert connects(chat_url, chat_url, transport)
+    assert connects(chat_url, ALLOWED, transport)  # listed with a trailing slash
+    for foreign in ("https://evil.example", "null", chat_url.replace("127.0.0.1", "localhost"),
+                    f"{ALLOWED}.evil.example", chat_url.replace("http:", "https:")):
+        assert not connects(chat_url, foreign, transport), foreign
