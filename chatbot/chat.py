@@ -68,10 +68,13 @@ class Chat:
         return self.bus.elsewhere(conversation_id)
 
     def answer(self, conversation: Conversation, text: str, viewer: Viewer,
-               on_stored: Callable[[], None] | None = None) -> str | None:
+               on_stored: Callable[[], None] | None = None,
+               prepare: Callable[[], Conversation] | None = None) -> str | None:
         """Start answering `text` for `viewer` in the background; an error message if it
         cannot start. `on_stored` runs once the user's message is saved (it may have titled
-        the chat)."""
+        the chat). `prepare` runs once the conversation is claimed and before the answer
+        starts, so that what it changes (regenerate and edit remove turns) is changed only
+        when the answer will follow; it returns the conversation as it left it."""
         generation = Generation(conversation.id, text, viewer, on_stored)
         with self._lock:
             if conversation.id in self._active:
@@ -82,6 +85,14 @@ class Chat:
             except BusDown as exc:
                 return str(exc)
             self._active[conversation.id] = generation
+        if prepare is not None:
+            try:
+                conversation = prepare()
+            except BaseException:
+                with self._lock:
+                    del self._active[conversation.id]
+                    self.bus.release(conversation.id)
+                raise
         self.spawn(self._run, conversation, generation)
         return None
 

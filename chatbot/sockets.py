@@ -32,7 +32,6 @@ from pydantic import ValidationError
 
 from chatbot import auth, commands
 from chatbot.accounts import Viewer
-from chatbot.chat import BUSY
 from chatbot.common import browser_room
 from chatbot.grounding import bare_url, url_offer
 from chatbot.models import ModelPicker
@@ -217,9 +216,10 @@ class Events:
             raise BadPayload(f"Message too long: {len(text):,} characters, at most "
                              f"{limit:,} are accepted.")
 
-    def _answer(self, client: Client, conversation: Conversation, text: str,
-                echo: bool) -> None:
-        """Answer `text`; `echo`: this tab has not shown the question yet (a command)."""
+    def _answer(self, client: Client, conversation: Conversation, text: str, echo: bool,
+                prepare: Callable[[], Conversation] | None = None) -> bool:
+        """Answer `text`; `echo`: this tab has not shown the question yet (a command);
+        `prepare`: see Chat.answer. False, with the error sent, when it cannot start."""
         owner = client.viewer.key
 
         def stored() -> None:
@@ -230,14 +230,15 @@ class Events:
                                to=conversation.id)
 
         problem = self.limits.question(owner) or self.chat.answer(
-            conversation, text, client.viewer, on_stored=stored)
+            conversation, text, client.viewer, on_stored=stored, prepare=prepare)
         if problem:
             self.grounding.expect(conversation.id, None)
             emit("error", {"message": problem})
-            return
+            return False
         # Other tabs on this conversation show the question too.
         self.socketio.emit("user_message", {"text": text}, to=conversation.id,
                            skip_sid=None if echo else request.sid)  # type: ignore[attr-defined]
+        return True
 
     def on_stop(self, client: Client, data: dict[str, Any]) -> None:
         # Optional extra: the `token` events this browser displayed before stopping.
@@ -358,18 +359,19 @@ class Events:
                  text: str) -> None:
         """Remove `question` and all after it, show every tab the shorter conversation,
         then answer `text` in its place. Refused, with nothing removed, while an answer is
-        being written or when the user may not ask now."""
+        being written or when the user may not ask now: the turns go only once the
+        conversation is claimed for the new answer, so a message sent from another tab at
+        that instant cannot leave the conversation cut short and unanswered."""
         cid = conversation.id
-        busy = self.chat.active(cid) is not None or self.chat.answering_elsewhere(cid)
-        problem = BUSY if busy else self.limits.question(client.viewer.key)
-        if problem:
-            emit("error", {"message": problem})
-            return
-        self.store.truncate(cid, question.id)
-        conversation = self.store.get(client.viewer.key, cid) or conversation
-        self.socketio.emit("history", self._history(conversation), to=cid)
-        self.metrics.messages.inc()
-        self._answer(client, conversation, text, echo=True)
+
+        def cut() -> Conversation:
+            self.store.truncate(cid, question.id)
+            shorter = self.store.get(client.viewer.key, cid) or conversation
+            self.socketio.emit("history", self._history(shorter), to=cid)
+            return shorter
+
+        if self._answer(client, conversation, text, echo=True, prepare=cut):
+            self.metrics.messages.inc()
 
     def on_search(self, client: Client, data: dict[str, Any]) -> None:
         """{"q"}: the owner's conversations and messages holding every word of `q`."""

@@ -71,6 +71,27 @@ def test_regenerate_and_edit_are_refused_while_an_answer_is_written(
     assert contents(chat.reload(tab)) == ["Earlier", "You said: Earlier", "Slow one", "abc"]
 
 
+def test_a_message_sent_while_turns_are_removed_is_refused_and_the_regeneration_goes_on(
+        chat: ChatApp, fake_llm: FakeLLM, monkeypatch: pytest.MonkeyPatch) -> None:
+    tab = chat.tab()
+    other = chat.tab(tab.browser)
+    tab.ask("First question")
+    store = chat.app.extensions["chatbot"].store
+    truncate = store.truncate
+    refused: list[str] = []
+
+    def other_tab_sends_meanwhile(conversation_id: str, message_id: int) -> None:
+        # The instant between "nothing is being written" and the removal of the turns.
+        refused.append(other.wait("error", since=other.send("Meanwhile"))[1]["message"])
+        truncate(conversation_id, message_id)
+
+    monkeypatch.setattr(store, "truncate", other_tab_sends_meanwhile)
+    fake_llm.reply("First question", Reply(["Again"]))
+    answer, ending, _ = tab.answer(tab.emit("regenerate", {}))
+    assert refused == [BUSY] and (answer, ending) == ("Again", "done")
+    assert contents(chat.reload(tab)) == ["First question", "Again"]
+
+
 def test_edit_replaces_the_message_and_removes_every_later_turn(
         chat: ChatApp, fake_llm: FakeLLM) -> None:
     tab = chat.tab()
