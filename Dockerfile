@@ -124,11 +124,12 @@ ENV PYTHONUNBUFFERED=1 \
     EMBED_ONNX_DIR=/opt/embeddings \
     DATA_DIR=/data \
     MODELS_DIR=/app/models
-# libgomp: llama.cpp's threads (OpenMP). Ubuntu-based images (CUDA's) give uid 1000 to a user
-# `ubuntu`: the app's user takes it, as on Debian, for bind mounts' sake.
+# libgomp: llama.cpp's threads (OpenMP); tesseract-ocr (English): the text of scanned PDF
+# pages (rag/loaders/ocr.py). Ubuntu-based images (CUDA's) give uid 1000 to a user `ubuntu`:
+# the app's user takes it, as on Debian, for bind mounts' sake.
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libgomp1 \
-       $(command -v python3 >/dev/null || echo python3) \
+       tesseract-ocr $(command -v python3 >/dev/null || echo python3) \
     && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
     && if id ubuntu >/dev/null 2>&1; then userdel --remove ubuntu; fi \
     && useradd --create-home --uid 1000 app \

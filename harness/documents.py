@@ -3,6 +3,7 @@ and a `Rag` set up to crawl it without waiting."""
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from fpdf import FPDF
 from fpdf.enums import EncryptionMethod
+from PIL import Image, ImageDraw, ImageFont
 
 from rag import Rag
 from rag.embedding import Embedder
@@ -29,6 +31,21 @@ def make_pdf(pages: list[str], title: str = "", password: str | None = None) -> 
     for text in pages:
         pdf.add_page()
         pdf.multi_cell(0, 6, text)
+    return bytes(pdf.output())
+
+
+def scanned_pdf(lines: list[str]) -> bytes:
+    """A page that is only a picture of text, as a scanner makes it (A4 at 150 dpi)."""
+    image = Image.new("L", (1240, 1754), 255)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=40)
+    for row, line in enumerate(lines):
+        draw.text((120, 150 + 70 * row), line, fill=0, font=font)
+    png = io.BytesIO()
+    image.save(png, "PNG")
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.image(png, x=0, y=0, w=210, h=297)
     return bytes(pdf.output())
 
 

@@ -8,8 +8,9 @@ removes at the end (volumes included), it checks, printing each step and its tim
   build          `docker-compose build`; the image's size, and no torch in it
   up             `up -d` until llmserver, chroma and chatbot report healthy
   stream         an answer streamed over the chatbot's Socket.IO (WebSocket)
-  ingest         a document uploaded as the page does, into the Chroma container, then a
-                 grounded answer whose `done` cites it
+  ingest         a document and a scanned PDF (read by the image's tesseract) uploaded as
+                 the page does, into the Chroma container, then a grounded answer whose
+                 `done` cites the document
   restart        `restart chatbot`: the conversation is still there (history on reconnect)
   down/up        `down` then `up -d`: the conversation and the collection are still there
   backup         the data volumes archived with the documented `docker run ... tar` command
@@ -49,6 +50,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the test harness, beside scripts/ (not an installed package)
 
+from harness.documents import scanned_pdf  # noqa: E402
 from harness.socketclient import ChatClient  # noqa: E402
 from harness.uploads import finished, upload  # noqa: E402
 
@@ -62,6 +64,8 @@ DOCUMENT = ("zorblax.md", b"# Zorblax lighthouse\n\nThe Zorblax lighthouse on Qu
 TITLE = "Zorblax lighthouse"
 QUESTION = "What colour is the Zorblax lighthouse on Quimby island?"
 COLLECTION = "deploy"
+SCANNED = ("logbook.pdf", scanned_pdf(["The lighthouse keeper counted",
+                                       "seventeen schooners passing Kerrow Point."]))
 
 
 class Failed(Exception):
@@ -339,8 +343,11 @@ def main(argv: list[str] | None = None) -> int:
 
         with steps("ingest: upload into Chroma, a grounded answer"), \
                 ChatClient(base, cookie=cookie) as client:
-            summary = finished(client, upload(client, [DOCUMENT], COLLECTION), timeout=300)
-            check(summary["state"] == "done", f"the upload failed: {summary}")
+            summary = finished(client, upload(client, [DOCUMENT, SCANNED], COLLECTION),
+                               timeout=300)
+            # A scanned page gives text only if the image's tesseract read it.
+            check(summary["state"] == "done" and not summary["summary"]["failed"],
+                  f"the upload failed: {summary}")
             check("RAG is on" in command(client, f"/rag on {COLLECTION} 3"), "no RAG")
             _, done = answer(client, QUESTION)
             titles = [s["title"] for s in done["sources"]]

@@ -3,8 +3,8 @@ and the next message after the server's return is answered."""
 
 from __future__ import annotations
 
-from contextlib import ExitStack
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx

@@ -8,32 +8,15 @@ import shutil
 from pathlib import Path
 
 import pytest
-from fpdf import FPDF
-from PIL import Image, ImageDraw, ImageFont
 from pypdf import PdfReader, PdfWriter
 
-from harness.documents import make_pdf, make_rag
+from harness.documents import make_pdf, make_rag, scanned_pdf
 from rag import Rag, cli
 from rag.embedding import Embedder
 
 pytestmark = pytest.mark.slow
 
 SCANNED = ["The lighthouse keeper counted", "seventeen schooners passing", "Kerrow Point in 1911."]
-
-
-def scanned_pdf(lines: list[str]) -> bytes:
-    """A page that is only a picture of text, as a scanner makes it (A4 at 150 dpi)."""
-    image = Image.new("L", (1240, 1754), 255)
-    draw = ImageDraw.Draw(image)
-    font = ImageFont.load_default(size=40)
-    for row, line in enumerate(lines):
-        draw.text((120, 150 + 70 * row), line, fill=0, font=font)
-    png = io.BytesIO()
-    image.save(png, "PNG")
-    pdf = FPDF()
-    pdf.add_page()
-    pdf.image(png, x=0, y=0, w=210, h=297)
-    return bytes(pdf.output())
 
 
 def joined(*pdfs: bytes) -> bytes:
