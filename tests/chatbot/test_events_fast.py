@@ -76,6 +76,28 @@ def test_reset_switch_rename_delete_and_export(chat: ChatApp) -> None:
     assert tab.browser.get(f"/conversations/{first_id}/export.md").status_code == 404
 
 
+def test_another_browsers_conversation_is_absent_to_this_one(chat: ChatApp) -> None:
+    # Without accounts each browser (cookie) owns its conversations: another's id, known or
+    # guessed, reads, changes and deletes nothing. Ids are 128-bit random, not counters.
+    owner = chat.tab()
+    owner.ask("A private question")
+    theirs = owner.history()["conversation"]["id"]
+    assert len(theirs) == 32 and int(theirs, 16) != 0
+    stranger = chat.tab()
+    for event, payload in (("switch", {"id": theirs}), ("rename", {"id": theirs, "title": "x"}),
+                           ("delete", {"id": theirs})):
+        start = stranger.emit(event, payload)
+        assert "no longer exists" in stranger.wait("error", since=start)[1]["message"], event
+    for path in (f"/conversations/{theirs}/export.json", f"/conversations/{theirs}/export.md"):
+        assert stranger.browser.get(path).status_code == 404
+    assert stranger.history()["messages"] == []
+    assert stranger.wait("search_results", since=stranger.emit("search", {"q": "private"}))[1][
+        "results"] == []
+    kept = chat.tab(owner.browser).history()
+    assert kept["conversation"]["id"] == theirs and kept["conversation"]["title"] != "x"
+    assert [m["content"] for m in kept["messages"]][0] == "A private question"
+
+
 def test_settings_reach_every_tab_of_the_conversation(chat: ChatApp) -> None:
     first = chat.tab()
     second = chat.tab(first.browser)
