@@ -29,6 +29,7 @@ from chatbot.limits import Limits
 from chatbot.llm import LLMClient
 from chatbot.metrics import Metrics
 from chatbot.prompt import PromptBuilder
+from chatbot.proxies import ForwardedScheme, SecureOverHttps
 from chatbot.services import Services
 from chatbot.settings import Settings
 from chatbot.slots import SlotQueue
@@ -98,6 +99,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
                         socketio=socketio, accounts=accounts,
                         limits=Limits(settings, store, metrics))
     app.extensions["chatbot"] = services
+    # After SocketIO(app), which wraps wsgi_app with Engine.IO: this runs before it.
+    app.wsgi_app = ForwardedScheme(app.wsgi_app, settings.trusted_proxies)  # type: ignore[method-assign]
+    app.session_interface = SecureOverHttps()
     auth.init_app(app)
     views.init_app(app)
     uploads.init_app(app, settings)

@@ -17,7 +17,6 @@ keeps another site from posting a form here in the user's name.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import secrets
 from urllib.parse import urlsplit
@@ -35,6 +34,7 @@ from flask import (
     url_for,
 )
 
+from chatbot import proxies
 from chatbot.accounts import AccountError, Throttled, User, Viewer
 from chatbot.services import services
 
@@ -98,18 +98,8 @@ def client_address() -> str:
     return peer
 
 
-def _from_trusted_proxy(trusted: list[str]) -> bool:
-    try:
-        address = ipaddress.ip_address(request.remote_addr or "")
-    except ValueError:
-        return False
-    for entry in trusted:
-        try:
-            if address in ipaddress.ip_network(entry, strict=False):
-                return True
-        except ValueError:
-            log.warning("AUTH_TRUSTED_PROXIES: %r is not an address or network", entry)
-    return False
+def _from_trusted_proxy(networks: list[str]) -> bool:
+    return proxies.trusted(request.remote_addr, networks)
 
 
 def viewer() -> Viewer | None:

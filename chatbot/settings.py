@@ -64,8 +64,9 @@ class Settings(BaseSettings):
     )
     auth_trusted_proxies: str = Field(
         default="", validation_alias=_env("AUTH_TRUSTED_PROXIES"),
-        description="Comma-separated addresses and networks (`10.0.0.0/8`) whose "
-        "AUTH_TRUSTED_HEADER is believed; empty: none.",
+        description="Comma-separated addresses and networks (`10.0.0.0/8`) of reverse "
+        "proxies whose X-Forwarded-Proto, X-Forwarded-For and AUTH_TRUSTED_HEADER are "
+        "believed; empty: none.",
     )
     auth_max_failures: int = Field(
         default=5, ge=0, validation_alias=_env("AUTH_MAX_FAILURES"),
@@ -82,8 +83,8 @@ class Settings(BaseSettings):
     )
     cookie_secure: bool = Field(
         default=False, validation_alias=_env("COOKIE_SECURE"),
-        description="Send the session cookie over HTTPS only: set it when users reach the "
-        "chatbot through HTTPS.",
+        description="Send the session cookie over HTTPS only, always; without it, whenever "
+        "the request came over HTTPS (directly, or by a trusted proxy's X-Forwarded-Proto).",
     )
     user_messages_per_minute: int = Field(
         default=20, ge=0, validation_alias=_env("USER_MESSAGES_PER_MINUTE"),

@@ -26,13 +26,13 @@ def chat_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-def connects(url: str, origin: str, transport: str) -> bool:
+def connects(url: str, origin: str, transport: str, **headers: str) -> bool:
     """Whether Engine.IO opens a session for a browser page at `origin`."""
     cookie = page_cookie(url)
     if transport == "polling":
         client = socketio.Client(reconnection=False)
         try:
-            client.connect(url, headers={"Cookie": cookie, "Origin": origin},
+            client.connect(url, headers={"Cookie": cookie, "Origin": origin, **headers},
                            transports=["polling"], wait_timeout=10)
         except socketio.exceptions.ConnectionError:
             return False
@@ -42,7 +42,8 @@ def connects(url: str, origin: str, transport: str) -> bool:
     try:
         ws = websocket.create_connection(
             url.replace("http:", "ws:") + "/socket.io/?EIO=4&transport=websocket",
-            origin=origin, cookie=cookie, timeout=10)
+            origin=origin, cookie=cookie, timeout=10,
+            header=[f"{name}: {value}" for name, value in headers.items()])
     except websocket.WebSocketBadStatusException:
         return False
     try:
@@ -59,3 +60,20 @@ def test_only_the_pages_own_origin_and_listed_ones_connect(chat_url: str,
     for foreign in ("https://evil.example", "null", chat_url.replace("127.0.0.1", "localhost"),
                     f"{ALLOWED}.evil.example", chat_url.replace("http:", "https:")):
         assert not connects(chat_url, foreign, transport), foreign
+
+
+def test_behind_a_tls_proxy_the_https_page_connects_only_through_a_trusted_proxy(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    # The chatbot is reached over plain HTTP from the proxy, the page is https://…; the
+    # proxy's X-Forwarded-Proto says so, believed only from AUTH_TRUSTED_PROXIES.
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    data = tmp_path_factory.mktemp("tls-proxy")
+    with chatbot(nowhere, data, AUTH_TRUSTED_PROXIES="127.0.0.1") as url:
+        https_page = url.replace("http:", "https:")
+        for transport in ("websocket", "polling"):
+            assert connects(url, https_page, transport, **{"X-Forwarded-Proto": "https"})
+            assert not connects(url, https_page, transport)
+    with chatbot(nowhere, data, AUTH_TRUSTED_PROXIES="10.0.0.0/8") as url:
+        https_page = url.replace("http:", "https:")
+        for transport in ("websocket", "polling"):
+            assert not connects(url, https_page, transport, **{"X-Forwarded-Proto": "https"})

@@ -1,0 +1,66 @@
+"""Requests that come through a reverse proxy the deployment trusts (AUTH_TRUSTED_PROXIES).
+
+Behind a proxy that terminates TLS, the chatbot itself is reached over plain HTTP, yet the
+page's origin is https://…: without the proxy's X-Forwarded-Proto every same-origin check
+(Socket.IO's, and CSRF's on POST) would refuse the page, and the session cookie would not
+be marked Secure. The header is believed only from the listed proxies: anyone else could
+send it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from flask import Flask, has_request_context, request
+from flask.sessions import SecureCookieSessionInterface
+
+log = logging.getLogger("chatbot.proxies")
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def trusted(address: str | None, networks: list[str]) -> bool:
+    """Whether `address` (the peer) is one of `networks` (addresses or CIDR networks)."""
+    try:
+        peer = ipaddress.ip_address(address or "")
+    except ValueError:
+        return False
+    for entry in networks:
+        try:
+            if peer in ipaddress.ip_network(entry, strict=False):
+                return True
+        except ValueError:
+            log.warning("AUTH_TRUSTED_PROXIES: %r is not an address or network", entry)
+    return False
+
+
+class ForwardedScheme:
+    """WSGI middleware: the scheme the browser used, as a trusted proxy reports it
+    (X-Forwarded-Proto), becomes the request's own. Outermost, so that Engine.IO's origin
+    check sees it too."""
+
+    def __init__(self, app: WSGIApp, networks: list[str]):
+        self.app = app
+        self.networks = networks
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
+                 ) -> Iterable[bytes]:
+        forwarded = environ.get("HTTP_X_FORWARDED_PROTO", "")
+        if forwarded and trusted(environ.get("REMOTE_ADDR"), self.networks):
+            # The first proxy's view: the scheme the browser itself used.
+            scheme = forwarded.split(",")[0].strip().lower()
+            if scheme in ("http", "https"):
+                environ["wsgi.url_scheme"] = scheme
+        return self.app(environ, start_response)
+
+
+class SecureOverHttps(SecureCookieSessionInterface):
+    """The session cookie is Secure when COOKIE_SECURE says so, and whenever the request
+    came over HTTPS (directly, or through a trusted proxy): a cookie set over HTTPS never
+    needs to travel over plain HTTP."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return super().get_cookie_secure(app) or (has_request_context() and request.is_secure)
