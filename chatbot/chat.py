@@ -130,6 +130,7 @@ class Chat:
             retrieval = self.grounding.retrieve(conversation.id, chat, budget,
                                                 generation.viewer)
             generation.sources = retrieval.sources
+            generation.once = retrieval.once
             prompt = self.prompts.build(conversation, generation, budget, retrieval.context)
             if not self._take_slot(generation):
                 return

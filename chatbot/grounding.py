@@ -69,6 +69,27 @@ FENCE_BREAKERS = re.compile(
 URL_ONLY = re.compile(r"^<?(https?://\S+?)>?$", re.IGNORECASE)
 
 
+@dataclass(frozen=True)
+class OneOff:
+    """A grounded answer asked for by a command rather than by the conversation's setting:
+    `/rag QUESTION` (collection) or `/summarize URL` (url)."""
+
+    collection: str | None = None
+    url: str | None = None
+
+    def stored(self) -> dict[str, str]:
+        """The form kept in the question's `meta`."""
+        return {k: v for k, v in (("collection", self.collection), ("url", self.url)) if v}
+
+    @classmethod
+    def from_stored(cls, data: object) -> OneOff | None:
+        if not isinstance(data, dict):
+            return None
+        collection, url = data.get("collection"), data.get("url")
+        return cls(collection if isinstance(collection, str) else None,
+                   url if isinstance(url, str) else None)
+
+
 @dataclass
 class Retrieval:
     """What retrieval adds to one answer: text for the prompt, and links for the reader."""
@@ -77,15 +98,9 @@ class Retrieval:
     sources: list[dict[str, Any]] = field(default_factory=list)
     # Which of the passages retrieved (by index) fitted into the prompt.
     used: list[int] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class OneOff:
-    """A grounded answer asked for by a command rather than by the conversation's setting:
-    `/rag QUESTION` (collection) or `/summarize URL` (url)."""
-
-    collection: str | None = None
-    url: str | None = None
+    # The command's grounding this answer used, if any: kept with the question, so that
+    # regenerating the answer grounds it the same way.
+    once: OneOff | None = None
 
 
 def follow_up(text: str) -> bool:
@@ -159,6 +174,12 @@ class Grounding:
         been unshared since it was chosen)."""
         with self._lock:
             once = self._pending.pop(conversation_id, None)
+        retrieval = self._retrieve(conversation_id, once, chat, budget, viewer)
+        retrieval.once = once
+        return retrieval
+
+    def _retrieve(self, conversation_id: str, once: OneOff | None, chat: ChatSettings,
+                  budget: Budget, viewer: Viewer) -> Retrieval:
         if once is not None and once.url:
             return self._page(conversation_id, once.url, budget)
         if once is None and not chat.rag:

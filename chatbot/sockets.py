@@ -33,7 +33,7 @@ from pydantic import ValidationError
 from chatbot import auth, commands
 from chatbot.accounts import Viewer
 from chatbot.common import browser_room
-from chatbot.grounding import bare_url, url_offer
+from chatbot.grounding import OneOff, bare_url, url_offer
 from chatbot.models import ModelPicker
 from chatbot.services import Services
 from chatbot.settings import ChatSettings
@@ -333,6 +333,11 @@ class Events:
                          if m.role == "user"), None)
         if question is None:
             raise BadPayload("There is no answer to regenerate yet.")
+        # A question a command grounded (`/summarize URL`, `/rag QUESTION`) is grounded the
+        # same way again.
+        once = OneOff.from_stored((question.meta or {}).get("once"))
+        if once is not None:
+            self.grounding.expect(conversation.id, once)
         self._replace(client, conversation, question, question.content)
 
     def on_edit(self, client: Client, data: dict[str, Any]) -> None:

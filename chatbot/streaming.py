@@ -18,6 +18,7 @@ from typing import Any
 
 from chatbot.accounts import Viewer
 from chatbot.common import Emit
+from chatbot.grounding import OneOff
 from chatbot.metrics import Metrics
 
 
@@ -45,6 +46,8 @@ class Generation:
         self.model = ""
         self.prompt_tokens = 0
         self.sources: list[dict[str, Any]] = []
+        # A command's grounding, kept with the question.
+        self.once: OneOff | None = None
         self.user_stored = False
 
     @property

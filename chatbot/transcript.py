@@ -40,8 +40,9 @@ class Transcript:
     def add_question(self, generation: Generation, tokens: int | None) -> int:
         """Store the user's message; its id. `generation.on_stored` then runs (storing it
         may have titled the conversation)."""
+        meta = {"once": generation.once.stored()} if generation.once else None
         message_id = self.store.add_message(generation.conversation_id, "user", generation.text,
-                                            tokens=tokens)
+                                            tokens=tokens, meta=meta)
         generation.user_stored = True
         if generation.on_stored:
             generation.on_stored()

@@ -14,6 +14,7 @@ import pytest
 from chatbot.chat import BUSY
 from chatbot.migrations import MIGRATIONS, migrate
 from chatbot.store import Store
+from harness.documents import html_page, serve
 from tests.chatbot.fake_llm import FakeLLM, Reply
 from tests.chatbot.inprocess import ORIGIN, ChatApp, Tab
 
@@ -90,6 +91,20 @@ def test_a_message_sent_while_turns_are_removed_is_refused_and_the_regeneration_
     answer, ending, _ = tab.answer(tab.emit("regenerate", {}))
     assert refused == [BUSY] and (answer, ending) == ("Again", "done")
     assert contents(chat.reload(tab)) == ["First question", "Again"]
+
+
+def test_regenerating_a_summary_reads_the_page_again(
+        make_chat: Callable[..., ChatApp], fake_llm: FakeLLM) -> None:
+    page = html_page("Kite festival", "<p>The kite festival is held on the dunes in May.</p>")
+    with serve({"/kites": (200, {"Content-Type": "text/html"}, page)}) as site:
+        chat = make_chat(rag_url_allowlist=site.removeprefix("http://"))
+        tab = chat.tab()
+        _, ending, done = tab.answer(tab.send(f"/summarize {site}/kites"))
+        assert ending == "done" and done["sources"][0]["url"] == f"{site}/kites"
+        _, ending, again = tab.answer(tab.emit("regenerate", {}))
+    assert ending == "done" and again["sources"] == done["sources"]
+    prompts = [call.body["messages"][-1]["content"] for call in fake_llm.calls]
+    assert len(prompts) == 2 and all("held on the dunes in May" in p for p in prompts)
 
 
 def test_edit_replaces_the_message_and_removes_every_later_turn(

@@ -111,6 +111,11 @@ def test_one_off_rag_question_and_listing(servers: tuple[str, str]) -> None:
         assert done["sources"][0]["title"] == "trains.txt"
         assert client.since(start, "user_message") == [
             {"text": "When do the night trains from Pellow leave?"}]
+        # Regenerated, the answer is grounded the same way, though RAG is off.
+        start = client.emit("regenerate", {})
+        _, event, again = client.wait("done", "error", since=start)
+        assert event == "done", again
+        assert again["sources"][0]["title"] == "trains.txt"
         # The conversation itself still answers without documents.
         _, (_, _, plain) = client.ask("Hello there, how are you today?")
         assert plain["sources"] == []
