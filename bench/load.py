@@ -228,7 +228,9 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, llmserver() as llm_url, \
             chatbot_instances(llm_url, Path(tmp), 1, CHAT_MAX_TOKENS=str(args.max_tokens),
-                              USER_MESSAGES_PER_MINUTE="0") as (base,):
+                              USER_MESSAGES_PER_MINUTE="0",
+                              # Every client here comes from 127.0.0.1.
+                              MAX_SOCKETS_PER_ADDRESS="0") as (base,):
         print(f"stack: llmserver (default model) + 1 chatbot under gunicorn; "
               f"{args.clients} clients x {args.turns} turns, answers of {args.max_tokens} "
               f"tokens, {args.runs} runs")

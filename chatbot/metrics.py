@@ -34,6 +34,9 @@ class Metrics:
         ProcessCollector(registry=r)
         self.connections = Gauge("chatbot_connections", "Open Socket.IO connections.",
                                  registry=r)
+        self.refused_connections = Counter(
+            "chatbot_refused_connections",
+            "Socket.IO connections refused: MAX_SOCKETS_PER_ADDRESS already open.", registry=r)
         self.messages = Counter("chatbot_messages", "Chat messages received.", registry=r)
         self.commands = Counter("chatbot_commands", "Slash commands run.", ["command"],
                                 registry=r)

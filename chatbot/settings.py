@@ -95,6 +95,12 @@ class Settings(BaseSettings):
         default=200, ge=0, validation_alias=_env("USER_UPLOADS_PER_DAY"),
         description="Files and URLs one user may add per 24 hours; 0: no limit.",
     )
+    max_sockets_per_address: int = Field(
+        default=100, ge=0, validation_alias=_env("MAX_SOCKETS_PER_ADDRESS"),
+        description="Open Socket.IO connections (tabs) one client address may hold on an "
+        "instance; more are refused with a message. Each holds one of gunicorn's threads, so "
+        "one client opening hundreds would lock everyone else out; 0: no limit.",
+    )
     user_storage_mb: float = Field(
         default=2000.0, ge=0, validation_alias=_env("USER_STORAGE_MB"),
         description="Megabytes of uploaded files one user may keep; 0: no limit.",

@@ -22,11 +22,13 @@ import functools
 import html
 import logging
 import threading
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from flask import request, session
+from flask_socketio import ConnectionRefusedError as Refused
 from flask_socketio import disconnect, emit, join_room, leave_room
 from pydantic import ValidationError
 
@@ -51,6 +53,7 @@ class BadPayload(Exception):
 class Client:
     viewer: Viewer
     conversation_id: str
+    address: str  # counted against MAX_SOCKETS_PER_ADDRESS
     # The answer another instance was writing when this socket joined its conversation:
     # the tab missed its first pieces, so its count of them is not the answer's.
     joined_answer: str | None = None
@@ -76,6 +79,7 @@ class Events:
         self.limits = services.limits
         self.picker = ModelPicker(services.llm, services.socketio)
         self.clients: dict[str, Client] = {}
+        self._per_address: Counter[str] = Counter()
         self._lock = threading.Lock()
 
     def register(self) -> None:
@@ -125,23 +129,52 @@ class Events:
         if viewer is None:
             # No page load, no cookie, or not signed in: no conversation to continue.
             return False
-        conversation = self.store.current(viewer.key)
-        client = Client(viewer, conversation.id)
+        address, cap = auth.client_address(), self.settings.max_sockets_per_address
         with self._lock:
-            self.clients[request.sid] = client  # type: ignore[attr-defined]
-        self.metrics.connections.inc()
-        join_room(browser_room(viewer.key))
-        login = session.get("login")
-        if isinstance(login, str):
-            join_room(auth.login_room(login))
-        self._show(client, conversation)
+            refused = bool(cap) and self._per_address[address] >= cap
+            if not refused:
+                self._per_address[address] += 1
+        if refused:
+            self.metrics.refused_connections.inc()
+            log.warning("refused a connection: %d already open from %s", cap, address)
+            # Socket.IO's own exception (not the builtin): the client gets its message.
+            raise Refused(
+                f"Too many open tabs from your address (at most {cap}). Close some and "
+                "reload this page.")
+        sid = request.sid  # type: ignore[attr-defined]
+        try:
+            conversation = self.store.current(viewer.key)
+            client = Client(viewer, conversation.id, address)
+            with self._lock:
+                self.clients[sid] = client
+            self.metrics.connections.inc()
+            join_room(browser_room(viewer.key))
+            login = session.get("login")
+            if isinstance(login, str):
+                join_room(auth.login_room(login))
+            self._show(client, conversation)
+        except BaseException:
+            # A connection that fails here never disconnects: undo what it counted.
+            with self._lock:
+                registered = self.clients.pop(sid, None)
+            if registered is not None:
+                self.metrics.connections.dec()
+            self._forget(address)
+            raise
         return True
 
     def disconnect(self, *_: Any) -> None:
         with self._lock:
             gone = self.clients.pop(request.sid, None)  # type: ignore[attr-defined]
         if gone is not None:
+            self._forget(gone.address)
             self.metrics.connections.dec()
+
+    def _forget(self, address: str) -> None:
+        with self._lock:
+            self._per_address[address] -= 1
+            if self._per_address[address] <= 0:
+                del self._per_address[address]
 
     def _show(self, client: Client, conversation: Conversation) -> None:
         """Send this socket the conversation (joining its room) and the sidebar."""

@@ -271,7 +271,9 @@ socket.on("connect_error", (error) => {
     return;
   }
   connection.dataset.state = "offline";
-  connection.textContent = "Offline, retrying…";
+  // Refused with a reason (too many tabs open from this address): the client does not
+  // retry by itself, so say why instead of promising a retry.
+  connection.textContent = socket.active ? "Offline, retrying…" : error.message;
   sendButton.disabled = true;
 });
 

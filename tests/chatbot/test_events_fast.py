@@ -98,6 +98,20 @@ def test_another_browsers_conversation_is_absent_to_this_one(chat: ChatApp) -> N
     assert [m["content"] for m in kept["messages"]][0] == "A private question"
 
 
+def test_one_address_may_hold_only_so_many_sockets(make_chat: Callable[..., ChatApp]) -> None:
+    # Every in-process browser comes from 127.0.0.1: one address, several browsers.
+    chat = make_chat(max_sockets_per_address=3)
+    tabs = [chat.tab() for _ in range(3)]
+    assert all(t.connected for t in tabs)
+    assert not chat.tab().connected
+    tabs[0].close()
+    assert chat.tab().connected  # a closed tab frees its place
+    assert "chatbot_refused_connections_total 1.0" in chat.app.test_client().get(
+        "/metrics").text
+    unlimited = make_chat(max_sockets_per_address=0)
+    assert all(unlimited.tab().connected for _ in range(5))
+
+
 def test_settings_reach_every_tab_of_the_conversation(chat: ChatApp) -> None:
     first = chat.tab()
     second = chat.tab(first.browser)

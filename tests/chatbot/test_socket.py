@@ -118,7 +118,7 @@ def test_two_clients_at_once_are_generated_together(chat_url: str, llm_url: str)
     with ChatClient(chat_url) as a, ChatClient(chat_url) as b:
         for client in (a, b):
             client.wait("settings", since=client.emit("settings",
-                                                      {"temperature": 0, "max_tokens": 200}))
+                                                      {"temperature": 0, "max_tokens": 80}))
         start_a = a.send(ENDLESS)
         start_b = b.send(ENDLESS)
         wait_until(lambda: active_upstream(llm_url) == 2, what="both answers generating upstream")

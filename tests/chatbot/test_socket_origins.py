@@ -4,6 +4,7 @@ use a visitor's cookie to read their conversations)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -77,3 +78,31 @@ def test_behind_a_tls_proxy_the_https_page_connects_only_through_a_trusted_proxy
         https_page = url.replace("http:", "https:")
         for transport in ("websocket", "polling"):
             assert not connects(url, https_page, transport, **{"X-Forwarded-Proto": "https"})
+
+
+def test_one_address_over_its_socket_limit_is_told_why(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    with chatbot(nowhere, tmp_path_factory.mktemp("tabs"), MAX_SOCKETS_PER_ADDRESS="2") as url:
+        tabs = [socketio.Client(reconnection=False) for _ in range(3)]
+        for tab in tabs[:2]:
+            tab.connect(url, headers={"Cookie": page_cookie(url)}, transports=["websocket"],
+                        wait_timeout=10)
+        refusals: list[object] = []
+        tabs[2].on("connect_error", refusals.append)
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            tabs[2].connect(url, headers={"Cookie": page_cookie(url)},
+                            transports=["websocket"], wait_timeout=10)
+        assert refusals and "Too many open tabs from your address (at most 2)" in str(refusals[0])
+        tabs[0].disconnect()
+        deadline = time.monotonic() + 10
+        while True:  # the server counts the closed tab out once its disconnect is handled
+            try:
+                tabs[2].connect(url, headers={"Cookie": page_cookie(url)},
+                                transports=["websocket"], wait_timeout=10)
+                break
+            except socketio.exceptions.ConnectionError:
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        for tab in tabs[1:]:
+            tab.disconnect()
