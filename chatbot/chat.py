@@ -22,7 +22,7 @@ from chatbot.accounts import Viewer
 from chatbot.budget import Budget, MessageTooLong
 from chatbot.bus import Bus, BusDown
 from chatbot.common import Emit, Spawn
-from chatbot.grounding import Grounding
+from chatbot.grounding import Grounding, OneOff
 from chatbot.llm import ChatStream, LLMClient, LLMError
 from chatbot.metrics import Metrics
 from chatbot.prompt import PromptBuilder
@@ -69,13 +69,15 @@ class Chat:
 
     def answer(self, conversation: Conversation, text: str, viewer: Viewer,
                on_stored: Callable[[], None] | None = None,
-               prepare: Callable[[], Conversation] | None = None) -> str | None:
+               prepare: Callable[[], Conversation] | None = None,
+               once: OneOff | None = None) -> str | None:
         """Start answering `text` for `viewer` in the background; an error message if it
         cannot start. `on_stored` runs once the user's message is saved (it may have titled
         the chat). `prepare` runs once the conversation is claimed and before the answer
         starts, so that what it changes (regenerate and edit remove turns) is changed only
-        when the answer will follow; it returns the conversation as it left it."""
-        generation = Generation(conversation.id, text, viewer, on_stored)
+        when the answer will follow; it returns the conversation as it left it. `once`: a
+        command's grounding for this answer (Grounding.retrieve)."""
+        generation = Generation(conversation.id, text, viewer, on_stored, once)
         with self._lock:
             if conversation.id in self._active:
                 return BUSY
@@ -128,9 +130,8 @@ class Chat:
             generation.model = chat.model or self.llm.default_model()
             budget = Budget(self.llm, self.store, chat, generation.model, generation.text)
             retrieval = self.grounding.retrieve(conversation.id, chat, budget,
-                                                generation.viewer)
+                                                generation.viewer, generation.once)
             generation.sources = retrieval.sources
-            generation.once = retrieval.once
             prompt = self.prompts.build(conversation, generation, budget, retrieval.context)
             if not self._take_slot(generation):
                 return

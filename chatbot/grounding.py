@@ -98,9 +98,6 @@ class Retrieval:
     sources: list[dict[str, Any]] = field(default_factory=list)
     # Which of the passages retrieved (by index) fitted into the prompt.
     used: list[int] = field(default_factory=list)
-    # The command's grounding this answer used, if any: kept with the question, so that
-    # regenerating the answer grounds it the same way.
-    once: OneOff | None = None
 
 
 def follow_up(text: str) -> bool:
@@ -145,7 +142,6 @@ class Grounding:
         self.metrics = metrics
         self.emit = emit
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="rag-retrieve")
-        self._pending: dict[str, OneOff] = {}
         # Owners whose pages show the retrieval debug view (a page setting, kept in memory:
         # a page sends it again when it connects).
         self._showing: set[str] = set()
@@ -156,30 +152,15 @@ class Grounding:
         with self._lock:
             (self._showing.add if on else self._showing.discard)(owner)
 
-    def expect(self, conversation_id: str, once: OneOff | None) -> None:
-        """The next answer in this conversation is grounded as `once` says (None: forget)."""
-        with self._lock:
-            if once is None:
-                self._pending.pop(conversation_id, None)
-            else:
-                self._pending[conversation_id] = once
-
     # One answer -----------------------------------------------------------------------
 
     def retrieve(self, conversation_id: str, chat: ChatSettings, budget: Budget,
-                 viewer: Viewer) -> Retrieval:
+                 viewer: Viewer, once: OneOff | None = None) -> Retrieval:
         """Passages (or a page) for the question `budget.question`, fitted into the room
-        the budget leaves; an empty Retrieval when the answer is not grounded. Only
+        the budget leaves; an empty Retrieval when the answer is not grounded. `once`: the
+        grounding a command asked for, instead of the conversation's setting. Only
         collections `viewer` may read are searched (checked now: a collection may have
         been unshared since it was chosen)."""
-        with self._lock:
-            once = self._pending.pop(conversation_id, None)
-        retrieval = self._retrieve(conversation_id, once, chat, budget, viewer)
-        retrieval.once = once
-        return retrieval
-
-    def _retrieve(self, conversation_id: str, once: OneOff | None, chat: ChatSettings,
-                  budget: Budget, viewer: Viewer) -> Retrieval:
         if once is not None and once.url:
             return self._page(conversation_id, once.url, budget)
         if once is None and not chat.rag:

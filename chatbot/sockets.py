@@ -250,9 +250,11 @@ class Events:
                              f"{limit:,} are accepted.")
 
     def _answer(self, client: Client, conversation: Conversation, text: str, echo: bool,
-                prepare: Callable[[], Conversation] | None = None) -> bool:
+                prepare: Callable[[], Conversation] | None = None,
+                once: OneOff | None = None) -> bool:
         """Answer `text`; `echo`: this tab has not shown the question yet (a command);
-        `prepare`: see Chat.answer. False, with the error sent, when it cannot start."""
+        `prepare` and `once`: see Chat.answer. False, with the error sent, when it cannot
+        start."""
         owner = client.viewer.key
 
         def stored() -> None:
@@ -263,9 +265,8 @@ class Events:
                                to=conversation.id)
 
         problem = self.limits.question(owner) or self.chat.answer(
-            conversation, text, client.viewer, on_stored=stored, prepare=prepare)
+            conversation, text, client.viewer, on_stored=stored, prepare=prepare, once=once)
         if problem:
-            self.grounding.expect(conversation.id, None)
             emit("error", {"message": problem})
             return False
         # Other tabs on this conversation show the question too.
@@ -310,8 +311,7 @@ class Events:
             self._new_conversation(client)
         emit("notice", {"text": reply.text, "level": "info", "command": name})
         if reply.ask is not None:
-            self.grounding.expect(conversation.id, reply.once)
-            self._answer(client, conversation, reply.ask, echo=True)
+            self._answer(client, conversation, reply.ask, echo=True, once=reply.once)
 
     # Extras: sidebar and settings panel ---------------------------------------------
 
@@ -368,10 +368,8 @@ class Events:
             raise BadPayload("There is no answer to regenerate yet.")
         # A question a command grounded (`/summarize URL`, `/rag QUESTION`) is grounded the
         # same way again.
-        once = OneOff.from_stored((question.meta or {}).get("once"))
-        if once is not None:
-            self.grounding.expect(conversation.id, once)
-        self._replace(client, conversation, question, question.content)
+        self._replace(client, conversation, question, question.content,
+                      OneOff.from_stored((question.meta or {}).get("once")))
 
     def on_edit(self, client: Client, data: dict[str, Any]) -> None:
         """{"id", "text"}: the user's message `id` of this conversation says `text` now;
@@ -394,12 +392,13 @@ class Events:
         self._replace(client, conversation, question, text)
 
     def _replace(self, client: Client, conversation: Conversation, question: Message,
-                 text: str) -> None:
+                 text: str, once: OneOff | None = None) -> None:
         """Remove `question` and all after it, show every tab the shorter conversation,
-        then answer `text` in its place. Refused, with nothing removed, while an answer is
-        being written or when the user may not ask now: the turns go only once the
-        conversation is claimed for the new answer, so a message sent from another tab at
-        that instant cannot leave the conversation cut short and unanswered."""
+        then answer `text` in its place (grounded by `once`, see Chat.answer). Refused,
+        with nothing removed, while an answer is being written or when the user may not
+        ask now: the turns go only once the conversation is claimed for the new answer, so
+        a message sent from another tab at that instant cannot leave the conversation cut
+        short and unanswered."""
         cid = conversation.id
 
         def cut() -> Conversation:
@@ -408,7 +407,7 @@ class Events:
             self.socketio.emit("history", self._history(shorter), to=cid)
             return shorter
 
-        if self._answer(client, conversation, text, echo=True, prepare=cut):
+        if self._answer(client, conversation, text, echo=True, prepare=cut, once=once):
             self.metrics.messages.inc()
 
     def on_search(self, client: Client, data: dict[str, Any]) -> None:

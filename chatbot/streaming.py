@@ -26,11 +26,14 @@ class Generation:
     """The answer being written for one conversation."""
 
     def __init__(self, conversation_id: str, text: str, viewer: Viewer,
-                 on_stored: Callable[[], None] | None = None):
+                 on_stored: Callable[[], None] | None = None, once: OneOff | None = None):
         self.conversation_id = conversation_id
         self.text = text
         self.viewer = viewer  # whose answer: their documents, their turn in the queue
         self.on_stored = on_stored
+        # A command's grounding (`/summarize URL`, `/rag QUESTION`), kept with the question
+        # so that regenerating the answer grounds it the same way.
+        self.once = once
         self.parts: list[str] = []  # every token received
         # len(parts) after each `token` event: an event carries parts[previous end:end].
         self.piece_ends: list[int] = []
@@ -46,8 +49,6 @@ class Generation:
         self.model = ""
         self.prompt_tokens = 0
         self.sources: list[dict[str, Any]] = []
-        # A command's grounding, kept with the question.
-        self.once: OneOff | None = None
         self.user_stored = False
 
     @property

@@ -23,7 +23,7 @@ from typing import Any, TextIO
 from chatbot import commands
 from chatbot.accounts import Viewer
 from chatbot.budget import Budget, MessageTooLong
-from chatbot.grounding import Grounding
+from chatbot.grounding import Grounding, OneOff
 from chatbot.library import Library
 from chatbot.llm import ChatStream, LLMClient, LLMError
 from chatbot.metrics import Metrics
@@ -132,22 +132,23 @@ class TerminalChat:
             self.conversation.settings = reply.settings.model_dump()
         self.say(markdown_to_text(reply.text))
         if reply.ask is not None:
-            self.grounding.expect(self.conversation.id, reply.once)
-            self.ask(reply.ask)
+            self.ask(reply.ask, reply.once)
 
     # One answer -----------------------------------------------------------------------
 
-    def ask(self, text: str) -> None:
-        """Stream the answer to `text`; Ctrl-C stops it and keeps what was printed."""
+    def ask(self, text: str, once: OneOff | None = None) -> None:
+        """Stream the answer to `text` (grounded by a command's `once`); Ctrl-C stops it
+        and keeps what was printed."""
         conversation = self.store.get(OWNER, self.conversation.id) or self.conversation
-        generation = Generation(conversation.id, text, self.viewer)
+        generation = Generation(conversation.id, text, self.viewer, once=once)
         stream: ChatStream | None = None
         budget: Budget | None = None
         try:
             chat = ChatSettings.load(self.settings, conversation.settings)
             generation.model = chat.model or self.llm.default_model()
             budget = Budget(self.llm, self.store, chat, generation.model, text)
-            retrieval = self.grounding.retrieve(conversation.id, chat, budget, self.viewer)
+            retrieval = self.grounding.retrieve(conversation.id, chat, budget, self.viewer,
+                                                once)
             generation.sources = retrieval.sources
             prompt = self.prompts.build(conversation, generation, budget, retrieval.context)
             stream = self.llm.stream_chat(prompt.messages, model=generation.model,
