@@ -9,6 +9,7 @@ send it.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 from collections.abc import Callable, Iterable
@@ -22,19 +23,31 @@ log = logging.getLogger("chatbot.proxies")
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@functools.cache
+def _parsed(entries: tuple[str, ...]) -> tuple[Network, ...]:
+    """AUTH_TRUSTED_PROXIES parsed once (it is consulted on every request, Engine.IO's
+    polling included); a bad entry is logged once and left out."""
+    networks = []
+    for entry in entries:
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            log.warning("AUTH_TRUSTED_PROXIES: %r is not an address or network", entry)
+    return tuple(networks)
+
+
 def trusted(address: str | None, networks: list[str]) -> bool:
     """Whether `address` (the peer) is one of `networks` (addresses or CIDR networks)."""
+    if not networks:
+        return False
     try:
         peer = ipaddress.ip_address(address or "")
     except ValueError:
         return False
-    for entry in networks:
-        try:
-            if peer in ipaddress.ip_network(entry, strict=False):
-                return True
-        except ValueError:
-            log.warning("AUTH_TRUSTED_PROXIES: %r is not an address or network", entry)
-    return False
+    return any(peer in network for network in _parsed(tuple(networks)))
 
 
 class ForwardedScheme:
