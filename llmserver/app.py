@@ -31,6 +31,7 @@ import anyio
 from starlette.types import Receive, Scope, Send
 
 from llmserver import errors
+from llmserver.chat_format import BASE_MODEL_FORMAT
 from llmserver.embeddings import EMBEDDINGS_PATH, Embeddings
 from llmserver.engines import Engine, EngineFailed
 from llmserver.errors import ApiError, send_error, send_json
@@ -247,12 +248,19 @@ class Gateway:
                     "object": "model",
                     "created": self.created,
                     "owned_by": "llmserver",
-                    "meta": {"n_ctx": self._n_ctx(alias)},
+                    # chat_template false: a base model, which llmserver prompts with its
+                    # plain transcript; a client may prefer writing a completion prompt.
+                    "meta": {"n_ctx": self._n_ctx(alias),
+                             "chat_template": self._has_template(alias)},
                     "description": self._config(alias).description,
                 }
                 for alias in self.aliases
             ] + await self._embedding_models(),
         })
+
+    def _has_template(self, alias: str) -> bool:
+        entry = self.entries.get(alias)
+        return entry is None or entry.chat_format != BASE_MODEL_FORMAT
 
     async def _embedding_models(self) -> list[dict[str, Any]]:
         """The embedding model's entry, last so that a client taking the first model gets
