@@ -51,11 +51,15 @@ VENDOR_FILES = {
     "highlight.min.js": "@highlightjs/cdn-assets/es/highlight.min.js",
     "hljs-light.css": "@highlightjs/cdn-assets/styles/github.min.css",
     "hljs-dark.css": "@highlightjs/cdn-assets/styles/github-dark.min.css",
+    # PDF.js, which draws a cited PDF page in the source panel, and its worker.
+    "pdf.min.mjs": "pdfjs-dist/build/pdf.min.mjs",
+    "pdf.worker.min.mjs": "pdfjs-dist/build/pdf.worker.min.mjs",
 }
-# The page runs only our own scripts: no inline script, no eval, no third-party origin.
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "connect-src 'self' ws: wss:; font-src 'self'; object-src 'none'; base-uri 'none'; "
-       "form-action 'self'; frame-ancestors 'none'")
+# The page runs only our own scripts: no inline script, no eval, no third-party origin; its
+# one worker (PDF.js's) comes from our origin too.
+CSP = ("default-src 'self'; script-src 'self'; worker-src 'self'; style-src 'self'; "
+       "img-src 'self' data:; connect-src 'self' ws: wss:; font-src 'self'; object-src 'none'; "
+       "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 # Each dependency's answer to a readiness check; healthchecks run every few seconds.
 READY_TIMEOUT_S = 2.0
 # An exported conversation is text: a long one is a few hundred kilobytes.
