@@ -1,12 +1,14 @@
 // The chat page: one Socket.IO connection, the message list with its per-message actions
 // (copy, regenerate, edit and resend), the composer.
-// Protocol and page hooks: shared/ARCHITECTURE.md (#messages, .msg.user, .msg.assistant with
-// data-state, #prompt, #send, #stop, .sources).
+// Protocol and page hooks: docs/protocol.md (#messages, .msg.user, .msg.assistant with
+// data-state, #prompt, #send, #stop, .sources, a.cite, #source-panel).
 import { io } from "/vendor/socket.io.esm.min.js";
 import { enableCopyButtons, renderInto } from "./render.js";
+import { linkCitations, normalizeSources, notCoveredNote, seenBox, sourcesBox } from "./citations.js";
 import { addActions, initRag, isBareUrl } from "./rag.js";
 import { initSettings } from "./settings.js";
 import { initSidebar } from "./sidebar.js";
+import { initSourcePanel } from "./sourcepanel.js";
 
 const $ = (selector) => document.querySelector(selector);
 const messages = $("#messages");
@@ -25,6 +27,8 @@ const socket = io({ transports: ["websocket", "polling"] });
 const sidebar = initSidebar(socket, reveal);
 const settings = initSettings(socket);
 const rag = initRag(socket);
+const sourcePanel = initSourcePanel();
+let shownConversation = null; // the conversation on screen, whose sources the panel shows
 // Each assistant message's view (its Markdown source is what its Copy button copies).
 const views = new WeakMap();
 enableCopyButtons(messages, (button) => views.get(button.closest(".msg"))?.text ?? "");
@@ -41,9 +45,16 @@ function scheduleRender(view) {
 function flushRenders() {
   frame = 0;
   const stick = nearBottom();
-  for (const view of dirty) renderInto(view.body, view.text);
+  for (const view of dirty) draw(view);
   dirty.clear();
   if (stick) scrollToBottom();
+}
+
+// An answer's Markdown, its [n] markers linked to its sources. While a grounded answer
+// streams its sources are not known yet (they come with `done`): its markers are only styled.
+function draw(view) {
+  renderInto(view.body, view.text);
+  linkCitations(view.body, view.byNumber, view.grounded && view.el.dataset.state === "streaming");
 }
 
 function nearBottom() {
@@ -121,9 +132,10 @@ function addAssistant({ text = "", state = "streaming", id } = {}) {
   ));
   messages.append(el);
   updateEmpty();
-  const view = { el, body, status, meta, text, pieces: text ? null : 0 };
+  // grounded: the answer searched documents; byNumber: its sources by citation number.
+  const view = { el, body, status, meta, text, pieces: text ? null : 0, grounded: false, byNumber: new Map() };
   views.set(el, view);
-  if (text) renderInto(body, text);
+  if (text) draw(view);
   if (state === "streaming") status.textContent = "Thinking…";
   scrollToBottom();
   return view;
@@ -158,30 +170,21 @@ function showMeta(view, { usage, tokens_per_s: rate, stopped, finish_reason: rea
   view.el.dataset.stopped = stopped || state === "stopped" ? "true" : "false";
 }
 
-function showSources(view, sources) {
-  if (!sources || !sources.length) return;
-  const box = document.createElement("nav");
-  box.className = "sources";
-  box.setAttribute("aria-label", "Sources");
-  const list = document.createElement("ol");
-  for (const source of sources) {
-    const item = document.createElement("li");
-    const label = `${source.title || source.url}${source.page ? `, p. ${source.page}` : ""}`;
-    // Our own /files/ links open an uploaded document (a PDF at its page).
-    if (/^(https?:\/\/|\/files\/)/i.test(source.url || "")) {
-      const link = document.createElement("a");
-      link.href = source.url;
-      link.target = "_blank";
-      link.rel = "noopener noreferrer";
-      link.textContent = label;
-      item.append(link);
-    } else {
-      item.textContent = label;
-    }
-    list.append(item);
+// What grounds an answer (from `done`, or a `history` message): its sources under it, or the
+// note that the documents do not cover the question (then no sources), and "What the model
+// saw"; then its citations linked.
+function showGrounding(view, { sources, seen, not_covered: notCovered }) {
+  for (const old of view.el.querySelectorAll(":scope > .sources, :scope > .seen, :scope > .not-covered")) {
+    old.remove();
   }
-  box.append(list);
-  view.el.insertBefore(box, view.meta);
+  const uncovered = Boolean(notCovered) && typeof notCovered === "object";
+  const list = uncovered ? [] : normalizeSources(sources);
+  view.byNumber = new Map(list.map((source) => [source.n, source]));
+  if (uncovered) view.el.insertBefore(notCoveredNote(notCovered), view.meta);
+  if (list.length) view.el.insertBefore(sourcesBox(list), view.meta);
+  const box = seen && typeof seen === "object" ? seenBox(seen) : null;
+  if (box) view.el.insertBefore(box, view.meta);
+  draw(view);
 }
 
 function showError(view, message) {
@@ -202,7 +205,7 @@ function finish(view) {
   view.el.setAttribute("aria-busy", "false");
   if (view.el.dataset.state === "streaming") view.el.dataset.state = "done";
   dirty.delete(view);
-  renderInto(view.body, view.text);
+  draw(view);
   if (current === view) current = null;
   setBusy(current !== null);
 }
@@ -285,6 +288,8 @@ socket.on("history", (data) => {
   setBusy(false);
   maxChars = data.limits?.max_message_chars ?? maxChars;
   sidebar.setActive(data.conversation);
+  if (data.conversation.id !== shownConversation) sourcePanel.close();
+  shownConversation = data.conversation.id;
   showTitle(data.conversation.title);
   settings.show(data.settings);
   rag.show(data.settings);
@@ -294,7 +299,7 @@ socket.on("history", (data) => {
       addUser(m.content, m.id);
     } else if (m.role === "assistant") {
       const view = addAssistant({ text: m.content, state: m.state === "error" ? "error" : "done", id: m.id });
-      showSources(view, m.sources);
+      showGrounding(view, m);
       showMeta(view, m);
       if (m.state === "error") showError(view, m.error || "This answer failed.");
     }
@@ -337,7 +342,7 @@ socket.on("done", (data) => {
   if (data.stopped) stopped = null;
   if (!view) return;
   setId(view.el, data.id);
-  showSources(view, data.sources);
+  showGrounding(view, data);
   showMeta(view, data);
   finish(view);
 });
@@ -360,6 +365,7 @@ socket.on("status", ({ state, position }) => {
   if (state === "queued") {
     current.status.textContent = `Waiting for the model: ${position} ${position === 1 ? "answer" : "answers"} ahead…`;
   } else if (state === "retrieving") {
+    current.grounded = true;
     current.status.textContent = "Searching your documents…";
   } else if (state === "generating" && !current.text) {
     current.status.textContent = "Thinking…";
@@ -446,7 +452,22 @@ function startEdit(el) {
   area.focus();
 }
 
+// A citation or a source of an answer: a plain click shows it in the side panel; a modified
+// click is left to the browser (the original, in a new tab).
+function openSource(event, control) {
+  if (event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
+  const source = views.get(control.closest(".msg"))?.byNumber.get(Number(control.dataset.n));
+  if (!source) return;
+  event.preventDefault();
+  sourcePanel.open(source, control);
+}
+
 messages.addEventListener("click", (event) => {
+  const cited = event.target.closest("a.cite, .sources .source");
+  if (cited) {
+    openSource(event, cited);
+    return;
+  }
   const button = event.target.closest("button");
   if (!button) return;
   if (button.classList.contains("regenerate")) regenerate();
@@ -477,7 +498,9 @@ prompt.addEventListener("keydown", (event) => {
   }
 });
 document.addEventListener("keydown", (event) => {
-  if (event.key === "Escape" && current) stop();
+  if (event.key !== "Escape") return;
+  if (current) stop();
+  else sourcePanel.close();
 });
 $("#composer").addEventListener("submit", (event) => {
   event.preventDefault();

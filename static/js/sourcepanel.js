@@ -1,0 +1,290 @@
+// The side panel a citation or a source opens: the passage the model was given, the
+// sentences that support the answer marked, the text around it dimmed, and the original: a
+// link to a web page, or for a PDF the cited page itself, drawn by PDF.js (loaded the first
+// time one is shown) with the passage marked in its text layer.
+import { isPdf, label, safeUrl } from "./citations.js";
+
+const $ = (selector) => document.querySelector(selector);
+const panel = $("#source-panel");
+const title = $("#source-panel-title");
+const closeButton = $("#source-panel-close");
+const headingPath = $("#source-heading");
+const before = $("#source-before");
+const passageView = $("#source-passage-view");
+const passageBox = $("#source-passage");
+const markedNote = $("#source-marked");
+const after = $("#source-after");
+const missing = $("#source-missing");
+const original = $("#source-original");
+const viewer = $("#pdf-viewer");
+const pdfPage = $("#pdf-page");
+const canvas = $("#pdf-canvas");
+let textLayer = $("#pdf-text"); // replaced for each page drawn
+const pageLabel = $("#pdf-page-label");
+const previous = $("#pdf-previous");
+const next = $("#pdf-next");
+const pdfStatus = $("#pdf-status");
+
+// A passage whose supporting sentences are unknown is found on its page by its first words.
+const LEAD_WORDS = [12, 6];
+// Shorter than this (letters and digits), a phrase would match anywhere on a page.
+const MIN_MATCH = 12;
+// PDFs kept open, so going back to a source shown a moment ago does not fetch it again.
+const KEEP_DOCUMENTS = 4;
+
+const escapeRegExp = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+// Where `phrase` is in `text`: as written, else with any run of whitespace standing for any
+// other (a sentence may have been re-wrapped).
+function locate(text, phrase) {
+  const exact = text.indexOf(phrase);
+  if (exact >= 0) return [exact, exact + phrase.length];
+  const words = phrase.trim().split(/\s+/).map(escapeRegExp);
+  const match = new RegExp(words.join("\\s+")).exec(text);
+  return match ? [match.index, match.index + match[0].length] : null;
+}
+
+// `element` holds `text`, the parts found in `phrases` wrapped in <mark>.
+function markInto(element, text, phrases) {
+  const ranges = phrases.map((p) => locate(text, p)).filter(Boolean).sort((a, b) => a[0] - b[0]);
+  const pieces = [];
+  let at = 0;
+  for (const [start, end] of ranges) {
+    if (end <= at) continue;
+    const from = Math.max(start, at);
+    pieces.push(text.slice(at, from));
+    const mark = document.createElement("mark");
+    mark.textContent = text.slice(from, end);
+    pieces.push(mark);
+    at = end;
+  }
+  pieces.push(text.slice(at));
+  element.replaceChildren(...pieces);
+}
+
+// The text as compared on a PDF page: compatibility forms (ligatures apart), lower case, no
+// whitespace at all, since a page's text items split and join words as the layout did.
+const squash = (s) => s.normalize("NFKC").toLowerCase().replace(/\s+/g, "");
+
+// Mark in a rendered text layer the first of `phrases` found on the page; the first mark, or
+// null when none was found.
+function markTextLayer(layer, phrases) {
+  const spans = [...layer.querySelectorAll("span")].filter(
+    (s) => s.childNodes.length === 1 && s.firstChild.nodeType === Node.TEXT_NODE);
+  let flat = "";
+  const origin = []; // for each character of `flat`: [span index, start, end] in that span
+  spans.forEach((span, index) => {
+    let offset = 0;
+    for (const char of span.textContent) {
+      for (const c of squash(char)) {
+        flat += c;
+        origin.push([index, offset, offset + char.length]);
+      }
+      offset += char.length;
+    }
+  });
+  for (const phrase of phrases) {
+    const key = squash(phrase);
+    if (key.length < MIN_MATCH) continue;
+    const at = flat.indexOf(key);
+    if (at < 0) continue;
+    const covered = new Map(); // span index -> [start, end]
+    for (const [index, start, end] of origin.slice(at, at + key.length)) {
+      const range = covered.get(index);
+      covered.set(index, range ? [range[0], end] : [start, end]);
+    }
+    let first = null;
+    for (const [index, [start, end]] of covered) {
+      const span = spans[index];
+      const whole = span.textContent;
+      const mark = document.createElement("mark");
+      mark.textContent = whole.slice(start, end);
+      span.replaceChildren(whole.slice(0, start), mark, whole.slice(end));
+      first ??= mark;
+    }
+    return first;
+  }
+  return null;
+}
+
+function phrasesFor(source) {
+  const words = source.passage.trim().split(/\s+/).filter(Boolean);
+  const leads = LEAD_WORDS.map((n) => words.slice(0, n).join(" ")).filter(Boolean);
+  return [...source.highlights, ...leads];
+}
+
+let pdfjs = null;
+async function loadPdfjs() {
+  if (!pdfjs) {
+    pdfjs = await import("/vendor/pdf.min.mjs");
+    pdfjs.GlobalWorkerOptions.workerSrc = "/vendor/pdf.worker.min.mjs";
+  }
+  return pdfjs;
+}
+
+const documents = new Map(); // URL (without its #fragment) -> Promise of a PDFDocumentProxy
+function openDocument(url) {
+  if (!documents.has(url)) {
+    const loading = (async () => {
+      const response = await fetch(url, { credentials: "same-origin" });
+      if (!response.ok) {
+        throw new Error(response.status === 404 ? "this file is no longer on the server" : `HTTP ${response.status}`);
+      }
+      const data = new Uint8Array(await response.arrayBuffer());
+      const lib = await loadPdfjs();
+      return lib.getDocument({ data, isEvalSupported: false }).promise;
+    })();
+    loading.catch(() => documents.delete(url));
+    documents.set(url, loading);
+    while (documents.size > KEEP_DOCUMENTS) {
+      const [oldest, pending] = documents.entries().next().value;
+      documents.delete(oldest);
+      pending.then((doc) => doc.destroy(), () => {});
+    }
+  }
+  return documents.get(url);
+}
+
+export function initSourcePanel() {
+  let opener = null; // what to give focus back to
+  let shown = null; // {source, doc, page}: the PDF shown
+  let turn = 0; // a newer page to draw makes an older drawing stop
+  let task = null; // the PDF.js render task under way
+  let layer = null; // and its text layer's
+
+  function stopDrawing() {
+    turn += 1;
+    task?.cancel();
+    layer?.cancel();
+  }
+
+  // An empty text layer: one that an earlier drawing, still finishing, cannot write into.
+  function freshTextLayer() {
+    const fresh = document.createElement("div");
+    fresh.id = textLayer.id;
+    fresh.className = textLayer.className;
+    textLayer.replaceWith(fresh);
+    textLayer = fresh;
+  }
+
+  async function drawPage(doc, number, phrases) {
+    stopDrawing();
+    const mine = turn;
+    shown.page = number;
+    pageLabel.textContent = `Page ${number} of ${doc.numPages}`;
+    previous.disabled = number <= 1;
+    next.disabled = number >= doc.numPages;
+    pdfPage.dataset.page = String(number);
+    pdfPage.dataset.highlighted = "false";
+    pdfStatus.textContent = `Loading page ${number}…`;
+    try {
+      const page = await doc.getPage(number);
+      if (mine !== turn) return;
+      const width = Math.max(200, viewer.clientWidth - 2);
+      const viewport = page.getViewport({ scale: width / page.getViewport({ scale: 1 }).width });
+      const ratio = window.devicePixelRatio || 1;
+      canvas.width = Math.floor(viewport.width * ratio);
+      canvas.height = Math.floor(viewport.height * ratio);
+      canvas.style.width = `${Math.floor(viewport.width)}px`;
+      canvas.style.height = `${Math.floor(viewport.height)}px`;
+      pdfPage.style.setProperty("--total-scale-factor", String(viewport.scale));
+      freshTextLayer();
+      task = page.render({ canvas, viewport, transform: ratio === 1 ? null : [ratio, 0, 0, ratio, 0, 0] });
+      layer = new pdfjs.TextLayer({ textContentSource: page.streamTextContent(), container: textLayer, viewport });
+      await Promise.all([task.promise, layer.render()]);
+    } catch (error) {
+      if (mine === turn) pdfStatus.textContent = `Could not draw page ${number}: ${error.message}`;
+      return;
+    }
+    if (mine !== turn) return;
+    const mark = phrases.length ? markTextLayer(textLayer, phrases) : null;
+    pdfPage.dataset.highlighted = mark ? "true" : "false";
+    pdfStatus.textContent = phrases.length && !mark ? "The passage could not be found in this page's text." : "";
+    mark?.scrollIntoView({ block: "center" });
+  }
+
+  async function showPdf(source) {
+    viewer.hidden = false;
+    stopDrawing();
+    freshTextLayer();
+    canvas.width = 0;
+    pdfPage.dataset.highlighted = "false";
+    delete pdfPage.dataset.page;
+    const url = safeUrl(source.url).split("#")[0];
+    shown = { source, doc: null, page: source.page };
+    const mine = turn;
+    pageLabel.textContent = `Page ${source.page}`;
+    pdfStatus.textContent = "Opening the PDF…";
+    try {
+      const doc = await openDocument(url);
+      if (mine !== turn) return;
+      shown.doc = doc;
+      await drawPage(doc, Math.min(source.page, doc.numPages), phrasesFor(source));
+    } catch (error) {
+      if (mine === turn) pdfStatus.textContent = `Could not open the PDF: ${error.message}.`;
+    }
+  }
+
+  function turnPage(step) {
+    if (!shown?.doc) return;
+    const number = shown.page + step;
+    if (number < 1 || number > shown.doc.numPages) return;
+    drawPage(shown.doc, number, number === shown.source.page ? phrasesFor(shown.source) : []);
+  }
+
+  function open(source, from) {
+    opener = from || document.activeElement;
+    title.textContent = `[${source.n}] ${source.title || source.url || "Untitled"}`;
+    headingPath.textContent = source.heading;
+    headingPath.hidden = !source.heading;
+    before.textContent = source.before;
+    after.textContent = source.after;
+    before.hidden = !source.before;
+    after.hidden = !source.after;
+    markInto(passageBox, source.passage, source.highlights);
+    markedNote.hidden = !passageBox.querySelector("mark");
+    passageView.hidden = !source.passage;
+    missing.hidden = Boolean(source.passage);
+    const url = safeUrl(source.url);
+    const pdf = isPdf(source);
+    original.hidden = !url;
+    if (url) {
+      original.href = url;
+      original.textContent = pdf ? `Open the PDF at page ${source.page} in a new tab` : `Open ${label(source)} in a new tab`;
+    }
+    panel.dataset.n = String(source.n);
+    panel.hidden = false;
+    document.body.classList.add("source-open");
+    if (pdf) {
+      showPdf(source);
+    } else {
+      stopDrawing();
+      shown = null;
+      viewer.hidden = true;
+    }
+    panel.focus();
+    passageBox.querySelector("mark")?.scrollIntoView({ block: "nearest" });
+  }
+
+  function close() {
+    if (panel.hidden) return;
+    stopDrawing();
+    shown = null;
+    panel.hidden = true;
+    document.body.classList.remove("source-open");
+    const back = opener && opener.isConnected ? opener : $("#prompt");
+    opener = null;
+    back.focus();
+  }
+
+  closeButton.addEventListener("click", close);
+  previous.addEventListener("click", () => turnPage(-1));
+  next.addEventListener("click", () => turnPage(1));
+  panel.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape") return;
+    event.stopPropagation(); // this Esc closes the panel, it does not stop an answer
+    close();
+  });
+
+  return { open, close, isOpen: () => !panel.hidden };
+}
