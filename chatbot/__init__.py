@@ -20,6 +20,7 @@ from flask_socketio import SocketIO
 
 from chatbot import auth, bus, files, logs, uploads, views
 from chatbot.accounts import Accounts
+from chatbot.answering import Answering
 from chatbot.chat import Chat
 from chatbot.common import app_version
 from chatbot.grounding import Grounding
@@ -84,8 +85,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     library = Library(settings, Rag(RagSettings(data_dir=settings.data_dir)))
     grounding = Grounding(settings, store, library, metrics, emit)
     transcript = Transcript(store, metrics, emit)
-    chat = Chat(settings=settings, store=store, llm=llm, grounding=grounding,
-                prompts=PromptBuilder(store, transcript, metrics, emit),
+    answering = Answering(settings, llm, grounding,
+                          PromptBuilder(store, transcript, metrics, emit))
+    chat = Chat(settings=settings, store=store, llm=llm, answering=answering,
                 slots=SlotQueue(settings.llm_concurrency or 1, metrics),
                 streamer=Streamer(emit, metrics, settings.stream_interval_ms),
                 transcript=transcript, metrics=metrics, emit=emit,

@@ -62,6 +62,7 @@ class Plan:
     answer_tokens: int  # max_tokens to request
     prompt_tokens: int  # estimated tokens of the whole prompt
     dropped: bool  # this plan drops turns that the previous one still sent
+    history_tokens: int = 0  # of the turns sent
 
 
 def plan(*, n_ctx: int, max_answer: int, fixed_tokens: int, new_tokens: int,
@@ -99,7 +100,7 @@ def plan(*, n_ctx: int, max_answer: int, fixed_tokens: int, new_tokens: int,
         window = window[cut:]
     first_id = window[0].id if window else None
     return Plan(first_id=first_id, answer_tokens=answer, prompt_tokens=must + total,
-                dropped=dropped)
+                dropped=dropped, history_tokens=total)
 
 
 class Budget:

@@ -15,18 +15,19 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from chatbot import logs
 from chatbot.accounts import Viewer
-from chatbot.budget import Budget, MessageTooLong
+from chatbot.answering import Answering
+from chatbot.budget import MessageTooLong
 from chatbot.bus import Bus, BusDown
 from chatbot.common import Emit, Spawn
-from chatbot.grounding import Grounding, OneOff
+from chatbot.grounding import OneOff
 from chatbot.llm import ChatStream, LLMClient, LLMError
 from chatbot.metrics import Metrics
-from chatbot.prompt import PromptBuilder
-from chatbot.settings import ChatSettings, Settings
+from chatbot.settings import Settings
 from chatbot.slots import SlotQueue
 from chatbot.store import Conversation, Store, StoreFull
 from chatbot.streaming import Generation, Streamer
@@ -39,14 +40,13 @@ BUSY = "An answer is still being written in this conversation. Stop it or wait f
 
 class Chat:
     def __init__(self, *, settings: Settings, store: Store, llm: LLMClient,
-                 grounding: Grounding, prompts: PromptBuilder, slots: SlotQueue,
+                 answering: Answering, slots: SlotQueue,
                  streamer: Streamer, transcript: Transcript, metrics: Metrics, emit: Emit,
                  spawn: Spawn, bus: Bus):
         self.settings = settings
         self.store = store
         self.llm = llm
-        self.grounding = grounding
-        self.prompts = prompts
+        self.answering = answering
         self.slots = slots
         self.streamer = streamer
         self.transcript = transcript
@@ -126,31 +126,32 @@ class Chat:
         holding_slot = False
         stream: ChatStream | None = None
         try:
-            chat = ChatSettings.load(self.settings, conversation.settings)
-            generation.model = chat.model or self.llm.default_model()
-            budget = Budget(self.llm, self.store, chat, generation.model, generation.text)
-            retrieval = self.grounding.retrieve(conversation.id, chat, budget,
-                                                generation.viewer, generation.once)
-            generation.sources = retrieval.sources
-            prompt = self.prompts.build(conversation, generation, budget, retrieval.context)
-            if not self._take_slot(generation):
-                return
-            holding_slot = True
-            self.metrics.generating.inc()
-            if generation.cancelled.is_set():
-                return
-            self.emit("status", {"state": "generating", "model": generation.model},
-                      conversation.id)
-            stream = self.llm.stream_chat(prompt.messages, model=generation.model,
-                                          temperature=chat.temperature, top_p=chat.top_p,
-                                          max_tokens=prompt.answer_tokens)
-            self.streamer.relay(generation, stream)
-            stream.close()
-            answer_id = self._finish(generation, "done", usage=stream.usage,
-                                     finish_reason=stream.finish_reason)
-            if answer_id is not None and stream.usage is None:
-                # Counted now, after `done`, so the next turn's budget need not wait for it.
-                budget.count_answer(answer_id, "".join(generation.parts))
+            ask = self.answering.prepare(conversation, generation)
+            if ask.preface:  # shown now: it needs neither a slot nor the model
+                self.streamer.preface(generation, ask.preface)
+            queued_s = None
+            if ask.prompt is not None:
+                waiting = time.monotonic()
+                if not self._take_slot(generation):
+                    return
+                holding_slot = True
+                queued_s = time.monotonic() - waiting
+                self.metrics.generating.inc()
+                if generation.cancelled.is_set():
+                    return
+                self.emit("status", {"state": "generating", "model": generation.model},
+                          conversation.id)
+                stream = self.answering.open(ask, generation)
+                self.streamer.relay(generation, stream)
+                stream.close()
+            self.answering.conclude(ask, generation, queued_s)
+            usage = stream.usage if stream is not None else None
+            answer_id = self._finish(generation, "done", usage=usage,
+                                     finish_reason=stream.finish_reason if stream else None)
+            if answer_id is not None and (usage is None or ask.preface):
+                # Counted now, after `done`, so the next turn's budget need not wait for it
+                # (the server's count leaves out a preface it did not write).
+                ask.budget.count_answer(answer_id, "".join(generation.parts))
         except (LLMError, MessageTooLong, StoreFull) as exc:
             self.streamer.flush(generation)  # the pieces before the failure are kept
             self._finish(generation, "error", error=str(exc))

@@ -23,6 +23,7 @@ from rag import (
     CollectionInfo,
     Document,
     DocumentInfo,
+    Evidence,
     Explained,
     Failure,
     NoCollection,
@@ -99,6 +100,17 @@ class Library:
         if self.find(collection, viewer) is None:
             raise RagError(f"no collection {collection!r}")
         return self.rag.explain(query, collection, k)
+
+    def weigh(self, question: str, passages: list[Passage]) -> list[Evidence]:
+        """The passages' sentences scored against the question (rag.evidence)."""
+        return self.rag.weigh(question, passages)
+
+    def neighbours(self, collection: str, passage: Passage) -> tuple[str, str]:
+        """The text around a passage just retrieved (so readable); ("", "") if it is gone."""
+        try:
+            return self.rag.neighbours(collection, passage)
+        except RagError:
+            return "", ""
 
     def documents(self, collection: str) -> list[DocumentInfo]:
         """The caller has checked that the collection may be read."""

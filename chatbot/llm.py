@@ -85,6 +85,7 @@ class LLMClient:
         self._health = _Cached()
         self._models = _Cached()
         self._counts_tokens = _Cached(True)
+        self._templates: dict[str, bool] = {}  # model: has a chat template of its own
 
     def close(self) -> None:
         self.http.close()
@@ -237,6 +238,37 @@ class LLMClient:
         return ChatStream(opening, response, self.settings)
 
 
+    def stream_completion(self, prompt: str, *, model: str, temperature: float, top_p: float,
+                          max_tokens: int, stop: list[str]) -> ChatStream:
+        """Open a streamed text completion (`/v1/completions`) of `prompt`; raises LLMError
+        when it cannot start."""
+        opening = self.openai.completions.with_streaming_response.create(
+            model=model, prompt=prompt, temperature=temperature, top_p=top_p,
+            max_tokens=max_tokens, stop=stop, stream=True)
+        try:
+            response = opening.__enter__()
+        except (openai.OpenAIError, httpx.HTTPError) as exc:
+            raise LLMError(describe(exc, self.settings)) from exc
+        return ChatStream(opening, response, self.settings)
+
+    def has_chat_template(self, model: str) -> bool:
+        """False when the server says `model` has no chat template of its own (llmserver's
+        `meta.chat_template` for a base model); True when it says nothing."""
+        with self._lock:
+            known = self._templates.get(model)
+        if known is not None:
+            return known
+        try:
+            listed = self.openai.models.list().data
+        except openai.OpenAIError:
+            return True
+        found = {m.id: ((m.model_extra or {}).get("meta") or {}).get("chat_template") is not False
+                 for m in listed}
+        with self._lock:
+            self._templates.update(found)
+        return found.get(model, True)
+
+
 class ChatStream:
     """Iterates the answer's text pieces from the server-sent events; `close()` drops the
     HTTP stream, which is how an OpenAI-compatible server learns to stop generating."""
@@ -267,7 +299,8 @@ class ChatStream:
                 for choice in chunk.get("choices") or ():
                     if choice.get("finish_reason"):
                         self.finish_reason = choice["finish_reason"]
-                    content = (choice.get("delta") or {}).get("content")
+                    # A chat chunk's delta, or a text completion's text.
+                    content = (choice.get("delta") or {}).get("content") or choice.get("text")
                     if content:
                         yield content
         except (openai.OpenAIError, httpx.HTTPError) as exc:

@@ -8,10 +8,11 @@ dropped and the user is told once per conversation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from chatbot.budget import Budget
+from chatbot.budget import MIN_ANSWER_TOKENS, SAFETY_TOKENS, Budget, MessageTooLong
 from chatbot.common import Emit
+from chatbot.grounded_prompt import COMPLETION_EXAMPLE, completion_prompt
 from chatbot.metrics import Metrics
 from chatbot.store import Conversation, Message, Store
 from chatbot.streaming import Generation
@@ -21,10 +22,17 @@ TRUNCATION_NOTICE = ("Older messages of this conversation no longer fit in the m
                      "context, so the model no longer sees them. They stay here for you.")
 
 
+# A grounded completion stops at the end of its paragraph; this bounds a model that doesn't.
+COMPLETION_MAX_TOKENS = 160
+
+
 @dataclass(frozen=True)
 class Prompt:
-    messages: list[dict[str, str]]
+    messages: list[dict[str, str]]  # a chat request's; [] for a completion
     answer_tokens: int  # max_tokens to request
+    completion: str = ""  # a base model's grounded completion prompt
+    # Tokens of each part, for "what the model saw".
+    parts: dict[str, int] = field(default_factory=dict)
 
 
 class PromptBuilder:
@@ -55,7 +63,31 @@ class PromptBuilder:
         messages += [{"role": m.role, "content": m.content} for m in history if m.id >= first_id]
         user = f"{context}\n\n{generation.text}" if context else generation.text
         messages.append({"role": "user", "content": user})
-        return Prompt(messages, plan.answer_tokens)
+        parts = {"system": budget.system_tokens, "history": plan.history_tokens,
+                 "passages": budget.count(context) if context else 0,
+                 "question": budget.question_tokens, "answer_room": plan.answer_tokens,
+                 "prompt_tokens": plan.prompt_tokens}
+        return Prompt(messages, plan.answer_tokens, parts=parts)
+
+    def completion(self, generation: Generation, budget: Budget, documents: list[str],
+                   question: str, passage_tokens: int) -> Prompt:
+        """A base model's grounded prompt (grounded_prompt.py): the worked example, the
+        documents, `question`; stores the user's message. History is left out: the example
+        is the pattern the model follows, and a follow-up's `question` carries the question
+        before it."""
+        self.transcript.add_question(generation, budget.question_tokens)
+        text = completion_prompt(documents, question)
+        tokens = budget.count(text)
+        room = budget.n_ctx - tokens - SAFETY_TOKENS
+        if room < MIN_ANSWER_TOKENS:
+            raise MessageTooLong(budget.question_tokens, max(0, budget.question_tokens + room))
+        answer = min(budget.chat.max_tokens, COMPLETION_MAX_TOKENS, room)
+        generation.prompt_tokens = tokens
+        example = budget.count(COMPLETION_EXAMPLE)
+        parts = {"system": example, "history": 0, "passages": passage_tokens,
+                 "question": max(0, tokens - example - passage_tokens),
+                 "answer_room": answer, "prompt_tokens": tokens}
+        return Prompt([], answer, completion=text, parts=parts)
 
 
 def prompt_history(messages: list[Message]) -> list[Message]:

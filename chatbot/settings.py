@@ -170,6 +170,30 @@ class Settings(BaseSettings):
         description="Largest share of the context window (after the answer's room) that "
         "retrieved passages may fill.",
     )
+    rag_focus_tokens: int = Field(
+        default=320, ge=32, le=32768, validation_alias=_env("RAG_FOCUS_TOKENS"),
+        description="Most tokens the passages of a grounded prompt may take: each passage "
+        "goes in as its sentences that best match the question, best passages first.",
+    )
+    rag_min_evidence: float = Field(
+        default=0.35, ge=-1, le=1, validation_alias=_env("RAG_MIN_EVIDENCE"),
+        description="When no sentence of the passages found is at least this similar to the "
+        "question (cosine, the embedding model's), the answer says the documents do not "
+        "seem to cover it instead of guessing; -1 never says so.",
+    )
+    rag_answer: Literal["auto", "quote", "generate", "both"] = Field(
+        default="auto", validation_alias=_env("RAG_ANSWER"),
+        description="A grounded answer is the best matching sentence quoted with its "
+        "citation (quote), the model's answer (generate), or the quote then the model's "
+        "answer (both); auto: both for a base model, generate for a model with a chat "
+        "template.",
+    )
+    rag_prompt: Literal["auto", "completion", "chat"] = Field(
+        default="auto", validation_alias=_env("RAG_PROMPT"),
+        description="How a grounded question is put to the model: a completion prompt "
+        "with a worked example (completion), or a chat message (chat); auto: completion "
+        "for a model without a chat template of its own (a base model).",
+    )
     rag_timeout: float = Field(
         default=10.0, gt=0, validation_alias=_env("RAG_TIMEOUT"),
         description="Seconds retrieval may take (the first question also loads the "

@@ -75,7 +75,8 @@ class Message:
             out["state"] = self.state
         if self.meta:
             out.update({k: v for k, v in self.meta.items()
-                        if k in ("usage", "tokens_per_s", "error", "finish_reason")})
+                        if k in ("usage", "tokens_per_s", "error", "finish_reason", "seen",
+                                 "not_covered")})
         return out
 
 

@@ -49,6 +49,8 @@ class Generation:
         self.model = ""
         self.prompt_tokens = 0
         self.sources: list[dict[str, Any]] = []
+        self.seen: dict[str, Any] = {}  # what the model saw (answering.py)
+        self.not_covered: dict[str, Any] | None = None
         self.user_stored = False
 
     @property
@@ -103,6 +105,14 @@ class Streamer:
                     self._send_pending(generation)
                     last_emit = now
         self.flush(generation)
+
+    def preface(self, generation: Generation, text: str) -> None:
+        """Send text that comes before the model's (a quote, or the whole answer when the
+        documents do not cover the question); it is not a model token."""
+        with generation.lock:
+            if not generation.cancelled.is_set() and not generation.finished:
+                generation.parts.append(text)
+                self._send_pending(generation)
 
     def flush(self, generation: Generation) -> None:
         """Send the pieces still held back, unless the answer was stopped or finished: its

@@ -1,7 +1,7 @@
 """One terminal conversation (`chatbot chat`, see terminal.py): lines typed in, answers
 streamed to standard output.
 
-An answer is assembled by the page's own parts (budget.py, grounding.py, prompt.py,
+An answer is assembled by the page's own parts (answering.py and what it runs,
 streaming.py, transcript.py), so a conversation is fitted into the model's context, grounded
 and stored exactly as on the page; only the socket is replaced by standard output.
 
@@ -22,7 +22,8 @@ from typing import Any, TextIO
 
 from chatbot import commands
 from chatbot.accounts import Viewer
-from chatbot.budget import Budget, MessageTooLong
+from chatbot.answering import Answering, Ask
+from chatbot.budget import MessageTooLong
 from chatbot.grounding import Grounding, OneOff
 from chatbot.library import Library
 from chatbot.llm import ChatStream, LLMClient, LLMError
@@ -54,8 +55,9 @@ class TerminalChat:
         self.store = Store(Path(":memory:"))
         metrics = Metrics()
         self.transcript = Transcript(self.store, metrics, self._emit)
-        self.prompts = PromptBuilder(self.store, self.transcript, metrics, self._emit)
-        self.grounding = Grounding(settings, self.store, library, metrics, self._emit)
+        self.answering = Answering(
+            settings, llm, Grounding(settings, self.store, library, metrics, self._emit),
+            PromptBuilder(self.store, self.transcript, metrics, self._emit))
         # Every piece printed as it comes: a terminal write is cheap, unlike a socket frame.
         self.streamer = Streamer(self._emit, metrics, 0)
         self.conversation = self.store.create(OWNER, chat.model_dump())
@@ -142,23 +144,20 @@ class TerminalChat:
         conversation = self.store.get(OWNER, self.conversation.id) or self.conversation
         generation = Generation(conversation.id, text, self.viewer, once=once)
         stream: ChatStream | None = None
-        budget: Budget | None = None
+        ask: Ask | None = None
         try:
-            chat = ChatSettings.load(self.settings, conversation.settings)
-            generation.model = chat.model or self.llm.default_model()
-            budget = Budget(self.llm, self.store, chat, generation.model, text)
-            retrieval = self.grounding.retrieve(conversation.id, chat, budget, self.viewer,
-                                                once)
-            generation.sources = retrieval.sources
-            prompt = self.prompts.build(conversation, generation, budget, retrieval.context)
-            stream = self.llm.stream_chat(prompt.messages, model=generation.model,
-                                          temperature=chat.temperature, top_p=chat.top_p,
-                                          max_tokens=prompt.answer_tokens)
+            ask = self.answering.prepare(conversation, generation)
             self._answer_fresh = True
-            self.streamer.relay(generation, stream)
-            stream.close()
-            ending = self.transcript.close(generation, "done", usage=stream.usage,
-                                           finish_reason=stream.finish_reason)
+            if ask.preface:
+                self.streamer.preface(generation, ask.preface)
+            if ask.prompt is not None:
+                stream = self.answering.open(ask, generation)
+                self.streamer.relay(generation, stream)
+                stream.close()
+            self.answering.conclude(ask, generation)
+            ending = self.transcript.close(
+                generation, "done", usage=stream.usage if stream else None,
+                finish_reason=stream.finish_reason if stream else None)
         except KeyboardInterrupt:
             ending = self.transcript.close(generation, "stopped")
         except (LLMError, MessageTooLong) as exc:
@@ -173,9 +172,9 @@ class TerminalChat:
         if ending is None:
             return
         self._show(generation, ending)
-        if (ending.state == "done" and ending.message_id is not None and budget is not None
-                and stream is not None and stream.usage is None):
-            budget.count_answer(ending.message_id, "".join(generation.parts))
+        if (ending.state == "done" and ending.message_id is not None and ask is not None
+                and (stream is None or stream.usage is None or ask.preface)):
+            ask.budget.count_answer(ending.message_id, "".join(generation.parts))
 
     def _show(self, generation: Generation, ending: Ending) -> None:
         if ending.state == "error":

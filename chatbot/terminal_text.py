@@ -48,6 +48,19 @@ def markdown_to_text(markdown: str) -> str:
 
 
 def sources_text(sources: list[dict[str, Any]]) -> str:
-    """`[1] title — url`, one line per source, numbered as the answer cites them."""
-    return "\n".join(f"[{number}] {source['title']} — {source['url']}"
-                     for number, source in enumerate(sources, 1))
+    """`[n] title — url`, one line per source the answer cites, numbered as it cites them;
+    the passages it was given but did not cite on one "also searched" line. Sources stored
+    before answers recorded citations are all listed."""
+    def line(number: object, source: dict[str, Any]) -> str:
+        where = f", page {source['page']}" if source.get("page") else ""
+        return f"[{number}] {source['title']}{where} — {source['url']}"
+
+    numbered = [(source.get("n", number), source) for number, source in enumerate(sources, 1)]
+    if not any("cited" in source for source in sources):
+        return "\n".join(line(number, source) for number, source in numbered)
+    lines = [line(number, source) for number, source in numbered if source.get("cited")]
+    others = [f"[{number}] {source['title']}" for number, source in numbered
+              if not source.get("cited")]
+    if others:
+        lines.append("also searched: " + "; ".join(others))
+    return "\n".join(lines)

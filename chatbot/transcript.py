@@ -64,6 +64,10 @@ class Transcript:
                        "total_tokens": prompt + completion}
         meta: dict[str, Any] = {"usage": final_usage, "tokens_per_s": generation.tokens_per_s(),
                                 "model": generation.model}
+        if generation.seen:
+            meta["seen"] = generation.seen
+        if generation.not_covered:
+            meta["not_covered"] = generation.not_covered
         if error:
             meta["error"] = error
         if finish_reason:
@@ -101,5 +105,8 @@ class Transcript:
                                "sources": generation.sources, "id": ending.message_id,
                                "stopped": ending.state == "stopped",
                                "finish_reason": ending.finish_reason,
-                               "model": generation.model}, room)
+                               "model": generation.model,
+                               **({"seen": generation.seen} if generation.seen else {}),
+                               **({"not_covered": generation.not_covered}
+                                  if generation.not_covered else {})}, room)
         self.emit("status", {"state": "idle"}, room)

@@ -16,6 +16,8 @@ one at a time per collection:
     rag.remove_document("handbook", "/path/handbook.pdf")  # its chunks, both indexes
     summary = rag.refetch("default", "https://…")  # a URL again; re-embedded only if changed
     explained = rag.explain("question", "default")  # [Explained]: passages with both ranks
+    evidence = rag.weigh("question", passages)    # [Evidence]: sentences scored (rag.evidence)
+    before, after = rag.neighbours("default", passages[0])  # the text around a passage
     rag.check_url(url, allow_private=False)       # FetchError: why it would be refused
     page = rag.fetch_page(url, allow_private=False)  # Document, or Failure with a reason
 
@@ -44,6 +46,7 @@ from chromadb.errors import NotFoundError
 
 from rag.documents import Document, Failure, Passage, Progress, Section, Summary
 from rag.embedding import Embedder, EmbeddingError
+from rag.evidence import Evidence, Sentence, support, weigh
 from rag.loaders.guard import FetchError, UrlPolicy
 from rag.retrieval import Explained, Mode, explain, search
 from rag.settings import RagSettings
@@ -231,6 +234,23 @@ class Rag:
         except EmbeddingError as e:
             raise RagError(str(e)) from None
 
+    def weigh(self, question: str, passages: list[Passage]) -> list[Evidence]:
+        """Each passage's sentences scored against `question` (rag.evidence)."""
+        try:
+            return weigh(self.embedder, question, passages)
+        except EmbeddingError as e:
+            raise RagError(str(e)) from None
+
+    @_chroma_answers
+    def neighbours(self, collection: str, passage: Passage) -> tuple[str, str]:
+        """The text before and after `passage` in its document ("" where there is none)."""
+        if not passage.chunk_id:
+            return "", ""
+        try:
+            return self._open(collection, create=False).neighbours(passage.chunk_id)
+        except (NotFoundError, sqlite3.ProgrammingError):
+            raise RagError(f"collection {collection!r} was deleted") from None
+
     @_chroma_answers
     def documents(self, collection: str = DEFAULT_COLLECTION) -> list[DocumentInfo]:
         """The collection's sources, by source."""
@@ -308,7 +328,6 @@ class Rag:
 
 __all__ = [
     "DEFAULT_COLLECTION", "SUPPORTED_EXTENSIONS", "CollectionInfo", "Document", "DocumentInfo",
-    "Explained", "Failure", "FetchError", "NoCollection", "Passage", "Progress", "Rag",
-    "RagError",
-    "RagSettings", "Section", "Summary",
+    "Evidence", "Explained", "Failure", "FetchError", "NoCollection", "Passage", "Progress",
+    "Rag", "RagError", "RagSettings", "Section", "Sentence", "Summary", "support",
 ]

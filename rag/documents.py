@@ -60,6 +60,7 @@ class Passage:
     page: int | None
     score: float
     headings: tuple[str, ...] = ()
+    chunk_id: str = ""  # the chunk's id in its collection (Rag.neighbours)
 
     def to_json(self) -> dict:
         return {

@@ -163,6 +163,16 @@ class LexicalIndex:
                 "GROUP BY source ORDER BY source"
             ).fetchall()
 
+    def texts(self, ids: list[str]) -> dict[str, str]:
+        """The text of each live chunk of `ids` that exists."""
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        with self._lock:
+            return dict(self.db.execute(
+                f"SELECT id, text FROM chunks WHERE live = 1 AND id IN ({marks})", ids
+            ).fetchall())
+
     def _delete_rowids(self, rowids: list[int]) -> None:
         # A contentless FTS5 table deletes by repeating the indexed text.
         for rowid in rowids:

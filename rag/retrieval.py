@@ -44,7 +44,7 @@ DEFAULT_TUNING = Tuning()
 def _passage(hit: Hit, score: float) -> Passage:
     row = hit.row
     headings = tuple(h for h in row.headings.split(" > ") if h)
-    return Passage(row.text, row.source, row.title, row.page, score, headings)
+    return Passage(row.text, row.source, row.title, row.page, score, headings, hit.id)
 
 
 def _capped(hits: Iterable[Hit], cap: int) -> list[Hit]:

@@ -240,6 +240,16 @@ class Collection:
                 hits.append(Hit(i, _row(i, text, meta), 1.0 - float(distance)))
         return hits
 
+    def neighbours(self, chunk_id: str) -> tuple[str, str]:
+        """The text of the chunks before and after `chunk_id` in its document ("" where
+        there is none). Chunk ids end with the chunk's index in its document."""
+        stem, _, index = chunk_id.rpartition("-")
+        if not stem or not index.isdigit():
+            return "", ""
+        before, after = f"{stem}-{int(index) - 1}", f"{stem}-{int(index) + 1}"
+        found = self.lexical.texts([before, after])
+        return found.get(before, ""), found.get(after, "")
+
     def lexical_search(self, query: str, limit: int) -> list[Hit]:
         return [Hit(row.id, row, score) for row, score in self.lexical.search(query, limit)]
 
