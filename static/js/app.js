@@ -22,6 +22,9 @@ const empty = $("#empty");
 let maxChars = 16000;
 let current = null; // the assistant answer being written in this conversation, if any
 let stopped = null; // an answer stopped here whose `done` (with its figures) is still due
+// The answer about to be shown searched documents: its search can start before the page
+// learns of the answer itself (a regenerated answer, one asked in another tab).
+let searchedAhead = false;
 
 const socket = io({ transports: ["websocket", "polling"] });
 const sidebar = initSidebar(socket, reveal);
@@ -112,6 +115,15 @@ function addUser(text, id) {
   updateEmpty();
   scrollToBottom();
   return el;
+}
+
+// The answer being written, shown from its first sign (the question from another tab, a
+// token): grounded if its search was already announced.
+function startAnswer() {
+  current = addAssistant();
+  current.grounded = searchedAhead;
+  searchedAhead = false;
+  setBusy(true);
 }
 
 function addAssistant({ text = "", state = "streaming", id } = {}) {
@@ -284,6 +296,7 @@ socket.on("history", (data) => {
   messages.replaceChildren();
   current = null;
   stopped = null;
+  searchedAhead = false;
   dirty.clear();
   setBusy(false);
   maxChars = data.limits?.max_message_chars ?? maxChars;
@@ -315,8 +328,7 @@ socket.on("history", (data) => {
 
 socket.on("user_message", ({ text }) => {
   addUser(text);
-  current = addAssistant();
-  setBusy(true);
+  startAnswer();
 });
 
 // The question being answered was stored: it can be edited from now on.
@@ -327,10 +339,7 @@ socket.on("user_stored", ({ id }) => {
 
 socket.on("token", ({ text }) => {
   if (stopped) return;
-  if (!current) {
-    current = addAssistant();
-    setBusy(true);
-  }
+  if (!current) startAnswer();
   if (!current.text) current.status.textContent = "";
   current.text += text;
   if (current.pieces !== null) current.pieces += 1;
@@ -361,7 +370,10 @@ socket.on("error", ({ message }) => {
 });
 
 socket.on("status", ({ state, position }) => {
-  if (!current) return;
+  if (!current) {
+    searchedAhead = state === "retrieving" || (searchedAhead && state !== "idle");
+    return;
+  }
   if (state === "queued") {
     current.status.textContent = `Waiting for the model: ${position} ${position === 1 ? "answer" : "answers"} ahead…`;
   } else if (state === "retrieving") {
