@@ -175,6 +175,7 @@ export function initSourcePanel() {
     previous.disabled = number <= 1;
     next.disabled = number >= doc.numPages;
     pdfPage.dataset.page = String(number);
+    canvas.setAttribute("aria-label", `Page ${number} of ${shown.source.title || "the PDF"}`);
     pdfPage.dataset.highlighted = "false";
     pdfStatus.textContent = `Loading page ${number}…`;
     try {
@@ -254,7 +255,6 @@ export function initSourcePanel() {
     }
     panel.dataset.n = String(source.n);
     panel.hidden = false;
-    document.body.classList.add("source-open");
     if (pdf) {
       showPdf(source);
     } else {
@@ -271,7 +271,6 @@ export function initSourcePanel() {
     stopDrawing();
     shown = null;
     panel.hidden = true;
-    document.body.classList.remove("source-open");
     const back = opener && opener.isConnected ? opener : $("#prompt");
     opener = null;
     back.focus();
