@@ -85,6 +85,7 @@ class Result:
     answer: str
     first_cited: str | None
     evidence: float | None
+    unknown: list[str]  # uncommon question words no document uses
     first_token_s: float
     model_token_s: float | None
     sources: list[str] = field(default_factory=list)
@@ -164,7 +165,7 @@ def ask(client: ChatClient, question: str) -> Result:
     model_at = tokens[1][0] if quoted and len(tokens) > 1 else (
         tokens[0][0] if tokens and not quoted else None)
     return Result(question, "", answer, first_cited(answer, sources), seen.get("evidence"),
-                  tokens[0][0] - sent if tokens else float("nan"),
+                  seen.get("unknown", []), tokens[0][0] - sent if tokens else float("nan"),
                   model_at - sent if model_at else None,
                   [page_of(s.get("url")) or "" for s in sources],
                   [s.get("passage", "") for s in sources])
@@ -201,7 +202,8 @@ def report(mode: str, questions: list[Question], results: list[Result], threshol
                     if q.kind == "unanswerable"]
 
     def covered(r: Result) -> bool:
-        return r.evidence is None or r.evidence >= threshold
+        return threshold <= -1 or (
+            (r.evidence is None or r.evidence >= threshold) and not r.unknown)
 
     fact = sum(covered(r) and states(r.answer, q.facts) for q, r in answerable)
     cited = sum(covered(r) and r.first_cited in q.pages for q, r in answerable)
@@ -229,17 +231,24 @@ def report(mode: str, questions: list[Question], results: list[Result], threshol
 
 
 def sweep(questions: list[Question], results: list[Result]) -> None:
-    """Both sides of "not covered" at each threshold."""
-    answerable = [r.evidence for q, r in zip(questions, results, strict=True)
-                  if q.kind != "unanswerable" and r.evidence is not None]
-    unanswerable = [r.evidence for q, r in zip(questions, results, strict=True)
-                    if q.kind == "unanswerable" and r.evidence is not None]
-    print("evidence threshold sweep: t, kept answerable, refused unanswerable")
-    for step in range(20, 61, 2):
+    """Both sides of "not covered" at each threshold, with and without the unknown-words
+    rule (a question with an uncommon word no document uses is not covered)."""
+    pairs = [(q.kind == "unanswerable", r) for q, r in zip(questions, results, strict=True)
+             if r.evidence is not None]
+    answerable = sum(not u for u, _ in pairs) or 1
+    unanswerable = sum(u for u, _ in pairs) or 1
+    print("not covered at threshold t: kept answerable, refused unanswerable "
+          "(evidence alone | with unknown words)")
+    for step in range(20, 61, 5):
         t = step / 100
-        kept = sum(e >= t for e in answerable) / max(1, len(answerable))
-        refused = sum(e < t for e in unanswerable) / max(1, len(unanswerable))
-        print(f"  {t:.2f}  {kept:.2f}  {refused:.2f}")
+        cells = []
+        for words in (False, True):
+            def refused(r: Result, t: float = t, words: bool = words) -> bool:
+                return r.evidence < t or (words and bool(r.unknown))  # type: ignore[operator]
+            kept = sum(not refused(r) for u, r in pairs if not u) / answerable
+            said = sum(refused(r) for u, r in pairs if u) / unanswerable
+            cells.append(f"{kept:.2f} {said:.2f}")
+        print(f"  {t:.2f}  {cells[0]}  |  {cells[1]}")
 
 
 def main() -> None:
@@ -248,10 +257,14 @@ def main() -> None:
     parser.add_argument("--modes", default="both,generate,quote")
     parser.add_argument("--seed", action="store_true", help="add the seed prompt's anchor")
     parser.add_argument("--limit", type=int, default=0, help="the first N questions only")
+    parser.add_argument("--part", choices=["all", "even", "odd"], default="all",
+                        help="every question, or those at even (odd) positions in the file")
     parser.add_argument("--json", type=Path, help="write every answer here")
     args = parser.parse_args()
 
     pages, questions = load_set(args.set)
+    if args.part != "all":
+        questions = questions[args.part == "odd"::2]
     if args.limit:
         questions = questions[:args.limit]
     has_facts = any(q.facts for q in questions)
@@ -261,6 +274,7 @@ def main() -> None:
     with llmserver(LLM_N_CTX="4096") as llm:
         for mode in args.modes.split(","):
             with chatbot(llm, data, RAG_ANSWER=mode, RAG_MIN_EVIDENCE="-1",
+                         USER_MESSAGES_PER_MINUTE="0",
                          CHAT_TEMPERATURE="0", CHAT_MAX_TOKENS=MAX_TOKENS) as url, \
                     ChatClient(url) as client:
                 ask(client, "warm-up: what is this about?")
@@ -268,7 +282,7 @@ def main() -> None:
         if args.seed:
             first = answers[args.modes.split(",")[0]]
             for name, texts in seed_answers(llm, first).items():
-                answers[name] = [Result(r.question, r.kind, text, None, r.evidence,
+                answers[name] = [Result(r.question, r.kind, text, None, r.evidence, r.unknown,
                                         r.first_token_s, None) for r, text in zip(
                                             first, texts, strict=True)]
 

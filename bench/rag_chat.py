@@ -1,22 +1,29 @@
-"""What RAG adds to the time to first token in the chat: the same question with RAG off (a)
-and on (b), through the chatbot over Socket.IO, median of N rounds each, alternating.
+"""What grounding adds to the time to first token in the chat: questions with RAG off (a) and
+on (b), through the chatbot over Socket.IO, alternating round by round in one run; then
+`--users N` grounded questions sent at the same moment by N browsers.
 
-The added TTFT is split in two: retrieval itself (the chatbot's own
-`chatbot_retrieval_seconds` from /metrics: query embedding, BM25, HNSW, fusion) and the rest,
-which is mostly the model reading the longer prompt (prompt processing of the passages) plus
-counting their tokens. The corpus is small and made on the spot (ingested through the upload
-endpoint, like a user would); every round is a fresh conversation at temperature 0.
+The documents are the Zsh manual (bench/zsh_corpus.py, ingested once under build/bench/zsh)
+and the questions those of bench/zsh_answers.json, a different one each round (so that no
+round reuses the previous round's cached prompt). Every round is a fresh conversation at
+temperature 0. For a grounded answer two times are given: the first token the browser
+receives (the quoted sentence, shown as soon as retrieval is done, when RAG_ANSWER puts one
+first) and the first token of the model's own text. Retrieval itself is the chatbot's
+`chatbot_retrieval_seconds` (query embedding, BM25, HNSW, fusion, sentence scoring).
 
-    .venv/bin/python bench/rag_chat.py [--rounds 5] [--k 4] [--documents 40]
+    .venv/bin/python bench/rag_chat.py [--rounds 11] [--users 4] [--max-tokens 32]
+
+Targets (issue 23): median first token of a grounded answer ≤ 0.8 s; with 4 users asking at
+once, the slowest first token ≤ 3× one grounded user's.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import statistics
 import sys
-import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -25,28 +32,12 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
+from bench import zsh_corpus  # noqa: E402
+from bench.rag_answers import COLLECTION, collection_dir  # noqa: E402
 from harness.processes import chatbot, llmserver  # noqa: E402
 from harness.socketclient import ChatClient  # noqa: E402
-from harness.uploads import SHARED_MODELS, finished, upload  # noqa: E402
 
-QUESTION = "What colour is the Zorblax lighthouse on Quimby island?"
-ANSWER_DOC = ("lighthouse.md", b"# Zorblax lighthouse\n\nThe Zorblax lighthouse on Quimby "
-              b"island is painted bright violet and stands 43 metres tall. Its lamp was "
-              b"first lit in 1891 and can be seen from 30 kilometres away on a clear night.")
-TOPICS = ["bakery", "railway", "museum", "harbour", "orchard", "library", "observatory",
-          "brewery", "garden", "bridge"]
-
-
-def corpus(documents: int) -> list[tuple[str, bytes]]:
-    """The answering document among `documents - 1` plausible distractors."""
-    files = [ANSWER_DOC]
-    for i in range(documents - 1):
-        topic = TOPICS[i % len(TOPICS)]
-        text = (f"# The {topic} of town {i}\n\n" + " ".join(
-            f"The {topic} of town {i} opened in {1800 + i * 3 + j} and has {j + 2} rooms, "
-            f"{j * 7 + i} staff and a {['red', 'green', 'blue'][j % 3]} door." for j in range(12)))
-        files.append((f"{topic}-{i}.md", text.encode()))
-    return files
+Timing = tuple[float, float, int]  # first token (s), first model token (s), prompt tokens
 
 
 def retrieval_seconds(base: str) -> tuple[float, float]:
@@ -57,67 +48,105 @@ def retrieval_seconds(base: str) -> tuple[float, float]:
     return (float(total.group(1)) if total else 0.0, float(count.group(1)) if count else 0.0)
 
 
-def ask(client: ChatClient, rag: bool) -> tuple[float, int, int]:
-    """(TTFT in s, prompt tokens, sources) for QUESTION in a fresh conversation."""
+def prepare(client: ChatClient, rag: bool) -> None:
     client.wait("history", since=client.emit("reset", {}))
     client.wait("settings", since=client.emit("settings", {"rag": rag,
-                                                           "rag_collection": "bench"}))
-    start = client.send(QUESTION)
+                                                           "rag_collection": COLLECTION}))
+
+
+def ask(client: ChatClient, question: str) -> Timing:
+    start = client.send(question)
     sent = time.perf_counter()
-    _, event, done = client.wait("done", "error", since=start)
+    _, event, done = client.wait("done", "error", since=start, timeout=300)
     if event != "done":
         raise SystemExit(f"chatbot answered with an error: {done}")
-    first = client.wait("token", since=start)[0]
-    return first - sent, done["usage"]["prompt_tokens"], len(done["sources"])
+    tokens = [(at, data["text"]) for at, name, data in client.events[start:] if name == "token"]
+    first = tokens[0][0] - sent
+    quoted = tokens[0][1].startswith(">")
+    model = (tokens[1][0] - sent if len(tokens) > 1 else float("nan")) if quoted else first
+    return first, model, done["usage"]["prompt_tokens"]
+
+
+def med(samples: list[Timing], i: int) -> float:
+    return statistics.median(s[i] for s in samples if s[i] == s[i])
+
+
+def together(clients: list[ChatClient], questions: list[str]) -> list[Timing]:
+    """Each client asks its question at the same moment."""
+    for client in clients:
+        prepare(client, rag=True)
+    barrier = threading.Barrier(len(clients))
+    out: list[Timing | None] = [None] * len(clients)
+
+    def one(i: int) -> None:
+        barrier.wait()
+        out[i] = ask(clients[i], questions[i])
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(clients))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return [t for t in out if t is not None]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--k", type=int, default=4)
-    parser.add_argument("--documents", type=int, default=40)
+    parser.add_argument("--rounds", type=int, default=11)
+    parser.add_argument("--users", type=int, default=4)
+    parser.add_argument("--max-tokens", default="32")
     args = parser.parse_args()
 
-    off: list[tuple[float, int, int]] = []
-    on: list[tuple[float, int, int]] = []
+    items = json.loads((ROOT / "bench" / "zsh_answers.json").read_text())
+    questions = [i["question"] for i in items if i.get("kind") != "unanswerable"]
+    data = collection_dir("zsh", zsh_corpus.pages())
+    off: list[Timing] = []
+    on: list[Timing] = []
+    crowd: list[list[Timing]] = []
+    alone: list[Timing] = []
     retrieval: list[float] = []
-    with tempfile.TemporaryDirectory() as data:
-        SHARED_MODELS.mkdir(parents=True, exist_ok=True)
-        (Path(data) / "models").symlink_to(SHARED_MODELS, target_is_directory=True)
-        with llmserver(LLM_N_CTX="4096") as llm_url, \
-                chatbot(llm_url, Path(data), CHAT_MAX_TOKENS="8", CHAT_TEMPERATURE="0",
-                        RAG_K=str(args.k)) as url, ChatClient(url) as client:
-            summary = finished(client, upload(client, corpus(args.documents)[:10], "bench"))
-            for start in range(10, args.documents, 10):
-                finished(client, upload(client, corpus(args.documents)[start:start + 10],
-                                        "bench"))
-            print(f"corpus: {args.documents} documents, first upload: {summary['text']}")
-            # Warm-up: the embedding model's first load and the first prompts count for neither.
-            ask(client, rag=False)
-            ask(client, rag=True)
-            for _ in range(args.rounds):
-                off.append(ask(client, rag=False))
+    with llmserver(LLM_N_CTX="4096") as llm_url, \
+            chatbot(llm_url, data, CHAT_MAX_TOKENS=args.max_tokens, CHAT_TEMPERATURE="0",
+                    RAG_MIN_EVIDENCE="-1", USER_MESSAGES_PER_MINUTE="0") as url:
+        clients = [ChatClient(url).connect() for _ in range(args.users)]
+        try:
+            # Warm-up: the embedding model's first load and the first prompts count for none.
+            prepare(clients[0], rag=True)
+            ask(clients[0], questions[-1])
+            for round_ in range(args.rounds):
+                question = questions[round_ % len(questions)]
+                prepare(clients[0], rag=False)
+                off.append(ask(clients[0], question))
                 before = retrieval_seconds(url)
-                on.append(ask(client, rag=True))
+                prepare(clients[0], rag=True)
+                on.append(ask(clients[0], question))
                 after = retrieval_seconds(url)
                 retrieval.append((after[0] - before[0]) / max(1.0, after[1] - before[1]))
+            for round_ in range(max(3, args.rounds // 3)):
+                base = 40 + round_ * (args.users + 1)
+                prepare(clients[0], rag=True)
+                alone.append(ask(clients[0], questions[base % len(questions)]))
+                crowd.append(together(clients, [questions[(base + 1 + u) % len(questions)]
+                                                for u in range(args.users)]))
+        finally:
+            for client in clients:
+                client.close()
 
-    def med(samples: list[tuple[float, int, int]], i: int) -> float:
-        return statistics.median(s[i] for s in samples)
-
-    ttft_off, ttft_on = med(off, 0) * 1000, med(on, 0) * 1000
-    added = ttft_on - ttft_off
-    retrieval_ms = statistics.median(retrieval) * 1000
-    extra_tokens = med(on, 1) - med(off, 1)
-    print(f"k={args.k}, median of {args.rounds} rounds each, temperature 0")
-    print(f"(a) RAG off   TTFT {ttft_off:7.1f} ms   prompt {med(off, 1):5.0f} tokens")
-    print(f"(b) RAG on    TTFT {ttft_on:7.1f} ms   prompt {med(on, 1):5.0f} tokens   "
-          f"{med(on, 2):.0f} sources")
-    print(f"added TTFT b-a: {added:+.1f} ms (ratio b/a {ttft_on / ttft_off:.2f})")
-    print(f"  retrieval itself: {retrieval_ms:.1f} ms ({retrieval_ms / added:.0%} of the added)")
-    rest = added - retrieval_ms
-    print(f"  prompt processing of +{extra_tokens:.0f} tokens and counting them: {rest:.1f} ms "
-          f"({rest / added:.0%} of the added, {rest / max(extra_tokens, 1):.2f} ms per token)")
+    print(f"median of {args.rounds} rounds, a different zsh question each, temperature 0, "
+          f"{args.max_tokens} tokens")
+    print(f"(a) RAG off   first token {med(off, 0) * 1000:7.0f} ms   prompt "
+          f"{med(off, 2):5.0f} tokens")
+    print(f"(b) RAG on    first token {med(on, 0) * 1000:7.0f} ms   model's first token "
+          f"{med(on, 1) * 1000:7.0f} ms   prompt {med(on, 2):5.0f} tokens")
+    print(f"    retrieval (with sentence scoring) {statistics.median(retrieval) * 1000:.0f} ms")
+    lone = med(alone, 0)
+    lone_model = med(alone, 1)
+    slowest = statistics.median(max(t[0] for t in group) for group in crowd)
+    slowest_model = statistics.median(max(t[1] for t in group) for group in crowd)
+    print(f"{args.users} users at once ({len(crowd)} rounds, medians): slowest first token "
+          f"{slowest * 1000:.0f} ms = {slowest / lone:.2f}x one user's ({lone * 1000:.0f} ms); "
+          f"slowest model's first token {slowest_model * 1000:.0f} ms = "
+          f"{slowest_model / lone_model:.2f}x ({lone_model * 1000:.0f} ms)")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from chatbot.budget import Budget
 from chatbot.grounded_prompt import COMPLETION_STOP
 from chatbot.grounding import Grounding
 from chatbot.llm import ChatStream, LLMClient
-from chatbot.passages import Retrieval, annotate
+from chatbot.passages import Retrieval, annotate, attribution
 from chatbot.prompt import Prompt, PromptBuilder
 from chatbot.settings import ChatSettings, Settings
 from chatbot.store import Conversation
@@ -42,10 +42,11 @@ class Ask:
 
 
 def not_covered_text(info: dict[str, Any]) -> str:
+    unknown = ", ".join(f"“{w}”" for w in info.get("unknown", []))
+    why = f": they never mention {unknown}" if unknown else ""
     closest = ", ".join(f"“{c['title']}”" for c in info.get("closest", []) if c.get("title"))
-    nearest = f" The closest passages were in {closest}, and they do not answer it." \
-        if closest else ""
-    return (f"Your documents do not seem to cover this. I searched the collection "
+    nearest = f" The closest passages were in {closest}." if closest else ""
+    return (f"Your documents do not seem to cover this{why}. I searched the collection "
             f"`{info['collection']}` for “{' '.join(info['query'].split())}”.{nearest}")
 
 
@@ -82,6 +83,8 @@ class Answering:
         ask.seen = {"retrieving_s": round(retrieval.retrieving_s, 3)} if grounded else {}
         if retrieval.strength is not None:
             ask.seen["evidence"] = retrieval.strength
+        if retrieval.unknown:
+            ask.seen["unknown"] = retrieval.unknown
         if retrieval.left_out:
             ask.seen["left_out"] = retrieval.left_out
         if retrieval.not_covered is not None:
@@ -117,6 +120,16 @@ class Answering:
         return self.llm.stream_chat(prompt.messages, model=generation.model,
                                     temperature=ask.chat.temperature, top_p=ask.chat.top_p,
                                     max_tokens=prompt.answer_tokens)
+
+    def citation(self, ask: Ask, generation: Generation) -> str:
+        """" [n]" to end the model's grounded text with when it cites nothing but stands on
+        source n (matched by words, no model call); "" otherwise. A small model often leaves
+        its citation out."""
+        if not ask.retrieval.evidence or generation.cancelled.is_set():
+            return ""
+        own = "".join(generation.parts)[len(ask.preface):]
+        number = attribution(ask.retrieval, own)
+        return f" [{number}]" if number is not None else ""
 
     def conclude(self, ask: Ask, generation: Generation, queued_s: float | None = None) -> None:
         """The sources as the finished answer cites them, and what the model saw."""

@@ -128,7 +128,7 @@ class Chat:
         try:
             ask = self.answering.prepare(conversation, generation)
             if ask.preface:  # shown now: it needs neither a slot nor the model
-                self.streamer.preface(generation, ask.preface)
+                self.streamer.add_text(generation, ask.preface)
             queued_s = None
             if ask.prompt is not None:
                 waiting = time.monotonic()
@@ -144,6 +144,8 @@ class Chat:
                 stream = self.answering.open(ask, generation)
                 self.streamer.relay(generation, stream)
                 stream.close()
+                if citation := self.answering.citation(ask, generation):
+                    self.streamer.add_text(generation, citation)
             self.answering.conclude(ask, generation, queued_s)
             usage = stream.usage if stream is not None else None
             answer_id = self._finish(generation, "done", usage=usage,

@@ -146,17 +146,18 @@ class Grounding:
         with self._lock:
             debug = viewer.key in self._showing
 
-        def search() -> tuple[list[Evidence], list[Explained]]:
+        def search() -> tuple[list[Evidence], list[Explained], list[str]]:
             if debug:
                 explained = self.library.explain(query, collection, k, viewer)
                 passages = [e.passage for e in explained]
             else:
                 explained, passages = [], self.library.retrieve(query, collection, k, viewer)
-            return self.library.weigh(query, passages), explained
+            unknown = self.library.unknown_words(collection, budget.question)
+            return self.library.weigh(query, passages), explained, unknown
 
         started = time.perf_counter()
         try:
-            evidence, explained = self._pool.submit(search).result(
+            evidence, explained, unknown = self._pool.submit(search).result(
                 timeout=self.settings.rag_timeout)
         except FutureTimeout:
             return self._without(conversation_id, collection,
@@ -176,9 +177,11 @@ class Grounding:
                                  "question; answering without documents.",
                                  "level": "warning"}, conversation_id)
             return Retrieval(retrieving_s=elapsed)
-        if strength < self.settings.rag_min_evidence:
+        judged = self.settings.rag_min_evidence > -1
+        if judged and (unknown or strength < self.settings.rag_min_evidence):
             retrieval = Retrieval(not_covered={
                 "collection": collection, "query": query, "evidence": round(strength, 3),
+                "unknown": unknown,
                 "closest": [{k: v for k, v in self.source(e.passage).items()
                              if k in ("title", "url", "page")} for e in evidence[:3]]})
         else:
@@ -190,6 +193,7 @@ class Grounding:
         retrieval.retrieving_s = time.perf_counter() - started
         retrieval.query = query
         retrieval.strength = round(strength, 3)
+        retrieval.unknown = unknown
         if debug:
             self.emit("retrieval", self._explanation(collection, query, explained, retrieval),
                       conversation_id)
@@ -251,5 +255,5 @@ class Grounding:
             return Retrieval()
         context = (f"{PAGE_INSTRUCTIONS}\n\n<source>\n# {quoted(document.title)}\n\n"
                    + "\n\n".join(quoted(text) for text in kept) + "\n</source>")
-        return Retrieval(context, [{"title": document.title, "url": document.source,
-                                    "score": 1.0}])
+        return Retrieval(context, sources=[{"title": document.title, "url": document.source,
+                                            "score": 1.0}])

@@ -105,6 +105,10 @@ class Library:
         """The passages' sentences scored against the question (rag.evidence)."""
         return self.rag.weigh(question, passages)
 
+    def unknown_words(self, collection: str, text: str) -> list[str]:
+        """Uncommon words of `text` the collection never uses (just searched, so readable)."""
+        return self.rag.unknown_words(collection, text)
+
     def neighbours(self, collection: str, passage: Passage) -> tuple[str, str]:
         """The text around a passage just retrieved (so readable); ("", "") if it is gone."""
         try:

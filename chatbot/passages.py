@@ -63,6 +63,7 @@ class Retrieval:
     not_covered: dict[str, Any] | None = None
     left_out: list[dict[str, Any]] = field(default_factory=list)
     strength: float | None = None  # the best sentence's similarity to the question
+    unknown: list[str] = field(default_factory=list)  # uncommon words no document uses
     query: str = ""  # what was searched for (a follow-up carries the previous question)
     passage_tokens: int = 0
     retrieving_s: float = 0.0
@@ -127,14 +128,13 @@ def fit(evidence: list[Evidence], budget: Budget, *, room: int, completion: bool
 
 
 def _choose_quote(retrieval: Retrieval) -> None:
-    """The best-scoring sentence of the passages given, quoted with its citation."""
-    best: tuple[float, int, Evidence] | None = None
-    for number, item in retrieval.evidence.items():
-        if item.best is not None and (best is None or item.best.score > best[0]):
-            best = (item.best.score, number, item)
-    if best is None:
+    """The best sentence of the first source, quoted with its citation. The first source,
+    not the best sentence of all: retrieval ranks whole passages with both the words and
+    the meaning, and picks the right page more often than one sentence's similarity does
+    (bench/rag_answers.py, docs/benchmarks.md)."""
+    if 1 not in retrieval.evidence or retrieval.evidence[1].best is None:
         return
-    _, number, item = best
+    number, item = 1, retrieval.evidence[1]
     assert item.best is not None
     retrieval.quote_source = number
     retrieval.quote_sentence = item.passage.text[item.best.start:item.best.end]
@@ -161,3 +161,16 @@ def annotate(retrieval: Retrieval, answer: str) -> list[dict[str, Any]]:
                 highlights.append(retrieval.quote_sentence)
         out.append({**source, "cited": is_cited, "highlights": highlights})
     return out
+
+
+def attribution(retrieval: Retrieval, text: str) -> int | None:
+    """The source that model text citing nothing stands on: the one with the most of its
+    sentences supported by the text (rag.evidence.support), or None."""
+    if cited_numbers(text) or not text.strip():
+        return None
+    best, most = None, 0
+    for number, item in retrieval.evidence.items():
+        found = len(support(text, item))
+        if found > most:
+            best, most = number, found
+    return best

@@ -273,10 +273,11 @@ class Store:
                        "settings) VALUES (?, ?, ?, ?, ?, '{}')",
                        (conversation.id, owner, conversation.title, created, now))
             db.executemany(
-                "INSERT INTO messages (conversation, role, content, state, sources, created) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO messages (conversation, role, content, state, sources, meta, "
+                "created) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [(conversation.id, m.role, m.content, m.state,
-                  json.dumps(m.sources) if m.sources else None, m.created) for m in messages])
+                  json.dumps(m.sources) if m.sources else None,
+                  json.dumps(m.meta) if m.meta else None, m.created) for m in messages])
         return conversation
 
     def search(self, owner: str, text: str) -> list[SearchHit]:

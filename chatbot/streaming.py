@@ -106,9 +106,9 @@ class Streamer:
                     last_emit = now
         self.flush(generation)
 
-    def preface(self, generation: Generation, text: str) -> None:
-        """Send text that comes before the model's (a quote, or the whole answer when the
-        documents do not cover the question); it is not a model token."""
+    def add_text(self, generation: Generation, text: str) -> None:
+        """Send text that is not the model's: a quote before it, the whole answer when the
+        documents do not cover the question, a citation after it."""
         with generation.lock:
             if not generation.cancelled.is_set() and not generation.finished:
                 generation.parts.append(text)

@@ -149,11 +149,13 @@ class TerminalChat:
             ask = self.answering.prepare(conversation, generation)
             self._answer_fresh = True
             if ask.preface:
-                self.streamer.preface(generation, ask.preface)
+                self.streamer.add_text(generation, ask.preface)
             if ask.prompt is not None:
                 stream = self.answering.open(ask, generation)
                 self.streamer.relay(generation, stream)
                 stream.close()
+                if citation := self.answering.citation(ask, generation):
+                    self.streamer.add_text(generation, citation)
             self.answering.conclude(ask, generation)
             ending = self.transcript.close(
                 generation, "done", usage=stream.usage if stream else None,

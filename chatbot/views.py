@@ -31,6 +31,7 @@ from flask import (
 )
 
 from chatbot import auth
+from chatbot.answer_meta import clean_not_covered, clean_seen, clean_sources, exported
 from chatbot.common import browser_room
 from chatbot.library import Library
 from chatbot.llm import LLMClient
@@ -189,7 +190,8 @@ def export(conversation_id: str, fmt: str) -> Response:
                            "created": _iso(conversation.created),
                            "messages": [{"role": m.role, "content": m.content,
                                          "state": m.state, "created": _iso(m.created),
-                                         **({"sources": m.sources} if m.sources else {})}
+                                         **({"sources": m.sources} if m.sources else {}),
+                                         **exported(m.meta)}
                                         for m in messages]}, indent=2, ensure_ascii=False)
         mimetype = "application/json"
     else:
@@ -276,7 +278,11 @@ def _parse_message(n: int, item: Any, now: float) -> Message:
     if sources is not None and not (isinstance(sources, list)
                                     and all(isinstance(s, dict) for s in sources)):
         raise BadImport(f"{where}: `sources` must be a list of objects.")
-    return Message(id=0, role=role, content=content, state=state, sources=sources or None,
+    meta = {k: v for k, v in (("seen", clean_seen(item.get("seen"))),
+                              ("not_covered", clean_not_covered(item.get("not_covered"))))
+            if v}
+    return Message(id=0, role=role, content=content, state=state,
+                   sources=clean_sources(sources), meta=meta or None,
                    created=_parse_time(item.get("created"), now, f"{where}: `created`"))
 
 

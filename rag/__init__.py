@@ -18,6 +18,7 @@ one at a time per collection:
     explained = rag.explain("question", "default")  # [Explained]: passages with both ranks
     evidence = rag.weigh("question", passages)    # [Evidence]: sentences scored (rag.evidence)
     before, after = rag.neighbours("default", passages[0])  # the text around a passage
+    rag.unknown_words("default", "how do I set up tmux?")  # ["tmux"]: never in the documents
     rag.check_url(url, allow_private=False)       # FetchError: why it would be refused
     page = rag.fetch_page(url, allow_private=False)  # Document, or Failure with a reason
 
@@ -47,6 +48,7 @@ from chromadb.errors import NotFoundError
 from rag.documents import Document, Failure, Passage, Progress, Section, Summary
 from rag.embedding import Embedder, EmbeddingError
 from rag.evidence import Evidence, Sentence, support, weigh
+from rag.lexical import query_words
 from rag.loaders.guard import FetchError, UrlPolicy
 from rag.retrieval import Explained, Mode, explain, search
 from rag.settings import RagSettings
@@ -240,6 +242,22 @@ class Rag:
             return weigh(self.embedder, question, passages)
         except EmbeddingError as e:
             raise RagError(str(e)) from None
+
+    @_chroma_answers
+    def unknown_words(self, collection: str, text: str) -> list[str]:
+        """Uncommon words of `text` that the collection never uses: a sign that the text
+        asks about something the documents are not about. Uncommon: the embedding model's
+        vocabulary (its most frequent words and word pieces) has no single piece for it;
+        words with digits (file names, versions, numbers) are left out."""
+        words = [w for w in query_words(text) if w.isalpha() and len(w) > 2]
+        if not words:
+            return []
+        try:
+            absent = self._open(collection, create=False).lexical.absent(words)
+        except (NotFoundError, sqlite3.ProgrammingError):
+            raise RagError(f"collection {collection!r} was deleted") from None
+        tokenizer = self.embedder.tokenizer
+        return [w for w in absent if len(tokenizer.encode(w, add_special_tokens=False).ids) > 1]
 
     @_chroma_answers
     def neighbours(self, collection: str, passage: Passage) -> tuple[str, str]:

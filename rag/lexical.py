@@ -241,6 +241,14 @@ class LexicalIndex:
             self._words.execute("ROLLBACK")
         return [tuple(s) for s in stems]
 
+    def absent(self, words: list[str]) -> list[str]:
+        """The words of `words` that no chunk of the index contains (by their stems)."""
+        with self._lock:
+            return [word for word, stems in zip(words, self._stems(words), strict=True)
+                    if stems and not all(
+                        self.db.execute("SELECT 1 FROM chunks_vocab WHERE term = ?",
+                                        (stem,)).fetchone() for stem in stems)]
+
     def _selective_words(self, words: list[str]) -> list[str]:
         """The words to match, rarest first within POSTINGS_BUDGET, one per stem.
 

@@ -280,7 +280,14 @@ def test_an_export_imports_as_a_new_conversation_of_the_importer(
     fake_llm.reply("Broken", Reply([], status=500))
     source.ask("Broken")
     original = export(source, source.history()["conversation"]["id"])
-    original["messages"][1]["sources"] = [{"title": "Kites", "url": "https://kites.example"}]
+    original["messages"][1]["sources"] = [{
+        "n": 1, "title": "Kites", "url": "https://kites.example", "cited": True,
+        "heading": "Kites › Flying", "passage": "A kite flies on the wind.", "before": "",
+        "after": "", "highlights": ["A kite flies on the wind."]}]
+    original["messages"][1]["seen"] = {"system": 90, "passages": 40, "retrieving_s": 0.1,
+                                       "left_out": [{"title": "Birds", "url": "/b.md"}]}
+    original["messages"][3]["not_covered"] = {"collection": "docs", "query": "Broken",
+                                              "closest": [{"title": "Kites"}]}
     assert {m["state"] for m in original["messages"]} == {"done", "error"}
 
     importer = chat.tab()
@@ -303,6 +310,28 @@ def test_an_export_imports_as_a_new_conversation_of_the_importer(
     importer.ask("And then?")
     sent = [m["content"] for m in fake_llm.calls[-1].body["messages"]]
     assert sent == ["What is a kite?", "You said: What is a kite?", "And then?"]
+
+
+def test_an_import_keeps_only_known_answer_fields_of_their_types(chat: ChatApp) -> None:
+    hostile = {"messages": [
+        {"role": "user", "content": "q"},
+        {"role": "assistant", "content": "a [1]", "sources": [
+            {"title": "T" * 10_000, "url": "javascript:alert(1)", "n": "1", "cited": "yes",
+             "passage": ["not", "text"], "highlights": ["ok", 5, {"x": 1}] * 50,
+             "extra": "<script>"},
+            {"url": "https://no.title.example"}],
+         "seen": {"system": "many", "passages": 40, "left_out": ["x", {"title": "L"}],
+                  "secret": 1},
+         "not_covered": {"collection": "c"}}]}
+    tab = chat.tab()
+    response = post_import(tab, json.dumps(hostile).encode())
+    assert response.status_code == 201, response.text
+    answer = export(tab, response.json["id"])["messages"][1]
+    (source,) = answer["sources"]
+    assert source == {"title": "T" * 500, "url": "javascript:alert(1)",
+                      "highlights": ["ok"] * 7}
+    assert answer["seen"] == {"passages": 40, "left_out": [{"title": "L"}]}
+    assert "not_covered" not in answer  # without the query it searched for
 
 
 @pytest.mark.parametrize(("body", "expected"), [
