@@ -7,8 +7,9 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 MODELS_DIR ?= models
 DEFAULT_MODEL := $(MODELS_DIR)/gemma-3-270m-q4_k_m.gguf
-# The chat page's JavaScript (socket.io client, marked, DOMPurify, highlight.js), from the
-# npm registry at the versions in package-lock.json, served by chatbot from our own origin.
+# The chat page's JavaScript (socket.io client, marked, DOMPurify, highlight.js, PDF.js), from the
+# npm registry at the versions in package-lock.json, served by chatbot from our own origin;
+# optional packages (PDF.js's canvas for Node, 35 MB) are for Node programs, not the page.
 NODE_DEPS := node_modules/.package-lock.json
 CHROMIUM ?= /usr/bin/chromium
 REDIS_SERVER ?= /usr/bin/redis-server
@@ -63,7 +64,7 @@ $(EMBEDDING): $(INSTALLED)
 
 $(NODE_DEPS): package.json package-lock.json
 	@command -v npm >/dev/null || { echo "npm is needed for the chat page: apt-get install -y npm"; exit 1; }
-	npm ci --no-audit --no-fund --loglevel=error
+	npm ci --omit=optional --no-audit --no-fund --loglevel=error
 	@touch $@
 
 # Browser tests drive Debian's Chromium (never a browser downloaded by Playwright).

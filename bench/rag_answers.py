@@ -260,7 +260,10 @@ def main() -> None:
     parser.add_argument("--part", choices=["all", "even", "odd"], default="all",
                         help="every question, or those at even (odd) positions in the file")
     parser.add_argument("--json", type=Path, help="write every answer here")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting for the chatbot, e.g. RAG_FOCUS_TOKENS=200")
     args = parser.parse_args()
+    extra = dict(item.split("=", 1) for item in args.env)
 
     pages, questions = load_set(args.set)
     if args.part != "all":
@@ -274,7 +277,7 @@ def main() -> None:
     with llmserver(LLM_N_CTX="4096") as llm:
         for mode in args.modes.split(","):
             with chatbot(llm, data, RAG_ANSWER=mode, RAG_MIN_EVIDENCE="-1",
-                         USER_MESSAGES_PER_MINUTE="0",
+                         USER_MESSAGES_PER_MINUTE="0", **extra,
                          CHAT_TEMPERATURE="0", CHAT_MAX_TOKENS=MAX_TOKENS) as url, \
                     ChatClient(url) as client:
                 ask(client, "warm-up: what is this about?")

@@ -95,7 +95,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=11)
     parser.add_argument("--users", type=int, default=4)
     parser.add_argument("--max-tokens", default="32")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting for the chatbot, e.g. RAG_FOCUS_TOKENS=200")
     args = parser.parse_args()
+    extra = dict(item.split("=", 1) for item in args.env)
 
     items = json.loads((ROOT / "bench" / "zsh_answers.json").read_text())
     questions = [i["question"] for i in items if i.get("kind") != "unanswerable"]
@@ -107,7 +110,8 @@ def main() -> None:
     retrieval: list[float] = []
     with llmserver(LLM_N_CTX="4096") as llm_url, \
             chatbot(llm_url, data, CHAT_MAX_TOKENS=args.max_tokens, CHAT_TEMPERATURE="0",
-                    RAG_MIN_EVIDENCE="-1", USER_MESSAGES_PER_MINUTE="0") as url:
+                    RAG_MIN_EVIDENCE="-1", USER_MESSAGES_PER_MINUTE="0",
+                    **extra) as url:
         clients = [ChatClient(url).connect() for _ in range(args.users)]
         try:
             # Warm-up: the embedding model's first load and the first prompts count for none.

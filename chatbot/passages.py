@@ -33,8 +33,9 @@ FOCUS_SENTENCES = 2
 # A passage's second sentence is kept only when it scores within this of the best sentence
 # of all passages: the rest of the room is better spent on the next passage.
 FOCUS_MARGIN = 0.15
-# A quote longer than this (a passage without sentence ends) is cut at a word.
-QUOTE_CHARS = 400
+# Sentences the quote holds, and the length it is cut to (at a word).
+QUOTE_SENTENCES = 2
+QUOTE_CHARS = 500
 # What a source carries for the reader's side panel.
 PASSAGE_CHARS = 2000
 NEIGHBOUR_CHARS = 600
@@ -58,7 +59,7 @@ class Retrieval:
     # The extractive answer: the best sentence, quoted, with its citation.
     quote: str = ""
     quote_source: int | None = None
-    quote_sentence: str = ""
+    quote_sentences: list[str] = field(default_factory=list)
     # Set when the documents do not seem to cover the question (the `done` payload's).
     not_covered: dict[str, Any] | None = None
     left_out: list[dict[str, Any]] = field(default_factory=list)
@@ -128,20 +129,28 @@ def fit(evidence: list[Evidence], budget: Budget, *, room: int, completion: bool
 
 
 def _choose_quote(retrieval: Retrieval) -> None:
-    """The best sentence of the first source, quoted with its citation. The first source,
-    not the best sentence of all: retrieval ranks whole passages with both the words and
-    the meaning, and picks the right page more often than one sentence's similarity does
-    (bench/rag_answers.py, docs/benchmarks.md)."""
-    if 1 not in retrieval.evidence or retrieval.evidence[1].best is None:
+    """The first source's QUOTE_SENTENCES best sentences, in their order, quoted with its
+    citation. The first source, not the best sentences of all: retrieval ranks whole
+    passages with both the words and the meaning, and picks the right page more often than
+    one sentence's similarity does; two sentences, because the one most similar to the
+    question is often the one before the answer (bench/rag_answers.py, docs/benchmarks.md)."""
+    item = retrieval.evidence.get(1)
+    if item is None or not item.sentences:
         return
-    number, item = 1, retrieval.evidence[1]
-    assert item.best is not None
-    retrieval.quote_source = number
-    retrieval.quote_sentence = item.passage.text[item.best.start:item.best.end]
-    shown = item.text(item.best)
+    ranked = sorted(range(len(item.sentences)), key=lambda i: -item.sentences[i].score)
+    chosen = sorted(ranked[:QUOTE_SENTENCES])
+    parts: list[str] = []
+    for position, index in enumerate(chosen):
+        if position and index != chosen[position - 1] + 1:
+            parts.append("…")
+        parts.append(item.text(item.sentences[index]))
+    shown = " ".join(parts)
     if len(shown) > QUOTE_CHARS:
         shown = shown[:QUOTE_CHARS].rsplit(" ", 1)[0] + " …"
-    retrieval.quote = f"> {shown} [{number}]\n\n"
+    retrieval.quote_source = 1
+    retrieval.quote_sentences = [item.passage.text[item.sentences[i].start:item.sentences[i].end]
+                                 for i in chosen]
+    retrieval.quote = f"> {shown} [1]\n\n"
 
 
 def annotate(retrieval: Retrieval, answer: str) -> list[dict[str, Any]]:
@@ -157,8 +166,8 @@ def annotate(retrieval: Retrieval, answer: str) -> list[dict[str, Any]]:
         highlights: list[str] = []
         if is_cited and item is not None:
             highlights = support(plain, item)
-            if number == retrieval.quote_source and retrieval.quote_sentence not in highlights:
-                highlights.append(retrieval.quote_sentence)
+            if number == retrieval.quote_source:
+                highlights += [q for q in retrieval.quote_sentences if q not in highlights]
         out.append({**source, "cited": is_cited, "highlights": highlights})
     return out
 

@@ -192,6 +192,9 @@ function showGrounding(view, { sources, seen, not_covered: notCovered }) {
   const uncovered = Boolean(notCovered) && typeof notCovered === "object";
   const list = uncovered ? [] : normalizeSources(sources);
   view.byNumber = new Map(list.map((source) => [source.n, source]));
+  // The answer's text says the same as the note (it is what the terminal and an export
+  // show): the note replaces it here.
+  view.body.hidden = uncovered;
   if (uncovered) view.el.insertBefore(notCoveredNote(notCovered), view.meta);
   if (list.length) view.el.insertBefore(sourcesBox(list), view.meta);
   const box = seen && typeof seen === "object" ? seenBox(seen) : null;

@@ -199,6 +199,13 @@ export function notCoveredNote(info) {
   const lead = document.createElement("strong");
   lead.textContent = "Your documents do not seem to cover this.";
   note.append(lead);
+  const unknown = Array.isArray(info.unknown) ? info.unknown.map(text).filter(Boolean) : [];
+  if (unknown.length) {
+    const never = document.createElement("p");
+    never.className = "unknown";
+    never.textContent = `They never mention ${unknown.map((word) => `“${word}”`).join(", ")}.`;
+    note.append(never);
+  }
   const collection = text(info.collection);
   const query = text(info.query);
   if (collection || query) {

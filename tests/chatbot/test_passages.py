@@ -44,7 +44,9 @@ def test_completion_documents_carry_the_focused_sentences_and_the_quote_the_best
     assert retrieval.documents[0] == ("Document [1] Kettle › Manual › Kettle:\n"
                                       "Descale it with vinegar once a month. It holds two "
                                       "litres.\n")
-    assert retrieval.quote == "> Descale it with vinegar once a month. [1]\n\n"
+    # The first source's two best sentences, in their order.
+    assert retrieval.quote == ("> Descale it with vinegar once a month. It holds two litres. "
+                               "[1]\n\n")
     prompt = completion_prompt(retrieval.documents, "How do I clean the kettle?")
     assert prompt.startswith(COMPLETION_EXAMPLE) and prompt.endswith(
         "Question: How do I clean the kettle?\nAnswer:")
@@ -59,7 +61,8 @@ def test_cited_sources_and_their_highlights() -> None:
     answer = retrieval.quote + " Use vinegar once a month to descale it [1]. See also [7]."
     sources = annotate(retrieval, answer)
     assert [s["cited"] for s in sources] == [True, False]
-    assert sources[0]["highlights"] == ["Descale it with vinegar once a month."]
+    assert sources[0]["highlights"] == ["Descale it with vinegar once a month.",
+                                        "It holds two litres."]
     assert sources[1]["highlights"] == []
 
 
