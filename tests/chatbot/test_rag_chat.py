@@ -75,6 +75,44 @@ def test_rag_on_answers_from_the_document_that_holds_the_answer(servers: tuple[s
     assert history["settings"]["rag"] is True
 
 
+def test_a_grounded_answer_quotes_cites_and_says_what_the_model_saw(
+        servers: tuple[str, str]) -> None:
+    with ChatClient(servers[0]) as client:
+        command(client, "/rag on corpus 3")
+        start = client.mark()
+        text, (_, event, done) = client.ask("When do the night trains from Pellow leave?")
+    assert event == "done", done
+    # The base model's answer opens with the first source's best sentences, quoted and cited,
+    # sent as one piece before the model's own text.
+    first_piece = client.since(start, "token")[0]["text"]
+    assert first_piece.startswith("> ") and first_piece.rstrip().endswith("[1]")
+    assert "22:10" in first_piece and text.startswith(first_piece)
+    source = done["sources"][0]
+    assert source["n"] == 1 and source["cited"] is True and source["title"] == "trains.txt"
+    assert "22:10" in source["passage"]
+    assert source["highlights"] and all(h in source["passage"] for h in source["highlights"])
+    seen = done["seen"]
+    assert seen["passages"] > 0 and seen["question"] > 0 and seen["answer_room"] > 0
+    assert seen["system"] > 0 and seen["history"] == 0  # the worked example; no history
+    assert seen["retrieving_s"] >= 0 and seen["evidence"] >= 0.35
+    assert "not_covered" not in done
+
+
+def test_a_question_the_documents_do_not_cover_is_told_so(servers: tuple[str, str]) -> None:
+    with ChatClient(servers[0]) as client:
+        command(client, "/rag on corpus")
+        text, (_, event, done) = client.ask("How do I change the tmux prefix key?")
+        assert event == "done", done
+        assert text.startswith("Your documents do not seem to cover this")
+        assert "“tmux”" in text and done["sources"] == []
+        assert done["not_covered"]["unknown"] == ["tmux"]
+        assert done["not_covered"]["collection"] == "corpus"
+        # Stored as such: a reload shows the same.
+        with ChatClient(servers[0], cookie=client.cookie) as again:
+            answer = again.wait("history")[2]["messages"][-1]
+    assert answer["content"] == text and answer["not_covered"]["unknown"] == ["tmux"]
+
+
 def test_a_pdf_source_links_to_its_page(servers: tuple[str, str]) -> None:
     with ChatClient(servers[0]) as client:
         command(client, "/rag on corpus")

@@ -15,6 +15,7 @@ import pytest
 
 from chatbot.accounts import Accounts
 from chatbot.store import Store
+from chatbot.terminal_text import sources_text
 from harness.processes import ROOT, free_port, llmserver
 from harness.uploads import rag_data_dir
 from tests.chatbot.fake_llm import WAIT_S, FakeLLM, Reply
@@ -173,6 +174,18 @@ def documents(tmp_path_factory: pytest.TempPathFactory) -> Path:
     accounts.add("bob", PASSWORD)
     store.close()
     return data
+
+
+def test_the_cited_sources_are_printed_and_the_others_on_one_line() -> None:
+    sources = [{"n": 1, "title": "Options", "url": "/docs/options.html", "cited": True},
+               {"n": 2, "title": "Manual", "url": "/docs/m.pdf", "page": 3, "cited": True},
+               {"n": 3, "title": "FAQ", "url": "/docs/faq.html", "cited": False}]
+    assert sources_text(sources) == ("[1] Options — /docs/options.html\n"
+                                     "[2] Manual, page 3 — /docs/m.pdf\n"
+                                     "also searched: [3] FAQ")
+    # Sources stored before citations were recorded: all of them, numbered in order.
+    assert sources_text([{"title": "A", "url": "/a"}, {"title": "B", "url": "/b"}]) == \
+        "[1] A — /a\n[2] B — /b"
 
 
 def test_rag_answers_from_a_collection_and_prints_its_sources(
