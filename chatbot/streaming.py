@@ -95,6 +95,11 @@ class Streamer:
             with generation.lock:
                 if generation.finished:
                     break
+                if generation.first_token_at is None and generation.parts:
+                    # The model's text after a quote starts its own paragraph.
+                    piece = piece.lstrip()
+                    if not piece:
+                        continue
                 if generation.first_token_at is None:
                     generation.first_token_at = now
                     self.metrics.first_token.observe(now - generation.started)

@@ -74,6 +74,9 @@ class TerminalChat:
     def _emit(self, event: str, payload: dict[str, Any], _room: str) -> None:
         if event == "token":
             text = payload["text"].lstrip() if self._answer_fresh else payload["text"]
+            if self._answer_fresh and text.startswith("> "):
+                # A quote from the documents: "> " would read as the input prompt here.
+                text = "│ " + text[2:]
             if text:
                 self._answer_fresh = False
                 self._write(text)
