@@ -176,7 +176,7 @@ class Settings(BaseSettings):
         "goes in as its sentences that best match the question, best passages first.",
     )
     rag_min_evidence: float = Field(
-        default=0.35, ge=-1, le=1, validation_alias=_env("RAG_MIN_EVIDENCE"),
+        default=0.45, ge=-1, le=1, validation_alias=_env("RAG_MIN_EVIDENCE"),
         description="When no sentence of the passages found is at least this similar to the "
         "question (cosine, the embedding model's), the answer says the documents do not "
         "seem to cover it instead of guessing; -1 never says so.",

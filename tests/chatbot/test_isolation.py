@@ -130,9 +130,13 @@ def test_the_same_question_retrieves_only_what_each_user_may_read(users: Users) 
     assert event == "done" and [s["title"] for s in done["sources"]] == ["Zorblax lighthouse"]
     alice_prompt = _prompt(users.llm, "violet")
     assert "Zorblax lighthouse" in alice_prompt
+    # Bob's documents do not cover it: he is told so, and the closest passages are his.
     _, event, done = users.bob_tab.ask(QUESTION)
-    assert event == "done"
-    assert all(s["title"] != "Zorblax lighthouse" for s in done["sources"])
+    assert event == "done" and done["sources"] == []
+    closest = done["not_covered"]["closest"]
+    assert [c["title"] for c in closest] == ["Marmot bakery"]
+    _, event, done = users.bob_tab.ask("When does the Marmot bakery open in the morning?")
+    assert event == "done" and [s["title"] for s in done["sources"]] == ["Marmot bakery"]
     bob_prompts = [m["content"] for call in users.llm.calls
                    for m in call.body["messages"] if "Marmot" in m["content"]]
     assert bob_prompts and not any("violet" in p for p in bob_prompts)

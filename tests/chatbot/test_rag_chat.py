@@ -94,7 +94,7 @@ def test_a_grounded_answer_quotes_cites_and_says_what_the_model_saw(
     seen = done["seen"]
     assert seen["passages"] > 0 and seen["question"] > 0 and seen["answer_room"] > 0
     assert seen["system"] > 0 and seen["history"] == 0  # the worked example; no history
-    assert seen["retrieving_s"] >= 0 and seen["evidence"] >= 0.35
+    assert seen["retrieving_s"] >= 0 and seen["evidence"] >= 0.45
     assert "not_covered" not in done
 
 
