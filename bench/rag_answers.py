@@ -148,10 +148,16 @@ def first_cited(answer: str, sources: list[dict[str, Any]]) -> str | None:
     return None
 
 
-def ask(client: ChatClient, question: str) -> Result:
+def fresh(client: ChatClient, rag: bool = True) -> None:
+    """A new conversation, grounded in the bench's collection or not."""
     client.wait("history", since=client.emit("reset", {}))
-    client.wait("settings", since=client.emit("settings", {"rag": True,
+    client.wait("settings", since=client.emit("settings", {"rag": rag,
                                                            "rag_collection": COLLECTION}))
+
+
+def timed(client: ChatClient, question: str) -> tuple[str, dict[str, Any], float, float | None]:
+    """(answer, `done`, seconds to the first token, to the model's first token): the
+    model's is the second piece when the first is a quote."""
     start = client.send(question)
     sent = time.perf_counter()
     _, event, done = client.wait("done", "error", since=start, timeout=300)
@@ -159,14 +165,20 @@ def ask(client: ChatClient, question: str) -> Result:
         raise SystemExit(f"chatbot answered with an error: {done}")
     tokens = [(at, data["text"]) for at, name, data in client.events[start:] if name == "token"]
     answer = "".join(text for _, text in tokens)
-    sources = done.get("sources") or []
-    seen = done.get("seen") or {}
     quoted = answer.startswith(">")
     model_at = tokens[1][0] if quoted and len(tokens) > 1 else (
         tokens[0][0] if tokens and not quoted else None)
+    return (answer, done, tokens[0][0] - sent if tokens else float("nan"),
+            model_at - sent if model_at else None)
+
+
+def ask(client: ChatClient, question: str) -> Result:
+    fresh(client)
+    answer, done, first, model = timed(client, question)
+    sources = done.get("sources") or []
+    seen = done.get("seen") or {}
     return Result(question, "", answer, first_cited(answer, sources), seen.get("evidence"),
-                  seen.get("unknown", []), tokens[0][0] - sent if tokens else float("nan"),
-                  model_at - sent if model_at else None,
+                  seen.get("unknown", []), first, model,
                   [page_of(s.get("url")) or "" for s in sources],
                   [s.get("passage", "") for s in sources])
 

@@ -24,7 +24,6 @@ import re
 import statistics
 import sys
 import threading
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 
 from bench import zsh_corpus  # noqa: E402
-from bench.rag_answers import COLLECTION, collection_dir  # noqa: E402
+from bench.rag_answers import collection_dir, fresh, timed  # noqa: E402
 from harness.processes import chatbot, llmserver  # noqa: E402
 from harness.socketclient import ChatClient  # noqa: E402
 
@@ -48,23 +47,9 @@ def retrieval_seconds(base: str) -> tuple[float, float]:
     return (float(total.group(1)) if total else 0.0, float(count.group(1)) if count else 0.0)
 
 
-def prepare(client: ChatClient, rag: bool) -> None:
-    client.wait("history", since=client.emit("reset", {}))
-    client.wait("settings", since=client.emit("settings", {"rag": rag,
-                                                           "rag_collection": COLLECTION}))
-
-
 def ask(client: ChatClient, question: str) -> Timing:
-    start = client.send(question)
-    sent = time.perf_counter()
-    _, event, done = client.wait("done", "error", since=start, timeout=300)
-    if event != "done":
-        raise SystemExit(f"chatbot answered with an error: {done}")
-    tokens = [(at, data["text"]) for at, name, data in client.events[start:] if name == "token"]
-    first = tokens[0][0] - sent
-    quoted = tokens[0][1].startswith(">")
-    model = (tokens[1][0] - sent if len(tokens) > 1 else float("nan")) if quoted else first
-    return first, model, done["usage"]["prompt_tokens"]
+    _, done, first, model = timed(client, question)
+    return first, model if model is not None else float("nan"), done["usage"]["prompt_tokens"]
 
 
 def med(samples: list[Timing], i: int) -> float:
@@ -74,7 +59,7 @@ def med(samples: list[Timing], i: int) -> float:
 def together(clients: list[ChatClient], questions: list[str]) -> list[Timing]:
     """Each client asks its question at the same moment."""
     for client in clients:
-        prepare(client, rag=True)
+        fresh(client, rag=True)
     barrier = threading.Barrier(len(clients))
     out: list[Timing | None] = [None] * len(clients)
 
@@ -115,20 +100,20 @@ def main() -> None:
         clients = [ChatClient(url).connect() for _ in range(args.users)]
         try:
             # Warm-up: the embedding model's first load and the first prompts count for none.
-            prepare(clients[0], rag=True)
+            fresh(clients[0], rag=True)
             ask(clients[0], questions[-1])
             for round_ in range(args.rounds):
                 question = questions[round_ % len(questions)]
-                prepare(clients[0], rag=False)
+                fresh(clients[0], rag=False)
                 off.append(ask(clients[0], question))
                 before = retrieval_seconds(url)
-                prepare(clients[0], rag=True)
+                fresh(clients[0], rag=True)
                 on.append(ask(clients[0], question))
                 after = retrieval_seconds(url)
                 retrieval.append((after[0] - before[0]) / max(1.0, after[1] - before[1]))
             for round_ in range(max(3, args.rounds // 3)):
                 base = 40 + round_ * (args.users + 1)
-                prepare(clients[0], rag=True)
+                fresh(clients[0], rag=True)
                 alone.append(ask(clients[0], questions[base % len(questions)]))
                 crowd.append(together(clients, [questions[(base + 1 + u) % len(questions)]
                                                 for u in range(args.users)]))

@@ -228,23 +228,19 @@ class LLMClient:
         # The raw streamed response, parsed here with json.loads: the openai client's own
         # per-chunk model objects cost more CPU than everything else done per token, on the
         # two cores llama.cpp is generating on.
-        opening = self.openai.chat.completions.with_streaming_response.create(
+        return self._stream(self.openai.chat.completions.with_streaming_response.create(
             model=model, messages=messages, temperature=temperature,  # type: ignore[arg-type]
-            top_p=top_p, max_tokens=max_tokens, stream=True)
-        try:
-            response = opening.__enter__()
-        except (openai.OpenAIError, httpx.HTTPError) as exc:
-            raise LLMError(describe(exc, self.settings)) from exc
-        return ChatStream(opening, response, self.settings)
-
+            top_p=top_p, max_tokens=max_tokens, stream=True))
 
     def stream_completion(self, prompt: str, *, model: str, temperature: float, top_p: float,
                           max_tokens: int, stop: list[str]) -> ChatStream:
         """Open a streamed text completion (`/v1/completions`) of `prompt`; raises LLMError
         when it cannot start."""
-        opening = self.openai.completions.with_streaming_response.create(
+        return self._stream(self.openai.completions.with_streaming_response.create(
             model=model, prompt=prompt, temperature=temperature, top_p=top_p,
-            max_tokens=max_tokens, stop=stop, stream=True)
+            max_tokens=max_tokens, stop=stop, stream=True))
+
+    def _stream(self, opening: Any) -> ChatStream:
         try:
             response = opening.__enter__()
         except (openai.OpenAIError, httpx.HTTPError) as exc:
