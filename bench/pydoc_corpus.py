@@ -26,7 +26,8 @@ PAGE_COUNT = 200
 QUESTIONS_FILE = Path(__file__).resolve().parent / "pydoc_questions.json"
 
 
-def _download(package: str, into: Path) -> Path:
+def download_deb(package: str, into: Path) -> Path:
+    """Debian's `package` fetched once into `into` with `apt-get download`."""
     into.mkdir(parents=True, exist_ok=True)
     found = sorted(into.glob(f"{package}_*.deb"))
     if not found:
@@ -52,7 +53,7 @@ def library_dir() -> Path:
     found = sorted(tree.glob("usr/share/doc/python3*/html/library"))
     if found:
         return found[-1].resolve()
-    deb = _download(_doc_package(_download(PACKAGE, debs)), debs)
+    deb = download_deb(_doc_package(download_deb(PACKAGE, debs)), debs)
     subprocess.run(["dpkg-deb", "-x", str(deb), str(tree)], check=True)
     found = sorted(tree.glob("usr/share/doc/python3*/html/library"))
     if not found:

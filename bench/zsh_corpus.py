@@ -37,6 +37,10 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.pydoc_corpus import download_deb  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "build" / "bench" / "zsh"
 PACKAGE = "zsh-doc"
@@ -55,21 +59,12 @@ class Question:
     kind: str
 
 
-def _download(package: str, into: Path) -> Path:
-    into.mkdir(parents=True, exist_ok=True)
-    found = sorted(into.glob(f"{package}_*.deb"))
-    if not found:
-        subprocess.run(["apt-get", "download", package], cwd=into, check=True)
-        found = sorted(into.glob(f"{package}_*.deb"))
-    return found[-1]
-
-
 def html_dir() -> Path:
     """The unpacked HTML manual, fetching and unpacking it on first use."""
     tree = WORK / "tree"
     html = tree / HTML_SUBDIR
     if not (html / "index.html").is_file():
-        deb = _download(PACKAGE, WORK / "deb")
+        deb = download_deb(PACKAGE, WORK / "deb")
         subprocess.run(["dpkg-deb", "-x", str(deb), str(tree)], check=True)
         if not (html / "index.html").is_file():
             sys.exit(f"{deb.name} holds no {HTML_SUBDIR}/index.html")
