@@ -14,6 +14,7 @@ store opens (several processes opening it at once apply each migration once).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import re
 import sqlite3
@@ -103,6 +104,20 @@ def make_title(text: str) -> str:
     return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1].rstrip() + "…"
 
 
+@contextmanager
+def _opening(path: Path) -> Iterator[None]:
+    """One process at a time past this point, for the set-up of the file. Switching a new
+    database to WAL can fail at once with "database is locked" while another process does
+    the same: SQLite does not call the busy handler there (it would risk a deadlock), so
+    BUSY_TIMEOUT_S does not help; an exclusive lock on a file beside it does."""
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 class Store:
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -110,15 +125,15 @@ class Store:
                                    isolation_level=None)
         self._db.row_factory = sqlite3.Row
         self._lock = threading.Lock()
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            try:
+        try:
+            with self._lock, _opening(path):
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=FULL")
+                self._db.execute("PRAGMA foreign_keys=ON")
                 migrate(self._db)
-            except Exception:
-                self._db.close()
-                raise
+        except Exception:
+            self._db.close()
+            raise
 
     def close(self) -> None:
         with self._lock:
