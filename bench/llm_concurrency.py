@@ -11,6 +11,14 @@ floor under any scheduler's time to first token for 4 prompts at once: the ancho
 in one request, so that they are evaluated in a single batch from the start.
 
     .venv/bin/python bench/llm_concurrency.py [--rounds 3] [--max-tokens 150] [--slots 4]
+
+`--first-tokens` measures only times to first token, for llmserver's hold (LLM_HOLD_MS): 4
+users at once and one alone, against the anchor (a), llmserver as it ships (b) and llmserver
+with the hold off (b0), for short prompts and for prompts of about 400 and 900 tokens (the
+size of a grounded question: passages cut from the project's docs), each round beside the
+floor (the anchor given the 4 prompts in one request) and one prompt alone in the anchor.
+
+    .venv/bin/python bench/llm_concurrency.py --first-tokens [--rounds 5]
 """
 
 from __future__ import annotations
@@ -26,7 +34,8 @@ import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 import llama_cpp  # noqa: E402
@@ -59,6 +68,8 @@ SEED = 42
 # The servers' logs would drown the results.
 QUIET = Path(os.devnull)
 READY_S = 300  # seconds for each server to load the model
+# Lone requests per side per round in --first-tokens: the hold's cost is a few ms.
+LONE = 6
 
 
 def cold(prompt: str) -> str:
@@ -85,13 +96,13 @@ def stream_once(client: openai.OpenAI, prompt: str, max_tokens: int, started: fl
 
 
 def concurrent(client: openai.OpenAI, users: int, max_tokens: int, stagger: float = 0.0,
-               slots: int = 0) -> dict[str, object]:
+               slots: int = 0, prompts: list[str] = PROMPTS) -> dict[str, object]:
     """`users` streams at once (started `stagger` s apart); total tok/s and each TTFT."""
     results: list[tuple[float, float, int] | None] = [None] * users
     started = time.perf_counter()
 
     def run(i: int) -> None:
-        results[i] = stream_once(client, cold(PROMPTS[i % len(PROMPTS)]), max_tokens, started)
+        results[i] = stream_once(client, cold(prompts[i % len(prompts)]), max_tokens, started)
 
     threads = []
     for i in range(users):
@@ -119,15 +130,96 @@ def concurrent(client: openai.OpenAI, users: int, max_tokens: int, stagger: floa
 
 def one_batch(base_url: str, key: str, prompts: list[str]) -> float:
     """Seconds until llama-server has the first token of every prompt, all sent in one
-    request (its native /completion takes a list), so no prompt waits for another's batch."""
+    request (its native /completion takes a list), so no prompt waits for another's batch.
+    The prompts are cold already: with `cache_prompt` off as well, one short prompt took 27
+    ms longer than the same prompt streamed, which made the floor no floor."""
     started = time.perf_counter()
     response = httpx.post(f"{base_url}/completion", headers={"Authorization": f"Bearer {key}"},
-                          json={"prompt": prompts, "n_predict": 1, "cache_prompt": False},
-                          timeout=600)
+                          json={"prompt": prompts, "n_predict": 1}, timeout=600)
     response.raise_for_status()
     body = response.json()
     assert len(body if isinstance(body, list) else [body]) == len(prompts)
     return time.perf_counter() - started
+
+
+def grounded_prompts(base_url: str, key: str, size: int, count: int) -> list[str]:
+    """`count` different texts of `size` tokens (the model's own), cut from the docs."""
+    text = "\n\n".join(p.read_text() for p in sorted((ROOT / "docs").glob("*.md")))
+    headers = {"Authorization": f"Bearer {key}"}
+    tokens = httpx.post(f"{base_url}/tokenize", json={"content": text}, headers=headers,
+                        timeout=60).json()["tokens"]
+    assert len(tokens) >= size * count, "not enough text in docs/"
+    return [httpx.post(f"{base_url}/detokenize", json={"tokens": tokens[i * size:(i + 1) * size]},
+                       headers=headers, timeout=60).json()["content"] for i in range(count)]
+
+
+def first_tokens(rounds: int, slots: int, threads: int) -> None:
+    """Times to first token only (see the module's docstring): one user alone and `slots`
+    at once, on each side, beside the one-batch floor, per prompt size."""
+    settings = Settings(n_ctx=N_CTX, parallel=slots, threads=threads, seed=SEED)
+    entry = ModelEntry(alias=ALIAS, path=MODEL, chat_format=None)
+    key = secrets.token_urlsafe(8)
+    ports = {side: free_port() for side in ("a", "b", "b0")}
+    env = {"MODELS_DIR": str(MODEL.parent), "LLM_N_CTX": str(N_CTX),
+           "LLM_PARALLEL": str(slots), "LLM_THREADS": str(threads), "LLM_SEED": str(SEED)}
+    sizes: dict[str, list[str]] = {"short": PROMPTS[:slots]}
+    times: dict[tuple[str, str], list[float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        template = Path(tmp) / "t.jinja"
+        template.write_text(TEMPLATE)
+        anchor_cmd = server_command(server_binary(), settings, entry, ports["a"], key, template)
+        anchor_url = f"http://127.0.0.1:{ports['a']}"
+        with (
+            running(anchor_cmd, f"{anchor_url}/health", log=QUIET, timeout=READY_S),
+            running([sys.executable, "-m", "llmserver"], f"http://127.0.0.1:{ports['b']}/health",
+                    {**env, "LLMSERVER_PORT": str(ports["b"])}, log=QUIET, timeout=READY_S),
+            running([sys.executable, "-m", "llmserver"],
+                    f"http://127.0.0.1:{ports['b0']}/health",
+                    {**env, "LLMSERVER_PORT": str(ports["b0"]), "LLM_HOLD_MS": "0"},
+                    log=QUIET, timeout=READY_S),
+        ):
+            clients = {side: openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1",
+                                           api_key=key if side == "a" else "unused",
+                                           max_retries=0, timeout=600)
+                       for side, port in ports.items()}
+            for tokens in (400, 900):
+                sizes[f"~{tokens}"] = grounded_prompts(anchor_url, key, tokens, slots)
+            for client in clients.values():  # warm-up
+                concurrent(client, 1, 1)
+            load = os.getloadavg()[0]
+            sides = list(clients)
+            for round_ in range(rounds):
+                # Each side in turn first, so that none always follows another.
+                order = sides[round_ % 3:] + sides[:round_ % 3]
+                for _ in range(LONE):
+                    for side in order:
+                        times.setdefault(("lone", side), []).append(
+                            float(concurrent(clients[side], 1, 1)["ttft"][0]))
+                for size, prompts in sizes.items():
+                    times.setdefault((size, "floor"), []).append(
+                        one_batch(anchor_url, key, [cold(p) for p in prompts]))
+                    times.setdefault((size, "one"), []).append(
+                        one_batch(anchor_url, key, [cold(prompts[0])]))
+                    for side in order:
+                        times.setdefault((size, side), []).append(
+                            max(concurrent(clients[side], slots, 1, prompts=prompts)["ttft"]))
+
+    median = {key: statistics.median(values) for key, values in times.items()}
+    print(f"model {MODEL.name}, {threads} threads, {slots} slots x {N_CTX} tokens, first tokens "
+          f"only, {rounds} rounds (medians); b: llmserver (LLM_HOLD_MS {Settings().hold_ms:g}), "
+          f"b0: LLM_HOLD_MS=0; load average {load:.1f} at the start, "
+          f"{os.getloadavg()[0]:.1f} at the end")
+    print(f"one user alone, short prompt ({rounds * LONE} each): "
+          + ", ".join(f"({side}) {median['lone', side] * 1000:.1f} ms" for side in sides)
+          + f"; the hold's cost b - b0: {(median['lone', 'b'] - median['lone', 'b0']) * 1000:+.1f}"
+          " ms")
+    for size in sizes:
+        floor = median[size, "floor"]
+        print(f"{size} prompts, {slots} at once: floor ({slots} in one request) {floor:.3f} s "
+              f"(1 prompt {median[size, 'one']:.3f} s); slowest first token "
+              + ", ".join(f"({side}) {median[size, side]:.3f} s = {median[size, side] / floor:.2f}"
+                          for side in sides)
+              + " x floor")
 
 
 def in_process(llm: llama_cpp.Llama, max_tokens: int) -> tuple[float, float]:
@@ -151,7 +243,12 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=150)
     parser.add_argument("--slots", type=int, default=4)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--first-tokens", action="store_true",
+                        help="only times to first token, with and without llmserver's hold")
     args = parser.parse_args()
+    if args.first_tokens:
+        first_tokens(args.rounds, args.slots, args.threads)
+        return
 
     settings = Settings(n_ctx=N_CTX, parallel=args.slots, threads=args.threads, seed=SEED)
     entry = ModelEntry(alias=ALIAS, path=MODEL, chat_format=None)
@@ -232,6 +329,10 @@ def main() -> None:
     alone, four = (statistics.median(batched[n]) for n in (1, 4))
     print(f"(a) 4 prompts in one request (one batch): first tokens after {four:.2f} s, "
           f"1 prompt {alone:.2f} s: ratio {four / alone:.2f}")
+    anchor_worst = max(statistics.median(float(r["ttft"][i])  # type: ignore[index]
+                                         for r in runs["a"][4]) for i in range(4))
+    print(f"4 streams, slowest TTFT / the one-batch floor: (b) llmserver {worst / four:.2f}, "
+          f"(a) anchor {anchor_worst / four:.2f}")
 
 
 if __name__ == "__main__":

@@ -2,12 +2,58 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Literal
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def usable_cores(sys_root: Path = Path("/sys")) -> int:
+    """The physical cores this process may run on, which is how many threads llama.cpp
+    should compute on: its threads work in lockstep, and one more than there are cores
+    stalls every step (3 threads on 2 cores: prompts 14-30% slower, docs/engine.md).
+
+    `os.cpu_count()` counts every logical CPU of the machine, including those a container's
+    cpuset or `taskset` keeps this process off (its CPU affinity), those beyond its cgroup's
+    CPU quota (`docker run --cpus`), and the second hyperthread of each core, which shares
+    that core's vector units (llama.cpp's own default counts physical cores for this
+    reason).
+    """
+    try:
+        allowed = os.sched_getaffinity(0)
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+    cores = set()
+    for cpu in allowed:
+        siblings = sys_root / f"devices/system/cpu/cpu{cpu}/topology/thread_siblings_list"
+        try:
+            cores.add(siblings.read_text().strip())
+        except OSError:
+            cores.add(str(cpu))
+    count = len(cores)
+    quota = _cpu_quota(sys_root / "fs/cgroup")
+    if quota is not None:
+        # Rounded down: a thread beyond the quota gets throttled in the middle of a step.
+        count = min(count, math.floor(quota))
+    return max(1, count)
+
+
+def _cpu_quota(cgroup: Path) -> float | None:
+    """How many CPUs' worth of time this (container's) cgroup may use; None: no limit."""
+    try:
+        quota, period = (cgroup / "cpu.max").read_text().split()[:2]  # cgroup v2
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:  # cgroup v1
+        quota_us = int((cgroup / "cpu" / "cpu.cfs_quota_us").read_text())
+        period_us = int((cgroup / "cpu" / "cpu.cfs_period_us").read_text())
+    except (OSError, ValueError):
+        return None
+    return quota_us / period_us if quota_us > 0 and period_us > 0 else None
 
 
 class Settings(BaseSettings):
@@ -56,10 +102,19 @@ class Settings(BaseSettings):
         description="Context window in tokens, of each request (each slot).",
     )
     threads: int = Field(
-        default_factory=lambda: os.cpu_count() or 1,
+        default_factory=lambda: usable_cores(),
         ge=1,
         validation_alias=AliasChoices("LLM_THREADS", "threads"),
-        description="CPU threads for generation and prompt processing.",
+        description="CPU threads for generation and prompt processing; default: the "
+        "physical cores this process may run on.",
+    )
+    hold_ms: float = Field(
+        default=10,
+        ge=0,
+        validation_alias=AliasChoices("LLM_HOLD_MS", "hold_ms"),
+        description="A generation request that finds llama-server idle waits up to this "
+        "long for others, so that requests arriving together share their first batch "
+        "(released at once when they fill the free slots). 0: off.",
     )
     api_key: str | None = Field(
         default=None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 import anyio
@@ -60,9 +60,16 @@ class Upstream:
                     return await response.text()
         return None
 
-    async def proxy(self, path: str, body: bytes, receive: Receive, send: Send) -> None:
+    async def proxy(self, path: str, body: bytes, receive: Receive, send: Send,
+                    released: asyncio.Future[None] | None = None) -> None:
         """llama-server's answer to `body`, streamed to the client as it comes; its error
-        answers, and its death mid-answer, raised as ApiError."""
+        answers, and its death mid-answer, raised as ApiError. `released`: the request is
+        held (llmserver/hold.py); all of it but the body's last byte is sent at once, and
+        that byte when `released` is done, so that llama-server takes it up at that moment
+        and no sooner."""
+        data: bytes | AsyncIterator[bytes] = body
+        if released is not None:
+            data = _held(body, released)
         failure: ApiError | None = None
         started = False
         async with anyio.create_task_group() as group:
@@ -77,8 +84,9 @@ class Upstream:
             group.start_soon(watch_disconnect)
             try:
                 async with self._client.post(
-                    f"{self.base}{path}", data=body,
-                    headers={"content-type": "application/json"},
+                    f"{self.base}{path}", data=data,
+                    headers={"content-type": "application/json",
+                             "content-length": str(len(body))},
                 ) as response:
                     if response.status != 200:
                         failure = errors.from_llama_server(response.status,
@@ -110,3 +118,9 @@ class Upstream:
     def detach(self) -> None:
         """Forget the connections without closing them (they die with llama-server)."""
         self._client.detach()
+
+
+async def _held(body: bytes, released: asyncio.Future[None]) -> AsyncIterator[bytes]:
+    yield body[:-1]
+    await asyncio.shield(released)  # the hold's to cancel, when the request ends unreleased
+    yield body[-1:]
