@@ -114,7 +114,7 @@ def levers(rag: Rag, collection: Collection) -> None:
                   f"{im:>6.2f}", flush=True)
 
     lever("chunks per source (in candidates, in results)", {
-        f"({c}, {r})": replace(base, candidates_per_source=c, results_per_source=r)
+        f"({c}, {r})": replace(base, candidates_per_page=c, results_per_page=r)
         for c, r in ((0, 0), (0, 2), (0, 1), (2, 2), (2, 1), (1, 1))
     })
     lever("candidate depth per ranking", {

@@ -1,5 +1,7 @@
-"""PDFs: text per page with pypdf, page numbers kept (1-based, as a reader counts them).
-Pages without a text layer are read by OCR when tesseract is installed (rag.loaders.ocr)."""
+"""PDFs: text per page with pypdf, page numbers kept (1-based, as a reader counts them), under
+the headings of the PDF's outline; table-of-contents and index pages left out
+(rag.loaders.pdf_structure). Pages without a text layer are read by OCR when tesseract is
+installed (rag.loaders.ocr)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from pypdf import PdfReader
 from pypdf.errors import DependencyError, FileNotDecryptedError, PyPdfError
 
 from rag.documents import Document, Section
+from rag.loaders import pdf_structure
 from rag.loaders.ocr import page_list, read_scanned
 
 # pypdf logs every repaired cross-reference table; the summary reports what matters.
@@ -46,6 +49,7 @@ def parse_pdf(data: bytes, source: str, fallback_title: str) -> PdfDocument:
             else:
                 textless.append(number)
         title = (reader.metadata.title if reader.metadata else None) or fallback_title
+        starts = pdf_structure.outline(reader)
         scanned = read_scanned(data, textless) if textless else None
     except (FileNotDecryptedError, DependencyError) as e:
         raise PdfError(f"encrypted PDF: {e}") from None
@@ -64,7 +68,9 @@ def parse_pdf(data: bytes, source: str, fallback_title: str) -> PdfDocument:
         if scanned is not None and scanned.unread:
             raise PdfError(f"no extractable text in {count} page(s): {scanned.reason}")
         raise PdfError(f"no extractable text in {count} page(s) ({page_list(textless)} blank)")
-    sections = [Section(texts[n], page=n) for n in sorted(texts)]
+    # A PDF that is all index is still worth its text.
+    sections = pdf_structure.sections(texts, starts) or [
+        Section(pdf_structure.tidy(texts[n]), page=n) for n in sorted(texts)]
     return PdfDocument(source, str(title).strip() or fallback_title, sections,
                        ocr_pages=tuple(sorted(scanned.texts)) if scanned else (),
                        unread=scanned.reason if scanned else "")

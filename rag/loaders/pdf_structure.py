@@ -1,0 +1,111 @@
+"""What a PDF's pages say about its structure: the headings of its outline (bookmarks), and
+which pages are a table of contents or an index.
+
+A manual's outline is the heading path a reader sees in the side bar; given to each run of
+text, it reaches the index and the citation as a web page's headings do. A table of contents
+or an index names every topic and explains none: its pages would be the first hit for many
+questions (R's manuals: their indexes were the first result for 4 of 26 name lookups), so
+they are left out of the document. Dot leaders (". . . . 42") become one "…".
+
+Everything here reads untrusted bytes' output: the outline walk is bounded in depth and
+entries, and the patterns run in linear time.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from pypdf import PdfReader
+
+from rag.documents import Section
+
+# Outline entries read at most, and levels followed: a hostile outline can be huge or deep.
+MAX_ENTRIES = 5000
+MAX_DEPTH = 8
+TITLE_CHARS = 200
+# Dot leaders: a dot, then three or more, each after at most one space.
+_LEADER = re.compile(r"\.(?: ?\.){3,}")
+# A line of a table of contents or an index once leaders are collapsed: "entry … 12, 30".
+_ENTRY = re.compile(r"…[ \t]*[\dxvli][\d,xvli–\- \t]*$", re.IGNORECASE)
+# A page is navigation when at least this many of its lines, and this share, are entries.
+NAVIGATION_LINES = 5
+NAVIGATION_SHARE = 0.5
+
+
+def tidy(text: str) -> str:
+    return _LEADER.sub("…", text)
+
+
+def is_navigation(text: str) -> bool:
+    """A page of a table of contents or an index (leaders collapsed)."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    entries = sum(bool(_ENTRY.search(line)) for line in lines)
+    return entries >= NAVIGATION_LINES and entries >= NAVIGATION_SHARE * len(lines)
+
+
+def outline(reader: PdfReader) -> dict[int, list[tuple[str, ...]]]:
+    """Page number (1-based) -> the heading paths of the outline entries that start on it,
+    in outline order. {} when the PDF has no outline or an unreadable one."""
+    starts: dict[int, list[tuple[str, ...]]] = {}
+    count = 0
+
+    def walk(items: list, path: tuple[str, ...]) -> None:
+        nonlocal count
+        last: str | None = None
+        for item in items:
+            if count >= MAX_ENTRIES:
+                return
+            if isinstance(item, list):
+                if last is not None and len(path) + 1 < MAX_DEPTH:
+                    walk(item, (*path, last))
+                continue
+            count += 1
+            title = " ".join(str(getattr(item, "title", "") or "").split())[:TITLE_CHARS]
+            page = reader.get_destination_page_number(item)
+            if not title or page is None or page < 0:
+                continue
+            starts.setdefault(page + 1, []).append((*path, title))
+            last = title
+
+    try:
+        walk(reader.outline, ())
+    except Exception:  # noqa: BLE001 - a broken outline costs the headings, not the text
+        return {}
+    return starts
+
+
+def _heading_at(text: str, title: str, start: int) -> int:
+    """Where `title` is printed in `text` from `start` on (spacing may differ), or -1."""
+    words = title.split()
+    if not words:
+        return -1
+    found = re.compile(r"\s+".join(re.escape(w) for w in words)).search(text, start)
+    return found.start() if found else -1
+
+
+def sections(texts: dict[int, str], starts: dict[int, list[tuple[str, ...]]]) -> list[Section]:
+    """The pages' text as sections: each page cut where an outline entry's title is printed,
+    each part under the heading path in force there. A title not found on its page starts
+    at the last cut. Navigation pages are left out."""
+    return list(_sections(texts, starts))
+
+
+def _sections(texts: dict[int, str],
+              starts: dict[int, list[tuple[str, ...]]]) -> Iterator[Section]:
+    path: tuple[str, ...] = ()
+    for number in sorted(texts):
+        text = tidy(texts[number])
+        if is_navigation(text):
+            path = starts[number][-1] if starts.get(number) else path
+            continue
+        cut = 0
+        for entry in starts.get(number, []):
+            at = _heading_at(text, entry[-1], cut)
+            if at > cut and text[cut:at].strip():
+                yield Section(text[cut:at].strip(), path, number)
+            if at >= cut:
+                cut = at
+            path = entry
+        if text[cut:].strip():
+            yield Section(text[cut:].strip(), path, number)
