@@ -205,7 +205,8 @@ class Grounding:
         fused score and whether it fitted into the prompt."""
         return {"collection": collection, "query": query, "passages": [
             {**self.source(e.passage), "lexical_rank": e.lexical_rank,
-             "vector_rank": e.vector_rank, "score": round(e.passage.score, 6),
+             "vector_rank": e.vector_rank, "fused_rank": e.fused_rank,
+             "headings": list(e.passage.headings), "score": round(e.passage.score, 6),
              "used": index in retrieval.used, "excerpt": " ".join(e.passage.text.split())[:200]}
             for index, e in enumerate(explained)]}
 

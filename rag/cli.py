@@ -106,8 +106,12 @@ def _query(rag: Rag, args: argparse.Namespace) -> int:
         print(f"{rank}. [{p.score:.4f}] {p.title}\n   {where}")
         if explained:
             e = explained[rank - 1]
+            moved = (f" (fused rank {e.fused_rank}, moved up by one passage per page)"
+                     if e.fused_rank not in (None, rank) else "")
             print(f"   lexical rank {_rank(e.lexical_rank)}, vector rank "
-                  f"{_rank(e.vector_rank)}, {score} {p.score:.4f}")
+                  f"{_rank(e.vector_rank)}, {score} {p.score:.4f}{moved}")
+            if p.headings:
+                print(f"   under: {' > '.join(p.headings)}")
         print("   " + " ".join(p.text.split())[:300])
     return 0
 

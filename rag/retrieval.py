@@ -74,19 +74,25 @@ def _top(hits: list[Hit], k: int, cap: int) -> list[Hit]:
 class Explained:
     """A passage and why it was chosen: its rank (1 = best) in the BM25 and in the vector
     ranking that were fused, None when that side did not find it (or `mode` left that side
-    out); passage.score is the fused score (RRF), or the one side's score."""
+    out); its rank in the fused ranking before the cap of one chunk per page moved it up
+    (`Tuning.results_per_page`); passage.score is the fused score (RRF), or the one side's
+    score. passage.headings shows where it sits in its document (a PDF's from its
+    outline)."""
 
     passage: Passage
     lexical_rank: int | None
     vector_rank: int | None
+    fused_rank: int | None = None
 
     def to_json(self) -> dict:
         return {**self.passage.to_json(), "lexical_rank": self.lexical_rank,
-                "vector_rank": self.vector_rank}
+                "vector_rank": self.vector_rank, "fused_rank": self.fused_rank,
+                "headings": list(self.passage.headings)}
 
 
 def _fused(rankings: list[list[Hit]], weights: list[float], k: int,
-           tuning: Tuning) -> list[tuple[Hit, float]]:
+           tuning: Tuning, order: list[Hit] | None = None) -> list[tuple[Hit, float]]:
+    """The best k by RRF, capped per page; `order` receives the whole fused ranking."""
     scores: dict[str, float] = {}
     hits: dict[str, Hit] = {}
     for ranking, weight in zip(rankings, weights, strict=True):
@@ -94,6 +100,8 @@ def _fused(rankings: list[list[Hit]], weights: list[float], k: int,
             scores[hit.id] = scores.get(hit.id, 0.0) + weight / (tuning.rrf_k + rank)
             hits.setdefault(hit.id, hit)
     best = [hits[i] for i in sorted(scores, key=lambda i: scores[i], reverse=True)]
+    if order is not None:
+        order.extend(best)
     return [(h, scores[h.id]) for h in _top(best, k, tuning.results_per_page)]
 
 
@@ -138,13 +146,16 @@ def explain(collection: Collection, embedder: Embedder, query: str, k: int,
             mode: Mode = "hybrid", tuning: Tuning = DEFAULT_TUNING) -> list[Explained]:
     """What `search` returns, each passage with its rank on either side of the fusion."""
     vector, lexical = _rankings(collection, embedder, query, k, mode, tuning)
+    order: list[Hit] = []
     if mode == "hybrid":
         vector = _capped(vector, tuning.candidates_per_page)
         lexical = _capped(lexical, tuning.candidates_per_page)
-        chosen = _fused([vector, lexical], [1.0, tuning.lexical_weight], k, tuning)
+        chosen = _fused([vector, lexical], [1.0, tuning.lexical_weight], k, tuning, order)
     else:
-        chosen = [(h, h.score) for h in _top(vector or lexical, k, tuning.results_per_page)]
+        order = vector or lexical
+        chosen = [(h, h.score) for h in _top(order, k, tuning.results_per_page)]
     vector_ranks = {h.id: rank for rank, h in enumerate(vector, start=1)}
     lexical_ranks = {h.id: rank for rank, h in enumerate(lexical, start=1)}
-    return [Explained(_passage(h, score), lexical_ranks.get(h.id), vector_ranks.get(h.id))
-            for h, score in chosen]
+    fused_ranks = {h.id: rank for rank, h in enumerate(order, start=1)}
+    return [Explained(_passage(h, score), lexical_ranks.get(h.id), vector_ranks.get(h.id),
+                      fused_ranks.get(h.id)) for h, score in chosen]

@@ -288,9 +288,12 @@ function explanation({ collection, passages }) {
     item.dataset.used = p.used ? "true" : "false";
     const ranks = document.createElement("span");
     ranks.className = "ranks";
-    ranks.textContent = `lexical rank ${p.lexical_rank ?? "-"}, vector rank ${p.vector_rank ?? "-"}, fused score ${p.score.toFixed(4)}${p.used ? "" : " (did not fit the prompt)"}`;
+    const moved = p.fused_rank && p.fused_rank !== passages.indexOf(p) + 1
+      ? ` (fused rank ${p.fused_rank}, moved up by one passage per page)` : "";
+    ranks.textContent = `lexical rank ${p.lexical_rank ?? "-"}, vector rank ${p.vector_rank ?? "-"}, fused score ${p.score.toFixed(4)}${moved}${p.used ? "" : " (did not fit the prompt)"}`;
     const title = document.createElement("strong");
-    title.textContent = p.page ? `${p.title}, page ${p.page}` : p.title;
+    const where = (p.headings || []).length ? ` › ${p.headings.join(" › ")}` : "";
+    title.textContent = (p.page ? `${p.title}, page ${p.page}` : p.title) + where;
     const excerpt = document.createElement("span");
     excerpt.className = "excerpt";
     excerpt.textContent = p.excerpt;

@@ -65,11 +65,13 @@ def test_cli_explain(rag: Rag, monkeypatch: pytest.MonkeyPatch,
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("1. [") and lines[0].endswith("] Pumps")
     assert lines[2].startswith("   lexical rank 1, vector rank 1, fused score 0.03")
-    assert "lexical rank -, vector rank 2" in lines[6]
+    assert lines[3] == "   under: Pumps"
+    assert any("lexical rank -, vector rank 2" in line for line in lines[4:])
     assert cli.main(["query", "ZX-41 seal", "--collection", "manuals", "-k", "2", "--json",
                      "--explain"]) == 0
     first, second = json.loads(capsys.readouterr().out)
-    assert (first["lexical_rank"], first["vector_rank"]) == (1, 1)
+    assert (first["lexical_rank"], first["vector_rank"], first["fused_rank"]) == (1, 1, 1)
     assert (second["lexical_rank"], second["vector_rank"]) == (None, 2)
+    assert first["headings"] == ["Pumps"]
     assert set(first) == {"text", "source", "title", "page", "score", "lexical_rank",
-                          "vector_rank"}
+                          "vector_rank", "fused_rank", "headings"}
