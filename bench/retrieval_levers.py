@@ -4,6 +4,7 @@ A lever that is kept moves into rag/retrieval.py; this file keeps the ones under
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from functools import cache
 
@@ -11,8 +12,9 @@ import numpy as np
 
 from rag import Rag
 from rag.documents import Passage
+from rag.evidence import SCORED_CHARS, sentence_spans, weigh
 from rag.lexical import query_words
-from rag.retrieval import DEFAULT_TUNING, _capped, _passage, _rankings, _top, fuse
+from rag.retrieval import DEFAULT_TUNING, _capped, _passage, _rankings, _top, fuse, search
 from rag.store import Collection, Hit
 
 TUNING = DEFAULT_TUNING
@@ -138,7 +140,75 @@ def fuse_hits(rag: Rag, collection: Collection, query: str, k: int) -> list[Hit]
     return sorted(hits.values(), key=lambda h: scores[h.id], reverse=True)
 
 
+_ASKING = re.compile(
+    r"^(?:how (?:do|can|should|would) (?:i|you|we)|is (?:there|it possible)(?: a way)?(?: to)?|"
+    r"can (?:i|you|zsh|r)|what(?:'s| is) the (?:best|easiest|shortest|quickest) way to|"
+    r"i (?:want|need|would like) to)\s+", re.IGNORECASE)
+
+
+def unasked(rag: Rag, collection: Collection, query: str, k: int) -> list[Passage]:
+    """The vector side searched with the question's opening ("How do I", "Is there a way
+    to") left out, so that it weighs what is asked about."""
+    candidates = max(4 * k, TUNING.depth)
+    stripped = _ASKING.sub("", query.strip()) or query
+    vector = collection.vector_search(rag.embedder.embed([stripped])[0], candidates)
+    _, lexical = _rankings(collection, rag.embedder, query, k, "hybrid", TUNING)
+    return fuse([(vector, 1.0), (lexical, TUNING.lexical_weight)], k, TUNING)
+
+
+_SENTENCE_VECTORS: dict[str, np.ndarray] = {}
+
+
+def _sentence_vectors(rag: Rag, hits: list[Hit]) -> list[np.ndarray]:
+    """Each hit's sentences embedded (cached by chunk id across questions and levers)."""
+    todo = [h for h in hits if h.id not in _SENTENCE_VECTORS]
+    texts = [[" ".join(h.row.text[a:b][:SCORED_CHARS].split())
+              for a, b in sentence_spans(h.row.text)] or [h.row.text[:SCORED_CHARS]]
+             for h in todo]
+    flat = [t for group in texts for t in group]
+    if flat:
+        vectors = np.asarray(rag.embedder.embed(flat), dtype=np.float32)
+        start = 0
+        for hit, group in zip(todo, texts, strict=True):
+            _SENTENCE_VECTORS[hit.id] = vectors[start:start + len(group)]
+            start += len(group)
+    return [_SENTENCE_VECTORS[h.id] for h in hits]
+
+
+def best_sentence(weight: float, pool: int = 12):
+    """A third ranking over the fused ranking's best `pool` chunks: by their best sentence's
+    similarity to the question (a chunk is judged by what it says best, not its average)."""
+    def run(rag: Rag, collection: Collection, query: str, k: int) -> list[Passage]:
+        vector, lexical = _rankings(collection, rag.embedder, query, k, "hybrid", TUNING)
+        top = fuse_hits(rag, collection, query, k)[:pool]
+        question = _query(rag, query)
+        best = {h.id: float((vectors @ question).max())
+                for h, vectors in zip(top, _sentence_vectors(rag, top), strict=True)}
+        by_sentence = sorted(top, key=lambda h: best[h.id], reverse=True)
+        return fuse([(vector, 1.0), (lexical, TUNING.lexical_weight),
+                     (by_sentence, weight)], k, TUNING)
+    return run
+
+
+def reorder_by_sentence(weight: float):
+    """The default search's k results reordered by RRF of their rank and their best
+    sentence's rank: what the chat's evidence step computes for them anyway."""
+    def run(rag: Rag, collection: Collection, query: str, k: int) -> list[Passage]:
+        found = search(collection, rag.embedder, query, k)
+        evidence = weigh(rag.embedder, query, found)
+        best = [e.best.score if e.best else -1.0 for e in evidence]
+        by_sentence = sorted(range(len(found)), key=lambda i: best[i], reverse=True)
+        score = {i: 1 / (TUNING.rrf_k + i + 1) for i in range(len(found))}
+        for rank, i in enumerate(by_sentence, start=1):
+            score[i] += weight / (TUNING.rrf_k + rank)
+        return [found[i] for i in sorted(score, key=lambda i: -score[i])]
+    return run
+
+
 LEVERS = {
+    **{f"reorder{w}": reorder_by_sentence(w) for w in (0.5, 1.0, 2.0)},
+    **{f"sentence{w}": best_sentence(w) for w in (0.5, 1.0, 2.0)},
+    "unasked": unasked,
     **{f"convex{a}": convex(a) for a in (0.3, 0.5, 0.7)},
     **{f"pagevec{w}": page_vector(w) for w in (0.5, 1.0)},
     **{f"rocchio{b}": rocchio(b) for b in (0.3, 0.7)},
