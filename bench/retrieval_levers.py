@@ -205,7 +205,29 @@ def reorder_by_sentence(weight: float):
     return run
 
 
+_CONTEXT_VECTORS: dict[str, np.ndarray] = {}
+
+
+def section_vector(weight: float):
+    """A third ranking over the candidates: by how close their heading path (title >
+    headings, embedded on its own, once per distinct path) is to the question."""
+    def run(rag: Rag, collection: Collection, query: str, k: int) -> list[Passage]:
+        vector, lexical = _rankings(collection, rag.embedder, query, k, "hybrid", TUNING)
+        pool = list({h.id: h for h in vector + lexical}.values())
+        todo = sorted({h.row.context for h in pool} - set(_CONTEXT_VECTORS))
+        if todo:
+            for text, v in zip(todo, rag.embedder.embed(todo), strict=True):
+                _CONTEXT_VECTORS[text] = np.asarray(v, dtype=np.float32)
+        question = _query(rag, query)
+        near = {h.id: float(_CONTEXT_VECTORS[h.row.context] @ question) for h in pool}
+        by_section = sorted(pool, key=lambda h: near[h.id], reverse=True)
+        return fuse([(vector, 1.0), (lexical, TUNING.lexical_weight), (by_section, weight)],
+                    k, TUNING)
+    return run
+
+
 LEVERS = {
+    **{f"section{w}": section_vector(w) for w in (0.3, 0.5, 1.0)},
     **{f"reorder{w}": reorder_by_sentence(w) for w in (0.5, 1.0, 2.0)},
     **{f"sentence{w}": best_sentence(w) for w in (0.5, 1.0, 2.0)},
     "unasked": unasked,
