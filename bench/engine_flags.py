@@ -41,7 +41,7 @@ import httpx  # noqa: E402
 from harness.processes import DEFAULT_MODELS_DIR, free_port, running  # noqa: E402
 from llmserver.build import server_binary  # noqa: E402
 from llmserver.chat_format import TEMPLATE  # noqa: E402
-from llmserver.llamaserver import server_command  # noqa: E402
+from llmserver.llamaserver import server_command, server_environment  # noqa: E402
 from llmserver.models import ModelEntry  # noqa: E402
 from llmserver.settings import Settings  # noqa: E402
 
@@ -161,7 +161,8 @@ def main() -> None:
                 server_command(server_binary(), settings, entry, port, key, template),
                 FLAG_SETS[name])
             stack.enter_context(running(commands[name], f"http://127.0.0.1:{port}/health",
-                                        log=QUIET, timeout=READY_S))
+                                        server_environment(key), log=QUIET,
+                                        timeout=READY_S))
             bases[name] = f"http://127.0.0.1:{port}"
         port = free_port()
         stack.enter_context(running(

@@ -44,7 +44,7 @@ import openai  # noqa: E402
 from harness.processes import DEFAULT_MODELS_DIR, free_port, peak_rss_mb, running  # noqa: E402
 from llmserver.build import server_binary  # noqa: E402
 from llmserver.chat_format import TEMPLATE  # noqa: E402
-from llmserver.llamaserver import server_command  # noqa: E402
+from llmserver.llamaserver import server_command, server_environment  # noqa: E402
 from llmserver.models import ModelEntry  # noqa: E402
 from llmserver.settings import Settings  # noqa: E402
 
@@ -170,7 +170,8 @@ def first_tokens(rounds: int, slots: int, threads: int) -> None:
         anchor_cmd = server_command(server_binary(), settings, entry, ports["a"], key, template)
         anchor_url = f"http://127.0.0.1:{ports['a']}"
         with (
-            running(anchor_cmd, f"{anchor_url}/health", log=QUIET, timeout=READY_S),
+            running(anchor_cmd, f"{anchor_url}/health", server_environment(key), log=QUIET,
+                    timeout=READY_S),
             running([sys.executable, "-m", "llmserver"], f"http://127.0.0.1:{ports['b']}/health",
                     {**env, "LLMSERVER_PORT": str(ports["b"])}, log=QUIET, timeout=READY_S),
             running([sys.executable, "-m", "llmserver"],
@@ -262,8 +263,8 @@ def main() -> None:
                     "LLM_N_CTX": str(N_CTX), "LLM_PARALLEL": str(args.slots),
                     "LLM_THREADS": str(args.threads), "LLM_SEED": str(SEED)}
         with (
-            running(anchor_cmd, f"http://127.0.0.1:{anchor_port}/health", log=QUIET,
-                    timeout=READY_S) as anchor,
+            running(anchor_cmd, f"http://127.0.0.1:{anchor_port}/health",
+                    server_environment(key), log=QUIET, timeout=READY_S) as anchor,
             running([sys.executable, "-m", "llmserver"], f"http://127.0.0.1:{ours_port}/health",
                     ours_env, log=QUIET, timeout=READY_S) as ours,
         ):

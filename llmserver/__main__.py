@@ -28,7 +28,8 @@ def main(argv: list[str] | None = None) -> None:
         prog="llmserver",
         description="OpenAI-compatible llama.cpp server. Configured from the environment "
         "(LLM_ENGINE, LLM_MODEL, MODELS_DIR, LLMSERVER_HOST, LLMSERVER_PORT, LLM_N_CTX, "
-        "LLM_PARALLEL, LLM_THREADS, LLM_API_KEY); flags override it.",
+        "LLM_PARALLEL, LLM_THREADS, LLM_API_KEY, LLM_ALLOWED_HOSTS, LLM_ALLOWED_ORIGINS); "
+        "flags override it.",
         epilog="`llmserver pull --help`: download a model from Hugging Face into MODELS_DIR.",
     )
     parser.add_argument("--model", help="GGUF path or alias in MODELS_DIR (LLM_MODEL)")

@@ -12,6 +12,10 @@ Hugging Face offered as soon as it is saved. Every error answer, the engines' to
 It reads a request body once, before the engine runs, and passes the streamed response
 through untouched, so it adds nothing per token.
 
+Web pages are refused before anything else (llmserver.browsers: a Host not in
+LLM_ALLOWED_HOSTS, an Origin not in LLM_ALLOWED_ORIGINS, a POST that is not JSON), so that
+no page a visitor's browser shows can pull or generate through it.
+
 The API key (LLM_API_KEY) guards everything but `/health`, which orchestrators poll without
 credentials and which says no more than whether a model is loaded. `/metrics` needs the key:
 it shows the models and the load, and a scraper can send a bearer token.
@@ -31,6 +35,7 @@ import anyio
 from starlette.types import Receive, Scope, Send
 
 from llmserver import errors
+from llmserver.browsers import BrowserGuard, answer_preflight, with_cors
 from llmserver.chat_format import BASE_MODEL_FORMAT
 from llmserver.embeddings import EMBEDDINGS_PATH, Embeddings
 from llmserver.engines import Engine, EngineFailed
@@ -82,6 +87,7 @@ class Gateway:
         self.metrics = Metrics(self._engine_state)
         self.embeddings = Embeddings(settings)
         self.pulls = Pulls(settings.models_dir, self._offer_pulled)
+        self.browsers = BrowserGuard(settings)
         # Everything but /health, /metrics and /v1/embeddings, which answer before the
         # model is loaded.
         self._routes: dict[tuple[str, str], Handler] = {
@@ -163,6 +169,15 @@ class Gateway:
             return
         self.metrics.request(scope["path"])
         try:
+            # Before anything else, the key too: a web page's request is refused whatever
+            # it carries (llmserver.browsers).
+            if scope["path"] != "/health":
+                origin = self.browsers.check(scope)
+                if origin is not None:  # a page of LLM_ALLOWED_ORIGINS
+                    if scope["method"] == "OPTIONS":
+                        await answer_preflight(origin, send)
+                        return
+                    send = with_cors(origin, send)
             await self._route(scope, receive, send)
         except ApiError as error:
             self.metrics.error(error.code or str(error.status))

@@ -49,6 +49,7 @@ import time
 from pathlib import Path
 
 from llmserver.crash import describe_exit
+from llmserver.names import UnsafeName, inside
 
 PACKAGE = "llama-cpp-python"
 
@@ -149,6 +150,7 @@ def fetch_source(version: str, work: Path) -> Path:
         for member in tar.getmembers():
             if member.name.startswith(prefix):
                 member.name = member.name[len(prefix):]
+                _check_member(partial, member)
                 members.append(member)
         # Extraction filters came with Python 3.11.4; Debian 12's python3 is 3.11.2.
         safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
@@ -157,13 +159,31 @@ def fetch_source(version: str, work: Path) -> Path:
     return source
 
 
+def _check_member(root: Path, member: tarfile.TarInfo) -> None:
+    """Refuse an archive member that would land, or link, outside `root`: the data filter
+    does this from Python 3.11.4 on, and Debian 12's 3.11.2 has none."""
+    try:
+        target = inside(root, member.name)
+        if member.issym():
+            inside(root, target.parent / member.linkname)
+        elif member.islnk():
+            inside(root, member.linkname)
+    except UnsafeName as exc:
+        raise SystemExit(f"llama.cpp: the source archive is unsafe: {member.name}: {exc}"
+                         ) from None
+
+
 def limit_variants(source: Path) -> None:
     """Replace upstream's x86 variant list with `X86_VARIANTS` (idempotent)."""
     cmake = source / "ggml" / "src" / "CMakeLists.txt"
     text = cmake.read_text()
+    # Linear (tests/test_regexes.py): the text may hold no second x86 header before the
+    # "elseif", and only spaces or tabs between its newline and "elseif". With (.*?) and
+    # \n\s*, every newline after every x86 header ran over all the white space that follows.
     pattern = re.compile(
-        r'(if \(GGML_SYSTEM_ARCH STREQUAL "x86"\)\n)(.*?)'
-        r'(\n\s*elseif ?\(GGML_SYSTEM_ARCH STREQUAL "ARM"\))',
+        r'(if \(GGML_SYSTEM_ARCH STREQUAL "x86"\)\n)'
+        r'((?:(?!if \(GGML_SYSTEM_ARCH STREQUAL "x86"\)\n).)*?)'
+        r'(\n[ \t]*elseif ?\(GGML_SYSTEM_ARCH STREQUAL "ARM"\))',
         re.S,
     )
     matches = [m for m in pattern.finditer(text) if "ggml_add_cpu_backend_variant(x64)" in m[2]]

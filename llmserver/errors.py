@@ -17,8 +17,10 @@ from starlette.types import Send
 ERROR_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
+    403: "permission_error",
     404: "invalid_request_error",
     413: "invalid_request_error",
+    415: "invalid_request_error",
     503: "server_error",
 }
 

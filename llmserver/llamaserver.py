@@ -3,7 +3,8 @@
 llama-server decodes every active request together in one batch (continuous batching over
 `LLM_PARALLEL` slots), keeps each slot's prompt in its KV cache for the next turn of the same
 conversation, and queues requests beyond the slots in arrival order. llmserver starts it on a
-private loopback port with a key of its own, keeps its interface in front (aliases, API key,
+private loopback port with a key of its own (in its environment, not on its command line,
+which every local user can read), keeps its interface in front (aliases, API key,
 OpenAI-style errors, `/health`), and passes each response through byte for byte
 (`upstream.py`).
 
@@ -19,6 +20,7 @@ import contextlib
 import ctypes
 import json
 import logging
+import os
 import secrets
 import signal
 import socket
@@ -40,6 +42,7 @@ from llmserver.crash import describe_exit
 from llmserver.engines import EngineFailed
 from llmserver.hold import Hold
 from llmserver.models import ModelEntry
+from llmserver.names import inside
 from llmserver.settings import Settings
 from llmserver.upstream import Upstream
 
@@ -70,14 +73,18 @@ def server_command(binary: Path, settings: Settings, entry: ModelEntry, port: in
                    template: Path) -> list[str]:
     """llama-server's command line for `entry` (also what bench/llm_concurrency.py runs bare,
     so the anchor and llmserver's engine are configured alike). `template`: the file of the
-    chat template `entry` is prompted with when it is not the GGUF's own."""
+    chat template `entry` is prompted with when it is not the GGUF's own.
+
+    `key` is not on it: every local user reads a command line (`ps`, /proc/PID/cmdline),
+    only the process's owner its environment. It goes in `server_environment(key)`; `key`
+    stays a parameter so that callers of the old signature keep working."""
+    del key  # in the environment, see above
     command = [
         str(binary),
         "--model", str(entry.path),
         "--alias", entry.alias,
         "--host", "127.0.0.1",
         "--port", str(port),
-        "--api-key", key,
         # Each slot gets the model's whole context (its yaml's n_ctx, else LLM_N_CTX);
         # memory is bounded by slots x context.
         "--ctx-size", str(entry.n_ctx(settings.n_ctx) * settings.parallel),
@@ -103,6 +110,12 @@ def server_command(binary: Path, settings: Settings, entry: ModelEntry, port: in
     if entry.chat_format == BASE_MODEL_FORMAT or entry.chat_template is not None:
         command += ["--chat-template-file", str(template)]
     return command
+
+
+def server_environment(key: str) -> dict[str, str]:
+    """llama-server's environment: ours, and its key in LLAMA_API_KEY, which llama-server
+    reads as `--api-key` (llama.cpp common/arg.cpp, `.set_env("LLAMA_API_KEY")`)."""
+    return {**os.environ, "LLAMA_API_KEY": key}
 
 
 class LlamaServerEngine:
@@ -158,7 +171,8 @@ class LlamaServerEngine:
     def _template_of(self, entry: ModelEntry) -> Path:
         if entry.chat_template is None:
             return self._template
-        return Path(self._template_dir.name) / f"model-{entry.alias}.jinja"
+        # The alias is a file name in MODELS_DIR, but it becomes a path here all the same.
+        return inside(Path(self._template_dir.name), f"model-{entry.alias}.jinja")
 
     async def _launch(self, entry: ModelEntry) -> None:
         """Start llama-server with `entry`, wait for its health and a one-token warm-up."""
@@ -171,6 +185,7 @@ class LlamaServerEngine:
         proc = await asyncio.create_subprocess_exec(
             *server_command(self._binary, self.settings, entry, port, self._key,
                             self._template_of(entry)),
+            env=server_environment(self._key),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,

@@ -25,6 +25,8 @@ import jinja2.sandbox
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from llmserver.names import UnsafeName, inside
+
 # The request fields a yaml may give a default for: the OpenAI ones, and the llama.cpp
 # sampling extensions that both engines accept in a chat or completion request.
 SAMPLING_FIELDS = ("temperature", "top_p", "top_k", "min_p", "repeat_penalty",
@@ -114,7 +116,12 @@ def load(path: Path) -> tuple[ModelConfig, str | None]:
         raise ConfigError(f"{path}: " + "; ".join(_describe(e) for e in exc.errors())) from None
     template = config.chat_template
     if config.chat_template_file is not None:
-        template_path = path.parent / config.chat_template_file
+        # Beside the yaml or in a folder under it: never `../..` or an absolute path, so
+        # a yaml (one a pull wrote, one copied from elsewhere) cannot read any file.
+        try:
+            template_path = inside(path.parent, config.chat_template_file)
+        except UnsafeName as exc:
+            raise ConfigError(f"{path}: chat_template_file: {exc}") from None
         try:
             template = template_path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:

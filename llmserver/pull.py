@@ -34,6 +34,7 @@ from huggingface_hub.errors import (
 from huggingface_hub.utils import logging as hub_logging
 
 from llmserver.model_config import config_path
+from llmserver.names import UnsafeName, check_alias, check_repo_path, inside
 from llmserver.settings import Settings
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -86,23 +87,37 @@ class Source:
 
 
 def resolve(spec: str, alias: str | None) -> Source:
-    """What `spec` (a curated name or `OWNER/REPO/FILE.gguf`) names, saved as `alias`."""
-    if alias is not None and (not alias or "/" in alias or alias.startswith(".")):
-        raise PullError(f"--as {alias!r}: an alias is a plain file name (no '/', no leading '.')")
-    curated = CURATED.get(spec.lower())
-    if curated is not None:
-        return Source(curated.repo, curated.file, alias or spec.lower(), curated.about)
-    parts = spec.strip("/").split("/")
-    if len(parts) < 3 or not spec.endswith(".gguf"):
-        raise PullError(f"{spec!r} is neither OWNER/REPO/FILE.gguf nor a name from "
-                        f"`llmserver pull --list` ({', '.join(CURATED)})")
-    repo, file = "/".join(parts[:2]), "/".join(parts[2:])
-    return Source(repo, file, alias or Path(file).stem, f"{repo}/{file} from Hugging Face")
+    """What `spec` (a curated name or `OWNER/REPO/FILE.gguf`) names, saved as `alias`.
+
+    Anyone who can reach the page may ask for a pull (`/v1/models/pull`), so every part of
+    `spec` and the alias are checked as names (llmserver.names) before any becomes a path:
+    `...gguf` would otherwise be saved as `..`, and `a/../../b.gguf` climb out of staging."""
+    try:
+        if alias is not None:
+            check_alias(alias)
+        curated = CURATED.get(spec.lower())
+        if curated is not None:
+            return Source(curated.repo, curated.file, alias or spec.lower(), curated.about)
+        if not spec.endswith(".gguf") or spec.count("/") < 2:
+            shown = spec if len(spec) <= 80 else spec[:80] + "…"
+            raise PullError(f"{shown!r} is neither OWNER/REPO/FILE.gguf nor a name from "
+                            f"`llmserver pull --list` ({', '.join(CURATED)})")
+        parts = check_repo_path(spec, "the model")
+        repo, file = "/".join(parts[:2]), "/".join(parts[2:])
+        return Source(repo, file, alias or check_alias(Path(file).stem),
+                      f"{repo}/{file} from Hugging Face")
+    except UnsafeName as exc:
+        raise PullError(str(exc)) from None
 
 
 def pull(source: Source, models_dir: Path, revision: str) -> Path:
     """Download `source` to `models_dir/<alias>.gguf`; raises PullError."""
-    target = models_dir / f"{source.alias}.gguf"
+    try:
+        # Checked again here, where they become paths: `source` may not come from resolve.
+        target = inside(models_dir, f"{check_alias(source.alias)}.gguf")
+        staging = inside(models_dir, STAGING, source.alias)
+    except UnsafeName as exc:
+        raise PullError(str(exc)) from None
     if target.exists():
         print(f"{target} is already there (pull under another name with --as NAME).")
         return target
@@ -121,7 +136,6 @@ def pull(source: Source, models_dir: Path, revision: str) -> Path:
     size = (f" ({metadata.size / 1e6:,.0f} MB, {metadata.size} bytes)" if metadata.size
             else "")
     print(f"Pulling {where}{size} into {models_dir}/", flush=True)
-    staging = models_dir / STAGING / source.alias
     try:
         downloaded = Path(hf_hub_download(
             source.repo, source.file, revision=metadata.commit_hash or revision,
@@ -129,6 +143,10 @@ def pull(source: Source, models_dir: Path, revision: str) -> Path:
     except DOWNLOAD_ERRORS as exc:
         raise PullError(f"{_describe(exc, source, revision)}; run the same command again to "
                         "resume") from None
+    try:
+        inside(staging, downloaded.relative_to(staging))
+    except ValueError:  # UnsafeName among them
+        raise PullError(f"{where} was saved outside {staging}; not using it") from None
     print("Checking its sha256…", flush=True)
     with downloaded.open("rb") as f:
         actual = hashlib.file_digest(f, "sha256").hexdigest()

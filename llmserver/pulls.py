@@ -25,6 +25,7 @@ from starlette.types import Scope, Send
 
 from llmserver import errors
 from llmserver.errors import ApiError, send_json
+from llmserver.names import UnsafeName, inside
 
 PULL_PATH = "/v1/models/pull"
 CATALOG_PATH = "/v1/models/pull/catalog"
@@ -79,7 +80,10 @@ class Pulls:
         with self._lock:
             state = dict(self._state)
         if state["state"] == "running":
-            state["bytes"] = _written(self.models_dir / ".pull" / state["alias"])
+            try:
+                state["bytes"] = _written(inside(self.models_dir, ".pull", state["alias"]))
+            except UnsafeName:  # never, once resolve() has checked the alias
+                state["bytes"] = 0
         return state
 
     def _run(self, spec: str, alias: str) -> None:
@@ -88,8 +92,10 @@ class Pulls:
         env["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
         with tempfile.TemporaryFile("w+", encoding="utf-8") as stderr:
             child = subprocess.Popen(
-                [sys.executable, "-m", "llmserver", "pull", spec,
-                 "--models-dir", str(self.models_dir)],
+                # `--`: whatever the name, the command line takes it as the name, never
+                # as an option.
+                [sys.executable, "-m", "llmserver", "pull",
+                 "--models-dir", str(self.models_dir), "--", spec],
                 env=env, stdout=subprocess.PIPE, stderr=stderr, text=True)
             assert child.stdout is not None
             for line in child.stdout:

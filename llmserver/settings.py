@@ -121,6 +121,20 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("LLM_API_KEY", "api_key"),
         description="When set, every /v1 request must carry `Authorization: Bearer <key>`.",
     )
+    allowed_hosts: str = Field(
+        default="",
+        validation_alias=AliasChoices("LLM_ALLOWED_HOSTS", "allowed_hosts"),
+        description="Comma-separated host names (and addresses) requests may be addressed "
+        "to (their Host header), against DNS rebinding; empty: the bind address, localhost, "
+        "127.0.0.1, [::1] and the compose services' names; `*`: any.",
+    )
+    allowed_origins: str = Field(
+        default="",
+        validation_alias=AliasChoices("LLM_ALLOWED_ORIGINS", "allowed_origins"),
+        description="Comma-separated web origins (`https://app.example.com`) whose pages "
+        "may call llmserver from a browser; empty: none (browser cross-site requests are "
+        "refused; clients that are not browsers send no Origin and are not affected).",
+    )
     seed: int = Field(
         default=-1,
         validation_alias=AliasChoices("LLM_SEED", "seed"),

@@ -127,7 +127,8 @@ def test_embeddings_answer_while_the_llm_loads(monkeypatch: pytest.MonkeyPatch,
                                                local: Embedder) -> None:
     monkeypatch.setenv("DATA_DIR", str(DATA_DIR))
     loading = Gateway(Settings(models_dir=ROOT / "unused", api_key=KEY))  # never loads
-    client = TestClient(loading, headers={"authorization": f"Bearer {KEY}"})
+    client = TestClient(loading, headers={"authorization": f"Bearer {KEY}"},
+                        base_url="http://127.0.0.1:8000")
     assert client.post("/v1/chat/completions", json={}).status_code == 503
     response = client.post("/v1/embeddings", json={"input": TEXTS[1], "model": MODEL})
     assert response.status_code == 200

@@ -17,9 +17,14 @@ from llmserver.app import MAX_BODY_BYTES, Gateway
 from llmserver.errors import ApiError
 from llmserver.settings import Settings
 
+# Addressed as a client on this machine addresses it: TestClient's own `testserver` is no
+# name llmserver answers to (LLM_ALLOWED_HOSTS).
+BASE_URL = "http://127.0.0.1:8000"
+
 
 def gateway(**settings: object) -> TestClient:
-    return TestClient(Gateway(Settings(models_dir=Path("unused"), **settings)))
+    return TestClient(Gateway(Settings(models_dir=Path("unused"), **settings)),
+                      base_url=BASE_URL)
 
 
 def test_health_is_503_while_the_model_loads() -> None:
@@ -83,7 +88,7 @@ def ready_gateway(engine: StandInEngine | None = None, **settings: object) -> Te
     app.engine = engine or StandInEngine()  # type: ignore[assignment]
     app.aliases = [ALIAS]
     app.ready = True
-    return TestClient(app)
+    return TestClient(app, base_url=BASE_URL)
 
 
 CHAT = "/v1/chat/completions"
@@ -112,7 +117,8 @@ def test_error_answers_are_openai_shaped(
     method: str, path: str, body: bytes | None, status: int, kind: str, code: str | None,
     param: str | None,
 ) -> None:
-    response = ready_gateway().request(method, path, content=body)
+    response = ready_gateway().request(method, path, content=body,
+                                       headers={"content-type": "application/json"})
     assert response.status_code == status
     error = response.json()["error"]
     assert (error["type"], error["code"], error["param"]) == (kind, code, param)
@@ -173,7 +179,7 @@ def test_metrics_add_the_engines_own_and_count_errors_by_kind() -> None:
     engine = StandInEngine(metrics="# TYPE llamacpp:requests_processing gauge\n"
                            "llamacpp:requests_processing 0\n")
     client = ready_gateway(engine)
-    client.post(CHAT, content=b"{")
+    client.post(CHAT, content=b"{", headers={"content-type": "application/json"})
     client.get("/nope")
     metrics = scrape(client)
     assert metrics["llamacpp:requests_processing", frozenset()] == 0
