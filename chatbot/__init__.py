@@ -18,11 +18,12 @@ from typing import Any
 from flask import Flask
 from flask_socketio import SocketIO
 
-from chatbot import auth, bus, files, logs, uploads, views
+from chatbot import auth, bus, datadir, files, hosts, logs, uploads, views
 from chatbot.accounts import Accounts
 from chatbot.answering import Answering
 from chatbot.chat import Chat
 from chatbot.common import app_version
+from chatbot.connections import Connections
 from chatbot.grounding import Grounding
 from chatbot.ingests import Ingests
 from chatbot.library import Library
@@ -55,7 +56,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     flask_config = {k: overrides.pop(k) for k in list(overrides) if k.isupper()}
     settings = Settings(**overrides)
     logs.setup(settings.log_level, settings.log_format)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    datadir.make_private(settings.data_dir)
 
     app = Flask(__name__, template_folder=str(ROOT / "templates"),
                 static_folder=str(ROOT / "static"), static_url_path="/static")
@@ -65,7 +66,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.cookie_secure,
-        PERMANENT_SESSION_LIFETIME=timedelta(days=400),
+        # With accounts, a session unused this long ends (every request renews the cookie,
+        # and accounts.py keeps the same limit on the server). Without, the cookie is the
+        # browser's only key to its conversations: it lasts as long as browsers allow.
+        PERMANENT_SESSION_LIFETIME=timedelta(
+            days=settings.auth_session_days if settings.auth else 400),
         APP_VERSION=app_version(),
         **flask_config,
     )
@@ -73,7 +78,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     # With REDIS_URL, every emit goes through Redis to every instance, which sends it to the
     # sockets it holds in the room: a tab follows its conversation whichever instance it is on.
     socketio = SocketIO(app, async_mode="threading", max_http_buffer_size=MAX_PACKET_BYTES,
-                        cors_allowed_origins=_origin_check(settings.extra_origins),
+                        cors_allowed_origins=_origin_check(settings),
                         message_queue=settings.redis_url)
 
     def emit(event: str, payload: dict[str, Any], room: str) -> None:
@@ -95,7 +100,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     ingests = Ingests(settings, library, store, metrics, socketio)
     accounts = Accounts(store, max_failures=settings.auth_max_failures,
                         max_failures_per_address=settings.auth_max_failures_per_address,
-                        failure_window_s=settings.auth_failure_window)
+                        failure_window_s=settings.auth_failure_window,
+                        session_s=settings.auth_session_days * 86400)
     services = Services(settings=settings, store=store, llm=llm, metrics=metrics,
                         library=library, grounding=grounding, chat=chat, ingests=ingests,
                         socketio=socketio, accounts=accounts,
@@ -103,12 +109,16 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions["chatbot"] = services
     # After SocketIO(app), which wraps wsgi_app with Engine.IO: this runs before it.
     app.wsgi_app = ForwardedScheme(app.wsgi_app, settings.trusted_proxies)  # type: ignore[method-assign]
+    # Outermost: a Host that is not ours is refused before Engine.IO or Flask sees it.
+    app.wsgi_app = hosts.AllowedHosts(app.wsgi_app, settings.allowed_host_list)  # type: ignore[method-assign]
     app.session_interface = SecureOverHttps()
     auth.init_app(app)
     views.init_app(app)
     uploads.init_app(app, settings)
     files.init_app(app)
-    Events(services).register()
+    connections = Connections(socketio, settings, metrics)
+    connections.install()
+    Events(services, connections).register()
     return app
 
 
@@ -133,12 +143,17 @@ def _stored_secret(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
-def _origin_check(extra: list[str]) -> Callable[[str | None, dict[str, Any]], bool]:
-    """Same origin always; CHATBOT_ALLOWED_ORIGINS adds more. A request without Origin
-    (a non-browser client) is not a cross-site risk and Engine.IO does not check it."""
+def _origin_check(settings: Settings) -> Callable[[str | None, dict[str, Any]], bool]:
+    """Same origin, on an allowed host (hosts.py: the Host itself was checked before this
+    runs); CHATBOT_ALLOWED_ORIGINS adds more. A request without Origin (a non-browser client)
+    is not a cross-site risk and Engine.IO does not check it."""
+    extra, allow = settings.extra_origins, settings.allowed_host_list
 
     def allowed(origin: str | None, environ: dict[str, Any]) -> bool:
         own = f"{environ.get('wsgi.url_scheme', 'http')}://{environ.get('HTTP_HOST', '')}"
-        return origin is not None and (origin == own or origin.rstrip("/") in extra)
+        if origin is None:
+            return False
+        return (origin == own and hosts.origin_allowed(origin, allow)) or (
+            origin.rstrip("/") in extra)
 
     return allowed

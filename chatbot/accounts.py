@@ -9,8 +9,15 @@ issued to them: a changed password, a disabled account or a removal bumps or dro
 each of their cookies stops working at the next request or socket event.
 
 Sign-in failures are kept in the database (shared by every instance of a deployment), per
-account and per address; past the limit within the window, further attempts are refused
-without checking the password until the oldest failure leaves the window.
+(account, address) pair and per address; past either limit within the window, further
+attempts from that address are refused without checking the password until the oldest
+failure leaves the window. Never per account alone: then anyone could lock a user out by
+failing five times under their name, and the right password from the user's own address
+would be refused too.
+
+Sessions are recorded (`sessions`, keyed by the random `login` id in the cookie): signing
+out deletes the row, so a copy of the cookie is worthless afterwards, and one unused for
+AUTH_SESSION_DAYS has expired here whatever the cookie says.
 """
 
 from __future__ import annotations
@@ -94,11 +101,12 @@ class Viewer:
 
 class Accounts:
     def __init__(self, store: Store, *, max_failures: int, max_failures_per_address: int,
-                 failure_window_s: float):
+                 failure_window_s: float, session_s: float = 14 * 86400):
         self.store = store
         self.max_failures = max_failures
         self.max_failures_per_address = max_failures_per_address
         self.window = failure_window_s
+        self.session_s = session_s
 
     # Administration -------------------------------------------------------------------
 
@@ -151,7 +159,9 @@ class Accounts:
         _check_password(password)
         self.store.write("UPDATE users SET password = ?, epoch = epoch + 1 WHERE id = ?",
                          (generate_password_hash(password), user.id))
-        self.store.write("DELETE FROM login_failures WHERE key = ?", (_account_key(name),))
+        prefix = _pair_key(name, "")
+        self.store.write("DELETE FROM login_failures WHERE substr(key, 1, ?) = ?",
+                         (len(prefix), prefix))
         return self._require(name)
 
     def set_disabled(self, name: str, disabled: bool) -> User:
@@ -185,7 +195,10 @@ class Accounts:
                                  (user.key,)).rowcount
             db.execute("DELETE FROM browsers WHERE id = ?", (user.key,))
             db.execute("DELETE FROM uploads WHERE owner = ?", (user.key,))
-            db.execute("DELETE FROM login_failures WHERE key = ?", (_account_key(name),))
+            prefix = _pair_key(name, "")
+            db.execute("DELETE FROM login_failures WHERE substr(key, 1, ?) = ?",
+                       (len(prefix), prefix))
+            db.execute("DELETE FROM sessions WHERE user_id = ?", (user.id,))
             db.execute("DELETE FROM users WHERE id = ?", (user.id,))
         return deleted
 
@@ -204,7 +217,7 @@ class Accounts:
         """The user, if the password is theirs and they are enabled; raises Throttled or
         AccountError (one message for every wrong combination)."""
         now = time.time()
-        keys = (_account_key(name), f"address:{address}")
+        keys = (_pair_key(name, address), f"address:{address}")
         self._throttle(keys, now)
         user = self.by_name(name)
         ok = check_password_hash(self._hash(user) if user else _DUMMY_HASH,
@@ -219,6 +232,35 @@ class Accounts:
             raise AccountError("This account is disabled. Ask an admin.")
         self.store.write("DELETE FROM login_failures WHERE key = ?", (keys[0],))
         return user
+
+    # Sessions ---------------------------------------------------------------------------
+
+    def open_session(self, user: User) -> str:
+        """A new session of `user`: its id, for the cookie."""
+        login, now = secrets.token_hex(16), time.time()
+        with self.store.transaction() as db:
+            db.execute("INSERT INTO sessions (id, user_id, created, seen) VALUES (?, ?, ?, ?)",
+                       (login, user.id, now, now))
+            db.execute("DELETE FROM sessions WHERE seen < ?", (now - self.session_s,))
+        return login
+
+    def session_alive(self, login: object, user: User) -> bool:
+        """Whether session `login` of `user` has not been closed or expired; renews it (at
+        most once a minute: a write per request would serialise every request on SQLite)."""
+        if not isinstance(login, str):
+            return False
+        rows = self.store.read("SELECT seen FROM sessions WHERE id = ? AND user_id = ?",
+                               (login, user.id))
+        now = time.time()
+        if not rows or rows[0]["seen"] < now - self.session_s:
+            return False
+        if rows[0]["seen"] < now - 60:
+            self.store.write("UPDATE sessions SET seen = ? WHERE id = ?", (now, login))
+        return True
+
+    def close_session(self, login: object) -> None:
+        if isinstance(login, str):
+            self.store.write("DELETE FROM sessions WHERE id = ?", (login,))
 
     def _throttle(self, keys: tuple[str, str], now: float) -> None:
         for key, limit in zip(keys, (self.max_failures, self.max_failures_per_address),
@@ -236,14 +278,15 @@ class Accounts:
     def check_password(self, user: User, password: str) -> bool:
         return check_password_hash(self._hash(user), password)
 
-    def active(self, user_id: object, epoch: object) -> User | None:
-        """The user a session names, if it still may act: exists, enabled, same epoch."""
+    def active(self, user_id: object, epoch: object, login: object) -> User | None:
+        """The user a session names, if it still may act: exists, enabled, same epoch, and
+        the session itself neither signed out nor expired."""
         if not isinstance(user_id, int) or not isinstance(epoch, int):
             return None
         user = self.get(user_id)
         if user is None or user.disabled or user.epoch != epoch:
             return None
-        return user
+        return user if self.session_alive(login, user) else None
 
     def trusted(self, name: str) -> User | None:
         """The user an authenticating proxy vouches for, created (not admin) on first sight;
@@ -263,6 +306,10 @@ class Accounts:
 
 def _account_key(name: str) -> str:
     return f"account:{name.lower()}"
+
+
+def _pair_key(name: str, address: str) -> str:
+    return f"{_account_key(name)}|{address}"
 
 
 def _check_password(password: str) -> None:

@@ -6,7 +6,9 @@ its signed cookie, exactly as before accounts existed. With AUTH on:
   the page redirects to `/login`, other routes answer 401;
 - the signed cookie carries the user's id and epoch (accounts.py): a changed password, a
   disabled or removed account ends every session of that user at its next request;
-- signing in starts a new session (nothing from before survives it: no fixation);
+- signing in starts a new session (nothing from before survives it: no fixation), recorded
+  on the server: signing out ends it there too, so a copied cookie stops working, and the
+  sign-in's open sockets are closed;
 - behind an authenticating proxy, AUTH_TRUSTED_HEADER names the user, believed only from
   AUTH_TRUSTED_PROXIES.
 
@@ -18,7 +20,6 @@ keeps another site from posting a form here in the user's name.
 from __future__ import annotations
 
 import logging
-import secrets
 from urllib.parse import urlsplit
 
 from flask import (
@@ -34,7 +35,7 @@ from flask import (
     url_for,
 )
 
-from chatbot import proxies
+from chatbot import hosts, proxies
 from chatbot.accounts import AccountError, Throttled, User, Viewer
 from chatbot.services import services
 
@@ -59,13 +60,19 @@ def login_room(login: str) -> str:
 
 
 def same_origin() -> bool:
-    """The request comes from this site's page (or an origin CHATBOT_ALLOWED_ORIGINS adds)."""
+    """The request comes from this site's page on an allowed host (hosts.py refused any
+    other Host before), or from an origin CHATBOT_ALLOWED_ORIGINS adds."""
+    settings = services().settings
     own = request.host_url.rstrip("/")
     origin = request.headers.get("Origin")
     if origin is None and request.referrer:
         parts = urlsplit(request.referrer)
         origin = f"{parts.scheme}://{parts.netloc}"
-    return origin is not None and origin.rstrip("/") in (own, *services().settings.extra_origins)
+    if origin is None:
+        return False
+    origin = origin.rstrip("/")
+    return ((origin == own and hosts.origin_allowed(origin, settings.allowed_host_list))
+            or origin in settings.extra_origins)
 
 
 def current_user() -> User | None:
@@ -84,18 +91,12 @@ def _find_user() -> User | None:
         name = request.headers.get(header, "").strip()
         if name:
             return s.accounts.trusted(name)
-    return s.accounts.active(session.get("uid"), session.get("epoch"))
+    return s.accounts.active(session.get("uid"), session.get("epoch"), session.get("login"))
 
 
 def client_address() -> str:
-    """The address sign-in throttling counts: the peer, or, when the peer is one of
-    AUTH_TRUSTED_PROXIES, the client it names last in X-Forwarded-For (otherwise everyone
-    behind a reverse proxy would share one address, and one guesser would lock them all out)."""
-    peer = request.remote_addr or "unknown"
-    forwarded = request.headers.get("X-Forwarded-For", "")
-    if forwarded and _from_trusted_proxy(services().settings.trusted_proxies):
-        return forwarded.split(",")[-1].strip() or peer
-    return peer
+    """The address sign-in throttling counts (see proxies.client_address)."""
+    return proxies.client_address(request.environ, services().settings.trusted_proxies)
 
 
 def _from_trusted_proxy(networks: list[str]) -> bool:
@@ -151,17 +152,25 @@ def login() -> Response | str | tuple[str, int]:
 
 def start_session(user: User) -> None:
     """A new session for `user`: nothing of the previous one is kept."""
+    accounts = services().accounts
+    accounts.close_session(session.get("login"))  # replaced: it must not live on elsewhere
     session.clear()
-    session.update(uid=user.id, epoch=user.epoch, login=secrets.token_hex(16))
+    session.update(uid=user.id, epoch=user.epoch, login=accounts.open_session(user))
     session.permanent = True
 
 
 @bp.post("/logout")
 def logout() -> Response:
+    s = services()
     login = session.get("login")
     if isinstance(login, str):
-        # This browser's open tabs leave too (they hold their own copy of the session).
-        services().socketio.emit("signed_out", {}, to=login_room(login))
+        s.accounts.close_session(login)
+        # This sign-in's open tabs leave too (they hold their own copy of the session):
+        # told, for the page, then closed here, for a client that would not listen.
+        room = login_room(login)
+        s.socketio.emit("signed_out", {}, to=room)
+        for sid, _ in list(s.socketio.server.manager.get_participants("/", room)):
+            s.socketio.server.disconnect(sid, namespace="/")
     session.clear()
     return redirect(url_for("auth.login"))
 

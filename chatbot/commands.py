@@ -66,8 +66,11 @@ def _version(_: str, ctx: Context) -> Reply:
     health = ctx.llm.health()
     model = ctx.chat.model or health.get("model") or ctx.settings.llm_model or "server default"
     server = "reachable" if health else "not reachable or without /health"
+    # The server's address is the operator's business: with accounts on, only admins see it.
+    where = (f" at `{ctx.settings.llm_base_url}`"
+             if ctx.viewer.name is None or ctx.viewer.admin else "")
     return Reply(f"localchat **{app_version()}**  \n"
-                 f"Model: `{model}` at `{ctx.settings.llm_base_url}` ({server})  \n"
+                 f"Model: `{model}`{where} ({server})  \n"
                  f"Context: {ctx.llm.n_ctx()} tokens")
 
 

@@ -11,11 +11,13 @@ page rendered on our own origin could run script with the user's cookie.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from flask import Blueprint, Flask, Response, abort, send_file
 
 from chatbot import auth
 from chatbot.services import services
+from rag import RagError
 
 bp = Blueprint("files", __name__)
 
@@ -36,11 +38,11 @@ def serve(file_id: str) -> Response:
     folder = services().library.uploads_dir / file_id
     found = sorted(p for p in folder.glob("*") if p.is_file()) if folder.is_dir() else []
     if not found:
-        abort(404)
-    path = found[0]
+        abort(404)  # never stored, or removed with the last document that had it
+    path, shown = _named(found)
     pdf = path.suffix.lower() == ".pdf"
     response = send_file(path, mimetype="application/pdf" if pdf else "text/plain",
-                         download_name=path.name, conditional=True, max_age=3600)
+                         download_name=shown, conditional=True, max_age=3600)
     if not pdf:
         response.mimetype = "text/plain"
         response.charset = "utf-8"
@@ -62,3 +64,21 @@ def _may_read(file_id: str) -> bool:
         return True
     collections = {collection for _, collection in places}
     return bool(collections) and bool(collections & s.library.readable(viewer))
+
+
+def _named(found: list[Path]) -> tuple[Path, str]:
+    """The file to send and the name to send it under. The same bytes may be stored under
+    several uploaders' names (hard links, chatbot/upload_store.py): the name is one a
+    document the reader may read has, never another user's; none of them: a neutral one
+    (its uploader, whose document was removed, may still fetch the bytes another keeps)."""
+    s = services()
+    if not s.settings.auth:  # every reader may read every collection, and so every name
+        return found[0], found[0].name
+    viewer = auth.viewer()
+    readable = set() if viewer is None else s.library.readable(viewer)
+    try:
+        theirs = s.library.rag.held([str(p) for p in found], readable)
+    except RagError:
+        theirs = set()
+    named = next((p for p in found if str(p) in theirs), None)
+    return (named, named.name) if named else (found[0], f"document{found[0].suffix}")

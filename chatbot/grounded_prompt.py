@@ -47,9 +47,10 @@ COMPLETION_STOP = ["\n\n", "\nQuestion:", "\nDocument", "\nAnswer:", "<source", 
 # Retrieved text must not be able to close its fence, nor to write a chat template's
 # control tokens (llama-server parses special tokens in prompt text, so "<end_of_turn>" in a
 # page would end the user's turn for real). The "<" or "[" of such a tag becomes "‹", which
-# tokenizes as ordinary text and reads the same.
+# tokenizes as ordinary text and reads the same. "(?:/\s*)?" rather than "/?\s*": two
+# adjacent \s* made "<" then a long run of white space quadratic (tests/test_regexes.py).
 FENCE_BREAKERS = re.compile(
-    r"<(?=\s*/?\s*source\b|\|"
+    r"<(?=\s*(?:/\s*)?source\b|\|"
     r"|/?(?:start_of_turn|end_of_turn|start_of_image|end_of_image|bos|eos|s|pad|unk)>"
     r"|/?(?:SYS|INST)>)|\[(?=/?INST\])", re.IGNORECASE)
 

@@ -133,9 +133,11 @@ class Library:
     def remove_document(self, collection: str, source: str) -> int:
         return self.rag.remove_document(collection, source)
 
-    def refetch(self, collection: str, source: str,
-                progress: Callable[[Progress], None]) -> Summary:
-        return self.rag.refetch(collection, source, progress=progress, **self.url_rules)
+    def refetch(self, collection: str, source: str, progress: Callable[[Progress], None], *,
+                may_write: Callable[[str | None], bool] | None = None,
+                cancel: threading.Event | None = None) -> Summary:
+        return self.rag.refetch(collection, source, progress=progress, may_write=may_write,
+                                cancel=cancel, **self.url_rules)
 
     def delete(self, collection: str) -> None:
         self.rag.delete(collection)
@@ -152,7 +154,11 @@ class Library:
 
     def ingest(self, sources: list[str], collection: str, *, owner: str | None,
                crawl_depth: int | None, max_pages: int,
-               progress: Callable[[Progress], None]) -> Summary:
-        """`owner`: recorded on the collection if this creates it."""
+               progress: Callable[[Progress], None],
+               may_write: Callable[[str | None], bool] | None = None,
+               cancel: threading.Event | None = None) -> Summary:
+        """`owner`: recorded on the collection if this creates it; `may_write(owner)`:
+        asked about an existing one as it is opened for writing (False: refused)."""
         return self.rag.ingest(sources, collection, owner=owner, crawl_depth=crawl_depth,
-                               max_pages=max_pages, progress=progress, **self.url_rules)
+                               max_pages=max_pages, progress=progress, may_write=may_write,
+                               cancel=cancel, **self.url_rules)

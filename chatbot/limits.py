@@ -1,4 +1,5 @@
-"""Per-user limits: messages per minute, files and URLs added per day, bytes of uploads kept.
+"""Per-user limits: messages per minute, files, URLs and imported conversations added per day,
+bytes of uploads kept.
 
 Counted from the database (messages and uploads are recorded there anyway), so every
 instance of a deployment counts the same, and a restart forgets nothing. A user is an account
@@ -36,6 +37,7 @@ class Limits:
     def upload(self, owner: str, items: int, size: int) -> str | None:
         """`items` files or URLs of `size` bytes in all about to be added."""
         added, kept = self.store.upload_usage(owner, time.time() - DAY_S)
+        added += self._imports_since(owner, time.time() - DAY_S)
         per_day = self.settings.user_uploads_per_day
         if per_day and added + items > per_day:
             self.metrics.limited.labels(limit="uploads").inc()
@@ -47,3 +49,25 @@ class Limits:
             return (f"Your uploads would take {(kept + size) / MB:,.1f} MB, above your "
                     f"{self.settings.user_storage_mb:g} MB. Delete a collection first.")
         return None
+
+    def imported(self, owner: str, size: int) -> str | None:
+        """None, counting it, if `owner` may import a conversation of `size` bytes now: an
+        import is one document added per day (USER_UPLOADS_PER_DAY), or a script could fill
+        the database with conversations no limit counted."""
+        per_day = self.settings.user_uploads_per_day
+        now = time.time()
+        if per_day:
+            added, _ = self.store.upload_usage(owner, now - DAY_S)
+            added += self._imports_since(owner, now - DAY_S)
+            if added + 1 > per_day:
+                self.metrics.limited.labels(limit="uploads").inc()
+                return (f"You have added {added} documents or conversations in the last 24 "
+                        f"hours; at most {per_day} are allowed per day.")
+        self.store.write("INSERT INTO imports (owner, at, bytes) VALUES (?, ?, ?)",
+                         (owner, now, size))
+        return None
+
+    def _imports_since(self, owner: str, since: float) -> int:
+        rows = self.store.read("SELECT COUNT(*) FROM imports WHERE owner = ? AND at >= ?",
+                               (owner, since))
+        return int(rows[0][0])

@@ -37,6 +37,9 @@ class Metrics:
         self.refused_connections = Counter(
             "chatbot_refused_connections",
             "Socket.IO connections refused: MAX_SOCKETS_PER_ADDRESS already open.", registry=r)
+        self.handshake_timeouts = Counter(
+            "chatbot_handshake_timeouts",
+            "Engine.IO connections closed without a Socket.IO handshake in time.", registry=r)
         self.messages = Counter("chatbot_messages", "Chat messages received.", registry=r)
         self.commands = Counter("chatbot_commands", "Slash commands run.", ["command"],
                                 registry=r)

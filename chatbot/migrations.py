@@ -205,3 +205,20 @@ def m004_asked(db: sqlite3.Connection) -> None:
     # from the messages, which editing, regenerating and deleting remove.
     db.execute("CREATE TABLE asked (owner TEXT NOT NULL, at REAL NOT NULL)")
     db.execute("CREATE INDEX asked_by_owner ON asked (owner, at)")
+
+
+@migration
+def m005_sessions(db: sqlite3.Connection) -> None:
+    # Signed-in sessions (accounts.py), each named by the random id in its cookie: signing
+    # out deletes the row, so a copied cookie stops working; `seen` lets one expire.
+    db.execute("""CREATE TABLE sessions (
+    id TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL,
+    created REAL NOT NULL,
+    seen REAL NOT NULL
+)""")
+    db.execute("CREATE INDEX sessions_by_user ON sessions (user_id)")
+    # Conversations imported from files, counted against the per-day limit (limits.py).
+    db.execute("CREATE TABLE imports (owner TEXT NOT NULL, at REAL NOT NULL, "
+               "bytes INTEGER NOT NULL)")
+    db.execute("CREATE INDEX imports_by_owner ON imports (owner, at)")

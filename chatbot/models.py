@@ -25,6 +25,10 @@ POLL_S = 1.0
 # reported lost.
 MISSED_POLLS = 5
 NOT_ALLOWED = "Only an admin can pull models (with accounts on)."
+# One llama-server holds one model: a conversation on another makes it load that one, for
+# every user at once.
+SWITCH_NOT_ALLOWED = ("Only an admin can switch the model (with accounts on): every "
+                      "conversation shares the model the server has loaded.")
 
 
 def may_pull(viewer: Viewer) -> bool:
@@ -49,6 +53,22 @@ class ModelPicker:
         return {"models": [{"id": m, "description": d} for m, d in offered.items()],
                 "current": current, "can_pull": allowed,
                 "catalog": self.llm.pull_catalog() if allowed else []}
+
+    def switch_problem(self, viewer: Viewer, wanted: str | None) -> str | None:
+        """Why `viewer` may not make a conversation use model `wanted` (None: the server's
+        default, always allowed), or None: it must be one the server offers, and with
+        accounts on only admins switch."""
+        if wanted is None:
+            return None
+        if not may_pull(viewer):
+            return SWITCH_NOT_ALLOWED
+        try:
+            offered = self.llm.descriptions()
+        except LLMError as exc:
+            return f"Cannot switch models now: {exc}"
+        if wanted not in offered:
+            return f"No model `{wanted}` on the server."
+        return None
 
     def pull(self, viewer: Viewer, model: str) -> str | None:
         """Start pulling `model` for `viewer`; why not, as a message for them, or None."""

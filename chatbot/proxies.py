@@ -50,6 +50,17 @@ def trusted(address: str | None, networks: list[str]) -> bool:
     return any(peer in network for network in _parsed(tuple(networks)))
 
 
+def client_address(environ: dict[str, Any], networks: list[str]) -> str:
+    """The client's address: the peer, or, when the peer is one of AUTH_TRUSTED_PROXIES,
+    the client it names last in X-Forwarded-For (otherwise everyone behind a reverse proxy
+    would share one address, and one client's limits would be everyone's)."""
+    peer = environ.get("REMOTE_ADDR") or "unknown"
+    forwarded = environ.get("HTTP_X_FORWARDED_FOR", "")
+    if forwarded and trusted(peer, networks):
+        return forwarded.split(",")[-1].strip() or peer
+    return str(peer)
+
+
 class ForwardedScheme:
     """WSGI middleware: the scheme the browser used, as a trusted proxy reports it
     (X-Forwarded-Proto), becomes the request's own. Outermost, so that Engine.IO's origin

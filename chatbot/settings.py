@@ -44,6 +44,14 @@ class Settings(BaseSettings):
         description="Comma-separated extra origins allowed to open the Socket.IO "
         "connection; the page's own origin is always allowed.",
     )
+    allowed_hosts: str = Field(
+        default="", validation_alias=_env("CHATBOT_ALLOWED_HOSTS"),
+        description="Comma-separated host names (`chat.example.org`, `host:port`) this server "
+        "answers for; any other Host header is refused (421) on every request and Socket.IO "
+        "connection, which stops DNS rebinding. Always allowed: CHATBOT_HOST (unless 0.0.0.0), "
+        "localhost, 127.0.0.1, [::1], the hosts of CHATBOT_ALLOWED_ORIGINS and IP addresses "
+        "typed as such (no name to rebind); `*`: any host.",
+    )
     redis_url: str | None = Field(
         default=None, validation_alias=_env("REDIS_URL"),
         description="Redis shared by several chatbot instances (`redis://host:6379/0`): "
@@ -70,12 +78,19 @@ class Settings(BaseSettings):
     )
     auth_max_failures: int = Field(
         default=5, ge=0, validation_alias=_env("AUTH_MAX_FAILURES"),
-        description="Failed sign-ins per account within AUTH_FAILURE_WINDOW before further "
-        "attempts are refused until the window passes; 0: no limit.",
+        description="Failed sign-ins for one account from one client address within "
+        "AUTH_FAILURE_WINDOW before that address's further attempts on that account are "
+        "refused until the window passes (other addresses are not affected); 0: no limit.",
     )
     auth_max_failures_per_address: int = Field(
         default=20, ge=0, validation_alias=_env("AUTH_MAX_FAILURES_PER_ADDRESS"),
-        description="The same, per client address, whatever the account; 0: no limit.",
+        description="Failed sign-ins per client address, whatever the account, before that "
+        "address is refused until the window passes (password spraying); 0: no limit.",
+    )
+    auth_session_days: float = Field(
+        default=14.0, gt=0, validation_alias=_env("AUTH_SESSION_DAYS"),
+        description="With AUTH on, a session unused for this many days ends (each visit "
+        "renews it); signing out ends it at once, on the server too.",
     )
     auth_failure_window: float = Field(
         default=900.0, gt=0, validation_alias=_env("AUTH_FAILURE_WINDOW"),
@@ -99,7 +114,15 @@ class Settings(BaseSettings):
         default=100, ge=0, validation_alias=_env("MAX_SOCKETS_PER_ADDRESS"),
         description="Open Socket.IO connections (tabs) one client address may hold on an "
         "instance; more are refused with a message. Each holds one of gunicorn's threads, so "
-        "one client opening hundreds would lock everyone else out; 0: no limit.",
+        "one client opening hundreds would lock everyone else out. Counted from the first "
+        "Engine.IO request, before any handshake: a few over it are let in only to be told "
+        "why, then refused outright; 0: no limit.",
+    )
+    socket_handshake_timeout: float = Field(
+        default=10.0, gt=0, validation_alias=_env("SOCKET_HANDSHAKE_TIMEOUT"),
+        description="Seconds an Engine.IO connection may stay open without completing the "
+        "Socket.IO handshake (a page sends it at once); then it is closed, freeing its "
+        "thread.",
     )
     user_storage_mb: float = Field(
         default=2000.0, ge=0, validation_alias=_env("USER_STORAGE_MB"),
@@ -211,6 +234,11 @@ class Settings(BaseSettings):
         default=20, ge=1, validation_alias=_env("RAG_CRAWL_MAX_PAGES"),
         description="Pages fetched at most when a URL is submitted with crawling on.",
     )
+    ingest_workers: int = Field(
+        default=2, ge=1, le=16, validation_alias=_env("INGEST_WORKERS"),
+        description="Ingestion jobs run at once; a user runs at most one fewer than this "
+        "(one with the default 2), so another user's job always finds a worker.",
+    )
     rag_url_allowlist: str = Field(
         default="", validation_alias=_env("RAG_URL_ALLOWLIST"),
         description="Comma-separated hosts (`intranet.example`, `localhost:8080`) and "
@@ -248,6 +276,18 @@ class Settings(BaseSettings):
     @property
     def trusted_proxies(self) -> list[str]:
         return [e.strip() for e in self.auth_trusted_proxies.split(",") if e.strip()]
+
+    @property
+    def allowed_host_list(self) -> list[str]:
+        """CHATBOT_ALLOWED_HOSTS with the defaults: the bind address (unless it means every
+        interface: `0.0.0.0` in a Host header is itself a rebinding trick), loopback names,
+        and the hosts of CHATBOT_ALLOWED_ORIGINS, which the operator already trusts."""
+        hosts = [e.strip().lower() for e in self.allowed_hosts.split(",") if e.strip()]
+        defaults = ["localhost", "127.0.0.1", "[::1]"]
+        if self.host not in ("0.0.0.0", "::", ""):
+            defaults.append(f"[{self.host}]" if ":" in self.host else self.host.lower())
+        origins = [o.split("://", 1)[-1].lower() for o in self.extra_origins]
+        return hosts + defaults + origins
 
     @property
     def extra_origins(self) -> list[str]:

@@ -22,7 +22,6 @@ import functools
 import html
 import logging
 import threading
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +34,7 @@ from pydantic import ValidationError
 from chatbot import auth, commands
 from chatbot.accounts import Viewer
 from chatbot.common import browser_room
+from chatbot.connections import Connections
 from chatbot.grounding import OneOff, bare_url, url_offer
 from chatbot.models import ModelPicker
 from chatbot.services import Services
@@ -66,7 +66,7 @@ EVENTS = ("message", "stop", "reset", "switch", "rename", "delete", "settings", 
 
 
 class Events:
-    def __init__(self, services: Services):
+    def __init__(self, services: Services, connections: Connections):
         self.socketio = services.socketio
         self.settings = services.settings
         self.store = services.store
@@ -78,8 +78,8 @@ class Events:
         self.ingests = services.ingests
         self.limits = services.limits
         self.picker = ModelPicker(services.llm, services.socketio)
+        self.connections = connections
         self.clients: dict[str, Client] = {}
-        self._per_address: Counter[str] = Counter()
         self._lock = threading.Lock()
 
     def register(self) -> None:
@@ -129,18 +129,11 @@ class Events:
         if viewer is None:
             # No page load, no cookie, or not signed in: no conversation to continue.
             return False
-        address, cap = auth.client_address(), self.settings.max_sockets_per_address
-        with self._lock:
-            refused = bool(cap) and self._per_address[address] >= cap
-            if not refused:
-                self._per_address[address] += 1
-        if refused:
-            self.metrics.refused_connections.inc()
-            log.warning("refused a connection: %d already open from %s", cap, address)
+        address, environ = auth.client_address(), request.environ
+        refusal = self.connections.admit(address, environ)
+        if refusal:
             # Socket.IO's own exception (not the builtin): the client gets its message.
-            raise Refused(
-                f"Too many open tabs from your address (at most {cap}). Close some and "
-                "reload this page.")
+            raise Refused(refusal)
         sid = request.sid  # type: ignore[attr-defined]
         try:
             conversation = self.store.current(viewer.key)
@@ -159,7 +152,7 @@ class Events:
                 registered = self.clients.pop(sid, None)
             if registered is not None:
                 self.metrics.connections.dec()
-            self._forget(address)
+            self.connections.release(address, environ)
             raise
         return True
 
@@ -167,14 +160,8 @@ class Events:
         with self._lock:
             gone = self.clients.pop(request.sid, None)  # type: ignore[attr-defined]
         if gone is not None:
-            self._forget(gone.address)
+            self.connections.release(gone.address, request.environ)
             self.metrics.connections.dec()
-
-    def _forget(self, address: str) -> None:
-        with self._lock:
-            self._per_address[address] -= 1
-            if self._per_address[address] <= 0:
-                del self._per_address[address]
 
     def _show(self, client: Client, conversation: Conversation) -> None:
         """Send this socket the conversation (joining its room) and the sidebar."""
@@ -304,6 +291,10 @@ class Events:
             command=name if name in commands.COMMANDS else "unknown").inc()
         reply = commands.run(text, commands.Context(self.settings, self.llm, chat,
                                                     client.viewer, self.library))
+        if reply.settings is not None and reply.settings.model != chat.model:
+            problem = self.picker.switch_problem(client.viewer, reply.settings.model)
+            if problem:
+                raise BadPayload(problem)
         if reply.settings is not None:
             self.store.update_settings(conversation.id, reply.settings.model_dump())
             self.socketio.emit("settings", reply.settings.model_dump(), to=conversation.id)
@@ -350,6 +341,10 @@ class Events:
             changed = ChatSettings(**{**current, **data})
         except (ValidationError, TypeError) as exc:
             raise BadPayload(f"Invalid settings: {_first_error(exc)}") from exc
+        if changed.model != current["model"]:
+            problem = self.picker.switch_problem(client.viewer, changed.model)
+            if problem:
+                raise BadPayload(f"Invalid settings: {problem}")
         wanted = changed.rag_collection
         if (wanted is not None and wanted != current["rag_collection"]
                 and self.library.find(wanted, client.viewer) is None):

@@ -7,7 +7,13 @@ user, so a cross-site form must not be able to post here):
     POST /documents/url     form or JSON: `url`, `collection`, `crawl` (follow links one
                             level, at most RAG_CRAWL_MAX_PAGES pages)
 Both answer 202 {"job": id} or 4xx {"error": "readable reason"}. With accounts on, a new
-collection belongs to the user creating it; adding to one that is not theirs is refused.
+collection belongs to the user creating it; adding to one that is not theirs is refused
+(here, and again when the job writes: the name may be taken while the job waits).
+    POST /documents/cancel  form or JSON `job`: cancel a queued or running job of the
+                            caller's (an admin's: anyone's); 200 {"cancelled": id}, or 404
+                            {"error"} for a job that is not theirs or has ended
+    GET  /documents/jobs    the queued and running jobs the caller may cancel (an admin:
+                            all, with their users): the operator's view of the queue
 Each file and URL is recorded (uploads table) for /files/ access and the per-user limits.
 
 URLs obey the address rules of rag's fetcher (no loopback, private, link-local or metadata
@@ -89,10 +95,28 @@ def upload_files() -> tuple[Response, int]:
     files = request.files.getlist("files")
     _within_limits(viewer, len(files), request.content_length or 0)
     s = services()
-    paths = s.ingests.store_files(files)
+    paths = s.ingests.store_files(files, collection)
     s.store.add_uploads(viewer.key, collection,
                         [(Path(p).parent.name, Path(p).stat().st_size) for p in paths])
     return jsonify({"job": s.ingests.submit(viewer, collection, paths)}), 202
+
+
+@bp.post("/documents/cancel")
+def cancel_job() -> tuple[Response, int]:
+    viewer = _caller()
+    data = request.get_json(silent=True) if request.is_json else request.form
+    job = data.get("job") if isinstance(data, dict) else None
+    if not isinstance(job, str) or not job:
+        raise Refused("Give the `job` to cancel.")
+    problem = services().ingests.cancel(job, viewer)
+    if problem:
+        raise Refused(problem, 404)
+    return jsonify({"cancelled": job}), 200
+
+
+@bp.get("/documents/jobs")
+def list_jobs() -> tuple[Response, int]:
+    return jsonify({"jobs": services().ingests.running_jobs(_caller())}), 200
 
 
 @bp.post("/documents/url")

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
+from chatbot import datadir
 from chatbot.accounts import AccountError, Accounts
 from chatbot.settings import Settings
 from chatbot.store import Store
@@ -123,6 +124,7 @@ def main(argv: Sequence[str]) -> int:
         print(f"chatbot users: error: bad configuration in the environment:\n{exc}",
               file=sys.stderr)
         return 2
+    datadir.make_private(settings.data_dir)
     store = Store(settings.data_dir / "conversations.sqlite3")
     accounts = Accounts(store, max_failures=settings.auth_max_failures,
                         max_failures_per_address=settings.auth_max_failures_per_address,

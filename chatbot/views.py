@@ -11,6 +11,7 @@ answer them.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import secrets
 from datetime import UTC, datetime
@@ -29,6 +30,7 @@ from flask import (
     send_from_directory,
     session,
 )
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from chatbot import auth
 from chatbot.answer_meta import clean_not_covered, clean_seen, clean_sources, exported
@@ -40,6 +42,7 @@ from chatbot.store import Message
 from rag import SUPPORTED_EXTENSIONS
 
 bp = Blueprint("chat", __name__)
+log = logging.getLogger("chatbot.views")
 
 ROOT = Path(__file__).resolve().parent.parent
 NODE_MODULES = ROOT / "node_modules"
@@ -57,9 +60,11 @@ VENDOR_FILES = {
     "pdf.worker.min.mjs": "pdfjs-dist/build/pdf.worker.min.mjs",
 }
 # The page runs only our own scripts: no inline script, no eval, no third-party origin; its
-# one worker (PDF.js's) comes from our origin too.
+# one worker (PDF.js's) comes from our origin too. connect-src 'self' covers the page's own
+# ws:/wss: (CSP Level 3, which Chromium and Firefox follow); `ws: wss:` would allow a
+# WebSocket to any host, a channel out for an injected script.
 CSP = ("default-src 'self'; script-src 'self'; worker-src 'self'; style-src 'self'; "
-       "img-src 'self' data:; connect-src 'self' ws: wss:; font-src 'self'; object-src 'none'; "
+       "img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; "
        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 # Each dependency's answer to a readiness check; healthchecks run every few seconds.
 READY_TIMEOUT_S = 2.0
@@ -113,8 +118,26 @@ def healthz() -> Response:
         checks["redis"] = redis
     down = [name for name, check in checks.items() if not check["reachable"]]
     if down:
+        log.warning("not ready: %s", json.dumps({n: checks[n] for n in down}))
+    if not _may_see_details():
+        # Internal URLs and error text tell a stranger how the deployment is built: they
+        # get the verdict only (the details are in the log line above).
+        checks = {name: {"reachable": True} if check["reachable"] else
+                  {"reachable": False, "reason": check.get("reason", "unreachable")}
+                  for name, check in checks.items()}
+    if down:
         return _json(503, {"status": "unavailable", "unavailable": down, **checks})
     return _json(200, {"status": "ok", **checks})
+
+
+def _may_see_details() -> bool:
+    """Readiness details (URLs, errors) for admins with accounts on; anyone else, who may
+    reach /healthz without signing in, gets each check's verdict and a generic reason."""
+    if services().settings.auth:
+        user = auth.current_user()
+        if user is not None and user.admin:
+            return True
+    return False
 
 
 def _json(status: int, body: dict[str, Any]) -> Response:
@@ -129,7 +152,7 @@ def _llm_ready(llm: LLMClient) -> dict[str, Any]:
             models = llm.settings.llm_base_url.rstrip("/") + "/models"
             response = llm.http.get(models, timeout=READY_TIMEOUT_S)
     except httpx.HTTPError as exc:
-        return {"reachable": False, "url": llm.settings.llm_root_url,
+        return {"reachable": False, "reason": "unreachable", "url": llm.settings.llm_root_url,
                 "error": f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__}
     try:
         body = response.json()
@@ -139,7 +162,8 @@ def _llm_ready(llm: LLMClient) -> dict[str, Any]:
     if response.status_code != 200:
         # llmserver: 503 {"status": "loading"} or {"status": "unavailable", "error": ...}
         reason = body.get("error") or body.get("status") or f"HTTP {response.status_code}"
-        return {"reachable": False, "url": llm.settings.llm_root_url, "error": str(reason)}
+        return {"reachable": False, "url": llm.settings.llm_root_url, "error": str(reason),
+                "reason": "loading" if body.get("status") == "loading" else "error"}
     return {"reachable": True, "model": body.get("model")}
 
 
@@ -149,7 +173,7 @@ def _chroma_ready(library: Library) -> dict[str, Any]:
     try:
         library.rag.store.heartbeat(READY_TIMEOUT_S)
     except Exception as exc:  # rag's store errors, whose message says why
-        return {"reachable": False, "mode": mode, "error": str(exc)}
+        return {"reachable": False, "reason": "unreachable", "mode": mode, "error": str(exc)}
     return {"reachable": True, "mode": mode}
 
 
@@ -219,17 +243,27 @@ def import_conversation() -> Response:
     viewer = auth.viewer()
     if viewer is None:
         return _json(403, {"error": "No session: reload the page first."})
-    if (request.content_length or 0) > IMPORT_MAX_BYTES + 64 * 1024:
-        return _json(413, {"error": _too_big()})
-    upload = request.files.get("file")
-    raw = upload.stream.read(IMPORT_MAX_BYTES + 1) if upload else request.get_data()
+    # Read at most the cap, while the body streams in (a chunked body has no
+    # Content-Length to refuse up front): never a whole endless body in memory.
+    request.max_content_length = IMPORT_MAX_BYTES + 64 * 1024  # multipart's parser too
     try:
-        if len(raw) > IMPORT_MAX_BYTES:
-            raise BadImport(_too_big())
+        if request.mimetype == "multipart/form-data":
+            upload = request.files.get("file")
+            raw = upload.stream.read(IMPORT_MAX_BYTES + 1) if upload else b""
+        else:
+            raw = request.stream.read(IMPORT_MAX_BYTES + 1)
+    except RequestEntityTooLarge:
+        return _json(413, {"error": _too_big()})
+    if len(raw) > IMPORT_MAX_BYTES:
+        return _json(413, {"error": _too_big()})
+    try:
         title, created, messages = _parse_export(raw)
     except BadImport as exc:
         return _json(400, {"error": str(exc)})
     s = services()
+    problem = s.limits.imported(viewer.key, len(raw))
+    if problem:
+        return _json(429, {"error": problem})
     conversation = s.store.import_conversation(viewer.key, title, created, messages)
     s.socketio.emit("conversations", {"conversations": [
         c.summary() for c in s.store.conversations(viewer.key)]}, to=browser_room(viewer.key))

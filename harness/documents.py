@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -129,3 +130,80 @@ def make_rag(data_dir: Path, embedder: Embedder, **settings: object) -> Rag:
     rag_settings = RagSettings(data_dir=data_dir, crawl_delay=0.0, fetch_timeout=2.0,
                                **settings)  # type: ignore[arg-type]
     return Rag(rag_settings, embedder=embedder)
+
+
+@contextmanager
+def drip(interval: float, body: bytes = b"x" * 600, headers_too: bool = False
+         ) -> Iterator[str]:
+    """A server on 127.0.0.1 that sends its answer one byte every `interval` seconds (only
+    the body, or the status line and headers too), as a hostile site holds a fetch open;
+    yields its base URL. It stops sending once the client goes away."""
+    import socket
+
+    head = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n")
+    listener = socket.create_server(("127.0.0.1", 0))
+    stopped = threading.Event()
+
+    def answer(conn: socket.socket) -> None:
+        with conn:
+            try:
+                conn.recv(65536)
+                if not headers_too:
+                    conn.sendall(head)
+                for i in range(len(head) if headers_too else 0):
+                    conn.sendall(head[i:i + 1])
+                    if stopped.wait(interval):
+                        return
+                for i in range(len(body)):
+                    conn.sendall(body[i:i + 1])
+                    if stopped.wait(interval):
+                        return
+            except OSError:
+                pass  # the client gave up: what this server is for
+
+    def accept() -> None:
+        while not stopped.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=answer, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stopped.set()
+        listener.close()
+
+
+def hostile_pdf(pages: int, width: float = 612, height: float = 792, content: bytes = b"",
+                distinct: bool = False) -> bytes:
+    """A PDF written by hand, as an attacker would: `pages` pages of `width` x `height` points
+    (14400 is the largest the format allows), all drawing one content stream `content`
+    (FlateDecode-compressed, so megabytes of it take a few KB). Unless `distinct`, every page
+    is the same page object: 5,000 pages in 30 KB."""
+    data = zlib.compress(content, 9)
+    page_ids = list(range(4, 4 + pages)) if distinct else [4] * pages
+    font = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"
+    page = (b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %g %g] /Contents 3 0 R "
+            b"/Resources << /Font << /F1 %s >> >> >>" % (width, height, font))
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [%s] /Count %d >>"
+        % (b" ".join(b"%d 0 R" % i for i in page_ids), pages),
+        b"<< /Filter /FlateDecode /Length %d >>\nstream\n%s\nendstream" % (len(data), data),
+        *[page] * (pages if distinct else 1),
+    ]
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1, xref)
+    return bytes(out)

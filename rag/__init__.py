@@ -21,6 +21,9 @@ one at a time per collection:
     rag.unknown_words("default", "how do I set up tmux?")  # ["tmux"]: never in the documents
     rag.check_url(url, allow_private=False)       # FetchError: why it would be refused
     page = rag.fetch_page(url, allow_private=False)  # Document, or Failure with a reason
+    rag.ingest(paths, "bob-docs", owner="bob", may_write=lambda owner: owner == "bob",
+               cancel=event)                  # RagError if not his; Cancelled once `event` set
+    rag.held(paths)                           # those some collection still has a document of
 
 `allow_private=False` is for URLs from untrusted users: with it, no fetch (nor any redirect
 it follows) reaches loopback, private or link-local addresses except those named in
@@ -93,6 +96,15 @@ class NoCollection(RagError):
     """No collection of that name (as opposed to a store that cannot be reached)."""
 
 
+class Cancelled(RagError):
+    """An ingestion stopped by its `cancel` event; `summary`: what it had written by then
+    (each document whole: none is left half-written)."""
+
+    def __init__(self, message: str, summary: Summary) -> None:
+        super().__init__(message)
+        self.summary = summary
+
+
 def _check_owner(owner: str | None) -> None:
     if owner is not None and not owner.strip():
         raise RagError("an owner is a user name; it cannot be empty")
@@ -140,12 +152,14 @@ class Rag:
             raise RagError(str(e)) from None
 
     def _open(self, collection: str, create: bool, owner: str | None = None,
-              shared: bool = False) -> Collection:
+              shared: bool = False,
+              may_write: Callable[[str | None], bool] | None = None) -> Collection:
         # The lock makes the first call's lazy model and store loading happen once.
         with self._lock:
             try:
                 return self.store.open(collection, self.embedder.name, self.embedder.dim,
-                                       create=create, owner=owner, shared=shared)
+                                       create=create, owner=owner, shared=shared,
+                                       may_write=may_write)
             except (StoreError, EmbeddingError) as e:
                 raise RagError(str(e)) from None
 
@@ -162,32 +176,51 @@ class Rag:
         progress: ProgressCallback | None = None,
         owner: str | None = None,
         shared: bool = False,
+        may_write: Callable[[str | None], bool] | None = None,
+        cancel: threading.Event | None = None,
+        job_deadline: float | None | EllipsisType = ...,
     ) -> Summary:
         """Ingest URLs, files and folders. crawl_depth: follow same-host links from each URL
         that many levels deep. allow_private=False refuses URLs (and redirects) resolving to
         loopback or private addresses; pass it for URLs from untrusted users, with
         url_allowlist naming the non-public hosts or networks they may still reach.
         owner and shared are recorded when this call creates the collection; an existing
-        one keeps its access (`set_access` changes it)."""
-        from rag.ingest import Ingestor, load_sources, prefetch
+        one keeps its access (`set_access` changes it). may_write(owner), given, is asked
+        as the collection is opened (created and its owner recorded in one step otherwise):
+        False refuses the whole ingestion with a RagError, nothing written.
+        Fetching stops after job_deadline seconds (`...`: RAG_JOB_DEADLINE; None: never, as
+        for the operator's `rag ingest`), what is left being `skipped` with that reason;
+        `cancel`, once set, stops the ingestion within about a second, raising Cancelled."""
+        from rag.ingest import Ingestor, Stopped, load_sources, prefetch
 
         _check_owner(owner)
-        ingestor = Ingestor(self._open(collection, create=True, owner=owner, shared=shared),
-                            self.embedder, self.settings, progress)
-        with self._fetcher(allow_private, url_allowlist) as fetcher:
+        ingestor = Ingestor(self._open(collection, create=True, owner=owner, shared=shared,
+                                       may_write=may_write),
+                            self.embedder, self.settings, progress, cancel)
+        if job_deadline is ...:
+            job_deadline = self.settings.job_deadline
+        with self._fetcher(allow_private, url_allowlist, cancel, job_deadline) as fetcher:
             skipped: list[Failure] = []
             loading = load_sources(sources, fetcher, self.settings, crawl_depth, max_pages,
                                    skipped)
             try:
                 for item in prefetch(map(ingestor.chunk, loading)):
+                    if cancel is not None and cancel.is_set():
+                        raise Stopped("cancelled")
                     if isinstance(item, Failure):
                         ingestor.fail(item)
                     else:
                         ingestor.add(item)
+                if cancel is not None and cancel.is_set():
+                    raise Stopped("cancelled")
                 ingestor.flush()
             except EmbeddingError as e:  # EMBED_URL stopped answering: nothing half-written
                 raise RagError(f"{e}; sources not yet embedded were left as they were"
                                ) from None
+            except Stopped:
+                done = len(ingestor.summary.added) + len(ingestor.summary.replaced)
+                raise Cancelled(f"cancelled; {done} document{'' if done == 1 else 's'} "
+                                "added before that stay", ingestor.summary) from None
             ingestor.summary.skipped.extend(skipped)
         return ingestor.summary
 
@@ -207,10 +240,13 @@ class Rag:
         with self._fetcher(allow_private, url_allowlist) as fetcher:
             return load_url(url, fetcher)
 
-    def _fetcher(self, allow_private: bool, url_allowlist: Sequence[str]) -> Fetcher:
+    def _fetcher(self, allow_private: bool, url_allowlist: Sequence[str],
+                 cancel: threading.Event | None = None,
+                 job_deadline: float | None = None) -> Fetcher:
         from rag.loaders.fetch import Fetcher
 
-        return Fetcher(self.settings, allow_private=allow_private, allow=url_allowlist)
+        return Fetcher(self.settings, allow_private=allow_private, allow=url_allowlist,
+                       cancel=cancel, job_deadline=job_deadline)
 
     @_chroma_answers
     def retrieve(self, query: str, collection: str = DEFAULT_COLLECTION, k: int = 5,
@@ -294,7 +330,9 @@ class Rag:
 
     def refetch(self, collection: str, source: str, *, allow_private: bool = True,
                 url_allowlist: Sequence[str] = (),
-                progress: ProgressCallback | None = None) -> Summary:
+                progress: ProgressCallback | None = None,
+                may_write: Callable[[str | None], bool] | None = None,
+                cancel: threading.Event | None = None) -> Summary:
         """Fetch a URL source of the collection again: its chunks are replaced if the
         content changed (`replaced`), kept otherwise (`unchanged`); a failed fetch leaves
         them as they were (`failed`). Raises RagError for a source that is not a URL of
@@ -308,7 +346,27 @@ class Rag:
             raise RagError(f"no document {source!r} in collection {collection!r}; "
                            "`rag documents` lists them")
         return self.ingest([source], collection, allow_private=allow_private,
-                           url_allowlist=url_allowlist, progress=progress)
+                           url_allowlist=url_allowlist, progress=progress,
+                           may_write=may_write, cancel=cancel)
+
+    @_chroma_answers
+    def held(self, sources: Iterable[str], collections: Iterable[str] | None = None
+             ) -> set[str]:
+        """Those of `sources` some collection (of `collections`; None: any) still has a
+        document of. A collection that cannot be read now is taken to hold them all: a file
+        is never removed on a guess."""
+        wanted = set(sources)
+        found: set[str] = set()
+        among = None if collections is None else set(collections)
+        for info in self.store.collections():
+            if among is not None and info.name not in among:
+                continue
+            try:
+                opened = self._open(info.name, create=False)
+                found |= {s for s in wanted - found if opened.source_state(s)}
+            except (RagError, NotFoundError, sqlite3.ProgrammingError):
+                return wanted
+        return found
 
     @_chroma_answers
     def collections(self) -> list[CollectionInfo]:
@@ -345,7 +403,8 @@ class Rag:
 
 
 __all__ = [
-    "DEFAULT_COLLECTION", "SUPPORTED_EXTENSIONS", "CollectionInfo", "Document", "DocumentInfo",
-    "Evidence", "Explained", "Failure", "FetchError", "NoCollection", "Passage", "Progress",
-    "Rag", "RagError", "RagSettings", "Section", "Sentence", "Summary", "support",
+    "DEFAULT_COLLECTION", "SUPPORTED_EXTENSIONS", "Cancelled", "CollectionInfo", "Document",
+    "DocumentInfo", "Evidence", "Explained", "Failure", "FetchError", "NoCollection",
+    "Passage", "Progress", "Rag", "RagError", "RagSettings", "Section", "Sentence", "Summary",
+    "support",
 ]

@@ -55,6 +55,10 @@ def print_summary(summary: Summary) -> None:
     )
     if summary.skipped:
         print(f"{len(summary.skipped)} pages skipped (robots.txt or --max-pages).")
+        # The rarer reasons (a capped Crawl-delay, a deadline) are worth reading.
+        for note in {f.reason for f in summary.skipped
+                     if f.reason.endswith(")") and "RAG_" in f.reason}:
+            print(f"  {note}")
     if summary.failed:
         print("Failed:")
         for failure in summary.failed:
@@ -72,6 +76,8 @@ def _ingest(rag: Rag, args: argparse.Namespace) -> int:
         summary = rag.ingest(
             args.sources, args.collection, crawl_depth=args.crawl, max_pages=args.max_pages,
             progress=display, owner=args.owner, shared=args.shared,
+            # The operator's own run: as long as it takes, Ctrl-C stops it.
+            job_deadline=None,
         )
     finally:
         display.close()

@@ -56,6 +56,9 @@ def load_sources(
 ) -> Iterator[Document | Failure]:
     for source in sources:
         text = str(source)
+        if reason := fetcher.halted():  # cancelled or out of time: the rest is skipped
+            skipped.append(Failure(text, reason))
+            continue
         if not is_url(text):
             yield from load_path(Path(text))
         elif crawl_depth is None:
@@ -106,8 +109,10 @@ def _sha(text: str) -> str:
 
 class Ingestor:
     def __init__(self, collection: Collection, embedder: Embedder, settings: RagSettings,
-                 progress: ProgressCallback | None) -> None:
+                 progress: ProgressCallback | None,
+                 cancel: threading.Event | None = None) -> None:
         self.collection = collection
+        self.cancel = cancel
         self.embedder = embedder
         # Chunking runs in the loading thread while the model encodes, and other ingests may
         # chunk meanwhile: all share the model's tokenizer (safe, see Embedder.tokenizer).
@@ -178,6 +183,9 @@ class Ingestor:
         vectors: list[np.ndarray] = [np.empty(0)] * len(tokens)
         step = self.embedder.settings.embed_batch_size * 4
         for start in range(0, len(order), step):
+            if self.cancel is not None and self.cancel.is_set():
+                # Nothing of this flush is written: a document lands whole or not at all.
+                raise Stopped("cancelled")
             batch = order[start : start + step]
             for i, vector in zip(batch, self.embedder.embed_ids([tokens[i] for i in batch]),
                                  strict=True):
@@ -201,6 +209,10 @@ class Ingestor:
             ocr = f", {page_list(p.ocr_pages)} read by OCR" if p.ocr_pages else ""
             self._report("document", p.source, "replaced" if p.old_ids else "added",
                          f"{len(new)} chunks{ocr}")
+
+
+class Stopped(Exception):
+    """The ingestion was cancelled; what was written before stays."""
 
 
 @dataclass(frozen=True)

@@ -77,7 +77,8 @@ class RagSettings(BaseSettings):
         default=15.0,
         gt=0,
         validation_alias=_env("RAG_FETCH_TIMEOUT", "fetch_timeout"),
-        description="Seconds to connect and between bytes read, per HTTP request.",
+        description="Seconds to connect and between bytes read, per HTTP request (the whole "
+        "request is bounded by RAG_FETCH_DEADLINE).",
     )
     max_fetch_bytes: int = Field(
         default=20_000_000,
@@ -94,7 +95,49 @@ class RagSettings(BaseSettings):
         ge=0,
         validation_alias=_env("RAG_CRAWL_DELAY", "crawl_delay"),
         description="Seconds between two requests to the same site; robots.txt's Crawl-delay "
-        "wins when larger.",
+        "wins when larger, up to RAG_CRAWL_DELAY_MAX.",
+    )
+    # A site's robots.txt is written by whoever runs it: an unbounded Crawl-delay would let
+    # one URL hold an ingestion worker for as long as that site likes.
+    crawl_delay_max: float = Field(
+        default=5.0,
+        ge=0,
+        validation_alias=_env("RAG_CRAWL_DELAY_MAX", "crawl_delay_max"),
+        description="The longest robots.txt Crawl-delay obeyed, in seconds; a larger one is "
+        "capped to this (and the summary says so).",
+    )
+    fetch_deadline: float = Field(
+        default=60.0,
+        gt=0,
+        validation_alias=_env("RAG_FETCH_DEADLINE", "fetch_deadline"),
+        description="Seconds one HTTP request may take in all (connect, headers and the whole "
+        "body, redirects included), however slowly the server sends; RAG_FETCH_TIMEOUT bounds "
+        "each wait within it.",
+    )
+    job_deadline: float = Field(
+        default=900.0,
+        gt=0,
+        validation_alias=_env("RAG_JOB_DEADLINE", "job_deadline"),
+        description="Seconds one ingestion (all its sources, a whole crawl) may spend fetching "
+        "and reading; sources not reached by then are skipped, with that reason. Library "
+        "callers (the chat app) get it by default; `rag ingest` has none (Ctrl-C stops it).",
+    )
+    # A few KB of PDF can declare thousands of pages of 200 x 200 inches: OCR renders and
+    # reads each page without a text layer, so both the count and the size need a cap.
+    ocr_max_pages: int = Field(
+        default=100,
+        ge=0,
+        validation_alias=_env("RAG_OCR_MAX_PAGES", "ocr_max_pages"),
+        description="Pages without a text layer rendered (for OCR, or to tell a blank page "
+        "from a scan) per PDF; the rest are named as unread, with this reason.",
+    )
+    ocr_max_pixels: int = Field(
+        default=25_000_000,
+        ge=1_000_000,
+        validation_alias=_env("RAG_OCR_MAX_PIXELS", "ocr_max_pixels"),
+        description="Pixels of one page rendered for OCR (an A4 page at 180 dpi is 3.1 "
+        "million), checked from the page's size before rendering; a larger page is named as "
+        "unread, with this reason. Bounds the memory of one page's OCR.",
     )
     user_agent: str = Field(
         default="localchat-rag/0.1 (+self-hosted document ingestion)",

@@ -4,7 +4,7 @@ consistent: every write goes to both, in an order that never shows half a source
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
 from types import EllipsisType
@@ -15,7 +15,7 @@ import chromadb
 import httpx
 import numpy as np
 from chromadb.config import Settings as ChromaSettings
-from chromadb.errors import InvalidArgumentError, NotFoundError
+from chromadb.errors import InternalError, InvalidArgumentError, NotFoundError
 
 from rag.lexical import LexicalIndex, Row
 from rag.settings import RagSettings
@@ -30,6 +30,10 @@ class StoreError(Exception):
 
 class MissingCollection(StoreError):
     """No collection of that name."""
+
+
+class NotYours(StoreError):
+    """The collection exists and belongs to someone the writer may not write for."""
 
 
 @dataclass(frozen=True)
@@ -306,21 +310,31 @@ class Store:
         return self._lexical[name]
 
     def open(self, name: str, model: str, dim: int, *, create: bool, owner: str | None = None,
-             shared: bool = False) -> Collection:
+             shared: bool = False,
+             may_write: Callable[[str | None], bool] | None = None) -> Collection:
         """The collection, checked against the embedding model that built it. owner and
-        shared are recorded only when this call creates it."""
+        shared are recorded only when this call creates it. may_write(owner): asked, with the
+        owner recorded in Chroma at this moment, about a collection this call did not
+        create; False raises NotYours (creating one and recording its owner is one step, so
+        a name is never taken between a check and the write)."""
         with self._lock:
-            return self._open(name, model, dim, create=create, owner=owner, shared=shared)
+            return self._open(name, model, dim, create=create, owner=owner, shared=shared,
+                              may_write=may_write)
 
     def _open(self, name: str, model: str, dim: int, *, create: bool, owner: str | None,
-              shared: bool) -> Collection:
+              shared: bool, may_write: Callable[[str | None], bool] | None) -> Collection:
         opened = self._opened.get(name)
         if opened is not None:
             if opened.model != model:
                 raise StoreError(_mismatch(name, opened.model, model))
+            if may_write is not None:
+                # The owner as Chroma has it now, not as when this process opened it.
+                self._check_owner(self._get(name), may_write)
             return opened
         try:
             chroma = self.client.get_collection(name, embedding_function=None)
+            if may_write is not None:
+                self._check_owner(chroma, may_write)
         except InvalidArgumentError as e:
             raise StoreError(f"invalid collection name {name!r}: {e}") from None
         except (NotFoundError, ValueError):
@@ -343,6 +357,12 @@ class Store:
                 )
             except (InvalidArgumentError, ValueError) as e:
                 raise StoreError(f"invalid collection name {name!r}: {e}") from None
+            except InternalError:
+                # Created meanwhile by another process sharing the Chroma server: theirs
+                # unless `may_write` says otherwise.
+                chroma = self._get(name)
+                if may_write is not None:
+                    self._check_owner(chroma, may_write)
         built_with = (chroma.metadata or {}).get("embed_model")
         if built_with != model:
             raise StoreError(_mismatch(name, built_with, model))
@@ -350,6 +370,14 @@ class Store:
         collection.sync_lexical()
         self._opened[name] = collection
         return collection
+
+    @staticmethod
+    def _check_owner(chroma: chromadb.Collection,
+                     may_write: Callable[[str | None], bool]) -> None:
+        owner, _ = _access(chroma.metadata)
+        if not may_write(owner):
+            raise NotYours(f"the collection name {chroma.name!r} is taken by another user; "
+                           "nothing was added to it (choose another name)")
 
     def _info(self, chroma: chromadb.Collection) -> CollectionInfo:
         """Raises NotFoundError if another process sharing the Chroma server deleted it."""

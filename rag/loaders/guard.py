@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpcore
@@ -107,7 +110,104 @@ class UrlPolicy:
             self.checked_addresses(host, port)
 
     def transport(self) -> httpx.BaseTransport:
-        return httpx.HTTPTransport() if self.allow_private else GuardedTransport(self)
+        # Guarded even when any address may be reached: the same connections carry the
+        # total deadline of each fetch (see Limit).
+        return GuardedTransport(self)
+
+
+# Socket waits are cut into slices this long, so a cancelled job stops within one.
+SLICE_S = 1.0
+
+
+class Limit:
+    """A total deadline (and a cancel flag) for the fetches of the thread that sets it (see
+    `limited`): httpx's timeouts bound each wait for bytes, not a whole request, so a server
+    sending a byte every few seconds would otherwise hold a fetch for as long as it likes.
+    Every socket wait is bounded by what is left, in slices of at most SLICE_S."""
+
+    def __init__(self, seconds: float, cancel: threading.Event | None = None,
+                 why: str = "") -> None:
+        self.seconds = seconds
+        self.ends = time.monotonic() + seconds
+        self.cancel = cancel
+        self.why = why or f"took longer than {seconds:g}s in all (RAG_FETCH_DEADLINE)"
+        self.reason: str | None = None  # set when it cut a fetch: the reason to show
+
+    def expired(self) -> str | None:
+        """Why no more waiting is allowed (cancelled, or past the deadline); None if it is."""
+        if self.reason is None:
+            if self.cancel is not None and self.cancel.is_set():
+                self.reason = "cancelled"
+            elif time.monotonic() >= self.ends:
+                self.reason = self.why
+        return self.reason
+
+    def wait(self, timeout: float | None, sliced: bool = True) -> float:
+        """How long the next socket wait may last (sliced: at most SLICE_S, for reads that
+        can be resumed); raises httpcore.ReadTimeout once the deadline has passed or the job
+        was cancelled."""
+        if self.expired():
+            raise httpcore.ReadTimeout(self.reason)
+        left = self.ends - time.monotonic()
+        if sliced:
+            left = min(left, SLICE_S)
+        return max(0.001, left if timeout is None else min(timeout, left))
+
+
+_local = threading.local()
+
+
+@contextmanager
+def limited(limit: Limit) -> Iterator[Limit]:
+    """Fetches made by this thread within the block obey `limit`."""
+    outer = getattr(_local, "limit", None)
+    _local.limit = limit
+    try:
+        yield limit
+    finally:
+        _local.limit = outer
+
+
+def _limit() -> Limit | None:
+    return getattr(_local, "limit", None)
+
+
+class _LimitedStream(httpcore.NetworkStream):
+    """A connection whose every wait obeys the fetching thread's Limit, if it has one."""
+
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self.stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        limit = _limit()
+        if limit is None:
+            return self.stream.read(max_bytes, timeout)
+        started = time.monotonic()
+        while True:
+            try:
+                return self.stream.read(max_bytes, limit.wait(timeout))
+            except httpcore.ReadTimeout:
+                # The end of a slice, not of the read's own timeout: check and wait again.
+                if timeout is not None and time.monotonic() - started >= timeout:
+                    raise
+                limit.wait(None)
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        limit = _limit()
+        self.stream.write(buffer, timeout if limit is None else limit.wait(timeout, False))
+
+    def close(self) -> None:
+        self.stream.close()
+
+    def start_tls(self, ssl_context: Any, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        limit = _limit()
+        return _LimitedStream(self.stream.start_tls(
+            ssl_context, server_hostname,
+            timeout if limit is None else limit.wait(timeout, False)))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self.stream.get_extra_info(info)
 
 
 class CheckedConnections(httpcore.NetworkBackend):
@@ -123,13 +223,17 @@ class CheckedConnections(httpcore.NetworkBackend):
                     local_address: str | None = None,
                     socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
                     ) -> httpcore.NetworkStream:
-        if self.policy.named(host, port):
-            return self.backend.connect_tcp(host, port, timeout, local_address, socket_options)
+        limit = _limit()
+        if limit is not None:
+            timeout = limit.wait(timeout, False)
+        if self.policy.allow_private or self.policy.named(host, port):
+            return _LimitedStream(self.backend.connect_tcp(host, port, timeout, local_address,
+                                                           socket_options))
         error = httpcore.ConnectError(f"no address for {host}")
         for address in self.policy.checked_addresses(host, port):
             try:
-                return self.backend.connect_tcp(address, port, timeout, local_address,
-                                                socket_options)
+                return _LimitedStream(self.backend.connect_tcp(address, port, timeout,
+                                                               local_address, socket_options))
             except httpcore.ConnectError as e:
                 error = e
         raise error

@@ -8,12 +8,15 @@ questions (R's manuals: their indexes were the first result for 4 of 26 name loo
 they are left out of the document. Dot leaders (". . . . 42") become one "…".
 
 Everything here reads untrusted bytes' output: the outline walk is bounded in depth and
-entries, and the patterns run in linear time.
+entries, at most PAGE_ENTRIES titles are looked for per page, each in linear time, and the
+patterns run in linear time (tests/test_regexes.py).
 """
 
 from __future__ import annotations
 
 import re
+from array import array
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 
 from pypdf import PdfReader
@@ -24,6 +27,10 @@ from rag.documents import Section
 MAX_ENTRIES = 5000
 MAX_DEPTH = 8
 TITLE_CHARS = 200
+# Outline entries looked for in one page's text; the rest on that page (a hostile outline
+# can put all MAX_ENTRIES on one page of megabytes) still give their heading path.
+PAGE_ENTRIES = 100
+_SPACES = re.compile(r"\s+")
 # Dot leaders: a dot, then three or more, each after at most one space.
 _LEADER = re.compile(r"\.(?: ?\.){3,}")
 # A line of a table of contents or an index once leaders are collapsed: "entry … 12, 30".
@@ -75,13 +82,41 @@ def outline(reader: PdfReader) -> dict[int, list[tuple[str, ...]]]:
     return starts
 
 
+class _Printed:
+    """A page's text with every run of white space as one space, and the way back to the
+    text's own offsets: a title is found with str.find, linear in the page, however its
+    words are spaced. (A pattern per title, its words joined by \\s+, cost up to the page's
+    length times the title's on near-matches, for each of thousands of entries.)"""
+
+    def __init__(self, text: str) -> None:
+        self.flat = _SPACES.sub(" ", text)
+        # Per run of white space: where its space is in `flat`, where it ends in `text`,
+        # and the characters removed up to its end.
+        self.at, self.ends, self.removed = array("q"), array("q"), array("q")
+        removed = 0
+        for run in _SPACES.finditer(text):
+            self.at.append(run.start() - removed)
+            removed += run.end() - run.start() - 1
+            self.ends.append(run.end())
+            self.removed.append(removed)
+
+    def find(self, title: str, start: int) -> int:
+        """Where `title`'s words are printed, with any white space between them, in the text
+        from offset `start` (not inside a run of white space) on, or -1."""
+        words = title.split()
+        if not words:
+            return -1
+        run = bisect_right(self.ends, start) - 1
+        found = self.flat.find(" ".join(words), start - (self.removed[run] if run >= 0 else 0))
+        if found < 0:
+            return -1
+        run = bisect_left(self.at, found) - 1  # a title starts with a word, never a space
+        return found + (self.removed[run] if run >= 0 else 0)
+
+
 def _heading_at(text: str, title: str, start: int) -> int:
     """Where `title` is printed in `text` from `start` on (spacing may differ), or -1."""
-    words = title.split()
-    if not words:
-        return -1
-    found = re.compile(r"\s+".join(re.escape(w) for w in words)).search(text, start)
-    return found.start() if found else -1
+    return _Printed(text).find(title, start)
 
 
 def sections(texts: dict[int, str], starts: dict[int, list[tuple[str, ...]]]) -> list[Section]:
@@ -100,12 +135,16 @@ def _sections(texts: dict[int, str],
             path = starts[number][-1] if starts.get(number) else path
             continue
         cut = 0
-        for entry in starts.get(number, []):
-            at = _heading_at(text, entry[-1], cut)
-            if at > cut and text[cut:at].strip():
-                yield Section(text[cut:at].strip(), path, number)
-            if at >= cut:
-                cut = at
-            path = entry
+        entries = starts.get(number, [])
+        if entries:
+            printed = _Printed(text)
+            for entry in entries[:PAGE_ENTRIES]:
+                at = printed.find(entry[-1], cut)
+                if at > cut and text[cut:at].strip():
+                    yield Section(text[cut:at].strip(), path, number)
+                if at >= cut:
+                    cut = at
+                path = entry
+            path = entries[-1]  # the entries past PAGE_ENTRIES, unsearched, still count
         if text[cut:].strip():
             yield Section(text[cut:].strip(), path, number)

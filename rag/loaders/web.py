@@ -77,7 +77,9 @@ class Crawler:
     def _get(self, url: str) -> Response:
         wait = self._last_request + self.delay - time.monotonic()
         if wait > 0:
-            time.sleep(wait)
+            self.fetcher.pause(wait)
+        if reason := self.fetcher.halted():
+            raise FetchError(reason)
         try:
             return self.fetcher.get(url)
         finally:
@@ -118,7 +120,14 @@ class Crawler:
         robots = self._robots(start)
         crawl_delay = robots.crawl_delay(self.fetcher.settings.user_agent)
         if crawl_delay:
-            self.delay = max(self.delay, float(crawl_delay))
+            # The site chooses its Crawl-delay: uncapped, one robots.txt would hold the job
+            # (and the worker running it) for as long as it liked.
+            cap = self.fetcher.settings.crawl_delay_max
+            if float(crawl_delay) > cap:
+                self.skipped.append(Failure(
+                    robots.url, f"robots.txt asks for a Crawl-delay of {float(crawl_delay):g}s; "
+                    f"waited {cap:g}s between pages instead (RAG_CRAWL_DELAY_MAX)"))
+            self.delay = max(self.delay, min(float(crawl_delay), cap))
         queue: deque[tuple[str, int]] = deque([(urldefrag(start).url, 0)])
         seen = {queue[0][0]}
         if self.depth > 0:
@@ -128,6 +137,8 @@ class Crawler:
                     queue.append((url, 1))
         fetched = 0
         while queue and fetched < self.max_pages:
+            if reason := self.fetcher.halted():
+                break  # the rest is reported as skipped, with the reason, below
             url, depth = queue.popleft()
             if not robots.can_fetch(self.fetcher.settings.user_agent, url):
                 self.skipped.append(Failure(url, "disallowed by robots.txt"))
@@ -153,5 +164,6 @@ class Crawler:
                         seen.add(link)
                         queue.append((link, depth + 1))
             yield doc
+        reason = self.fetcher.halted() or "not fetched: --max-pages reached"
         for url, _ in queue:
-            self.skipped.append(Failure(url, "not fetched: --max-pages reached"))
+            self.skipped.append(Failure(url, reason))

@@ -220,10 +220,28 @@ export function initRag(socket) {
       row.insertCell().textContent = `Could not list collections: ${data.error}`;
     }
   });
+  // A job not yet ended can be cancelled by its owner (POST /documents/cancel; the server
+  // refuses anyone else's); it then ends with state "cancelled" like any other outcome.
+  async function cancelJob(id, button) {
+    button.disabled = true;
+    const body = new FormData();
+    body.set("job", id);
+    try {
+      const response = await fetch("/documents/cancel", { method: "POST", body, credentials: "same-origin" });
+      if (!response.ok) {
+        const data = await response.json().catch(() => ({}));
+        button.replaceWith(document.createTextNode(` ${data.error || "Could not cancel."}`));
+      }
+    } catch {
+      button.disabled = false;
+    }
+  }
+
   socket.on("ingest", (data) => {
     const el = job(data.job);
     el.dataset.state = data.state;
     const what = `${data.names.join(", ")} → ${data.collection}`;
+    const live = ["queued", "running", "progress"].includes(data.state);
     if (data.state === "queued") el.textContent = `Waiting: ${what}`;
     else if (data.state === "running") el.textContent = `Reading: ${what}`;
     else if (data.state === "progress") {
@@ -231,6 +249,14 @@ export function initRag(socket) {
     } else {
       el.textContent = data.text;
       if (data.collection === shown && !panel.hidden) socket.emit("documents", { collection: shown });
+    }
+    if (live) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "job-cancel";
+      button.textContent = "Cancel";
+      button.addEventListener("click", () => cancelJob(data.job, button));
+      el.append(" ", button);
     }
   });
   socket.on("documents", showDocuments);

@@ -75,7 +75,7 @@ def test_the_first_admin_takes_over_conversations_from_before_accounts(tmp_path:
     store.close()
 
 
-def test_sign_in_is_throttled_per_account_and_per_address(tmp_path: Path) -> None:
+def test_sign_in_is_throttled_per_account_and_address_and_per_address(tmp_path: Path) -> None:
     store = Store(tmp_path / "db.sqlite3")
     accounts = Accounts(store, max_failures=3, max_failures_per_address=5,
                         failure_window_s=600)
@@ -84,11 +84,13 @@ def test_sign_in_is_throttled_per_account_and_per_address(tmp_path: Path) -> Non
     for _ in range(3):
         with pytest.raises(AccountError, match="Wrong"):
             accounts.sign_in("alice", "guess", "10.0.0.1")
-    # Locked: even the right password is refused until the window passes...
+    # That address is throttled on that account, even with the right password, until the
+    # window passes...
     with pytest.raises(Throttled) as throttled:
-        accounts.sign_in("alice", PASSWORD, "10.0.0.2")
+        accounts.sign_in("alice", PASSWORD, "10.0.0.1")
     assert 0 < throttled.value.retry_after <= 601
-    # ...while another account from another address signs in.
+    # ...but the account is not locked: from another address its owner signs in.
+    assert accounts.sign_in("alice", PASSWORD, "10.0.0.2").name == "alice"
     assert accounts.sign_in("bob", PASSWORD, "10.0.0.2").name == "bob"
     # One address guessing at many accounts is stopped too.
     for name in ("bob", "carol"):
@@ -108,21 +110,27 @@ def test_disabling_or_a_new_password_ends_sessions_and_an_admin_remains(tmp_path
     accounts = Accounts(store, max_failures=0, max_failures_per_address=0,
                         failure_window_s=60)
     alice = accounts.add("alice", PASSWORD, admin=True)
-    assert accounts.active(alice.id, alice.epoch) == alice
+    login = accounts.open_session(alice)
+    assert accounts.active(alice.id, alice.epoch, login) == alice
     changed = accounts.set_password("alice", "another password")
-    assert accounts.active(alice.id, alice.epoch) is None
-    assert accounts.active(changed.id, changed.epoch) is not None
+    assert accounts.active(alice.id, alice.epoch, login) is None
+    assert accounts.active(changed.id, changed.epoch, accounts.open_session(changed))
+    # A session signed out (or never opened) is no session, whatever the cookie says.
+    accounts.close_session(login)
+    assert accounts.active(changed.id, changed.epoch, login) is None
+    assert accounts.active(changed.id, changed.epoch, "made up") is None
     for action in (lambda: accounts.set_disabled("alice", True),
                    lambda: accounts.set_admin("alice", False),
                    lambda: accounts.remove("alice")):
         with pytest.raises(AccountError, match="only active admin"):
             action()
     accounts.add("bob", PASSWORD)
+    bob_session = accounts.open_session(accounts.sign_in("bob", PASSWORD, "1.2.3.4"))
     disabled = accounts.set_disabled("bob", True)
-    assert accounts.active(disabled.id, disabled.epoch) is None
+    assert accounts.active(disabled.id, disabled.epoch, bob_session) is None
     with pytest.raises(AccountError, match="disabled"):
         accounts.sign_in("bob", PASSWORD, "1.2.3.4")
-    assert accounts.active("1", 0) is None and accounts.active(None, None) is None
+    assert accounts.active("1", 0, "x") is None and accounts.active(None, None, None) is None
     store.close()
 
 

@@ -56,7 +56,16 @@ def test_reset_asks_for_a_new_conversation() -> None:
 
 def test_version_names_the_model_and_context() -> None:
     text = run("/version").text
-    assert "m1" in text and "2048" in text
+    assert "m1" in text and "2048" in text and SETTINGS.llm_base_url in text
+
+
+def test_version_shows_the_servers_address_only_to_admins() -> None:
+    for viewer, shown in ((Viewer("user:1", "bob"), False),
+                          (Viewer("user:2", "alice", admin=True), True)):
+        context = commands.Context(SETTINGS, FakeLLM(["m1"]),  # type: ignore[arg-type]
+                                   ChatSettings.defaults(SETTINGS), viewer)
+        text = commands.run("/version", context).text
+        assert "m1" in text and (SETTINGS.llm_base_url in text) == shown
 
 
 def test_model_lists_and_switches() -> None:

@@ -183,3 +183,29 @@ def test_a_collection_being_filled_is_not_deleted(env: Env, client: ChatClient) 
     start = client.emit("delete_collection", {"name": "filling"})
     client.wait("collections", since=start, timeout=30,
                 where=lambda d: "filling" not in [c["name"] for c in d["collections"]])
+
+
+def test_deleted_uploads_leave_the_disk_and_stop_being_served(
+        env: Env, client: ChatClient) -> None:
+    """Accounts off, real process: upload → delete leaves nothing behind, so upload, delete,
+    repeat cannot fill the disk; the same bytes from another browser are kept until the last
+    collection holding them goes."""
+    body = b"Upload then delete: the kiwi's egg is a fifth of its weight."
+    done = finished(client, upload(client, [("kiwi.txt", body)], "to-empty"))
+    assert done["state"] == "done"
+    with ChatClient(env.url) as other:
+        theirs = finished(other, upload(other, [("egg.txt", body)], "to-empty-too"))
+        assert theirs["state"] == "done" and theirs["names"] == ["egg.txt"]
+    [mine] = env.data_dir.rglob("kiwi.txt")
+    [copy] = env.data_dir.rglob("egg.txt")
+    assert mine.parent == copy.parent and mine.stat().st_ino == copy.stat().st_ino
+    link = f"{env.url}/files/{mine.parent.name}"
+    assert httpx.get(link, timeout=10).text == body.decode()
+
+    for name, gone in (("to-empty", [mine]), ("to-empty-too", [copy, copy.parent])):
+        start = client.emit("delete_collection", {"name": name})
+        client.wait("collections", since=start, timeout=30,
+                    where=lambda d, n=name: n not in [c["name"] for c in d["collections"]])
+        assert not any(p.exists() for p in gone), name
+    assert not mine.parent.exists()
+    assert httpx.get(link, timeout=10).status_code == 404

@@ -13,13 +13,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.documents import html_page, make_pdf
+from harness.documents import hostile_pdf, html_page, make_pdf
 from rag.documents import Document, Failure
 from rag.loaders.files import load_file
 
 SEEDS = {
     ".pdf": [make_pdf(["A first page about lighthouses.", "A second page about ferries."],
-                      title="Seed"), make_pdf(["Only one page."])],
+                      title="Seed"), make_pdf(["Only one page."]),
+             # written by hand: one page object drawn as three huge pages (the page walk, the
+             # content-size check and the OCR caps get mutated structure to chew on)
+             hostile_pdf(3, 14400, 14400, b"BT /F1 12 Tf 10 10 Td (Kerrow) Tj ET")],
     ".html": [html_page("Seed", "<h2>Part</h2><p>Text <b>bold</b> and a <a href='/x'>link"
                         "</a>.</p><table><tr><td>cell</td></tr></table>", links=["/a"]),
               b"<!doctype html><html><body><ul><li>one<li>two</ul><pre>code</pre>"],

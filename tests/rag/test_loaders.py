@@ -217,3 +217,126 @@ def test_crawl_max_pages(site: str) -> None:
         results = list(crawler.crawl(site + "/"))
     assert len(results) == 2
     assert any("max-pages" in s.reason for s in crawler.skipped)
+
+
+# --- hostile documents: super-linear patterns and PDFs that declare far more than they hold
+
+
+def test_markdown_headings_read_as_the_former_pattern_did_in_linear_time() -> None:
+    """The heading pattern r"^(#{1,6})\\s+(.+?)\\s*#*\\s*$" backtracked cubically (1.6 s on
+    "# a", 1,000 spaces and "!"; 10 KB about half an hour). Its string-code replacement gives
+    the same level and text on every short line, and takes microseconds on 100 KB."""
+    import random
+    import re
+    import time
+
+    from rag.loaders.markdown import _heading, sections_from_markdown
+
+    former = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+    rnd = random.Random(7)
+    for _ in range(20_000):
+        line = "#" * rnd.randint(0, 8) + "".join(
+            rnd.choice("# \t\u00a0a!\x0b") for _ in range(rnd.randint(0, 10)))
+        match = former.match(line)  # short lines: the old pattern is quick enough here
+        assert _heading(line) == ((len(match[1]), match[2]) if match else None), repr(line)
+    started = time.perf_counter()
+    hostile = "# a" + " " * 100_000 + "!"
+    [section] = sections_from_markdown(hostile + "\nbody")
+    assert section.headings == (hostile[2:],) and time.perf_counter() - started < 0.5
+
+
+def _child_peak_mb(code: str) -> tuple[str, float]:
+    """Run `code` in a fresh interpreter; (its output, its peak resident memory in MB). The
+    child reports its own peak: RUSAGE_CHILDREN would be the largest of every child this
+    test process ever waited for (a llama-server, a browser)."""
+    import subprocess
+    import sys
+
+    report = ("\nimport resource, sys\n"
+              "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n")
+    done = subprocess.run([sys.executable, "-c", code + report], capture_output=True,
+                          text=True, timeout=120, check=True,
+                          cwd=Path(__file__).resolve().parents[2])
+    return done.stdout, int(done.stderr.strip().splitlines()[-1]) / 1024
+
+
+def test_pdf_of_thousands_of_huge_pages_is_refused_fast_in_bounded_memory() -> None:
+    """30 KB declaring 5,000 pages of 200 x 200 inches, no text layer: rendering one at
+    180 dpi would take 1.3 GB. Nothing is rendered: the reason names both caps."""
+    import time
+
+    from harness.documents import hostile_pdf
+
+    assert len(hostile_pdf(5000, 14400, 14400)) < 40_000
+    started = time.perf_counter()
+    out, peak = _child_peak_mb(
+        "from harness.documents import hostile_pdf\n"
+        "from rag.loaders.pdf import PdfError, parse_pdf\n"
+        "try:\n"
+        "    parse_pdf(hostile_pdf(5000, 14400, 14400), 'big.pdf', 'big.pdf')\n"
+        "except PdfError as e:\n"
+        "    print(e)\n")
+    assert time.perf_counter() - started < 30
+    assert "no extractable text in 5000 page(s)" in out
+    assert "pages 1-100: no text layer, and too large to render" in out
+    assert "RAG_OCR_MAX_PIXELS" in out and "pages 101-5000" in out
+    assert "RAG_OCR_MAX_PAGES" in out
+    assert peak < 400, f"{peak:.0f} MB"
+
+
+def test_ocr_caps_are_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.documents import hostile_pdf
+    from rag.loaders.ocr import read_scanned
+
+    scan = hostile_pdf(6, content=b"0 0 m 300 300 l 200 200 re f")  # drawn, no text
+    monkeypatch.setenv("RAG_OCR_MAX_PAGES", "2")
+    monkeypatch.setenv("RAG_OCR_MAX_PIXELS", "1000000")
+    monkeypatch.setenv("PATH", "")  # no tesseract: pages are only told blank or not
+    result = read_scanned(scan, [1, 2, 3, 4, 5, 6])
+    assert result.unread == [1, 2, 3, 4, 5, 6] and not result.blank
+    assert "pages 3-6: no text layer, and not rendered: over RAG_OCR_MAX_PAGES (2 " in (
+        result.reason)
+    big = read_scanned(hostile_pdf(1, 4000, 4000), [1], max_pages=5, max_pixels=1_000_000)
+    assert big.unread == [1] and "4000 x 4000 pt is over RAG_OCR_MAX_PIXELS" in big.reason
+
+
+def test_pdf_page_content_page_count_and_time_are_bounded(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 13 KB page holding 4 MB of text operators (pypdf: about half a minute) is not
+    extracted; pages past MAX_PAGES and past TEXT_SECONDS are named, not read."""
+    import time
+
+    from harness.documents import hostile_pdf
+    from rag.loaders import pdf
+    from rag.loaders.pdf import PdfError, parse_pdf
+
+    ops = b"BT /F1 12 Tf 10 10 Td (lighthouse keeper) Tj ET\n"
+    heavy = hostile_pdf(3, content=ops * 100_000)
+    started = time.perf_counter()
+    with pytest.raises(PdfError, match=r"pages 1-3 not read: over 2,000,000 bytes of page"):
+        parse_pdf(heavy, "heavy.pdf", "heavy.pdf")
+    assert time.perf_counter() - started < 10
+    monkeypatch.setattr(pdf, "MAX_PAGES", 4)
+    doc = parse_pdf(hostile_pdf(12, content=ops), "long.pdf", "long.pdf")
+    assert [s.page for s in doc.sections] == [1, 2, 3, 4]
+    assert doc.unread == "pages 5-12 not read: over 4 pages per PDF"
+    monkeypatch.setattr(pdf, "TEXT_SECONDS", -1.0)
+    with pytest.raises(PdfError, match=r"pages 1-12 not read: text extraction .* over -1 s"):
+        parse_pdf(hostile_pdf(12, content=ops), "slow.pdf", "slow.pdf")
+
+
+def test_outline_titles_are_found_in_linear_time() -> None:
+    """5,000 outline entries on one page of 1 MB of near-matches: once a pattern per title,
+    at most PAGE_ENTRIES str.find calls now. Titles are found whatever their spacing."""
+    import time
+
+    from rag.loaders import pdf_structure
+
+    assert pdf_structure._heading_at("x  Getting\n\tstarted now", "Getting started", 0) == 3
+    title = ("a " * 99) + "b"
+    text = "a " * 500_000
+    started = time.perf_counter()
+    entries = [("Part", f"{title} {n}") for n in range(pdf_structure.MAX_ENTRIES)]
+    sections = pdf_structure.sections({1: text}, {1: entries})
+    assert time.perf_counter() - started < 10
+    assert [(s.page, s.headings[-1]) for s in sections] == [(1, f"{title} 4999")]

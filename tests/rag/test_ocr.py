@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import io
 import shutil
+import time
 from pathlib import Path
 
 import pytest
 from pypdf import PdfReader, PdfWriter
 
-from harness.documents import make_pdf, make_rag, scanned_pdf
+from harness.documents import hostile_pdf, make_pdf, make_rag, scanned_pdf
 from rag import Rag, cli
 from rag.embedding import Embedder
 
@@ -77,3 +78,31 @@ def test_without_tesseract_text_pages_are_added_and_the_rest_named(
     assert "page 2: no text layer" in out and "apt-get install tesseract-ocr" in out
     assert "page 3" not in out  # blank, not scanned
     assert [d.chunks for d in rag.documents("mixed")] == [1]
+
+
+def test_a_pdf_declaring_thousands_of_huge_pages_fails_fast_naming_the_caps(
+        rag: Rag, tmp_path: Path) -> None:
+    """30 KB, 5,000 pages of 200 x 200 inches and no text layer: one page rendered for OCR
+    would be 1.3 GB of pixels. None is rendered; the failure names both settings."""
+    pdf = tmp_path / "huge.pdf"
+    pdf.write_bytes(hostile_pdf(5000, 14400, 14400))
+    started = time.monotonic()
+    summary = rag.ingest([pdf], "hostile")
+    assert time.monotonic() - started < 60
+    assert not summary.added and summary.chunks == 0
+    [failure] = summary.failed
+    assert "pages 1-100: no text layer, and too large to render" in failure.reason
+    assert "RAG_OCR_MAX_PIXELS" in failure.reason
+    assert "pages 101-5000: no text layer, and not rendered: over RAG_OCR_MAX_PAGES" in (
+        failure.reason)
+
+
+def test_text_pages_are_added_and_an_oversized_scan_named(rag: Rag, tmp_path: Path) -> None:
+    pdf = tmp_path / "poster.pdf"
+    pdf.write_bytes(joined(make_pdf(["The harbour master keeps the tide tables."]),
+                           hostile_pdf(1, 14400, 14400, b"0 0 m 9000 9000 l 50 50 re f")))
+    summary = rag.ingest([pdf], "poster")
+    assert summary.added == [str(pdf)]
+    [failure] = summary.failed
+    assert "added only the pages with text" in failure.reason
+    assert "page 2: no text layer, and too large to render (14400 x 14400 pt" in failure.reason
