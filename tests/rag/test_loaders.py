@@ -247,13 +247,15 @@ def test_markdown_headings_read_as_the_former_pattern_did_in_linear_time() -> No
 
 def _child_peak_mb(code: str) -> tuple[str, float]:
     """Run `code` in a fresh interpreter; (its output, its peak resident memory in MB). The
-    child reports its own peak: RUSAGE_CHILDREN would be the largest of every child this
+    child reports its own VmHWM: getrusage's ru_maxrss keeps, across exec, the size of the
+    test process it was forked from, and RUSAGE_CHILDREN is the largest of every child this
     test process ever waited for (a llama-server, a browser)."""
     import subprocess
     import sys
 
-    report = ("\nimport resource, sys\n"
-              "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n")
+    report = ("\nimport sys\n"
+              "print(next(line.split()[1] for line in open('/proc/self/status')"
+              " if line.startswith('VmHWM:')), file=sys.stderr)\n")
     done = subprocess.run([sys.executable, "-c", code + report], capture_output=True,
                           text=True, timeout=120, check=True,
                           cwd=Path(__file__).resolve().parents[2])
