@@ -54,7 +54,7 @@ RUN mkdir /requirements && python -c "import tomllib; print('\n'.join(tomllib.lo
 FROM base AS engine
 COPY --from=requirements /requirements/engine.txt /tmp/
 RUN CMAKE_ARGS="-DLLAMA_BUILD=OFF -DLLAVA_BUILD=OFF" pip install -r /tmp/engine.txt
-COPY llmserver/__init__.py llmserver/build.py llmserver/crash.py ./llmserver/
+COPY llmserver/__init__.py llmserver/build.py llmserver/crash.py llmserver/names.py ./llmserver/
 ARG LLAMA_CMAKE_ARGS=""
 # The source is fetched and unpacked where build.py looks first, by pip and tar: only
 # llama-cpp-python comes from source (build.py's own `--no-binary :all:` download compiles its
