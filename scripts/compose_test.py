@@ -309,7 +309,11 @@ def main(argv: list[str] | None = None) -> int:
            "SCALE_PORT": str(scale_port), "SECRET_KEY": secrets.token_hex(32),
            # Compose 1.29 builds with the classic builder; pin it, for the layer cache.
            "DOCKER_BUILDKIT": "0", "COMPOSE_DOCKER_CLI_BUILD": "0"}
-    compose, restored = Compose(project, env), Compose(f"{project}restored", env)
+    # The restored project runs beside the first: its `edge` network needs a subnet of its
+    # own (Docker refuses two networks on one address range).
+    restored_env = {**env, "SCALE_SUBNET": "172.31.251.0/24",
+                    "SCALE_IP_RANGE": "172.31.251.128/25", "SCALE_PROXY_ADDRESS": "172.31.251.10"}
+    compose, restored = Compose(project, env), Compose(f"{project}restored", restored_env)
     base = f"http://127.0.0.1:{port}"
     steps = Steps()
     wheels = Path(os.getenv("TORCH_WHEELS", "/opt/wheels"))
