@@ -7,9 +7,6 @@ for development; production runs it under gunicorn (see the README).
 from __future__ import annotations
 
 import logging
-import os
-import secrets
-import tempfile
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -18,7 +15,7 @@ from typing import Any
 from flask import Flask
 from flask_socketio import SocketIO
 
-from chatbot import auth, bus, datadir, files, hosts, logs, uploads, views
+from chatbot import auth, bus, datadir, files, hosts, logs, operator, uploads, views
 from chatbot.accounts import Accounts
 from chatbot.answering import Answering
 from chatbot.chat import Chat
@@ -61,7 +58,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, template_folder=str(ROOT / "templates"),
                 static_folder=str(ROOT / "static"), static_url_path="/static")
     app.config.update(
-        SECRET_KEY=settings.secret_key or _stored_secret(settings.data_dir),
+        SECRET_KEY=settings.secret_key or datadir.stored_secret(settings.data_dir, "secret_key"),
         SESSION_COOKIE_NAME="localchat",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -116,31 +113,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     views.init_app(app)
     uploads.init_app(app, settings)
     files.init_app(app)
+    operator.init_app(app, settings.data_dir)
     connections = Connections(socketio, settings, metrics)
     connections.install()
     Events(services, connections).register()
     return app
-
-
-def _stored_secret(data_dir: Path) -> str:
-    """A random signing key made once and kept, so cookies survive restarts.
-
-    Written whole to a private file, then linked into place: linking fails if the key
-    exists, so instances starting at once on one DATA_DIR all end up with the first key,
-    and none ever reads a half-written one."""
-    path = data_dir / "secret_key"
-    if not path.exists():
-        fd, draft = tempfile.mkstemp(dir=data_dir, prefix=".secret_key.")  # mode 0600
-        try:
-            with os.fdopen(fd, "w") as out:
-                out.write(secrets.token_hex(32))
-            os.link(draft, path)
-            log.info("generated a cookie signing key in %s", path)
-        except FileExistsError:
-            pass  # another instance made it first: use theirs
-        finally:
-            os.unlink(draft)
-    return path.read_text().strip()
 
 
 def _origin_check(settings: Settings) -> Callable[[str | None, dict[str, Any]], bool]:

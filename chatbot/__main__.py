@@ -32,6 +32,10 @@ def main(argv: list[str] | None = None) -> None:
         from chatbot import users
 
         sys.exit(users.main(argv[1:]))
+    if argv[:1] == ["jobs"]:
+        from chatbot import operator
+
+        sys.exit(operator.main(argv[1:]))
     if argv[:1] == ["chat"]:
         from chatbot import terminal
 
@@ -41,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
         description="The chat web app. Configured from the environment (CHATBOT_HOST, "
         "CHATBOT_PORT, LLM_BASE_URL, DATA_DIR, ...; see the README); flags override it. "
         "`chatbot chat --help`: chat in the terminal; `chatbot users --help`: managing "
-        "accounts.")
+        "accounts; `chatbot jobs --help`: the ingestion jobs of a running chatbot.")
     parser.add_argument("--host", help="bind address (CHATBOT_HOST)")
     parser.add_argument("--port", type=int, help="port (CHATBOT_PORT)")
     args = parser.parse_args(argv)

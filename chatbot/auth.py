@@ -35,7 +35,7 @@ from flask import (
     url_for,
 )
 
-from chatbot import hosts, proxies
+from chatbot import hosts, operator, proxies
 from chatbot.accounts import AccountError, Throttled, User, Viewer
 from chatbot.services import services
 
@@ -113,6 +113,8 @@ def viewer() -> Viewer | None:
 
 
 def _guard() -> Response | tuple[Response, int] | None:
+    if request.endpoint in operator.ENDPOINTS:
+        return None  # no cookie, no session: the operator's bearer token (operator.py)
     if request.method not in SAFE_METHODS and not same_origin():
         return jsonify({"error": "Refused: this request did not come from this site's own page."}
                        ), 403

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
+import tempfile
 from pathlib import Path
 
 log = logging.getLogger("chatbot")
@@ -24,3 +26,25 @@ def make_private(data_dir: Path) -> None:
         log.warning("DATA_DIR %s can be read by other users (mode %o): conversations, "
                     "password hashes and uploads are kept there. To close it: chmod -R "
                     "go-rwx %s", data_dir, mode, data_dir)
+
+
+def stored_secret(data_dir: Path, name: str) -> str:
+    """A random secret made once in `data_dir/name` and kept (the cookie key, the
+    operator's token).
+
+    Written whole to a private file, then linked into place: linking fails if it exists, so
+    instances starting at once on one DATA_DIR all end up with the first one, and none ever
+    reads a half-written one."""
+    path = data_dir / name
+    if not path.exists():
+        fd, draft = tempfile.mkstemp(dir=data_dir, prefix=f".{name}.")  # mode 0600
+        try:
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_hex(32))
+            os.link(draft, path)
+            log.info("generated %s", path)
+        except FileExistsError:
+            pass  # another instance made it first: use theirs
+        finally:
+            os.unlink(draft)
+    return path.read_text().strip()

@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from flask.testing import FlaskClient
+from werkzeug.serving import make_server
 
 from harness.documents import HTML, html_page, serve
 from harness.uploads import rag_data_dir
@@ -253,3 +257,57 @@ def test_uploaded_files_follow_their_documents_and_keep_each_uploaders_name(
         c["name"] for c in d["collections"]])
     assert not paths[1].parent.exists()  # the last reference gone: nothing left on disk
     assert site.bob.get(bob_doc["url"]).status_code == 404
+
+
+def test_the_operator_lists_and_cancels_jobs_from_the_command_line(site: Site) -> None:
+    """`chatbot jobs` and `chatbot jobs cancel JOB`, run as the operator would, against the
+    app served on loopback; the token in DATA_DIR is the only key to those routes."""
+    server = make_server("127.0.0.1", 0, site.app.app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    env = {**os.environ, "DATA_DIR": str(site.app.data_dir)}
+
+    def chatbot_jobs(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "chatbot", "jobs", "--url", url, *args],
+                              env=env, capture_output=True, text=True, timeout=60)
+
+    try:
+        job = start(site.bob, "/documents/url", url=site.gate("operator"),
+                    collection="bob-operator")
+        state(site.bob_tab, job, "running")
+        listed = chatbot_jobs()
+        assert listed.returncode == 0, listed.stderr
+        header, *rows = listed.stdout.splitlines()
+        assert header.split() == ["JOB", "STATE", "USER", "COLLECTION", "SOURCES"]
+        assert [row.split() for row in rows] == [
+            [job, "running", "bob", "bob-operator", site.gate("operator")]]
+
+        # Neither a signed-in user's cookie nor a wrong token opens the operator's routes.
+        assert site.bob.get("/operator/jobs").status_code == 401
+        assert site.admin is not None
+        assert post(site.admin, "/operator/jobs/cancel", job=job).status_code == 401
+        wrong = httpx.get(f"{url}/operator/jobs", headers={"Authorization": "Bearer x" * 8})
+        assert wrong.status_code == 401
+
+        cancelled = chatbot_jobs("cancel", job)
+        assert (cancelled.returncode, cancelled.stdout) == (0, f"Cancelled {job}.\n")
+        assert ended(site.bob_tab, job)["state"] == "cancelled"
+        again = chatbot_jobs("cancel", job)
+        assert again.returncode == 1 and "no such job" in again.stderr
+        assert chatbot_jobs().stdout == "No ingestion jobs queued or running.\n"
+    finally:
+        site.open("operator")
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_command_line_says_what_is_wrong(tmp_path: Path) -> None:
+    env = {**os.environ, "DATA_DIR": str(tmp_path)}
+    run = subprocess.run([sys.executable, "-m", "chatbot", "jobs"], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and "operator_token" in run.stderr and "started once" in run.stderr
+    (tmp_path / "operator_token").write_text("abc")
+    down = subprocess.run([sys.executable, "-m", "chatbot", "jobs", "--url",
+                           "http://127.0.0.1:9"], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert down.returncode == 1 and "no chatbot answering at http://127.0.0.1:9" in down.stderr
