@@ -116,6 +116,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     operator.init_app(app, settings.data_dir)
     connections = Connections(socketio, settings, metrics)
     connections.install()
+    chat.bus.on_sign_out(lambda login: auth.close_sockets(socketio, login))
     Events(services, connections).register()
     return app
 

@@ -34,6 +34,7 @@ from flask import (
     session,
     url_for,
 )
+from flask_socketio import SocketIO
 
 from chatbot import hosts, operator, proxies
 from chatbot.accounts import AccountError, Throttled, User, Viewer
@@ -168,13 +169,21 @@ def logout() -> Response:
     if isinstance(login, str):
         s.accounts.close_session(login)
         # This sign-in's open tabs leave too (they hold their own copy of the session):
-        # told, for the page, then closed here, for a client that would not listen.
-        room = login_room(login)
-        s.socketio.emit("signed_out", {}, to=room)
-        for sid, _ in list(s.socketio.server.manager.get_participants("/", room)):
-            s.socketio.server.disconnect(sid, namespace="/")
+        # told, for the page (through Redis, on every instance), then closed, for a client
+        # that would not listen: here, and by each other instance when the bus tells it.
+        s.socketio.emit("signed_out", {}, to=login_room(login))
+        close_sockets(s.socketio, login)
+        s.chat.bus.sign_out(login)
     session.clear()
     return redirect(url_for("auth.login"))
+
+
+def close_sockets(socketio: SocketIO, login: str) -> None:
+    """Disconnect the sockets of sign-in `login` that this instance holds (called outside
+    any request too, by the bus: hence the SocketIO object, not services())."""
+    server = socketio.server
+    for sid, _ in list(server.manager.get_participants("/", login_room(login))):
+        server.disconnect(sid, namespace="/", ignore_queue=True)
 
 
 @bp.route("/account/password", methods=["GET", "POST"])

@@ -12,6 +12,10 @@ need that, and this module is their only channel:
 - a stop that reaches another instance than the one writing the answer: published on a
   channel every instance listens to; the writer stops it, upstream too.
 
+A third rule is the accounts': signing out closes that sign-in's sockets on every instance,
+not only on the one that took the sign-out (a client that ignores the `signed_out` event
+would otherwise keep a socket open elsewhere until its next event).
+
 Nothing crosses the bus per token: a claim and a release per answer, one message per stop.
 Without REDIS_URL there is one instance and `LocalBus` stands in: every claim is granted (the
 chat's own table of answers refuses a second one) and there is nobody else to stop.
@@ -33,9 +37,12 @@ log = logging.getLogger("chatbot.bus")
 
 # on_stop(conversation_id, shown): stop this instance's answer in that conversation.
 StopHandler = Callable[[str, int | None], object]
+# on_sign_out(login): close this instance's sockets of that sign-in.
+SignOutHandler = Callable[[str], object]
 
 KEY_PREFIX = "localchat:answering:"
 STOP_CHANNEL = "localchat:stop"
+SIGN_OUT_CHANNEL = "localchat:signed-out"
 # A claim outlives its instance by at most this long; renewed every third of it.
 CLAIM_TTL_MS = 30_000
 RENEW_S = CLAIM_TTL_MS / 3000
@@ -73,6 +80,12 @@ class Bus(Protocol):
     def ready(self, timeout: float) -> dict[str, object] | None:
         """`{"reachable": bool, ...}` for the readiness check; None with nothing to reach."""
 
+    def on_sign_out(self, handler: SignOutHandler) -> None:
+        """Call `handler` for each sign-out another instance (or this one) announces."""
+
+    def sign_out(self, login: str) -> None:
+        """Tell every instance that sign-in `login` ended."""
+
 
 class LocalBus:
     """One instance: nobody else to claim against, listen to or stop."""
@@ -95,6 +108,12 @@ class LocalBus:
     def ready(self, timeout: float) -> dict[str, object] | None:
         return None
 
+    def on_sign_out(self, handler: SignOutHandler) -> None:
+        pass
+
+    def sign_out(self, login: str) -> None:
+        pass
+
 
 class RedisBus:
     """Claims as Redis keys, stops on a Redis pub/sub channel."""
@@ -109,6 +128,7 @@ class RedisBus:
         self._lock = threading.Lock()
         self._closed = threading.Event()
         self._listener: threading.Thread | None = None
+        self._on_sign_out: SignOutHandler | None = None
 
     def listen(self, on_stop: StopHandler) -> None:
         self._listener = threading.Thread(target=self._listen, args=(on_stop,),
@@ -133,6 +153,17 @@ class RedisBus:
         finally:
             probe.close()
         return {"reachable": True}
+
+    def on_sign_out(self, handler: SignOutHandler) -> None:
+        self._on_sign_out = handler
+
+    def sign_out(self, login: str) -> None:
+        try:
+            self._redis.publish(SIGN_OUT_CHANNEL, json.dumps({"login": login}))
+        except redis.RedisError as exc:
+            # The session is already deleted: another instance's socket of it is refused
+            # at its next event, only not closed now.
+            log.warning("could not announce a sign-out to the other instances: %s", exc)
 
     def claim(self, conversation_id: str) -> bool:
         answer_id = uuid.uuid4().hex
@@ -173,16 +204,21 @@ class RedisBus:
         return True
 
     def _listen(self, on_stop: StopHandler) -> None:
-        """Deliver stops and renew this instance's claims, for the life of the process;
-        a lost connection is retried (the claims last CLAIM_TTL_MS meanwhile)."""
+        """Deliver stops and sign-outs and renew this instance's claims, for the life of the
+        process; a lost connection is retried (the claims last CLAIM_TTL_MS meanwhile)."""
         pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
         renew_at = time.monotonic() + RENEW_S
         while not self._closed.is_set():
             try:
                 if not pubsub.subscribed:
-                    pubsub.subscribe(STOP_CHANNEL)
+                    pubsub.subscribe(STOP_CHANNEL, SIGN_OUT_CHANNEL)
                 message = pubsub.get_message(timeout=1.0)
-                if message is not None:
+                if message is None:
+                    pass
+                elif message["channel"] == SIGN_OUT_CHANNEL:
+                    if self._on_sign_out is not None:
+                        self._on_sign_out(json.loads(message["data"])["login"])
+                else:
                     self._deliver(message["data"], on_stop)
                 if time.monotonic() >= renew_at:
                     self._renew_claims()

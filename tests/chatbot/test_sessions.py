@@ -22,7 +22,7 @@ import httpx
 import pytest
 import socketio
 
-from harness.processes import ROOT, chatbot_instances, free_port
+from harness.processes import ROOT, chatbot_instances, free_port, redis_server
 from harness.socketclient import ChatClient
 
 pytestmark = pytest.mark.slow
@@ -116,3 +116,28 @@ def test_spraying_many_accounts_from_one_address_is_throttled(chat_url: str) -> 
     assert set(statuses[MAX_PER_ADDRESS:]) == {429}
     assert sign_in(chat_url, "carol", PASSWORD, sprayer).status_code == 429
     assert sign_in(chat_url, "carol", PASSWORD, "198.51.100.4").status_code == 302
+
+
+def test_signing_out_closes_the_sessions_sockets_on_every_instance(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Two instances, one product (Redis): a socket of the session held by the instance
+    that did not take the sign-out is closed too, even by a client that ignores the
+    `signed_out` event (ChatClient does)."""
+    data_dir = tmp_path_factory.mktemp("sessions-scaled")
+    add_user(data_dir, "dora")
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    with redis_server() as redis_url, chatbot_instances(
+            nowhere, data_dir, 2, AUTH="on", REDIS_URL=redis_url) as (first, second):
+        cookie = cookie_of(sign_in(first, "dora", PASSWORD, "192.0.2.40"))
+        elsewhere = ChatClient(second, cookie).connect()
+        try:
+            logout = httpx.post(f"{first}/logout", headers={"Cookie": cookie, "Origin": first},
+                                timeout=10)
+            assert logout.status_code == 302
+            deadline = time.monotonic() + 10
+            while elsewhere.sio.connected and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert not elsewhere.sio.connected, "the other instance kept the socket open"
+        finally:
+            if elsewhere.sio.connected:
+                elsewhere.close()
