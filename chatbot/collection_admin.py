@@ -105,10 +105,22 @@ class CollectionAdmin:
         except RagError as exc:
             return f"Could not remove {self.display_name(source)}: {exc}"
         self.uploads.release([source])
+        self._refund(collection, source)
         self.socketio.emit("documents", self.documents(collection, viewer),
                            to=browser_room(viewer.key))
         self.changed(viewer)
         return None
+
+    def _refund(self, collection: str, source: str) -> None:
+        """The removed document's upload no longer counts against its uploader's storage,
+        unless the same bytes stay in the collection under another name."""
+        key = upload_key(source)
+        try:
+            left = {upload_key(d.source) for d in self.library.documents(collection)}
+        except RagError:
+            return  # cannot tell: keep counting it rather than refund what is still held
+        if key not in left:
+            self.store.forget_upload(collection, key)
 
     def changed(self, viewer: Viewer) -> None:
         """Show the pages a collection changed."""
@@ -131,3 +143,9 @@ class CollectionAdmin:
                 "default": viewer.default_collection(self.settings.rag_collection),
                 "accounts": viewer.name is not None,
                 "can_share": viewer.name is not None and viewer.admin}
+
+
+def upload_key(source: str) -> str:
+    """How the uploads table names a document's source: its file's folder (the bytes'
+    digest) for an upload, the URL itself for a web page."""
+    return source if urlsplit(source).scheme in ("http", "https") else Path(source).parent.name

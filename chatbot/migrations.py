@@ -222,3 +222,11 @@ def m005_sessions(db: sqlite3.Connection) -> None:
     db.execute("CREATE TABLE imports (owner TEXT NOT NULL, at REAL NOT NULL, "
                "bytes INTEGER NOT NULL)")
     db.execute("CREATE INDEX imports_by_owner ON imports (owner, at)")
+
+
+@migration
+def m006_uploads_removed(db: sqlite3.Connection) -> None:
+    # When an upload's document or collection was removed: it no longer counts against its
+    # owner's storage, but still against the uploads per day (deleting must not refund
+    # those, or upload-delete-repeat has no limit). NULL: still held.
+    db.execute("ALTER TABLE uploads ADD COLUMN removed REAL")

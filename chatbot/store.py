@@ -358,12 +358,27 @@ class Store:
         added = self.read("SELECT COUNT(*) FROM uploads WHERE owner = ? AND created > ?",
                           (owner, since))[0][0]
         kept = self.read("SELECT COALESCE(SUM(bytes), 0) FROM (SELECT MAX(bytes) AS bytes "
-                         "FROM uploads WHERE owner = ? GROUP BY file)", (owner,))[0][0]
+                         "FROM uploads WHERE owner = ? AND removed IS NULL GROUP BY file)",
+                         (owner,))[0][0]
         return added, kept
 
     def forget_collection(self, collection: str) -> None:
-        """Its uploads no longer count against their owners' storage."""
-        self.write("DELETE FROM uploads WHERE collection = ?", (collection,))
+        """Its uploads no longer count against their owners' storage (they still count
+        against the uploads per day, until a day has passed)."""
+        self._forget("collection = ?", (collection,))
+
+    def forget_upload(self, collection: str, file: str) -> None:
+        """One upload (file id or URL) left `collection`: as forget_collection, for it."""
+        self._forget("collection = ? AND file = ?", (collection, file))
+
+    def _forget(self, where: str, args: tuple[str, ...]) -> None:
+        now = time.time()
+        with self.transaction() as db:
+            db.execute(f"UPDATE uploads SET removed = ? WHERE {where} AND removed IS NULL",
+                       (now, *args))
+            # Counted by nothing any more: neither storage nor the last day's uploads.
+            db.execute("DELETE FROM uploads WHERE removed IS NOT NULL AND created < ?",
+                       (now - 86400,))
 
     def upload_places(self, file: str) -> list[tuple[str, str]]:
         """(owner, collection) of every time this file was added."""

@@ -32,6 +32,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from chatbot import auth
 from chatbot.accounts import Viewer
+from chatbot.collection_admin import upload_key
 from chatbot.ingests import Refused
 from chatbot.services import services
 from chatbot.settings import Settings
@@ -97,7 +98,7 @@ def upload_files() -> tuple[Response, int]:
     s = services()
     paths = s.ingests.store_files(files, collection)
     s.store.add_uploads(viewer.key, collection,
-                        [(Path(p).parent.name, Path(p).stat().st_size) for p in paths])
+                        [(upload_key(p), Path(p).stat().st_size) for p in paths])
     return jsonify({"job": s.ingests.submit(viewer, collection, paths)}), 202
 
 

@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -311,3 +312,25 @@ def test_the_command_line_says_what_is_wrong(tmp_path: Path) -> None:
                            "http://127.0.0.1:9"], env=env, capture_output=True, text=True,
                           timeout=60)
     assert down.returncode == 1 and "no chatbot answering at http://127.0.0.1:9" in down.stderr
+
+
+def test_a_removed_document_frees_its_storage_not_the_days_uploads(site: Site) -> None:
+    store = site.app.app.extensions["chatbot"].store
+    alice = site.app.app.extensions["chatbot"].accounts.by_name("alice").key
+
+    def usage() -> tuple[int, int]:
+        return store.upload_usage(alice, time.time() - 86400)
+
+    before_added, before_kept = usage()
+    body = b"# Quota\n\nThe lighthouse keeper counts 7 gulls.\n" * 50
+    job = upload(site.alice, "alice-quota", "quota.md", body)
+    assert ended(site.alice_tab, job)["state"] == "done"
+    assert usage() == (before_added + 1, before_kept + len(body))
+
+    doc, = documents(site.alice_tab, "alice-quota")["documents"]
+    begin = site.alice_tab.emit("remove_document", {"collection": "alice-quota",
+                                                   "id": doc["id"]})
+    site.alice_tab.wait("documents", since=begin, where=lambda d: d["collection"] ==
+                        "alice-quota" and not d["documents"])
+    # The bytes are gone and no longer count; the upload still counts for today.
+    assert usage() == (before_added + 1, before_kept)
