@@ -29,7 +29,7 @@ from rag.embedding import Embedder
 from rag.lexical import Row
 from rag.loaders.fetch import Fetcher
 from rag.loaders.files import load_path
-from rag.loaders.ocr import page_list
+from rag.loaders.ocr import OcrLimits, page_list
 from rag.loaders.pdf import PdfDocument
 from rag.loaders.web import Crawler, load_url
 from rag.settings import RagSettings
@@ -60,7 +60,7 @@ def load_sources(
             skipped.append(Failure(text, reason))
             continue
         if not is_url(text):
-            yield from load_path(Path(text))
+            yield from load_path(Path(text), OcrLimits.of(settings))
         elif crawl_depth is None:
             yield load_url(text, fetcher)
         else:

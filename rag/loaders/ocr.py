@@ -26,6 +26,25 @@ LANGUAGE = "eng"
 # PDF pages are measured in 1/72 inch; tesseract reads best at 200-300 dpi, and 2.5x
 # (180 dpi) read the test scans as well as 4x at a third of the time.
 SCALE = 2.5
+_FIELDS = RagSettings.model_fields
+
+
+@dataclass(frozen=True)
+class OcrLimits:
+    """How much of one PDF is rendered: RAG_OCR_MAX_PAGES and RAG_OCR_MAX_PIXELS, from the
+    caller's settings (the defaults are the settings' defaults, never the environment's)."""
+
+    max_pages: int = _FIELDS["ocr_max_pages"].default
+    max_pixels: int = _FIELDS["ocr_max_pixels"].default
+
+    @classmethod
+    def of(cls, settings: RagSettings) -> OcrLimits:
+        return cls(settings.ocr_max_pages, settings.ocr_max_pixels)
+
+
+DEFAULT_OCR = OcrLimits()
+
+
 # A page that takes longer is unreadable noise, not text; the rest of the PDF goes on.
 PAGE_TIMEOUT = 120.0
 # Seconds of rendering and OCR per PDF, checked between pages: RAG_OCR_MAX_PAGES pages that
@@ -98,16 +117,12 @@ def _tesseract(program: str, image: Image.Image, dpi: int) -> str:
     return done.stdout.decode("utf-8", "replace").strip()
 
 
-def read_scanned(data: bytes, numbers: list[int], max_pages: int | None = None,
-                 max_pixels: int | None = None) -> Scanned:
+def read_scanned(data: bytes, numbers: list[int], limits: OcrLimits = DEFAULT_OCR
+                 ) -> Scanned:
     """OCR the pages `numbers` (1-based) of the PDF `data` when tesseract is on PATH; blank
-    pages are told apart from scanned ones either way. At most `max_pages` pages are
-    rendered, each of at most `max_pixels` pixels (unset: RAG_OCR_MAX_PAGES and
-    RAG_OCR_MAX_PIXELS from the environment)."""
-    if max_pages is None or max_pixels is None:
-        settings = RagSettings()
-        max_pages = settings.ocr_max_pages if max_pages is None else max_pages
-        max_pixels = settings.ocr_max_pixels if max_pixels is None else max_pixels
+    pages are told apart from scanned ones either way. At most `limits.max_pages` pages are
+    rendered, each of at most `limits.max_pixels` pixels."""
+    max_pages, max_pixels = limits.max_pages, limits.max_pixels
     program = shutil.which("tesseract")
     scale = SCALE if program else BLANK_SCALE
     result = Scanned()

@@ -24,7 +24,7 @@ from pypdf.errors import DependencyError, FileNotDecryptedError, PyPdfError
 
 from rag.documents import Document, Section
 from rag.loaders import pdf_structure
-from rag.loaders.ocr import page_list, read_scanned
+from rag.loaders.ocr import DEFAULT_OCR, OcrLimits, page_list, read_scanned
 
 # pypdf logs every repaired cross-reference table; the summary reports what matters.
 logging.getLogger("pypdf").setLevel(logging.ERROR)
@@ -82,11 +82,9 @@ def _content_size(page: PageObject, limit: int) -> int:
     return total
 
 
-def parse_pdf(data: bytes, source: str, fallback_title: str, *,
-              ocr_max_pages: int | None = None,
-              ocr_max_pixels: int | None = None) -> PdfDocument:
-    """The PDF's text by page. `ocr_max_pages` and `ocr_max_pixels` bound the OCR of pages
-    without a text layer (unset: RAG_OCR_MAX_PAGES and RAG_OCR_MAX_PIXELS)."""
+def parse_pdf(data: bytes, source: str, fallback_title: str,
+              ocr: OcrLimits = DEFAULT_OCR) -> PdfDocument:
+    """The PDF's text by page; `ocr` bounds the rendering of pages without a text layer."""
     skipped: list[str] = []
     try:
         reader = PdfReader(io.BytesIO(data))
@@ -120,7 +118,7 @@ def parse_pdf(data: bytes, source: str, fallback_title: str, *,
                            f"{MAX_PAGES} pages per PDF")
         title = (reader.metadata.title if reader.metadata else None) or fallback_title
         starts = pdf_structure.outline(reader)
-        scanned = (read_scanned(data, textless, ocr_max_pages, ocr_max_pixels)
+        scanned = (read_scanned(data, textless, ocr)
                    if textless else None)
     except (FileNotDecryptedError, DependencyError) as e:
         raise PdfError(f"encrypted PDF: {e}") from None

@@ -14,6 +14,7 @@ from rag.documents import Document, Failure, Section
 from rag.loaders.fetch import Fetcher, FetchError, Response
 from rag.loaders.html import parse_html
 from rag.loaders.markdown import sections_from_markdown, title_from_markdown
+from rag.loaders.ocr import DEFAULT_OCR, OcrLimits
 from rag.loaders.pdf import PdfError, parse_pdf
 from rag.loaders.text import NotText, decode_text
 
@@ -26,13 +27,13 @@ _SKIP_SUFFIXES = (
 )
 
 
-def document_from_response(resp: Response) -> Document:
+def document_from_response(resp: Response, ocr: OcrLimits = DEFAULT_OCR) -> Document:
     """Dispatch on the served content type, not on the URL's look."""
     name = urlsplit(resp.url).path.rsplit("/", 1)[-1] or resp.url
     if resp.content_type in _HTML_TYPES:
         return parse_html(resp.text(), resp.url)
     if resp.content_type == "application/pdf":
-        return parse_pdf(resp.body, resp.url, name)
+        return parse_pdf(resp.body, resp.url, name, ocr)
     if resp.content_type in _MARKDOWN_TYPES:
         text = decode_text(resp.body)
         return Document(resp.url, title_from_markdown(text) or name, sections_from_markdown(text))
@@ -44,7 +45,7 @@ def document_from_response(resp: Response) -> Document:
 
 def load_url(url: str, fetcher: Fetcher) -> Document | Failure:
     try:
-        return document_from_response(fetcher.get(url))
+        return document_from_response(fetcher.get(url), OcrLimits.of(fetcher.settings))
     except (FetchError, PdfError, NotText) as e:
         return Failure(url, str(e))
     except Exception as e:  # noqa: BLE001 - a parser's surprise stays this page's failure
@@ -146,7 +147,7 @@ class Crawler:
             fetched += 1
             try:
                 resp = self._get(url)
-                doc = document_from_response(resp)
+                doc = document_from_response(resp, OcrLimits.of(self.fetcher.settings))
             except (FetchError, PdfError, NotText) as e:
                 yield Failure(url, str(e))
                 continue

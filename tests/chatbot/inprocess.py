@@ -150,6 +150,12 @@ class ChatApp:
         return self.tab(tab.browser).history()["messages"]
 
     def close(self) -> None:
+        """Its tabs, and what the app holds open: a suite builds hundreds of apps, and each
+        kept its database's three descriptors and its lexical indexes until the end."""
         for tab in self._tabs:
             tab.close()
+        services = self.app.extensions["chatbot"]
+        services.store.close()
+        services.llm.close()
+        services.library.rag.store.close()
 

@@ -286,19 +286,28 @@ def test_pdf_of_thousands_of_huge_pages_is_refused_fast_in_bounded_memory() -> N
     assert peak < 400, f"{peak:.0f} MB"
 
 
-def test_ocr_caps_are_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ocr_caps_are_the_callers_settings(monkeypatch: pytest.MonkeyPatch,
+                                           tmp_path: Path) -> None:
+    """RAG_OCR_MAX_PAGES and RAG_OCR_MAX_PIXELS reach the OCR from the Rag's own settings,
+    for files, folders and URLs alike: a library user's RagSettings are obeyed, and the
+    environment is read once, by RagSettings."""
     from harness.documents import hostile_pdf
-    from rag.loaders.ocr import read_scanned
+    from rag.ingest import load_sources
+    from rag.loaders.ocr import OcrLimits, read_scanned
 
     scan = hostile_pdf(6, content=b"0 0 m 300 300 l 200 200 re f")  # drawn, no text
-    monkeypatch.setenv("RAG_OCR_MAX_PAGES", "2")
-    monkeypatch.setenv("RAG_OCR_MAX_PIXELS", "1000000")
+    (tmp_path / "scan.pdf").write_bytes(scan)
     monkeypatch.setenv("PATH", "")  # no tesseract: pages are only told blank or not
-    result = read_scanned(scan, [1, 2, 3, 4, 5, 6])
-    assert result.unread == [1, 2, 3, 4, 5, 6] and not result.blank
-    assert "pages 3-6: no text layer, and not rendered: over RAG_OCR_MAX_PAGES (2 " in (
-        result.reason)
-    big = read_scanned(hostile_pdf(1, 4000, 4000), [1], max_pages=5, max_pixels=1_000_000)
+    monkeypatch.setenv("RAG_OCR_MAX_PAGES", "4")  # overridden by the settings given
+    settings = RagSettings(ocr_max_pages=2, ocr_max_pixels=1_000_000)
+    with Fetcher(settings) as fetcher:
+        for source in (tmp_path / "scan.pdf", tmp_path):  # a file, and a folder holding it
+            [failed] = load_sources([source], fetcher, settings, None, 1, [])
+            assert isinstance(failed, Failure), failed  # no page gave text
+            assert "pages 3-6: no text layer, and not rendered: over RAG_OCR_MAX_PAGES (2 " in (
+                failed.reason)
+    assert OcrLimits.of(RagSettings()).max_pages == 4  # the environment, through settings
+    big = read_scanned(hostile_pdf(1, 4000, 4000), [1], OcrLimits(5, 1_000_000))
     assert big.unread == [1] and "4000 x 4000 pt is over RAG_OCR_MAX_PIXELS" in big.reason
 
 
