@@ -15,7 +15,7 @@ from typing import Any
 from flask import Flask
 from flask_socketio import SocketIO
 
-from chatbot import auth, bus, datadir, files, hosts, logs, operator, uploads, views
+from chatbot import auth, bus, datadir, files, hosts, logs, operator, sockets, uploads, views
 from chatbot.accounts import Accounts
 from chatbot.answering import Answering
 from chatbot.chat import Chat
@@ -32,7 +32,6 @@ from chatbot.proxies import ForwardedScheme, SecureOverHttps
 from chatbot.services import Services
 from chatbot.settings import Settings
 from chatbot.slots import SlotQueue
-from chatbot.sockets import Events
 from chatbot.store import Store
 from chatbot.streaming import Streamer
 from chatbot.transcript import Transcript
@@ -58,7 +57,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, template_folder=str(ROOT / "templates"),
                 static_folder=str(ROOT / "static"), static_url_path="/static")
     app.config.update(
-        SECRET_KEY=settings.secret_key or datadir.stored_secret(settings.data_dir, "secret_key"),
+        SECRET_KEY=settings.secret_key or datadir.stored_secret(settings.data_dir, "secret_key",
+                                                              "a cookie signing key"),
         SESSION_COOKIE_NAME="localchat",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -117,7 +117,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     connections = Connections(socketio, settings, metrics)
     connections.install()
     chat.bus.on_sign_out(lambda login: auth.close_sockets(socketio, login))
-    Events(services, connections).register()
+    sockets.register(services, connections)
     return app
 
 

@@ -65,7 +65,8 @@ class User:
 
 @dataclass(frozen=True)
 class Viewer:
-    """Who is asking, as access rules see it. `name` None: accounts are off, and the one
+    """Who is asking, and the one place the access rules are written: what they may read,
+    change, share, cancel and manage. `name` None: accounts are off, and the one
     anonymous owner (`key`, a browser) may read and change every collection."""
 
     key: str
@@ -87,6 +88,24 @@ class Viewer:
         if owner is None:
             return self.admin
         return owner.lower() == self.name.lower()
+
+    def can_share(self) -> bool:
+        """Share a collection with every user: an admin, with accounts on (off, every
+        collection is everyone's already)."""
+        return self.name is not None and self.admin
+
+    def can_manage_models(self) -> bool:
+        """Pull a model, or switch the one the server has loaded (which every conversation
+        shares): anyone with accounts off, an admin with them on."""
+        return self.name is None or self.admin
+
+    def can_cancel(self, job_owner: str) -> bool:
+        """Cancel an ingestion job started by `job_owner` (a Viewer key): one's own; an
+        admin's, anyone's."""
+        return job_owner == self.key or self.sees_all_jobs()
+
+    def sees_all_jobs(self) -> bool:
+        return self.name is not None and self.admin
 
     def default_collection(self, configured: str) -> str:
         """Accounts off: RAG_COLLECTION. On: the user's own `<name>-docs`, so that nobody's

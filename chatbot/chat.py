@@ -5,7 +5,7 @@ Each step has its own module (budget.py, grounding.py, prompt.py, slots.py, stre
 transcript.py); this one runs them in the answer's worker thread, keeps the answers being
 written (one per conversation), and stops them. Socket.IO is reached only through the
 `emit(event, payload, room)` callable, so these modules hold the product's rules and
-sockets.py only the wiring. Everything a browser sees about an answer goes to the
+the socket events (sockets/) only the wiring. Everything a browser sees about an answer goes to the
 conversation's room: a second tab on the same conversation watches it stream too, on this
 instance or, with REDIS_URL, on another; the bus (bus.py) keeps the one-answer rule and
 carries stops across instances.

@@ -142,7 +142,7 @@ class CollectionAdmin:
         return {"collections": found,
                 "default": viewer.default_collection(self.settings.rag_collection),
                 "accounts": viewer.name is not None,
-                "can_share": viewer.name is not None and viewer.admin}
+                "can_share": viewer.can_share()}
 
 
 def upload_key(source: str) -> str:

@@ -9,7 +9,7 @@ handshake):
 
 - an address with MAX_SOCKETS_PER_ADDRESS + GRACE Engine.IO connections is refused at once
   (HTTP 401, no thread kept); the GRACE few past the cap are let in only so that an honest
-  page opening one tab too many hears why (sockets.py refuses it with a sentence);
+  page opening one tab too many hears why (sockets/base.py refuses it with a sentence);
 - a connection that has not completed the Socket.IO handshake within
   SOCKET_HANDSHAKE_TIMEOUT seconds (or that left Socket.IO and kept Engine.IO open) is
   closed, which ends the thread serving it.

@@ -28,7 +28,7 @@ def make_private(data_dir: Path) -> None:
                     "go-rwx %s", data_dir, mode, data_dir)
 
 
-def stored_secret(data_dir: Path, name: str) -> str:
+def stored_secret(data_dir: Path, name: str, what: str) -> str:
     """A random secret made once in `data_dir/name` and kept (the cookie key, the
     operator's token).
 
@@ -42,7 +42,7 @@ def stored_secret(data_dir: Path, name: str) -> str:
             with os.fdopen(fd, "w") as out:
                 out.write(secrets.token_hex(32))
             os.link(draft, path)
-            log.info("generated %s", path)
+            log.info("generated %s in %s", what, path)
         except FileExistsError:
             pass  # another instance made it first: use theirs
         finally:

@@ -105,8 +105,7 @@ class Ingests(CollectionAdmin):
         was not. Another user's job is answered as unknown, like one that never existed."""
         with self._busy_lock:
             owner = self._owners.get(job_id)
-        mine = owner is not None and (owner[0].key == viewer.key or (
-            viewer.name is not None and viewer.admin))
+        mine = owner is not None and viewer.can_cancel(owner[0].key)
         if not mine or not self.jobs.cancel(job_id):
             return "Could not cancel: no such job (it may have finished)."
         return None
@@ -116,7 +115,7 @@ class Ingests(CollectionAdmin):
         {"job", "collection", "names", "state", "user"}."""
         with self._busy_lock:
             owners = dict(self._owners)
-        everyone = viewer.name is not None and viewer.admin
+        everyone = viewer.sees_all_jobs()
         return [{**owners[j.id][1], "state": "running" if j.running else "queued",
                  "user": owners[j.id][0].name}
                 for j in self.jobs.jobs()

@@ -31,10 +31,6 @@ SWITCH_NOT_ALLOWED = ("Only an admin can switch the model (with accounts on): ev
                       "conversation shares the model the server has loaded.")
 
 
-def may_pull(viewer: Viewer) -> bool:
-    return viewer.name is None or viewer.admin
-
-
 class ModelPicker:
     def __init__(self, llm: LLMClient, socketio: SocketIO):
         self.llm = llm
@@ -49,7 +45,7 @@ class ModelPicker:
         except LLMError as exc:
             offered, current = {}, ""
             log.info("no model listing: %s", exc)
-        allowed = may_pull(viewer)
+        allowed = viewer.can_manage_models()
         return {"models": [{"id": m, "description": d} for m, d in offered.items()],
                 "current": current, "can_pull": allowed,
                 "catalog": self.llm.pull_catalog() if allowed else []}
@@ -60,7 +56,7 @@ class ModelPicker:
         accounts on only admins switch."""
         if wanted is None:
             return None
-        if not may_pull(viewer):
+        if not viewer.can_manage_models():
             return SWITCH_NOT_ALLOWED
         try:
             offered = self.llm.descriptions()
@@ -72,7 +68,7 @@ class ModelPicker:
 
     def pull(self, viewer: Viewer, model: str) -> str | None:
         """Start pulling `model` for `viewer`; why not, as a message for them, or None."""
-        if not may_pull(viewer):
+        if not viewer.can_manage_models():
             return NOT_ALLOWED
         try:
             state = self.llm.pull(model)

@@ -39,7 +39,8 @@ bp = Blueprint("operator", __name__)
 
 
 def init_app(app: Flask, data_dir: Path) -> None:
-    app.config["OPERATOR_TOKEN"] = datadir.stored_secret(data_dir, TOKEN_FILE)
+    app.config["OPERATOR_TOKEN"] = datadir.stored_secret(data_dir, TOKEN_FILE,
+                                                                 "the operator's token")
     app.register_blueprint(bp)
 
 

@@ -157,5 +157,7 @@ class ChatApp:
         services = self.app.extensions["chatbot"]
         services.store.close()
         services.llm.close()
-        services.library.rag.store.close()
+        opened = vars(services.library.rag).get("store")  # a cached_property, if it ran
+        if opened is not None:
+            opened.close()
 

@@ -1,0 +1,153 @@
+"""The chat itself: a question, a slash command, stop, regenerate, edit and resend."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import request
+from flask_socketio import emit
+
+from chatbot import commands
+from chatbot.grounding import OneOff, bare_url, url_offer
+from chatbot.settings import ChatSettings
+from chatbot.sockets.base import BadPayload, Client, EventsBase, guarded
+from chatbot.store import Conversation, Message
+
+
+class ChatEvents(EventsBase):
+    @guarded
+    def on_message(self, client: Client, data: dict[str, Any]) -> None:
+        text = data.get("text")
+        if not isinstance(text, str):
+            raise BadPayload("Malformed message: `text` must be a string.")
+        text = text.strip()
+        self._check_length(text)
+        conversation = self.conversation(client)
+        if text.startswith("/"):
+            self._command(client, conversation, text)
+            return
+        url = bare_url(text)
+        if url is not None:
+            emit("notice", url_offer(url))
+            return
+        self.metrics.messages.inc()
+        self._answer(client, conversation, text, echo=False)
+
+    def _check_length(self, text: str) -> None:
+        if not text:
+            raise BadPayload("Empty message: type something first.")
+        limit = self.settings.max_message_chars
+        if len(text) > limit:
+            raise BadPayload(f"Message too long: {len(text):,} characters, at most "
+                             f"{limit:,} are accepted.")
+
+    def _answer(self, client: Client, conversation: Conversation, text: str, echo: bool,
+                prepare: Callable[[], Conversation] | None = None,
+                once: OneOff | None = None) -> bool:
+        """Answer `text`; `echo`: this tab has not shown the question yet (a command);
+        `prepare` and `once`: see Chat.answer. False, with the error sent, when it cannot
+        start."""
+        owner = client.viewer.key
+
+        def stored() -> None:
+            self.send_conversations(owner)
+            # Its id lets the tabs offer to edit it; one answer at a time per conversation,
+            # so the newest question is this one.
+            self.socketio.emit("user_stored", {"id": self.store.last_question(conversation.id)},
+                               to=conversation.id)
+
+        problem = self.limits.question(owner) or self.chat.answer(
+            conversation, text, client.viewer, on_stored=stored, prepare=prepare, once=once)
+        if problem:
+            emit("error", {"message": problem})
+            return False
+        # Other tabs on this conversation show the question too.
+        self.socketio.emit("user_message", {"text": text}, to=conversation.id,
+                           skip_sid=None if echo else request.sid)  # type: ignore[attr-defined]
+        return True
+
+    @guarded
+    def on_stop(self, client: Client, data: dict[str, Any]) -> None:
+        # Optional extra: the `token` events this browser displayed before stopping.
+        shown = data.get("shown")
+        if shown is not None and (not isinstance(shown, int) or shown < 0):
+            raise BadPayload("Malformed stop: `shown` must be a non-negative integer.")
+        if client.joined_answer is not None and (
+                client.joined_answer == self.chat.answering_elsewhere(client.conversation_id)):
+            shown = None  # the answer keeps every piece sent, as the other tabs saw it
+        if not self.chat.stop(client.conversation_id, shown):
+            emit("status", {"state": "idle"})
+
+    def _command(self, client: Client, conversation: Conversation, text: str) -> None:
+        chat = ChatSettings.load(self.settings, conversation.settings)
+        name = text[1:].split(" ", 1)[0].lower()
+        self.metrics.commands.labels(
+            command=name if name in commands.COMMANDS else "unknown").inc()
+        reply = commands.run(text, commands.Context(self.settings, self.llm, chat,
+                                                    client.viewer, self.library))
+        if reply.settings is not None and reply.settings.model != chat.model:
+            problem = self.picker.switch_problem(client.viewer, reply.settings.model)
+            if problem:
+                raise BadPayload(problem)
+        if reply.settings is not None:
+            self.store.update_settings(conversation.id, reply.settings.model_dump())
+            self.socketio.emit("settings", reply.settings.model_dump(), to=conversation.id)
+        if reply.reset:
+            self.new_conversation(client)
+        emit("notice", {"text": reply.text, "level": "info", "command": name})
+        if reply.ask is not None:
+            self._answer(client, conversation, reply.ask, echo=True, once=reply.once)
+
+    @guarded
+    def on_regenerate(self, client: Client, _: dict[str, Any]) -> None:
+        """A new answer to the last question, replacing the one there was."""
+        conversation = self.conversation(client)
+        question = next((m for m in reversed(self.store.messages(conversation.id))
+                         if m.role == "user"), None)
+        if question is None:
+            raise BadPayload("There is no answer to regenerate yet.")
+        # A question a command grounded (`/summarize URL`, `/rag QUESTION`) is grounded the
+        # same way again.
+        self._replace(client, conversation, question, question.content,
+                      OneOff.from_stored((question.meta or {}).get("once")))
+
+    @guarded
+    def on_edit(self, client: Client, data: dict[str, Any]) -> None:
+        """{"id", "text"}: the user's message `id` of this conversation says `text` now;
+        every later turn goes, and it is answered again."""
+        message_id, text = data.get("id"), data.get("text")
+        # bool is an int to Python, not a message id.
+        if (not isinstance(message_id, int) or isinstance(message_id, bool)
+                or not isinstance(text, str)):
+            raise BadPayload("Malformed edit: `id` must be a message id and `text` a string.")
+        text = text.strip()
+        self._check_length(text)
+        if text.startswith("/"):
+            raise BadPayload("An edited message is sent to the model: it cannot be a command.")
+        conversation = self.conversation(client)
+        # Looked up in this client's own conversation only: any other id is absent.
+        question = next((m for m in self.store.messages(conversation.id)
+                         if m.id == message_id and m.role == "user"), None)
+        if question is None:
+            raise BadPayload("That message no longer exists.")
+        self._replace(client, conversation, question, text)
+
+    def _replace(self, client: Client, conversation: Conversation, question: Message,
+                 text: str, once: OneOff | None = None) -> None:
+        """Remove `question` and all after it, show every tab the shorter conversation,
+        then answer `text` in its place (grounded by `once`, see Chat.answer). Refused,
+        with nothing removed, while an answer is being written or when the user may not
+        ask now: the turns go only once the conversation is claimed for the new answer, so
+        a message sent from another tab at that instant cannot leave the conversation cut
+        short and unanswered."""
+        cid = conversation.id
+
+        def cut() -> Conversation:
+            self.store.truncate(cid, question.id)
+            shorter = self.store.get(client.viewer.key, cid) or conversation
+            self.socketio.emit("history", self.history(shorter), to=cid)
+            return shorter
+
+        if self._answer(client, conversation, text, echo=True, prepare=cut, once=once):
+            self.metrics.messages.inc()

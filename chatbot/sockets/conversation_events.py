@@ -1,0 +1,96 @@
+"""The sidebar and the settings panel: new, switch, rename, delete, search, settings."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from flask_socketio import emit
+from pydantic import ValidationError
+
+from chatbot.settings import ChatSettings
+from chatbot.sockets.base import BadPayload, Client, EventsBase, guarded
+from chatbot.store import MARK_END, MARK_START, Conversation
+
+UNTITLED = "New chat"
+
+
+class ConversationEvents(EventsBase):
+    @guarded
+    def on_reset(self, client: Client, _: dict[str, Any]) -> None:
+        self.new_conversation(client)
+
+    def _target(self, client: Client, data: dict[str, Any]) -> Conversation:
+        conversation_id = data.get("id")
+        if not isinstance(conversation_id, str):
+            raise BadPayload("Malformed request: `id` must be a string.")
+        conversation = self.store.get(client.viewer.key, conversation_id)
+        if conversation is None:
+            raise BadPayload("That conversation no longer exists.")
+        return conversation
+
+    @guarded
+    def on_switch(self, client: Client, data: dict[str, Any]) -> None:
+        self.move(client, self._target(client, data))
+
+    @guarded
+    def on_rename(self, client: Client, data: dict[str, Any]) -> None:
+        conversation = self._target(client, data)
+        title = data.get("title")
+        if not isinstance(title, str) or not title.strip():
+            raise BadPayload("A conversation needs a non-empty title.")
+        self.store.rename(client.viewer.key, conversation.id, title)
+        self.send_conversations(client.viewer.key)
+
+    @guarded
+    def on_delete(self, client: Client, data: dict[str, Any]) -> None:
+        conversation = self._target(client, data)
+        self.chat.stop(conversation.id)
+        self.store.delete(client.viewer.key, conversation.id)
+        if conversation.id == client.conversation_id:
+            self.move(client, self.store.current(client.viewer.key))
+        self.send_conversations(client.viewer.key)
+
+    @guarded
+    def on_settings(self, client: Client, data: dict[str, Any]) -> None:
+        conversation = self.conversation(client)
+        current = ChatSettings.load(self.settings, conversation.settings).model_dump()
+        try:
+            changed = ChatSettings(**{**current, **data})
+        except (ValidationError, TypeError) as exc:
+            raise BadPayload(f"Invalid settings: {_first_error(exc)}") from exc
+        if changed.model != current["model"]:
+            problem = self.picker.switch_problem(client.viewer, changed.model)
+            if problem:
+                raise BadPayload(f"Invalid settings: {problem}")
+        wanted = changed.rag_collection
+        if (wanted is not None and wanted != current["rag_collection"]
+                and self.library.find(wanted, client.viewer) is None):
+            raise BadPayload(f"Invalid settings: no collection `{wanted}`.")
+        self.store.update_settings(conversation.id, changed.model_dump())
+        self.socketio.emit("settings", changed.model_dump(), to=conversation.id)
+
+    @guarded
+    def on_search(self, client: Client, data: dict[str, Any]) -> None:
+        """{"q"}: the owner's conversations and messages holding every word of `q`."""
+        query = data.get("q")
+        if not isinstance(query, str):
+            raise BadPayload("Malformed search: `q` must be a string.")
+        hits = self.store.search(client.viewer.key, query[:self.settings.max_message_chars])
+        emit("search_results", {"q": query, "results": [
+            {"conversation": hit.conversation, "title": hit.title or UNTITLED,
+             "message": hit.message, "snippet": _marked(hit.snippet)} for hit in hits]})
+
+
+def _marked(snippet: str) -> str:
+    """A search snippet as HTML: its text escaped, each match in a <mark>."""
+    return (html.escape(snippet, quote=False)
+            .replace(MARK_START, "<mark>").replace(MARK_END, "</mark>"))
+
+
+def _first_error(exc: Exception) -> str:
+    if isinstance(exc, ValidationError) and exc.errors():
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return f"{where}: {first.get('msg')}" if where else str(first.get("msg"))
+    return "unexpected fields"
