@@ -14,7 +14,7 @@ Sets (documentation nobody here tuned to, questions written from the pages befor
 - pydoc: 200 pages of Python's library reference (bench/pydoc_corpus.py); its questions
   carry no facts, so only citations and false "not covered" are measured there.
 
-Each mode is a RAG_ANSWER setting (chatbot/answering.py): `both` (the best matching sentence
+Each mode is a RAG_ANSWER setting (chatbot/chat/answering.py): `both` (the best matching sentence
 quoted with its citation, then the model's answer), `generate` (the model's answer only),
 `quote` (the quote only). `--seed` adds the anchor: the seed product's prompt ("Context
 information is below. … Query: … Answer: "), with the same passages the chatbot gave the

@@ -1,137 +1,15 @@
 """The chat web app: Flask + Flask-SocketIO, streaming answers from an OpenAI-compatible server.
 
-`create_app()` builds everything; nothing happens at import. `python -m chatbot` serves it
-for development; production runs it under gunicorn (see the README).
+`create_app()` (app.py) builds everything; nothing happens at import. `python -m chatbot`
+serves it for development; production runs it under gunicorn (`chatbot:create_app()`).
+
+The folders are the concerns: `web/` (HTTP), `sockets/` (Socket.IO events), `chat/` (one
+answer, from a message to `done`), `documents/` (users' documents through rag), `accounts/`
+(users, access rules, limits), `db/` (the conversation store), `cli/` (commands besides
+serving); the modules at the top are what all of them share (settings, services, logs,
+metrics, the instances' bus, DATA_DIR).
 """
 
-from __future__ import annotations
+from chatbot.app import create_app
 
-import logging
-from collections.abc import Callable
-from datetime import timedelta
-from pathlib import Path
-from typing import Any
-
-from flask import Flask
-from flask_socketio import SocketIO
-
-from chatbot import auth, bus, datadir, files, hosts, logs, operator, sockets, uploads, views
-from chatbot.accounts import Accounts
-from chatbot.answering import Answering
-from chatbot.chat import Chat
-from chatbot.common import app_version
-from chatbot.connections import Connections
-from chatbot.grounding import Grounding
-from chatbot.ingests import Ingests
-from chatbot.library import Library
-from chatbot.limits import Limits
-from chatbot.llm import LLMClient
-from chatbot.metrics import Metrics
-from chatbot.prompt import PromptBuilder
-from chatbot.proxies import ForwardedScheme, SecureOverHttps
-from chatbot.services import Services
-from chatbot.settings import Settings
-from chatbot.slots import SlotQueue
-from chatbot.store import Store
-from chatbot.streaming import Streamer
-from chatbot.transcript import Transcript
-from rag import Rag, RagSettings
-
-ROOT = Path(__file__).resolve().parent.parent
-# A 1 MB message must reach the handler to be refused with a readable `error`; above this
-# Engine.IO drops the connection instead (the client reconnects).
-MAX_PACKET_BYTES = 4 * 1024 * 1024
-
-log = logging.getLogger("chatbot")
-
-
-def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    """Build the app. `test_config` overrides settings by field name (e.g. `data_dir`,
-    `llm_base_url`) and, for upper-case keys, Flask config."""
-    overrides = dict(test_config or {})
-    flask_config = {k: overrides.pop(k) for k in list(overrides) if k.isupper()}
-    settings = Settings(**overrides)
-    logs.setup(settings.log_level, settings.log_format)
-    datadir.make_private(settings.data_dir)
-
-    app = Flask(__name__, template_folder=str(ROOT / "templates"),
-                static_folder=str(ROOT / "static"), static_url_path="/static")
-    app.config.update(
-        SECRET_KEY=settings.secret_key or datadir.stored_secret(settings.data_dir, "secret_key",
-                                                              "a cookie signing key"),
-        SESSION_COOKIE_NAME="localchat",
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=settings.cookie_secure,
-        # With accounts, a session unused this long ends (every request renews the cookie,
-        # and accounts.py keeps the same limit on the server). Without, the cookie is the
-        # browser's only key to its conversations: it lasts as long as browsers allow.
-        PERMANENT_SESSION_LIFETIME=timedelta(
-            days=settings.auth_session_days if settings.auth else 400),
-        APP_VERSION=app_version(),
-        **flask_config,
-    )
-
-    # With REDIS_URL, every emit goes through Redis to every instance, which sends it to the
-    # sockets it holds in the room: a tab follows its conversation whichever instance it is on.
-    socketio = SocketIO(app, async_mode="threading", max_http_buffer_size=MAX_PACKET_BYTES,
-                        cors_allowed_origins=_origin_check(settings),
-                        message_queue=settings.redis_url)
-
-    def emit(event: str, payload: dict[str, Any], room: str) -> None:
-        socketio.emit(event, payload, to=room)
-
-    store = Store(settings.data_dir / "conversations.sqlite3")
-    llm = LLMClient(settings)
-    metrics = Metrics()
-    library = Library(settings, Rag(RagSettings(data_dir=settings.data_dir)))
-    grounding = Grounding(settings, store, library, metrics, emit)
-    transcript = Transcript(store, metrics, emit)
-    answering = Answering(settings, llm, grounding,
-                          PromptBuilder(store, transcript, metrics, emit))
-    chat = Chat(settings=settings, store=store, llm=llm, answering=answering,
-                slots=SlotQueue(settings.llm_concurrency or 1, metrics),
-                streamer=Streamer(emit, metrics, settings.stream_interval_ms),
-                transcript=transcript, metrics=metrics, emit=emit,
-                spawn=socketio.start_background_task, bus=bus.connect(settings.redis_url))
-    ingests = Ingests(settings, library, store, metrics, socketio)
-    accounts = Accounts(store, max_failures=settings.auth_max_failures,
-                        max_failures_per_address=settings.auth_max_failures_per_address,
-                        failure_window_s=settings.auth_failure_window,
-                        session_s=settings.auth_session_days * 86400)
-    services = Services(settings=settings, store=store, llm=llm, metrics=metrics,
-                        library=library, grounding=grounding, chat=chat, ingests=ingests,
-                        socketio=socketio, accounts=accounts,
-                        limits=Limits(settings, store, metrics))
-    app.extensions["chatbot"] = services
-    # After SocketIO(app), which wraps wsgi_app with Engine.IO: this runs before it.
-    app.wsgi_app = ForwardedScheme(app.wsgi_app, settings.trusted_proxies)  # type: ignore[method-assign]
-    # Outermost: a Host that is not ours is refused before Engine.IO or Flask sees it.
-    app.wsgi_app = hosts.AllowedHosts(app.wsgi_app, settings.allowed_host_list)  # type: ignore[method-assign]
-    app.session_interface = SecureOverHttps()
-    auth.init_app(app)
-    views.init_app(app)
-    uploads.init_app(app, settings)
-    files.init_app(app)
-    operator.init_app(app, settings.data_dir)
-    connections = Connections(socketio, settings, metrics)
-    connections.install()
-    chat.bus.on_sign_out(lambda login: auth.close_sockets(socketio, login))
-    sockets.register(services, connections)
-    return app
-
-
-def _origin_check(settings: Settings) -> Callable[[str | None, dict[str, Any]], bool]:
-    """Same origin, on an allowed host (hosts.py: the Host itself was checked before this
-    runs); CHATBOT_ALLOWED_ORIGINS adds more. A request without Origin (a non-browser client)
-    is not a cross-site risk and Engine.IO does not check it."""
-    extra, allow = settings.extra_origins, settings.allowed_host_list
-
-    def allowed(origin: str | None, environ: dict[str, Any]) -> bool:
-        own = f"{environ.get('wsgi.url_scheme', 'http')}://{environ.get('HTTP_HOST', '')}"
-        if origin is None:
-            return False
-        return (origin == own and hosts.origin_allowed(origin, allow)) or (
-            origin.rstrip("/") in extra)
-
-    return allowed
+__all__ = ["create_app"]

@@ -29,15 +29,15 @@ class _RequestHandler(WSGIRequestHandler):
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["users"]:
-        from chatbot import users
+        from chatbot.cli import users
 
         sys.exit(users.main(argv[1:]))
     if argv[:1] == ["jobs"]:
-        from chatbot import operator
+        from chatbot.cli import jobs
 
-        sys.exit(operator.main(argv[1:]))
+        sys.exit(jobs.main(argv[1:]))
     if argv[:1] == ["chat"]:
-        from chatbot import terminal
+        from chatbot.cli import terminal
 
         sys.exit(terminal.main(argv[1:]))
     parser = argparse.ArgumentParser(

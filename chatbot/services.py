@@ -9,16 +9,16 @@ from dataclasses import dataclass
 from flask import current_app
 from flask_socketio import SocketIO
 
-from chatbot.accounts import Accounts
-from chatbot.chat import Chat
-from chatbot.grounding import Grounding
-from chatbot.ingests import Ingests
-from chatbot.library import Library
-from chatbot.limits import Limits
-from chatbot.llm import LLMClient
+from chatbot.accounts.accounts import Accounts
+from chatbot.accounts.limits import Limits
+from chatbot.chat.chat import Chat
+from chatbot.chat.grounding import Grounding
+from chatbot.chat.llm import LLMClient
+from chatbot.db.store import Store
+from chatbot.documents.ingests import Ingests
+from chatbot.documents.library import Library
 from chatbot.metrics import Metrics
 from chatbot.settings import Settings
-from chatbot.store import Store
 
 
 @dataclass(frozen=True)

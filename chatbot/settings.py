@@ -311,7 +311,7 @@ class ChatSettings(BaseModel):
     max_tokens: int = Field(default=512, ge=1, le=32768)
     # None: the server's default model (LLM_MODEL, else the first the server lists).
     model: str | None = Field(default=None, max_length=200)
-    # Retrieval from the user's documents (see chatbot/grounding.py); off by default.
+    # Retrieval from the user's documents (see chatbot/chat/grounding.py); off by default.
     rag: bool = False
     rag_collection: str | None = Field(default=None, max_length=200)
     rag_k: int | None = Field(default=None, ge=1, le=20)

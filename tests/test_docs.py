@@ -201,3 +201,23 @@ def test_packages_keep_their_layers() -> None:
         if crosses(module)
     ]
     assert not crossings, crossings
+
+
+def test_the_chatbots_folders_keep_their_layers() -> None:
+    """docs/architecture.md: what an answer, a document, an account or the store is knows
+    nothing of how it is reached (HTTP, Socket.IO, the command line), so each can be used
+    by any of them (the terminal chat runs the page's own answer steps)."""
+    inner = ("chat", "db", "documents", "accounts")
+    outer = tuple(f"chatbot.{folder}" for folder in ("web", "sockets", "cli"))
+    crossings = [
+        f"{path.relative_to(ROOT)} imports {module}"
+        for folder in inner
+        for path in sorted((ROOT / "chatbot" / folder).rglob("*.py"))
+        for module in imported_modules(path)
+        if module.startswith(outer)
+    ]
+    assert not crossings, crossings
+    # Every module sits in a folder of the table, or at the top as what they all share.
+    top = {p.name for p in (ROOT / "chatbot").glob("*.py")}
+    assert top == {"__init__.py", "__main__.py", "app.py", "services.py", "settings.py",
+                   "common.py", "logs.py", "metrics.py", "bus.py", "datadir.py"}, top

@@ -18,10 +18,10 @@ without a valid session is refused.
 
 from __future__ import annotations
 
-from chatbot.connections import Connections
 from chatbot.services import Services
 from chatbot.sockets.base import guarded_events
 from chatbot.sockets.chat_events import ChatEvents
+from chatbot.sockets.connections import Connections
 from chatbot.sockets.conversation_events import ConversationEvents
 from chatbot.sockets.document_events import DocumentEvents
 from chatbot.sockets.model_events import ModelEvents

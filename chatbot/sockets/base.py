@@ -24,14 +24,14 @@ from flask import request, session
 from flask_socketio import ConnectionRefusedError as Refused
 from flask_socketio import Namespace, disconnect, emit, join_room, leave_room
 
-from chatbot import auth
-from chatbot.accounts import Viewer
+from chatbot.accounts.viewer import Viewer
+from chatbot.chat.model_picker import ModelPicker
 from chatbot.common import browser_room
-from chatbot.connections import Connections
-from chatbot.models import ModelPicker
+from chatbot.db.store import Conversation
 from chatbot.services import Services
 from chatbot.settings import ChatSettings
-from chatbot.store import Conversation
+from chatbot.sockets.connections import Connections
+from chatbot.web import auth
 from rag import RagError
 
 log = logging.getLogger("chatbot.sockets")

@@ -8,11 +8,11 @@ from typing import Any
 from flask import request
 from flask_socketio import emit
 
-from chatbot import commands
-from chatbot.grounding import OneOff, bare_url, url_offer
+from chatbot.chat import commands
+from chatbot.chat.grounding import OneOff, bare_url, url_offer
+from chatbot.db.store import Conversation, Message
 from chatbot.settings import ChatSettings
 from chatbot.sockets.base import BadPayload, Client, EventsBase, guarded
-from chatbot.store import Conversation, Message
 
 
 class ChatEvents(EventsBase):

@@ -1,8 +1,8 @@
 // Documents: which collection this conversation answers from (RAG on/off), adding files and
 // URLs (ingested in the background, progress pushed as `ingest` events), the collections
 // themselves (listed, deleted) and each one's documents (listed, removed, URLs fetched
-// again); and the retrieval debug view under answers. Server side: chatbot/uploads.py,
-// chatbot/ingests.py and chatbot/grounding.py.
+// again); and the retrieval debug view under answers. Server side: chatbot/web/uploads.py,
+// chatbot/documents/ingests.py and chatbot/chat/grounding.py.
 const $ = (selector) => document.querySelector(selector);
 const dialog = $("#documents-dialog");
 const picker = $("#rag-collection");
@@ -330,7 +330,7 @@ function explanation({ collection, passages }) {
   return box;
 }
 
-// The server's test for "only a link" (chatbot/grounding.py URL_ONLY): it answers such a
+// The server's test for "only a link" (chatbot/chat/grounding.py URL_ONLY): it answers such a
 // message with a question, not with an answer.
 export const isBareUrl = (text) => /^<?https?:\/\/\S+?>?$/i.test(text.trim());
 

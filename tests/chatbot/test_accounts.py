@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from chatbot.accounts import AccountError, Accounts, Throttled
+from chatbot.accounts.accounts import AccountError, Accounts, Throttled
+from chatbot.chat.slots import SlotQueue
+from chatbot.db.store import Store
 from chatbot.metrics import Metrics
-from chatbot.slots import SlotQueue
-from chatbot.store import Store
 from tests.chatbot.fake_llm import FakeLLM, Reply
 from tests.chatbot.inprocess import ORIGIN, ChatApp, Tab
 

@@ -8,8 +8,8 @@ import httpx
 import llama_cpp
 import pytest
 
-from chatbot import budget
-from chatbot.llm import LLMClient, estimate_tokens
+from chatbot.chat import budget
+from chatbot.chat.llm import LLMClient, estimate_tokens
 from chatbot.settings import Settings
 from harness.processes import DEFAULT_MODELS_DIR
 from llmserver.chat_format import format_transcript

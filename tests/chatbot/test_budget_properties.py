@@ -1,4 +1,4 @@
-"""Properties of the context budgeter (`chatbot.budget.plan`) over generated conversations
+"""Properties of the context budgeter (`chatbot.chat.budget.plan`) over generated conversations
 (hypothesis): the prompt and the answer never exceed the context window, the answer always
 has its minimum room, the new message is always sent, and the history kept is always the
 newest turns, starting at a question."""
@@ -8,7 +8,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chatbot.budget import (
+from chatbot.chat.budget import (
     MIN_ANSWER_TOKENS,
     PER_MESSAGE_TOKENS,
     PER_PROMPT_TOKENS,

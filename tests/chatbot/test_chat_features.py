@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from chatbot.chat import BUSY
-from chatbot.migrations import MIGRATIONS, migrate
-from chatbot.store import Store
+from chatbot.chat.chat import BUSY
+from chatbot.db.migrations import MIGRATIONS, migrate
+from chatbot.db.store import Store
 from harness.documents import html_page, serve
 from tests.chatbot.fake_llm import FakeLLM, Reply
 from tests.chatbot.inprocess import ORIGIN, ChatApp, Tab

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from chatbot import commands
-from chatbot.accounts import Viewer
-from chatbot.llm import LLMError
+from chatbot.accounts.viewer import Viewer
+from chatbot.chat import commands
+from chatbot.chat.llm import LLMError
 from chatbot.settings import ChatSettings, Settings
 from rag import RagError
 

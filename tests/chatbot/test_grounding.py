@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from chatbot import create_app
-from chatbot.budget import Budget
-from chatbot.grounded_prompt import INSTRUCTIONS, quoted
-from chatbot.grounding import Grounding, bare_url, follow_up, retrieval_query
-from chatbot.passages import Retrieval, fit
+from chatbot.chat.budget import Budget
+from chatbot.chat.grounded_prompt import INSTRUCTIONS, quoted
+from chatbot.chat.grounding import Grounding, bare_url, follow_up, retrieval_query
+from chatbot.chat.passages import Retrieval, fit
+from chatbot.db.store import Message
 from chatbot.settings import ChatSettings
-from chatbot.store import Message
 from rag import Evidence, Passage, Sentence
 from rag.evidence import sentence_spans
 

@@ -23,7 +23,7 @@ from tests.chatbot.fake_llm import FakeLLM
 pytestmark = pytest.mark.slow
 
 CAP = 6
-GRACE = 5  # chatbot.connections.GRACE: let in past the cap only to be told why
+GRACE = 5  # chatbot.sockets.connections.GRACE: let in past the cap only to be told why
 HANDSHAKE_S = 3
 ATTACKER = "203.0.113.7"
 # Generous: the deadline is checked once a second, and the machine is shared.

@@ -1,4 +1,4 @@
-"""The ingestion job queue on its own (chatbot/jobs.py): waiting jobs start round-robin
+"""The ingestion job queue on its own (chatbot/documents/jobs.py): waiting jobs start round-robin
 between users, a user never holds every worker, one collection is written by one job at a
 time, and a queued job cancelled never runs. Jobs here are functions that wait on events."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 
-from chatbot.jobs import Job, JobQueue
+from chatbot.documents.jobs import Job, JobQueue
 
 WAIT_S = 30  # generous: a failure shows as this, not as a hang
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from chatbot.llm import LLMClient
+from chatbot.chat.llm import LLMClient
 from chatbot.settings import Settings
 from harness.documents import serve
 from harness.processes import free_port

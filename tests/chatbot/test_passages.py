@@ -1,11 +1,11 @@
-"""A grounded answer's passages (chatbot.passages): the completion documents, the quote, and
+"""A grounded answer's passages (chatbot.chat.passages): the completion documents, the quote, and
 which sources the finished answer cites and stands on."""
 
 from __future__ import annotations
 
-from chatbot.budget import Budget
-from chatbot.grounded_prompt import COMPLETION_EXAMPLE, completion_prompt
-from chatbot.passages import annotate, cited_numbers, fit
+from chatbot.chat.budget import Budget
+from chatbot.chat.grounded_prompt import COMPLETION_EXAMPLE, completion_prompt
+from chatbot.chat.passages import annotate, cited_numbers, fit
 from chatbot.settings import ChatSettings
 from rag import Evidence, Passage, Sentence
 from rag.evidence import sentence_spans

@@ -18,7 +18,7 @@ import redis
 import yaml
 
 from chatbot.bus import CLAIM_TTL_MS, KEY_PREFIX, STOP_CHANNEL, RedisBus
-from chatbot.chat import BUSY
+from chatbot.chat.chat import BUSY
 from harness.processes import (
     REDIS_SERVER,
     ROOT,

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from chatbot import create_app
-from chatbot.migrations import MIGRATIONS, MigrationError, migrate
-from chatbot.store import TITLE_CHARS, Store
+from chatbot.db.migrations import MIGRATIONS, MigrationError, migrate
+from chatbot.db.store import TITLE_CHARS, Store
 
-# The schema exactly as chatbot/store.py created it before migrations existed: databases
+# The schema exactly as chatbot/db/store.py created it before migrations existed: databases
 # written with it are out there and must open unchanged.
 SCHEMA_BEFORE_MIGRATIONS = """
 CREATE TABLE IF NOT EXISTS browsers (

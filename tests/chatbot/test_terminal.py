@@ -13,9 +13,9 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from chatbot.accounts import Accounts
-from chatbot.store import Store
-from chatbot.terminal_text import sources_text
+from chatbot.accounts.accounts import Accounts
+from chatbot.cli.terminal_text import sources_text
+from chatbot.db.store import Store
 from harness.processes import ROOT, free_port, llmserver
 from harness.uploads import rag_data_dir
 from tests.chatbot.fake_llm import WAIT_S, FakeLLM, Reply

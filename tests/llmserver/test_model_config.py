@@ -16,9 +16,9 @@ import httpx
 import openai
 import pytest
 
-from chatbot import commands
-from chatbot.accounts import Viewer
-from chatbot.llm import LLMClient
+from chatbot.accounts.viewer import Viewer
+from chatbot.chat import commands
+from chatbot.chat.llm import LLMClient
 from chatbot.settings import ChatSettings
 from chatbot.settings import Settings as ChatbotSettings
 from harness.processes import DEFAULT_MODELS_DIR, llmserver

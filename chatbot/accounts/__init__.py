@@ -1,0 +1,2 @@
+"""Users, sessions and sign-in throttling (accounts), the access rules (`Viewer`), and the
+per-user limits."""

@@ -1,0 +1,136 @@
+"""The answer being written, and its tokens relayed to the conversation's room.
+
+Per token the work is a list append and at most one emit. Each `token` event costs the
+chatbot and every browser a thread hand-off and a WebSocket frame, taken from llama.cpp's
+cores: a piece arriving within CHAT_STREAM_INTERVAL_MS of the last event waits for the next
+piece (never longer than one gap between tokens) and they go out as one event.
+
+What was sent is recorded as piece boundaries, so that a stop keeps exactly the text the
+stopping browser displayed, and a tab joining mid-answer gets every piece exactly once.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from chatbot.accounts.viewer import Viewer
+from chatbot.chat.grounding import OneOff
+from chatbot.common import Emit
+from chatbot.metrics import Metrics
+
+
+class Generation:
+    """The answer being written for one conversation."""
+
+    def __init__(self, conversation_id: str, text: str, viewer: Viewer,
+                 on_stored: Callable[[], None] | None = None, once: OneOff | None = None):
+        self.conversation_id = conversation_id
+        self.text = text
+        self.viewer = viewer  # whose answer: their documents, their turn in the queue
+        self.on_stored = on_stored
+        # A command's grounding (`/summarize URL`, `/rag QUESTION`), kept with the question
+        # so that regenerating the answer grounds it the same way.
+        self.once = once
+        self.parts: list[str] = []  # every token received
+        # len(parts) after each `token` event: an event carries parts[previous end:end].
+        self.piece_ends: list[int] = []
+        self.cancelled = threading.Event()
+        self.finished = False
+        # Held while appending+emitting a token and while a joining socket snapshots the
+        # partial answer, so the newcomer gets every piece exactly once.
+        self.lock = threading.Lock()
+        self.started = time.monotonic()
+        self.first_token_at: float | None = None
+        self.last_token_at: float | None = None
+        self.tokens = 0
+        self.model = ""
+        self.prompt_tokens = 0
+        self.sources: list[dict[str, Any]] = []
+        self.seen: dict[str, Any] = {}  # what the model saw (answering.py)
+        self.not_covered: dict[str, Any] | None = None
+        self.user_stored = False
+
+    @property
+    def sent(self) -> int:
+        """Tokens the browsers have been sent."""
+        return self.piece_ends[-1] if self.piece_ends else 0
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"text": "".join(self.parts[: self.sent]), "user": self.text}
+
+    def tokens_per_s(self) -> float:
+        if self.tokens < 2 or self.first_token_at is None or self.last_token_at is None:
+            return 0.0
+        elapsed = self.last_token_at - self.first_token_at
+        return round((self.tokens - 1) / elapsed, 2) if elapsed > 0 else 0.0
+
+    def keep_shown(self, shown: int | None) -> str:
+        """Cut the answer to what was shown and return it: the pieces sent (tokens still
+        waiting never were), or the first `shown` of them when the stopping browser says
+        so. The caller holds `lock`."""
+        ends = self.piece_ends if shown is None else self.piece_ends[:shown]
+        end = ends[-1] if ends else 0
+        del self.parts[end:]
+        self.tokens = min(self.tokens, end)
+        return "".join(self.parts)
+
+
+class Streamer:
+    def __init__(self, emit: Emit, metrics: Metrics, interval_ms: int):
+        self.emit = emit
+        self.metrics = metrics
+        self.interval = interval_ms / 1000
+
+    def relay(self, generation: Generation, stream: Iterable[str]) -> None:
+        """Send the stream's pieces to the room until it ends, the answer is stopped, or it
+        was finished meanwhile (a stop, a deleted conversation)."""
+        last_emit = 0.0
+        for piece in stream:
+            if generation.cancelled.is_set():
+                break
+            now = time.monotonic()
+            with generation.lock:
+                if generation.finished:
+                    break
+                if generation.first_token_at is None and generation.parts:
+                    # The model's text after a quote starts its own paragraph.
+                    piece = piece.lstrip()
+                    if not piece:
+                        continue
+                if generation.first_token_at is None:
+                    generation.first_token_at = now
+                    self.metrics.first_token.observe(now - generation.started)
+                generation.last_token_at = now
+                generation.tokens += 1
+                generation.parts.append(piece)
+                if now - last_emit >= self.interval:
+                    self._send_pending(generation)
+                    last_emit = now
+        self.flush(generation)
+
+    def add_text(self, generation: Generation, text: str) -> None:
+        """Send text that is not the model's: a quote before it, the whole answer when the
+        documents do not cover the question, a citation after it."""
+        with generation.lock:
+            if not generation.cancelled.is_set() and not generation.finished:
+                generation.parts.append(text)
+                self._send_pending(generation)
+
+    def flush(self, generation: Generation) -> None:
+        """Send the pieces still held back, unless the answer was stopped or finished: its
+        text is then what the browsers were already sent."""
+        with generation.lock:
+            if not generation.cancelled.is_set() and not generation.finished:
+                self._send_pending(generation)
+
+    def _send_pending(self, generation: Generation) -> None:
+        """Emit the tokens not sent yet as one piece; the caller holds `generation.lock`."""
+        start = generation.sent
+        if start == len(generation.parts):
+            return
+        generation.piece_ends.append(len(generation.parts))
+        self.emit("token", {"text": "".join(generation.parts[start:])},
+                  generation.conversation_id)

@@ -1,0 +1,1 @@
+"""The conversation store (SQLite) and its schema migrations."""

@@ -1,0 +1,420 @@
+"""Conversation store: SQLite in DATA_DIR, one file, safe to share between threads and
+between the processes of several chatbot instances on one host.
+
+An owner holds conversations: a browser (its signed cookie's random id) when accounts are
+off, a user (`user:<id>`, see accounts.py) when they are on. Every read and write of a
+conversation names its owner, so one owner can never reach another's (the column keeps its
+first name, `browser`). Commits use
+WAL with synchronous=FULL: once a write method returns, the row survives a crash, which is
+what lets the socket layer promise "durable before `done`". WAL lets readers go on while
+another process writes; a writer that finds the file locked waits up to BUSY_TIMEOUT_S
+rather than failing. The schema is brought up to date by `chatbot.db.migrations` when the
+store opens (several processes opening it at once apply each migration once).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import re
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chatbot.db.migrations import migrate
+
+# A conversation without a title yet, as every listing and export names it.
+UNTITLED = "New chat"
+TITLE_CHARS = 60
+# A search answers with the best few; it is a way back to a conversation, not a report.
+SEARCH_RESULTS = 30
+# Words of a search query that count: more would only slow FTS5 down.
+SEARCH_WORDS = 16
+# Around each match of a snippet; control characters, so no text can contain them.
+MARK_START, MARK_END = "\x02", "\x03"
+# A write holds the lock for milliseconds; waiting this long means something is stuck.
+BUSY_TIMEOUT_S = 30.0
+
+
+@dataclass
+class Conversation:
+    id: str
+    title: str
+    created: float
+    updated: float
+    settings: dict[str, Any] = field(default_factory=dict)
+    # id of the oldest message still sent to the model; older ones were dropped for length.
+    context_start: int = 0
+    truncation_noticed: bool = False
+
+    def summary(self) -> dict[str, Any]:
+        return {"id": self.id, "title": self.title or UNTITLED, "updated": self.updated}
+
+
+@dataclass
+class Message:
+    id: int
+    role: str
+    content: str
+    state: str = "done"
+    tokens: int | None = None
+    sources: list[dict[str, Any]] | None = None
+    meta: dict[str, Any] | None = None
+    created: float = 0.0
+
+    def public(self) -> dict[str, Any]:
+        """The form sent to the browser in `history` (the contract's fields, then extras)."""
+        out: dict[str, Any] = {"role": self.role, "content": self.content}
+        if self.sources:
+            out["sources"] = self.sources
+        out["id"] = self.id
+        if self.state != "done":
+            out["state"] = self.state
+        if self.meta:
+            out.update({k: v for k, v in self.meta.items()
+                        if k in ("usage", "tokens_per_s", "error", "finish_reason", "seen",
+                                 "not_covered")})
+        return out
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    conversation: str
+    title: str
+    message: int | None  # None: the title matched
+    snippet: str  # plain text, each match between MARK_START and MARK_END
+
+
+def match_query(text: str) -> str | None:
+    """The FTS5 query for what a user typed: each word quoted (so `"`, `*`, `NEAR`, `OR`
+    and the like are words, never syntax), all required, the last one as a prefix so
+    results come while typing. None when nothing searchable was typed."""
+    words = re.findall(r"\w+", text)[:SEARCH_WORDS]
+    if not words:
+        return None
+    return " ".join(f'"{word}"' for word in words) + "*"
+
+
+def make_title(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1].rstrip() + "…"
+
+
+@contextmanager
+def _opening(path: Path) -> Iterator[None]:
+    """One process at a time past this point, for the set-up of the file. Switching a new
+    database to WAL can fail at once with "database is locked" while another process does
+    the same: SQLite does not call the busy handler there (it would risk a deadlock), so
+    BUSY_TIMEOUT_S does not help; an exclusive lock on a file beside it does."""
+    if str(path) == ":memory:":  # private to this connection: nobody to race
+        yield
+        return
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+class Store:
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, check_same_thread=False,
+                                   isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._lock = threading.Lock()
+        try:
+            with self._lock, _opening(path):
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=FULL")
+                self._db.execute("PRAGMA foreign_keys=ON")
+                migrate(self._db)
+        except Exception:
+            self._db.close()
+            raise
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def write(self, sql: str, args: tuple[Any, ...] = ()) -> sqlite3.Cursor:
+        with self._lock, _full_disk():
+            return self._db.execute(sql, args)
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """Several statements as one: all or none, and no other process's write between
+        them. IMMEDIATE takes the write lock at the start, where waiting for another
+        process is possible, instead of failing on the first write."""
+        with self._lock, _full_disk():
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                if self._db.in_transaction:  # some errors roll back on their own
+                    self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def read(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    # Conversations -----------------------------------------------------------------
+
+    def current(self, browser: str) -> Conversation:
+        """The conversation this browser last used, created on first use."""
+        rows = self.read(
+            "SELECT c.* FROM browsers b JOIN conversations c ON c.id = b.current "
+            "WHERE b.id = ? AND c.browser = b.id", (browser,))
+        if rows:
+            return _conversation(rows[0])
+        latest = self.read("SELECT * FROM conversations WHERE browser = ? "
+                            "ORDER BY updated DESC LIMIT 1", (browser,))
+        if latest:
+            conversation = _conversation(latest[0])
+            self.set_current(browser, conversation.id)
+            return conversation
+        return self.create(browser)
+
+    def create(self, browser: str, settings: dict[str, Any] | None = None) -> Conversation:
+        now = time.time()
+        conversation = Conversation(id=uuid.uuid4().hex, title="", created=now, updated=now,
+                                    settings=settings or {})
+        self.write("INSERT INTO conversations (id, browser, created, updated, settings) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (conversation.id, browser, now, now, json.dumps(conversation.settings)))
+        self.set_current(browser, conversation.id)
+        return conversation
+
+    def set_current(self, browser: str, conversation_id: str) -> None:
+        self.write("INSERT INTO browsers (id, current, created) VALUES (?, ?, ?) "
+                    "ON CONFLICT (id) DO UPDATE SET current = excluded.current",
+                    (browser, conversation_id, time.time()))
+
+    def get(self, browser: str, conversation_id: str) -> Conversation | None:
+        rows = self.read("SELECT * FROM conversations WHERE id = ? AND browser = ?",
+                          (conversation_id, browser))
+        return _conversation(rows[0]) if rows else None
+
+    def conversations(self, browser: str) -> list[Conversation]:
+        """Newest activity first."""
+        rows = self.read("SELECT * FROM conversations WHERE browser = ? "
+                          "ORDER BY updated DESC, created DESC", (browser,))
+        return [_conversation(r) for r in rows]
+
+    def rename(self, browser: str, conversation_id: str, title: str) -> bool:
+        cursor = self.write("UPDATE conversations SET title = ? WHERE id = ? AND browser = ?",
+                             (make_title(title), conversation_id, browser))
+        return cursor.rowcount == 1
+
+    def delete(self, browser: str, conversation_id: str) -> bool:
+        cursor = self.write("DELETE FROM conversations WHERE id = ? AND browser = ?",
+                             (conversation_id, browser))
+        return cursor.rowcount == 1
+
+    def update_settings(self, conversation_id: str, settings: dict[str, Any]) -> None:
+        self.write("UPDATE conversations SET settings = ? WHERE id = ?",
+                    (json.dumps(settings), conversation_id))
+
+    def set_context_start(self, conversation_id: str, message_id: int, noticed: bool) -> None:
+        self.write("UPDATE conversations SET context_start = ?, truncation_noticed = ? "
+                    "WHERE id = ?", (message_id, int(noticed), conversation_id))
+
+    # Messages ----------------------------------------------------------------------
+
+    def messages(self, conversation_id: str) -> list[Message]:
+        rows = self.read("SELECT * FROM messages WHERE conversation = ? ORDER BY id",
+                          (conversation_id,))
+        return [_message(r) for r in rows]
+
+    def add_message(self, conversation_id: str, role: str, content: str, *, state: str = "done",
+                    tokens: int | None = None, sources: list[dict[str, Any]] | None = None,
+                    meta: dict[str, Any] | None = None) -> int:
+        """Append a message; the conversation's first user message becomes its title."""
+        now = time.time()
+        with self.transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO messages (conversation, role, content, state, tokens, sources, "
+                "meta, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (conversation_id, role, content, state, tokens,
+                 json.dumps(sources) if sources else None,
+                 json.dumps(meta) if meta else None, now))
+            db.execute("UPDATE conversations SET updated = ? WHERE id = ?",
+                       (now, conversation_id))
+            if role == "user":
+                db.execute("UPDATE conversations SET title = ? WHERE id = ? AND title = ''",
+                           (make_title(content), conversation_id))
+            assert cursor.lastrowid is not None
+            return cursor.lastrowid
+
+    def truncate(self, conversation_id: str, message_id: int) -> None:
+        """Delete `message_id` and every later message of the conversation (an edited or
+        regenerated turn replaces them). A context window that began among them starts
+        over, for the budget to fit again; a title made from a removed first question goes
+        too, for the question replacing it to name the conversation."""
+        with self.transaction() as db:
+            first = db.execute("SELECT m.id, m.content, c.title FROM messages m JOIN "
+                               "conversations c ON c.id = m.conversation WHERE c.id = ? AND "
+                               "m.role = 'user' ORDER BY m.id LIMIT 1",
+                               (conversation_id,)).fetchone()
+            if (first is not None and first["id"] >= message_id
+                    and first["title"] == make_title(first["content"])):
+                db.execute("UPDATE conversations SET title = '' WHERE id = ?",
+                           (conversation_id,))
+            db.execute("DELETE FROM messages WHERE conversation = ? AND id >= ?",
+                       (conversation_id, message_id))
+            db.execute("UPDATE conversations SET updated = ?, context_start = CASE WHEN "
+                       "context_start >= ? THEN 0 ELSE context_start END WHERE id = ?",
+                       (time.time(), message_id, conversation_id))
+
+    def last_question(self, conversation_id: str) -> int | None:
+        """The id of the conversation's newest user message."""
+        rows = self.read("SELECT MAX(id) FROM messages WHERE conversation = ? "
+                         "AND role = 'user'", (conversation_id,))
+        return rows[0][0]
+
+    def import_conversation(self, owner: str, title: str, created: float,
+                            messages: list[Message]) -> Conversation:
+        """A new conversation of `owner` holding `messages` as given (their ids are
+        ignored), all or nothing."""
+        now = time.time()
+        conversation = Conversation(id=uuid.uuid4().hex, title=make_title(title),
+                                    created=created, updated=now)
+        with self.transaction() as db:
+            db.execute("INSERT INTO conversations (id, browser, title, created, updated, "
+                       "settings) VALUES (?, ?, ?, ?, ?, '{}')",
+                       (conversation.id, owner, conversation.title, created, now))
+            db.executemany(
+                "INSERT INTO messages (conversation, role, content, state, sources, meta, "
+                "created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(conversation.id, m.role, m.content, m.state,
+                  json.dumps(m.sources) if m.sources else None,
+                  json.dumps(m.meta) if m.meta else None, m.created) for m in messages])
+        return conversation
+
+    def search(self, owner: str, text: str) -> list[SearchHit]:
+        """`owner`'s conversations whose title or messages hold every word of `text`:
+        titles first, then messages, each best first. A title is left out when a message of
+        its conversation matched: that result leads there too, and to the words."""
+        query = match_query(text)
+        if query is None:
+            return []
+        marks = (MARK_START, MARK_END, "…")
+        titles = self.read(
+            "SELECT c.id, c.title, snippet(titles_fts, 1, ?, ?, ?, 12) AS snippet "
+            "FROM titles_fts JOIN conversations c ON c.id = titles_fts.conversation "
+            "WHERE titles_fts MATCH ? AND c.browser = ? ORDER BY rank LIMIT ?",
+            (*marks, query, owner, SEARCH_RESULTS))
+        found = self.read(
+            "SELECT m.id, m.conversation, c.title, "
+            "snippet(messages_fts, 0, ?, ?, ?, 12) AS snippet "
+            "FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid "
+            "JOIN conversations c ON c.id = m.conversation "
+            "WHERE messages_fts MATCH ? AND c.browser = ? ORDER BY rank LIMIT ?",
+            (*marks, query, owner, SEARCH_RESULTS))
+        messages = [SearchHit(r["conversation"], r["title"], r["id"], r["snippet"])
+                    for r in found]
+        shown = {hit.conversation for hit in messages}
+        hits = [SearchHit(r["id"], r["title"], None, r["snippet"]) for r in titles
+                if r["id"] not in shown]
+        hits += messages
+        return hits[:SEARCH_RESULTS]
+
+    def set_tokens(self, message_id: int, tokens: int) -> None:
+        self.write("UPDATE messages SET tokens = ? WHERE id = ?", (tokens, message_id))
+
+    def questions_since(self, owner: str, since: float) -> int:
+        """Questions `owner` asked after `since` (counted here, so every instance sharing
+        the database counts the same; kept apart from the messages, so that deleting,
+        editing or regenerating a turn does not give the question back)."""
+        return self.read("SELECT COUNT(*) FROM asked WHERE owner = ? AND at > ?",
+                         (owner, since))[0][0]
+
+    def record_question(self, owner: str, keep_s: float) -> None:
+        now = time.time()
+        with self.transaction() as db:
+            db.execute("INSERT INTO asked (owner, at) VALUES (?, ?)", (owner, now))
+            db.execute("DELETE FROM asked WHERE owner = ? AND at < ?", (owner, now - keep_s))
+
+    # Uploads -----------------------------------------------------------------------
+
+    def add_uploads(self, owner: str, collection: str, items: list[tuple[str, int]]) -> None:
+        """Record what `owner` added to `collection`: (file id or URL, bytes) each."""
+        now = time.time()
+        with self.transaction() as db:
+            db.executemany("INSERT INTO uploads (file, owner, collection, bytes, created) "
+                           "VALUES (?, ?, ?, ?, ?)",
+                           [(item, owner, collection, size, now) for item, size in items])
+
+    def upload_usage(self, owner: str, since: float) -> tuple[int, int]:
+        """What `owner` added after `since` (files and URLs), and the bytes of the distinct
+        files they keep."""
+        added = self.read("SELECT COUNT(*) FROM uploads WHERE owner = ? AND created > ?",
+                          (owner, since))[0][0]
+        kept = self.read("SELECT COALESCE(SUM(bytes), 0) FROM (SELECT MAX(bytes) AS bytes "
+                         "FROM uploads WHERE owner = ? AND removed IS NULL GROUP BY file)",
+                         (owner,))[0][0]
+        return added, kept
+
+    def forget_collection(self, collection: str) -> None:
+        """Its uploads no longer count against their owners' storage (they still count
+        against the uploads per day, until a day has passed)."""
+        self._forget("collection = ?", (collection,))
+
+    def forget_upload(self, collection: str, file: str) -> None:
+        """One upload (file id or URL) left `collection`: as forget_collection, for it."""
+        self._forget("collection = ? AND file = ?", (collection, file))
+
+    def _forget(self, where: str, args: tuple[str, ...]) -> None:
+        now = time.time()
+        with self.transaction() as db:
+            db.execute(f"UPDATE uploads SET removed = ? WHERE {where} AND removed IS NULL",
+                       (now, *args))
+            # Counted by nothing any more: neither storage nor the last day's uploads.
+            db.execute("DELETE FROM uploads WHERE removed IS NOT NULL AND created < ?",
+                       (now - 86400,))
+
+    def upload_places(self, file: str) -> list[tuple[str, str]]:
+        """(owner, collection) of every time this file was added."""
+        return [(r["owner"], r["collection"]) for r in
+                self.read("SELECT DISTINCT owner, collection FROM uploads WHERE file = ?",
+                          (file,))]
+
+
+class StoreFull(Exception):
+    """The database could not grow (its disk is full); nothing of the write was kept."""
+
+
+@contextmanager
+def _full_disk() -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if getattr(exc, "sqlite_errorcode", None) != sqlite3.SQLITE_FULL:
+            raise
+        raise StoreFull("The server's disk is full: this message could not be saved. Ask "
+                        "whoever runs this server to free some space, then send it again."
+                        ) from exc
+
+
+def _conversation(row: sqlite3.Row) -> Conversation:
+    return Conversation(id=row["id"], title=row["title"], created=row["created"],
+                        updated=row["updated"], settings=json.loads(row["settings"]),
+                        context_start=row["context_start"],
+                        truncation_noticed=bool(row["truncation_noticed"]))
+
+
+def _message(row: sqlite3.Row) -> Message:
+    return Message(id=row["id"], role=row["role"], content=row["content"], state=row["state"],
+                   tokens=row["tokens"],
+                   sources=json.loads(row["sources"]) if row["sources"] else None,
+                   meta=json.loads(row["meta"]) if row["meta"] else None,
+                   created=row["created"])

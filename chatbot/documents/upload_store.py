@@ -1,0 +1,170 @@
+"""Uploaded files on disk, kept exactly as long as a document needs them.
+
+A file is stored as uploads/<sha256 of the content>/<sanitized name>: the client's file name
+is never used as a path, and the same file uploaded again under the same name is the same
+source, so re-ingesting it replaces its chunks rather than duplicating them. The same bytes
+under another name (another user's, typically) are a hard link in the same folder: stored
+once on disk, yet each uploader's document keeps the uploader's own name (answering with the
+first uploader's name told others what someone else had called the file).
+
+A stored path is referenced by every collection holding a document of it and by every
+queued or running job about to ingest it. When a document is removed, a collection deleted
+or a job ends, the paths it referenced that nothing references any more are deleted; the
+bytes go with the last link (the file system counts the links), the folder with its last
+file. So upload, delete, repeat does not fill the disk, and /files/ stops serving a file
+once no document has it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+import threading
+from collections import Counter
+from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
+from pathlib import Path
+
+from werkzeug.datastructures import FileStorage
+from werkzeug.utils import secure_filename
+
+from rag import SUPPORTED_EXTENSIONS, Rag, RagError
+
+log = logging.getLogger("chatbot.documents.upload_store")
+
+COPY_CHUNK = 1024 * 1024
+
+
+class Refused(Exception):
+    """An upload or URL this server will not take; the message says why, for the user."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+class UploadStore:
+    def __init__(self, folder: Path, rag: Rag, *, max_files: int, max_bytes: int,
+                 max_mb: float):
+        self.folder = folder
+        self.rag = rag
+        self.max_files = max_files
+        self.max_bytes = max_bytes
+        self.max_mb = max_mb
+        # Paths stored for a job that has not ended yet: never removed under it.
+        self._pending: Counter[str] = Counter()
+        # Storing (linking to a folder) and removing (unlinking its last file) exclude each
+        # other, so a new link is never made to a file being removed.
+        self._lock = threading.Lock()
+
+    def store(self, files: list[FileStorage], held: AbstractSet[str] = frozenset()
+              ) -> list[str]:
+        """Check every file, then store them; any refusal refuses the whole upload. The
+        paths count as referenced until `finished` is called with them. held: the sources
+        of the collection they go to; the same bytes already there under another name are
+        that document again (re-ingested, not duplicated), whoever named it (all who may
+        write a collection may read its listing, so no name is shown to a stranger)."""
+        if not files:
+            raise Refused("Choose at least one file.")
+        if len(files) > self.max_files:
+            raise Refused(f"{len(files)} files at once; at most {self.max_files} per upload.")
+        for f in files:
+            if Path(f.filename or "").suffix.lower() not in SUPPORTED_EXTENSIONS:
+                raise Refused(f"{_shown(f)}: only PDF, HTML, Markdown and text files "
+                              f"({', '.join(sorted(SUPPORTED_EXTENSIONS))}) can be added.")
+        stored: list[str] = []
+        try:
+            for f in files:
+                stored.append(str(self._store(f, held)))
+        except BaseException:
+            self.finished(stored)  # what was stored before the refusal is not kept
+            raise
+        return stored
+
+    def finished(self, paths: Iterable[str]) -> None:
+        """A job about `paths` ended (or never started): remove those nothing needs now."""
+        paths = list(paths)
+        with self._lock:
+            for p in paths:
+                self._pending[p] -= 1
+                if self._pending[p] <= 0:
+                    del self._pending[p]
+        self.release(paths)
+
+    def release(self, sources: Iterable[str]) -> list[str]:
+        """Delete those of `sources` that are uploads no collection or job references any
+        more (a document removed, a collection deleted); the paths deleted."""
+        candidates = [s for s in dict.fromkeys(sources) if self._is_upload(s)]
+        if not candidates:
+            return []
+        removed: list[str] = []
+        with self._lock:
+            unused = [s for s in candidates if s not in self._pending]
+            try:
+                held = self.rag.held(unused) if unused else set()
+            except RagError as exc:  # the store cannot say: keep the files, never guess
+                log.warning("kept uploads that may be unused: %s", exc)
+                return []
+            for source in unused:
+                if source in held:
+                    continue
+                path = Path(source)
+                path.unlink(missing_ok=True)
+                removed.append(source)
+                with contextlib.suppress(OSError):  # not empty: other names remain
+                    path.parent.rmdir()
+        return removed
+
+    def _is_upload(self, source: str) -> bool:
+        path = Path(source)
+        return path.is_absolute() and path.parent.parent == self.folder
+
+    def _store(self, upload: FileStorage, held: AbstractSet[str]) -> Path:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256()
+        size = 0
+        with tempfile.NamedTemporaryFile(dir=self.folder, prefix=".part-",
+                                         delete=False) as out:
+            try:
+                while piece := upload.stream.read(COPY_CHUNK):
+                    size += len(piece)
+                    if size > self.max_bytes:
+                        raise Refused(f"{_shown(upload)} is larger than the "
+                                      f"{self.max_mb:g} MB limit.", 413)
+                    digest.update(piece)
+                    out.write(piece)
+            except BaseException:
+                Path(out.name).unlink(missing_ok=True)
+                raise
+        if size == 0:
+            Path(out.name).unlink(missing_ok=True)
+            raise Refused(f"{_shown(upload)} is empty.")
+        folder = self.folder / digest.hexdigest()[:32]
+        suffix = Path(upload.filename or "").suffix.lower()
+        target = folder / ((secure_filename(Path(upload.filename or "").stem)[:80]
+                            or "upload") + suffix)
+        with self._lock:
+            folder.mkdir(exist_ok=True)
+            existing = sorted(p for p in folder.iterdir() if p.is_file())
+            target = next((p for p in existing if str(p) in held), target)
+            self._pending[str(target)] += 1
+            if target.exists():  # the same bytes under the same name: the same source
+                Path(out.name).unlink(missing_ok=True)
+            elif existing:  # the same bytes under this uploader's own name: one copy
+                try:
+                    os.link(existing[0], target)
+                    Path(out.name).unlink(missing_ok=True)
+                except OSError:  # a file system without hard links: a copy, still correct
+                    shutil.move(out.name, target)
+            else:
+                shutil.move(out.name, target)
+        return target
+
+
+def _shown(upload: FileStorage) -> str:
+    """The client's file name, for messages only (never a path)."""
+    return Path((upload.filename or "file").replace("\\", "/")).name[:100] or "file"
