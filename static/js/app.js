@@ -2,6 +2,7 @@
 // (copy, regenerate, edit and resend), the composer.
 // Protocol and page hooks: docs/protocol.md (#messages, .msg.user, .msg.assistant with
 // data-state, #prompt, #send, #stop, .sources, a.cite, #source-panel).
+import * as events from "./events.js";
 import { io } from "/vendor/socket.io.esm.min.js";
 import { enableCopyButtons, renderInto } from "./render.js";
 import { linkCitations, normalizeSources, notCoveredNote, seenBox, sourcesBox } from "./citations.js";
@@ -228,7 +229,7 @@ function finish(view) {
 function stop() {
   if (!current) return;
   // What this page showed is what is kept (unknown for an answer joined mid-stream).
-  socket.emit("stop", current.pieces === null ? {} : { shown: current.pieces });
+  socket.emit(events.STOP, current.pieces === null ? {} : { shown: current.pieces });
   // The answer ends on screen now; tokens already on their way are dropped, and the
   // server's `done` adds the figures.
   stopped = current;
@@ -257,29 +258,29 @@ function send() {
   autoGrow();
   // Commands, and a message that is only a link (the server asks about it), start no answer.
   if (text.startsWith("/") || isBareUrl(text)) {
-    socket.emit("message", { text });
+    socket.emit(events.MESSAGE, { text });
     return;
   }
   addUser(text);
   current = addAssistant();
   setBusy(true);
-  socket.emit("message", { text });
+  socket.emit(events.MESSAGE, { text });
 }
 
 // Socket events -----------------------------------------------------------------------
 
-socket.on("connect", () => {
+socket.on(events.CONNECT, () => {
   sessionStorage.removeItem("reloaded-for-cookie");
   connection.dataset.state = "connected";
   connection.textContent = "Connected";
   sendButton.disabled = false;
 });
-socket.on("disconnect", () => {
+socket.on(events.DISCONNECT, () => {
   connection.dataset.state = "reconnecting";
   connection.textContent = "Reconnecting…";
   sendButton.disabled = true;
 });
-socket.on("connect_error", (error) => {
+socket.on(events.CONNECT_ERROR, (error) => {
   // Refused: this page's cookie is no longer valid (e.g. the server's key changed, or with
   // accounts the session ended). A reload gets a fresh one, or the sign-in page; once per
   // connection, so a server that keeps refusing cannot cause a reload loop.
@@ -295,7 +296,7 @@ socket.on("connect_error", (error) => {
   sendButton.disabled = true;
 });
 
-socket.on("history", (data) => {
+socket.on(events.HISTORY, (data) => {
   messages.replaceChildren();
   current = null;
   stopped = null;
@@ -329,18 +330,18 @@ socket.on("history", (data) => {
   sidebar.revealPending(data.conversation.id);
 });
 
-socket.on("user_message", ({ text }) => {
+socket.on(events.USER_MESSAGE, ({ text }) => {
   addUser(text);
   startAnswer();
 });
 
 // The question being answered was stored: it can be edited from now on.
-socket.on("user_stored", ({ id }) => {
+socket.on(events.USER_STORED, ({ id }) => {
   const questions = messages.querySelectorAll(".msg.user");
   if (questions.length) setId(questions[questions.length - 1], id);
 });
 
-socket.on("token", ({ text }) => {
+socket.on(events.TOKEN, ({ text }) => {
   if (stopped) return;
   if (!current) startAnswer();
   if (!current.text) current.status.textContent = "";
@@ -349,7 +350,7 @@ socket.on("token", ({ text }) => {
   scheduleRender(current);
 });
 
-socket.on("done", (data) => {
+socket.on(events.DONE, (data) => {
   const view = data.stopped && stopped ? stopped : current;
   if (data.stopped) stopped = null;
   if (!view) return;
@@ -360,9 +361,9 @@ socket.on("done", (data) => {
 });
 
 // Accounts on: this browser signed out (here or in another tab), or its user was disabled.
-socket.on("signed_out", () => window.location.assign("/login"));
+socket.on(events.SIGNED_OUT, () => window.location.assign("/login"));
 
-socket.on("error", ({ message }) => {
+socket.on(events.ERROR, ({ message }) => {
   if (current) {
     const view = current;
     finish(view);
@@ -372,7 +373,7 @@ socket.on("error", ({ message }) => {
   }
 });
 
-socket.on("status", ({ state, position }) => {
+socket.on(events.STATUS, ({ state, position }) => {
   if (!current) {
     searchedAhead = state === "retrieving" || (searchedAhead && state !== "idle");
     return;
@@ -387,17 +388,17 @@ socket.on("status", ({ state, position }) => {
   }
 });
 
-socket.on("notice", ({ text, level, context_from: from, actions }) => {
+socket.on(events.NOTICE, ({ text, level, context_from: from, actions }) => {
   if (from && !current?.text) addContextDivider();
-  addActions(addNotice(text, level), actions, (command) => socket.emit("message", { text: command }));
+  addActions(addNotice(text, level), actions, (command) => socket.emit(events.MESSAGE, { text: command }));
 });
 
-socket.on("conversations", ({ conversations }) => {
+socket.on(events.CONVERSATIONS, ({ conversations }) => {
   sidebar.show(conversations);
   const active = conversations.find((c) => c.id === sidebar.activeId());
   if (active) showTitle(active.title);
 });
-socket.on("settings", (values) => {
+socket.on(events.SETTINGS, (values) => {
   settings.show(values);
   rag.show(values);
 });
@@ -420,7 +421,7 @@ function ready() {
 // The server answers both by showing every tab the shortened conversation (`history`),
 // then the question again (`user_message`) and the new answer.
 function regenerate() {
-  if (ready()) socket.emit("regenerate", {});
+  if (ready()) socket.emit(events.REGENERATE, {});
 }
 
 function startEdit(el) {
@@ -450,7 +451,7 @@ function startEdit(el) {
       return;
     }
     if (!ready()) return;
-    socket.emit("edit", { id: Number(el.dataset.id), text });
+    socket.emit(events.EDIT, { id: Number(el.dataset.id), text });
     close();
   });
   area.addEventListener("keydown", (event) => {

@@ -3,6 +3,7 @@
 // themselves (listed, deleted) and each one's documents (listed, removed, URLs fetched
 // again); and the retrieval debug view under answers. Server side: chatbot/uploads.py,
 // chatbot/ingests.py and chatbot/grounding.py.
+import * as events from "./events.js";
 const $ = (selector) => document.querySelector(selector);
 const dialog = $("#documents-dialog");
 const picker = $("#rag-collection");
@@ -64,7 +65,7 @@ export function initRag(socket) {
         panelTitle.textContent = `Documents in “${c.name}”`;
         panelStatus.textContent = "Loading…";
         documentsTable.replaceChildren();
-        socket.emit("documents", { collection: c.name });
+        socket.emit(events.DOCUMENTS, { collection: c.name });
       });
       row.insertCell().append(open);
       row.insertCell().textContent = `${plural(c.documents, "document")}, ${plural(c.chunks, "chunk")}`;
@@ -78,7 +79,7 @@ export function initRag(socket) {
         share.className = "share";
         share.textContent = c.shared ? "Unshare" : "Share";
         share.setAttribute("aria-label", `${share.textContent} collection ${c.name}`);
-        share.addEventListener("click", () => socket.emit("share_collection", { name: c.name, shared: !c.shared }));
+        share.addEventListener("click", () => socket.emit(events.SHARE_COLLECTION, { name: c.name, shared: !c.shared }));
         actions.append(share);
       }
       if (c.yours === false) continue;
@@ -89,7 +90,7 @@ export function initRag(socket) {
       remove.setAttribute("aria-label", `Delete collection ${c.name}`);
       remove.addEventListener("click", () => {
         if (confirm(`Delete collection “${c.name}” and all its chunks?`)) {
-          socket.emit("delete_collection", { name: c.name });
+          socket.emit(events.DELETE_COLLECTION, { name: c.name });
         }
       });
       actions.append(remove);
@@ -142,11 +143,11 @@ export function initRag(socket) {
       if (!data.can_change) continue;
       if (d.kind === "url") {
         actions.append(button("Re-fetch", "refetch", `Fetch ${d.name} again`,
-          () => socket.emit("refetch_document", { collection: data.collection, id: d.id })));
+          () => socket.emit(events.REFETCH_DOCUMENT, { collection: data.collection, id: d.id })));
       }
       actions.append(button("Remove", "danger remove-document", `Remove ${d.name}`, () => {
         if (confirm(`Remove “${d.name}” and its chunks from “${data.collection}”?`)) {
-          socket.emit("remove_document", { collection: data.collection, id: d.id });
+          socket.emit(events.REMOVE_DOCUMENT, { collection: data.collection, id: d.id });
         }
       }));
     }
@@ -201,14 +202,14 @@ export function initRag(socket) {
   });
   picker.addEventListener("change", () => {
     const name = picker.value;
-    socket.emit("settings", name ? { rag: true, rag_collection: name } : { rag: false });
+    socket.emit(events.SETTINGS, name ? { rag: true, rag_collection: name } : { rag: false });
   });
   chip.addEventListener("click", () => {
-    socket.emit("collections", {});
+    socket.emit(events.COLLECTIONS, {});
     dialog.showModal();
   });
 
-  socket.on("collections", (data) => {
+  socket.on(events.COLLECTIONS, (data) => {
     known = data.collections || [];
     fallback = data.default || fallback;
     accounts = Boolean(data.accounts);
@@ -237,7 +238,7 @@ export function initRag(socket) {
     }
   }
 
-  socket.on("ingest", (data) => {
+  socket.on(events.INGEST, (data) => {
     const el = job(data.job);
     el.dataset.state = data.state;
     const what = `${data.names.join(", ")} → ${data.collection}`;
@@ -248,7 +249,7 @@ export function initRag(socket) {
       el.textContent = `Ingesting ${what}: ${plural(data.documents_done, "document")}, ${plural(data.chunks_done, "chunk")} so far (${data.source}: ${data.status})`;
     } else {
       el.textContent = data.text;
-      if (data.collection === shown && !panel.hidden) socket.emit("documents", { collection: shown });
+      if (data.collection === shown && !panel.hidden) socket.emit(events.DOCUMENTS, { collection: shown });
     }
     if (live) {
       const button = document.createElement("button");
@@ -259,13 +260,13 @@ export function initRag(socket) {
       el.append(" ", button);
     }
   });
-  socket.on("documents", showDocuments);
-  socket.on("connect", () => {
-    socket.emit("collections", {});
-    socket.emit("retrieval_debug", { on: debugBox.checked });
+  socket.on(events.DOCUMENTS, showDocuments);
+  socket.on(events.CONNECT, () => {
+    socket.emit(events.COLLECTIONS, {});
+    socket.emit(events.RETRIEVAL_DEBUG, { on: debugBox.checked });
   });
   // Someone's collections changed; the listing is per user, so ask for ours.
-  socket.on("collections_changed", () => socket.emit("collections", {}));
+  socket.on(events.COLLECTIONS_CHANGED, () => socket.emit(events.COLLECTIONS, {}));
 
   // Retrieval debug view: a setting of this browser (the server is told on each connect),
   // applied like the other settings when the settings dialog is saved.
@@ -278,13 +279,13 @@ export function initRag(socket) {
     }
     if (debugBox.checked === on) return;
     localStorage.setItem(DEBUG_KEY, debugBox.checked ? "on" : "off");
-    socket.emit("retrieval_debug", { on: debugBox.checked });
+    socket.emit(events.RETRIEVAL_DEBUG, { on: debugBox.checked });
   });
   let explained = null; // the `retrieval` event of the answer being written
-  socket.on("retrieval", (data) => {
+  socket.on(events.RETRIEVAL, (data) => {
     explained = data;
   });
-  socket.on("done", () => {
+  socket.on(events.DONE, () => {
     const data = explained;
     explained = null;
     if (!data || !debugBox.checked) return;
