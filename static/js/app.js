@@ -6,7 +6,9 @@ import * as events from "./events.js";
 import { io } from "/vendor/socket.io.esm.min.js";
 import { enableCopyButtons, renderInto } from "./render.js";
 import { linkCitations, normalizeSources, notCoveredNote, seenBox, sourcesBox } from "./citations.js";
-import { addActions, initRag, isBareUrl } from "./rag.js";
+import { initCollections } from "./documents/collections.js";
+import { initRetrievalDebug } from "./documents/retrieval-debug.js";
+import { initUploads } from "./documents/uploads.js";
 import { initSettings } from "./settings.js";
 import { initSidebar } from "./sidebar.js";
 import { initSourcePanel } from "./sourcepanel.js";
@@ -30,12 +32,36 @@ let searchedAhead = false;
 const socket = io({ transports: ["websocket", "polling"] });
 const sidebar = initSidebar(socket, reveal);
 const settings = initSettings(socket);
-const rag = initRag(socket);
+const collections = initCollections(socket);
+initUploads(socket, collections.ingested);
+initRetrievalDebug(socket);
 const sourcePanel = initSourcePanel();
 let shownConversation = null; // the conversation on screen, whose sources the panel shows
 // Each assistant message's view (its Markdown source is what its Copy button copies).
 const views = new WeakMap();
 enableCopyButtons(messages, (button) => views.get(button.closest(".msg"))?.text ?? "");
+
+// The server's test for "only a link" (chatbot/grounding.py URL_ONLY): it answers such a
+// message with a question, not with an answer.
+const isBareUrl = (text) => /^<?https?:\/\/\S+?>?$/i.test(text.trim());
+
+// Buttons under a notice that ask something ("Summarize it"): each sends its command.
+function addActions(element, actions, send) {
+  if (!actions || !actions.length) return;
+  const row = document.createElement("div");
+  row.className = "actions";
+  for (const { label, text } of actions) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = label;
+    button.addEventListener("click", () => {
+      row.remove();
+      send(text);
+    });
+    row.append(button);
+  }
+  element.append(row);
+}
 
 // Rendering ---------------------------------------------------------------------------
 
@@ -309,7 +335,7 @@ socket.on(events.HISTORY, (data) => {
   shownConversation = data.conversation.id;
   showTitle(data.conversation.title);
   settings.show(data.settings);
-  rag.show(data.settings);
+  collections.show(data.settings);
   for (const m of data.messages) {
     if (data.context_from && m.id === data.context_from && messages.children.length) addContextDivider();
     if (m.role === "user") {
@@ -400,7 +426,7 @@ socket.on(events.CONVERSATIONS, ({ conversations }) => {
 });
 socket.on(events.SETTINGS, (values) => {
   settings.show(values);
-  rag.show(values);
+  collections.show(values);
 });
 
 // Message actions: regenerate, edit and resend; a search result revealed -----------------
