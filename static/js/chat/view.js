@@ -3,7 +3,8 @@
 // under them), notices and the context divider. No socket here: answers.js decides what to
 // show, this module only shows it.
 import { renderInto } from "../render.js";
-import { linkCitations, normalizeSources, notCoveredNote, seenBox, sourcesBox } from "./citations.js";
+import { linkCitations, normalizeSources, sourcesBox } from "./citations.js";
+import { notCoveredNote, seenBox } from "./notes.js";
 
 export const messages = document.querySelector("#messages");
 const empty = document.querySelector("#empty");
