@@ -1,5 +1,6 @@
 // The settings panel: per-conversation system prompt, temperature, top_p, answer length and
 // model; and, for whoever may (the local user, or an admin with accounts), pulling a model.
+import * as events from "./events.js";
 const dialog = document.querySelector("#settings-dialog");
 const form = document.querySelector("#settings-form");
 const modelSelect = document.querySelector("#settings-model");
@@ -60,7 +61,7 @@ export function initSettings(socket) {
     pulling = name;
     setStatus(`Asking the model server for ${name}…`, "running");
     for (const button of catalogList.querySelectorAll("button.pull")) button.disabled = true;
-    socket.emit("pull_model", { model: name });
+    socket.emit(events.PULL_MODEL, { model: name });
   }
 
   function setStatus(text, state) {
@@ -68,7 +69,7 @@ export function initSettings(socket) {
     pullStatus.dataset.state = state;
   }
 
-  socket.on("models", (listing) => {
+  socket.on(events.MODELS, (listing) => {
     offered = listing.models;
     serverDefault = listing.current;
     catalog = listing.catalog;
@@ -77,7 +78,7 @@ export function initSettings(socket) {
     showCatalog();
   });
 
-  socket.on("model_pull", ({ model, state, bytes, total, error, alias }) => {
+  socket.on(events.MODEL_PULL, ({ model, state, bytes, total, error, alias }) => {
     pulling = null;
     const name = model || "the model";
     if (state === "running") {
@@ -92,7 +93,7 @@ export function initSettings(socket) {
 
   // A pull refused (not allowed, another under way, the server unreachable) is an `error`;
   // said here too, since the dialog covers the chat where errors are shown.
-  socket.on("error", ({ message }) => {
+  socket.on(events.ERROR, ({ message }) => {
     if (pulling === null) return;
     pulling = null;
     setStatus(message, "failed");
@@ -102,13 +103,13 @@ export function initSettings(socket) {
   modelSelect.addEventListener("change", describe);
 
   document.querySelector("#open-settings").addEventListener("click", () => {
-    socket.emit("models", {});
+    socket.emit(events.MODELS, {});
     dialog.showModal();
   });
   dialog.addEventListener("close", () => {
     if (dialog.returnValue !== "save") return;
     const data = new FormData(form);
-    socket.emit("settings", {
+    socket.emit(events.SETTINGS, {
       system_prompt: data.get("system_prompt"),
       temperature: Number(data.get("temperature")),
       top_p: Number(data.get("top_p")),

@@ -1,5 +1,6 @@
 // The conversation list: newest first; switch, rename, export, delete; new chat; import an
 // exported conversation; search across conversations.
+import * as events from "./events.js";
 import { renderSnippet } from "./render.js";
 
 const list = document.querySelector("#conversations");
@@ -26,7 +27,7 @@ export function initSidebar(socket, reveal) {
   document.querySelector("#close-sidebar").addEventListener("click", () => open(false));
   scrim.addEventListener("click", () => open(false));
   document.querySelector("#new-chat").addEventListener("click", () => {
-    socket.emit("reset", {});
+    socket.emit(events.RESET, {});
     open(false);
     document.querySelector("#prompt").focus();
   });
@@ -58,7 +59,7 @@ export function initSidebar(socket, reveal) {
       title.title = conversation.title;
       if (conversation.id === activeId) title.setAttribute("aria-current", "true");
       title.addEventListener("click", () => {
-        if (conversation.id !== activeId) socket.emit("switch", { id: conversation.id });
+        if (conversation.id !== activeId) socket.emit(events.SWITCH, { id: conversation.id });
         open(false);
       });
       const menu = document.createElement("details");
@@ -73,14 +74,14 @@ export function initSidebar(socket, reveal) {
         action("Rename", () => {
           menu.open = false;
           const name = window.prompt("Rename conversation", conversation.title);
-          if (name && name.trim()) socket.emit("rename", { id: conversation.id, title: name.trim() });
+          if (name && name.trim()) socket.emit(events.RENAME, { id: conversation.id, title: name.trim() });
         }),
         action("Export Markdown", null, { href: `${base}.md` }),
         action("Export JSON", null, { href: `${base}.json` }),
         action("Delete", () => {
           menu.open = false;
           if (window.confirm(`Delete “${conversation.title}”? This cannot be undone.`)) {
-            socket.emit("delete", { id: conversation.id });
+            socket.emit(events.DELETE, { id: conversation.id });
           }
         }, { danger: true }),
       );
@@ -124,7 +125,7 @@ export function initSidebar(socket, reveal) {
           reveal(hit.message);
           pending = null;
         } else {
-          socket.emit("switch", { id: hit.conversation });
+          socket.emit(events.SWITCH, { id: hit.conversation });
         }
         open(false);
       });
@@ -138,7 +139,7 @@ export function initSidebar(socket, reveal) {
       showResults(null);
       return;
     }
-    timer = setTimeout(() => socket.emit("search", { q: query() }), SEARCH_DELAY_MS);
+    timer = setTimeout(() => socket.emit(events.SEARCH, { q: query() }), SEARCH_DELAY_MS);
   });
   search.addEventListener("keydown", (event) => {
     if (event.key === "Escape") {
@@ -146,7 +147,7 @@ export function initSidebar(socket, reveal) {
       showResults(null);
     }
   });
-  socket.on("search_results", ({ q, results: hits }) => {
+  socket.on(events.SEARCH_RESULTS, ({ q, results: hits }) => {
     if (q === query()) showResults(hits); // an older query's answer is stale
   });
 
@@ -164,7 +165,7 @@ export function initSidebar(socket, reveal) {
       const data = await response.json().catch(() => ({}));
       if (response.ok) {
         status.textContent = `Imported “${data.title}”.`;
-        socket.emit("switch", { id: data.id });
+        socket.emit(events.SWITCH, { id: data.id });
         open(false);
       } else {
         status.textContent = data.error || `Import failed (HTTP ${response.status}).`;

@@ -1,0 +1,79 @@
+// The composer: the message box (Enter sends, Shift+Enter starts a new line, it grows with its
+// text), Send and Stop (Esc stops too), and the hint under it, which says why a message was
+// not sent.
+import * as events from "../events.js";
+
+const $ = (selector) => document.querySelector(selector);
+const prompt = $("#prompt");
+const stopButton = $("#stop");
+const hint = $("#hint");
+
+let maxChars = 16000; // the server's, from `history`
+
+export function say(text) {
+  hint.textContent = text || hint.dataset.default;
+}
+
+export function setMaxChars(limit) {
+  maxChars = limit ?? maxChars;
+}
+
+// Whether the server would take `text` as a message; if not, the hint says why.
+export function fits(text) {
+  if (text.length <= maxChars) return true;
+  say(`That message is ${text.length.toLocaleString()} characters; the limit is ${maxChars.toLocaleString()}.`);
+  return false;
+}
+
+// The server's test for "only a link" (chatbot/chat/grounding.py URL_ONLY): it answers such a
+// message with a question, not with an answer.
+const isBareUrl = (text) => /^<?https?:\/\/\S+?>?$/i.test(text.trim());
+
+function autoGrow() {
+  prompt.style.height = "auto";
+  prompt.style.height = `${Math.min(prompt.scrollHeight, 240)}px`;
+}
+
+export function initComposer(socket, answers, sourcePanel) {
+  function send() {
+    const text = prompt.value.trim();
+    if (!text) return;
+    if (!fits(text)) return;
+    if (answers.busy()) {
+      say("Wait for the answer to finish, or stop it (Esc).");
+      return;
+    }
+    if (!socket.connected) {
+      say("Not connected yet: send again once the dot turns green.");
+      return;
+    }
+    say();
+    prompt.value = "";
+    autoGrow();
+    // Commands, and a message that is only a link (the server asks about it), start no answer.
+    if (text.startsWith("/") || isBareUrl(text)) {
+      socket.emit(events.MESSAGE, { text });
+      return;
+    }
+    answers.ask(text);
+    socket.emit(events.MESSAGE, { text });
+  }
+
+  prompt.addEventListener("input", autoGrow);
+  prompt.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      send();
+    }
+  });
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape") return;
+    if (answers.busy()) answers.stop();
+    else sourcePanel.close();
+  });
+  $("#composer").addEventListener("submit", (event) => {
+    event.preventDefault();
+    send();
+  });
+  stopButton.addEventListener("click", answers.stop);
+}

@@ -1,0 +1,187 @@
+// Which collection this conversation answers from (RAG on/off, the Documents chip and the
+// dialog's picker), the collections themselves (listed, shared, deleted) and each one's
+// documents (listed, removed, URLs fetched again). Server side: chatbot/web/uploads.py.
+import * as events from "../events.js";
+
+const $ = (selector) => document.querySelector(selector);
+const dialog = $("#documents-dialog");
+const picker = $("#rag-collection");
+const chip = $("#open-documents");
+const table = $("#collections-list");
+const targets = $("#collection-names");
+const uploadForm = $("#upload-form");
+const panel = $("#documents-panel");
+const panelTitle = $("#documents-of");
+const panelStatus = $("#documents-status");
+const documentsTable = $("#documents-list");
+
+const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+
+function button(label, className, aria, onClick) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.className = className;
+  b.textContent = label;
+  b.setAttribute("aria-label", aria);
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+export function initCollections(socket) {
+  let chat = { rag: false, rag_collection: null };
+  let known = [];
+  let fallback = "default";
+  let accounts = false; // collections have owners
+  let canShare = false; // an admin, with accounts on
+  let shown = null; // the collection whose documents the panel lists
+
+  const current = () => chat.rag_collection || fallback;
+
+  function showState() {
+    chip.textContent = chat.rag ? `Documents: ${current()}` : "Documents: off";
+    chip.dataset.on = chat.rag ? "true" : "false";
+    chip.title = chat.rag ? `Answers use collection “${current()}”` : "Answers do not use your documents";
+    const names = [...new Set([...known.map((c) => c.name), ...(chat.rag ? [current()] : [])])];
+    picker.replaceChildren(new Option("Off: answer without documents", ""),
+      ...names.map((n) => new Option(n, n)));
+    picker.value = chat.rag ? current() : "";
+    // The names offered to the upload form, which adds into this collection unless told.
+    targets.replaceChildren(...names.map((n) => new Option(n)));
+    if (!uploadForm.elements.collection.value) uploadForm.elements.collection.value = current();
+  }
+
+  function showCollections() {
+    table.replaceChildren();
+    if (!known.length) {
+      const row = table.insertRow();
+      row.insertCell().textContent = "No collections yet: add a document below.";
+      return;
+    }
+    for (const c of known) {
+      const row = table.insertRow();
+      row.dataset.name = c.name;
+      const open = document.createElement("button");
+      open.type = "button";
+      open.className = "link open-collection";
+      open.textContent = c.name;
+      open.setAttribute("aria-label", `Show the documents of collection ${c.name}`);
+      open.addEventListener("click", () => {
+        shown = c.name;
+        panel.hidden = false;
+        panelTitle.textContent = `Documents in “${c.name}”`;
+        panelStatus.textContent = "Loading…";
+        documentsTable.replaceChildren();
+        socket.emit(events.DOCUMENTS, { collection: c.name });
+      });
+      row.insertCell().append(open);
+      row.insertCell().textContent = `${plural(c.documents, "document")}, ${plural(c.chunks, "chunk")}`;
+      const access = row.insertCell();
+      access.className = "access";
+      if (accounts) access.textContent = c.shared ? `shared by ${c.owner || "an admin"}` : "private";
+      const actions = row.insertCell();
+      if (canShare) {
+        const share = document.createElement("button");
+        share.type = "button";
+        share.className = "share";
+        share.textContent = c.shared ? "Unshare" : "Share";
+        share.setAttribute("aria-label", `${share.textContent} collection ${c.name}`);
+        share.addEventListener("click", () => socket.emit(events.SHARE_COLLECTION, { name: c.name, shared: !c.shared }));
+        actions.append(share);
+      }
+      if (c.yours === false) continue;
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.className = "danger";
+      remove.textContent = "Delete";
+      remove.setAttribute("aria-label", `Delete collection ${c.name}`);
+      remove.addEventListener("click", () => {
+        if (confirm(`Delete collection “${c.name}” and all its chunks?`)) {
+          socket.emit(events.DELETE_COLLECTION, { name: c.name });
+        }
+      });
+      actions.append(remove);
+    }
+  }
+
+  function showDocuments(data) {
+    if (data.collection !== shown) return;
+    documentsTable.replaceChildren();
+    const docs = data.documents || [];
+    panelStatus.textContent = data.error || (docs.length ? `${plural(docs.length, "document")}` : "No documents.");
+    for (const d of docs) {
+      const row = documentsTable.insertRow();
+      row.dataset.id = d.id;
+      row.dataset.kind = d.kind;
+      const name = row.insertCell();
+      name.className = "document";
+      const label = d.title && d.title !== d.name ? `${d.title} (${d.name})` : d.name;
+      if (d.url) {
+        const a = document.createElement("a");
+        a.href = d.url;
+        a.target = "_blank";
+        a.rel = "noopener noreferrer";
+        a.textContent = label;
+        name.append(a);
+      } else {
+        name.textContent = label;
+      }
+      row.insertCell().textContent = d.kind;
+      const details = row.insertCell();
+      const ocr = d.ocr_pages.length ? `, OCR: page${d.ocr_pages.length === 1 ? "" : "s"} ${d.ocr_pages.join(", ")}` : "";
+      details.textContent = `${plural(d.chunks, "chunk")}${ocr}`;
+      const added = row.insertCell();
+      const when = new Date(d.added);
+      added.textContent = Number.isNaN(when.getTime()) ? "" : when.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+      added.title = d.added;
+      const actions = row.insertCell();
+      if (!data.can_change) continue;
+      if (d.kind === "url") {
+        actions.append(button("Re-fetch", "refetch", `Fetch ${d.name} again`,
+          () => socket.emit(events.REFETCH_DOCUMENT, { collection: data.collection, id: d.id })));
+      }
+      actions.append(button("Remove", "danger remove-document", `Remove ${d.name}`, () => {
+        if (confirm(`Remove “${d.name}” and its chunks from “${data.collection}”?`)) {
+          socket.emit(events.REMOVE_DOCUMENT, { collection: data.collection, id: d.id });
+        }
+      }));
+    }
+  }
+
+  picker.addEventListener("change", () => {
+    const name = picker.value;
+    socket.emit(events.SETTINGS, name ? { rag: true, rag_collection: name } : { rag: false });
+  });
+  chip.addEventListener("click", () => {
+    socket.emit(events.COLLECTIONS, {});
+    dialog.showModal();
+  });
+
+  socket.on(events.COLLECTIONS, (data) => {
+    known = data.collections || [];
+    fallback = data.default || fallback;
+    accounts = Boolean(data.accounts);
+    canShare = Boolean(data.can_share);
+    showState();
+    showCollections();
+    if (data.error) {
+      const row = table.insertRow();
+      row.insertCell().textContent = `Could not list collections: ${data.error}`;
+    }
+  });
+  socket.on(events.DOCUMENTS, showDocuments);
+  socket.on(events.CONNECT, () => socket.emit(events.COLLECTIONS, {}));
+  // Someone's collections changed; the listing is per user, so ask for ours.
+  socket.on(events.COLLECTIONS_CHANGED, () => socket.emit(events.COLLECTIONS, {}));
+
+  return {
+    // The conversation's settings (on `history` and `settings`).
+    show(values) {
+      chat = values;
+      showState();
+    },
+    // A job into `collection` ended: the documents panel, if it lists that one, is stale.
+    ingested(collection) {
+      if (collection === shown && !panel.hidden) socket.emit(events.DOCUMENTS, { collection: shown });
+    },
+  };
+}

@@ -1,0 +1,48 @@
+// Every Socket.IO event the page sends or receives, by name: the page's side of
+// docs/protocol.md in one place. Other modules use these constants, never the strings, so a
+// renamed or retired event is one edit here and a search for its constant.
+
+// Socket.IO's own, about the connection itself.
+export const CONNECT = "connect";
+export const DISCONNECT = "disconnect";
+export const CONNECT_ERROR = "connect_error";
+
+// Both ways: the page asks (or changes something), the server answers or pushes.
+export const SETTINGS = "settings";
+export const MODELS = "models";
+export const COLLECTIONS = "collections";
+export const DOCUMENTS = "documents";
+
+// Page → server.
+export const MESSAGE = "message";
+export const STOP = "stop";
+export const REGENERATE = "regenerate";
+export const EDIT = "edit";
+export const RESET = "reset";
+export const SWITCH = "switch";
+export const RENAME = "rename";
+export const DELETE = "delete";
+export const SEARCH = "search";
+export const PULL_MODEL = "pull_model";
+export const SHARE_COLLECTION = "share_collection";
+export const DELETE_COLLECTION = "delete_collection";
+export const REMOVE_DOCUMENT = "remove_document";
+export const REFETCH_DOCUMENT = "refetch_document";
+export const RETRIEVAL_DEBUG = "retrieval_debug";
+
+// Server → page.
+export const HISTORY = "history";
+export const USER_MESSAGE = "user_message";
+export const USER_STORED = "user_stored";
+export const TOKEN = "token";
+export const DONE = "done";
+export const ERROR = "error";
+export const STATUS = "status";
+export const NOTICE = "notice";
+export const CONVERSATIONS = "conversations";
+export const SEARCH_RESULTS = "search_results";
+export const MODEL_PULL = "model_pull";
+export const SIGNED_OUT = "signed_out";
+export const INGEST = "ingest";
+export const RETRIEVAL = "retrieval";
+export const COLLECTIONS_CHANGED = "collections_changed";
