@@ -49,20 +49,14 @@ import httpx
 from chromadb.errors import NotFoundError
 
 from rag.documents import Document, Failure, Passage, Progress, Section, Summary
-from rag.embedding import Embedder, EmbeddingError
+from rag.embedding import Embedder
+from rag.errors import Cancelled, EmbeddingError, FetchError, NoCollection, RagError, Stopped
 from rag.evidence import Evidence, Sentence, support, weigh
 from rag.lexical import query_words
-from rag.loaders.guard import FetchError, UrlPolicy
+from rag.loaders.guard import UrlPolicy
 from rag.retrieval import Explained, Mode, explain, search
 from rag.settings import RagSettings
-from rag.store import (
-    Collection,
-    CollectionInfo,
-    DocumentInfo,
-    MissingCollection,
-    Store,
-    StoreError,
-)
+from rag.store import Collection, CollectionInfo, DocumentInfo, Store
 
 if TYPE_CHECKING:
     from rag.ingest import ProgressCallback
@@ -86,23 +80,6 @@ def __getattr__(name: str) -> object:
 
 P = ParamSpec("P")
 T = TypeVar("T")
-
-
-class RagError(Exception):
-    """Anything the user must fix (unknown collection, model mismatch, unreachable Chroma)."""
-
-
-class NoCollection(RagError):
-    """No collection of that name (as opposed to a store that cannot be reached)."""
-
-
-class Cancelled(RagError):
-    """An ingestion stopped by its `cancel` event; `summary`: what it had written by then
-    (each document whole: none is left half-written)."""
-
-    def __init__(self, message: str, summary: Summary) -> None:
-        super().__init__(message)
-        self.summary = summary
 
 
 def _check_owner(owner: str | None) -> None:
@@ -139,29 +116,20 @@ class Rag:
 
     @cached_property
     def embedder(self) -> Embedder:
-        try:
-            return Embedder(self.settings)
-        except EmbeddingError as e:
-            raise RagError(str(e)) from None
+        return Embedder(self.settings)
 
     @cached_property
     def store(self) -> Store:
-        try:
-            return Store(self.settings)
-        except StoreError as e:
-            raise RagError(str(e)) from None
+        return Store(self.settings)
 
     def _open(self, collection: str, create: bool, owner: str | None = None,
               shared: bool = False,
               may_write: Callable[[str | None], bool] | None = None) -> Collection:
         # The lock makes the first call's lazy model and store loading happen once.
         with self._lock:
-            try:
-                return self.store.open(collection, self.embedder.name, self.embedder.dim,
-                                       create=create, owner=owner, shared=shared,
-                                       may_write=may_write)
-            except (StoreError, EmbeddingError) as e:
-                raise RagError(str(e)) from None
+            return self.store.open(collection, self.embedder.name, self.embedder.dim,
+                                   create=create, owner=owner, shared=shared,
+                                   may_write=may_write)
 
     @_chroma_answers
     def ingest(
@@ -191,7 +159,7 @@ class Rag:
         Fetching stops after job_deadline seconds (`...`: RAG_JOB_DEADLINE; None: never, as
         for the operator's `rag ingest`), what is left being `skipped` with that reason;
         `cancel`, once set, stops the ingestion within about a second, raising Cancelled."""
-        from rag.ingest import Ingestor, Stopped, load_sources, prefetch
+        from rag.ingest import Ingestor, load_sources, prefetch
 
         _check_owner(owner)
         ingestor = Ingestor(self._open(collection, create=True, owner=owner, shared=shared,
@@ -257,8 +225,6 @@ class Rag:
         except (NotFoundError, sqlite3.ProgrammingError):
             # Deleted by another thread or process between opening and reading.
             raise RagError(f"collection {collection!r} was deleted") from None
-        except EmbeddingError as e:  # EMBED_URL stopped answering
-            raise RagError(str(e)) from None
 
     @_chroma_answers
     def explain(self, query: str, collection: str = DEFAULT_COLLECTION, k: int = 5,
@@ -269,15 +235,10 @@ class Rag:
             return explain(opened, self.embedder, query, k, mode)
         except (NotFoundError, sqlite3.ProgrammingError):
             raise RagError(f"collection {collection!r} was deleted") from None
-        except EmbeddingError as e:
-            raise RagError(str(e)) from None
 
     def weigh(self, question: str, passages: list[Passage]) -> list[Evidence]:
         """Each passage's sentences scored against `question` (rag.evidence)."""
-        try:
-            return weigh(self.embedder, question, passages)
-        except EmbeddingError as e:
-            raise RagError(str(e)) from None
+        return weigh(self.embedder, question, passages)
 
     @_chroma_answers
     def unknown_words(self, collection: str, text: str) -> list[str]:
@@ -375,12 +336,7 @@ class Rag:
     @_chroma_answers
     def collection(self, name: str) -> CollectionInfo:
         """One collection's counts and access, read afresh from Chroma."""
-        try:
-            return self.store.collection(name)
-        except MissingCollection as e:
-            raise NoCollection(str(e)) from None
-        except StoreError as e:
-            raise RagError(str(e)) from None
+        return self.store.collection(name)
 
     @_chroma_answers
     def set_access(self, name: str, *, owner: str | None | EllipsisType = ...,
@@ -389,17 +345,11 @@ class Rag:
         it with everyone or not; `...` and None leave that part as it is."""
         if owner is not ...:
             _check_owner(owner)
-        try:
-            return self.store.set_access(name, owner=owner, shared=shared)
-        except StoreError as e:
-            raise RagError(str(e)) from None
+        return self.store.set_access(name, owner=owner, shared=shared)
 
     @_chroma_answers
     def delete(self, collection: str) -> None:
-        try:
-            self.store.delete(collection)
-        except StoreError as e:
-            raise RagError(str(e)) from None
+        self.store.delete(collection)
 
 
 __all__ = [

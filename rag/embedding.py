@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import numpy as np
 
+from rag.errors import EmbeddingError
 from rag.export import export_dir, onnx_export
 from rag.settings import RagSettings
 
@@ -33,10 +34,6 @@ if TYPE_CHECKING:
 DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
 # The first request may wait for the server to load (even export) the model.
 REMOTE_TIMEOUT = httpx.Timeout(300.0, connect=10.0)
-
-
-class EmbeddingError(Exception):
-    """The model cannot be found or loaded; the message says what to do."""
 
 
 def packaged_model_path() -> Path:

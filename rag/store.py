@@ -17,23 +17,12 @@ import numpy as np
 from chromadb.config import Settings as ChromaSettings
 from chromadb.errors import InternalError, InvalidArgumentError, NotFoundError
 
+from rag.errors import NoCollection, NotYours, StoreError
 from rag.lexical import LexicalIndex, Row
 from rag.settings import RagSettings
 
 # Chroma caps one call's batch; stay well under it.
 _BATCH = 1000
-
-
-class StoreError(Exception):
-    """A collection problem the user can act on; the message says how."""
-
-
-class MissingCollection(StoreError):
-    """No collection of that name."""
-
-
-class NotYours(StoreError):
-    """The collection exists and belongs to someone the writer may not write for."""
 
 
 @dataclass(frozen=True)
@@ -398,7 +387,7 @@ class Store:
         try:
             return self.client.get_collection(name, embedding_function=None)
         except (NotFoundError, InvalidArgumentError, ValueError):
-            raise MissingCollection(f"no collection {name!r}") from None
+            raise NoCollection(f"no collection {name!r}") from None
 
     def collections(self) -> list[CollectionInfo]:
         infos = []
@@ -415,7 +404,7 @@ class Store:
             try:
                 return self._info(self._get(name))
             except NotFoundError:
-                raise MissingCollection(f"no collection {name!r}") from None
+                raise NoCollection(f"no collection {name!r}") from None
 
     def set_access(self, name: str, *, owner: str | None | EllipsisType = ...,
                    shared: bool | None = None) -> CollectionInfo:
