@@ -94,7 +94,8 @@ FROM deps AS embeddings
 # the rag modules it imports: editing the rest of rag does not export again.
 ENV EMBED_INT8_PRESET=portable \
     EMBED_ONNX_DIR=/opt/embeddings
-COPY rag/errors.py rag/export.py rag/embedding.py rag/settings.py /tmp/embed/rag/
+COPY rag/errors.py rag/export.py rag/settings.py /tmp/embed/rag/
+COPY rag/embedding/ /tmp/embed/rag/embedding/
 RUN cd /tmp/embed && touch rag/__init__.py \
     && python -c "from rag.embedding import Embedder; from rag.settings import RagSettings; Embedder(RagSettings()).model" \
     && rm -rf /tmp/embed && chmod -R a+rX /opt/embeddings
