@@ -14,7 +14,7 @@ from rag.embedding.onnx_model import OnnxModel
 from rag.embedding.remote_model import RemoteModel
 from rag.embedding.torch_model import TorchModel
 from rag.errors import EmbeddingError
-from rag.export import export_dir, onnx_export
+from rag.export import find_export
 from rag.settings import RagSettings
 
 if TYPE_CHECKING:
@@ -38,10 +38,8 @@ class Embedder:
                                    self.settings.embed_api_key)
             if self.backend == "torch":
                 return TorchModel(self.path)
-            folder, file_name = onnx_export(
-                self.path, export_dir(self.settings.models_dir),
-                quantize=self.backend == "onnx-int8",
-            )
+            folder, file_name = find_export(self.path, self.settings.models_dir,
+                                            quantize=self.backend == "onnx-int8")
             return OnnxModel(folder, file_name)
         # KeyError: a configuration file without a key it must have.
         except (OSError, ValueError, KeyError) as e:
