@@ -91,10 +91,11 @@ FROM deps AS embeddings
 # The one step that needs torch. The portable int8 preset (AVX2 on x86-64, ARM64 on ARM):
 # the image may run on another CPU than the one that built it. The runtime stage sets the
 # same two variables, so it finds this export and never exports again. Only the embedder and
-# the two rag modules it imports: editing the rest of rag does not export again.
+# the rag modules it imports: editing the rest of rag does not export again.
 ENV EMBED_INT8_PRESET=portable \
     EMBED_ONNX_DIR=/opt/embeddings
-COPY rag/export.py rag/embedding.py rag/settings.py /tmp/embed/rag/
+COPY rag/errors.py rag/export.py rag/settings.py /tmp/embed/rag/
+COPY rag/embedding/ /tmp/embed/rag/embedding/
 RUN cd /tmp/embed && touch rag/__init__.py \
     && python -c "from rag.embedding import Embedder; from rag.settings import RagSettings; Embedder(RagSettings()).model" \
     && rm -rf /tmp/embed && chmod -R a+rX /opt/embeddings

@@ -54,12 +54,13 @@ $(DEFAULT_MODEL): | $(ENGINE)
 
 model: $(DEFAULT_MODEL)
 
-# The embedding model exported to ONNX int8 (about 20 s, once) under DATA_DIR/models, where
-# rag and the chat look for it; otherwise the first `rag ingest`, or the first question with
-# RAG on, waits for the export. The export is the one step that loads torch and
+# The embedding model exported to ONNX int8 (about 20 s, once) into the virtualenv
+# (.venv/share/rag/onnx, beside llama.cpp's libraries), where rag and the chat look for it
+# whatever their DATA_DIR; otherwise the first `rag ingest`, or the first question with RAG
+# on, waits for the export. The export is the one step that loads torch and
 # sentence-transformers: the ONNX backends run on onnxruntime and tokenizers alone.
-$(EMBEDDING): $(INSTALLED)
-	$(PY) -c "from rag.embedding import Embedder; from rag.settings import RagSettings; Embedder(RagSettings()).model"
+$(EMBEDDING): $(INSTALLED) rag/export.py
+	$(PY) -c "from rag.export import main; main()"
 	@touch $@
 
 $(NODE_DEPS): package.json package-lock.json

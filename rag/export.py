@@ -1,10 +1,15 @@
 """The one-time export of a local sentence-transformers model to ONNX (optionally int8
 quantized) that the default embedding backends run. The only code path of the product that
-loads torch and sentence-transformers; `make install` runs it ahead, and the Docker image's
-build does, so that the image that runs holds neither.
+loads torch and sentence-transformers; `make install` runs it ahead (`main`), and the Docker
+image's build does, so that the image that runs holds neither.
+
+`make install` exports into the Python environment (INSTALL_DIR), beside the rest of the
+install: a run finds it there whatever its DATA_DIR, and user data holds no build output.
+An export the install did not make (another EMBED_MODEL, backend or preset) is made on
+first use under DATA_DIR/models.
 
 Two environment variables serve an export made on one machine and run on another (the
-image's): EMBED_ONNX_DIR, where exports are kept (default: DATA_DIR/models), and
+image's): EMBED_ONNX_DIR, the one place exports are then kept and looked for, and
 EMBED_INT8_PRESET, the int8 quantization preset: `native` (default: the best for this CPU),
 `portable` (AVX2 on x86-64, ARM64 on ARM: runs right on any CPU of its architecture that
 the product supports), or a preset's own name (avx2, avx512, avx512_vnni, arm64).
@@ -31,12 +36,43 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 
 PRESETS = ("avx2", "avx512", "avx512_vnni", "arm64")
+# Where `make install` leaves the export: in the Python environment, as the llama.cpp build
+# is, so that `make clean` removes both and a new DATA_DIR needs neither again.
+INSTALL_DIR = Path(sys.prefix) / "share" / "rag" / "onnx"
 
 
 def export_dir(default: Path) -> Path:
     """Where exports are looked for and made: EMBED_ONNX_DIR, else `default`."""
     configured = os.environ.get("EMBED_ONNX_DIR", "").strip()
     return Path(configured).expanduser() if configured else default
+
+
+def find_export(source: Path, data_models: Path, quantize: bool) -> tuple[Path, str]:
+    """The export to run, as (folder, model file in it): in EMBED_ONNX_DIR when that is set
+    (made there if missing); else the install's, else the one under `data_models` (made
+    there if missing)."""
+    if os.environ.get("EMBED_ONNX_DIR", "").strip():
+        return onnx_export(source, export_dir(data_models), quantize)
+    target = _target(source, INSTALL_DIR)
+    file_name = _exported_file(target, quantization_preset(), quantize)
+    if file_name:
+        return target, file_name
+    return onnx_export(source, data_models, quantize)
+
+
+def main() -> None:
+    """Export the configured model ahead into INSTALL_DIR (or EMBED_ONNX_DIR), then load it
+    as a run would: `make install`, so that no run waits for an export, and an export that
+    does not load stops the install."""
+    # Imported here: the embedder imports this module.
+    from rag.embedding import Embedder, model_identity
+    from rag.settings import RagSettings
+
+    settings = RagSettings()
+    if settings.embed_backend != "torch" and not settings.embed_url:
+        onnx_export(model_identity(settings)[1], export_dir(INSTALL_DIR),
+                    quantize=settings.embed_backend == "onnx-int8")
+    Embedder(settings).embed(["a first sentence"])
 
 
 def quantization_preset() -> str:
@@ -79,8 +115,7 @@ def onnx_export(source: Path, cache: Path, quantize: bool) -> tuple[Path, str]:
     """Export (once) the local model to ONNX, optionally int8-quantized, under cache.
     Written to a temporary folder then renamed, so an interrupted export leaves nothing."""
     preset = quantization_preset()
-    digest = hashlib.sha256(str(source).encode()).hexdigest()[:12]
-    target = cache / f"{source.name}-{digest}-onnx"
+    target = _target(source, cache)
     file_name = _exported_file(target, preset, quantize)
     if file_name:
         return target, file_name
@@ -100,6 +135,12 @@ def onnx_export(source: Path, cache: Path, quantize: bool) -> tuple[Path, str]:
     if file_name is None:
         raise OSError(f"the ONNX export left no model file for preset {preset} in {target}")
     return target, file_name
+
+
+def _target(source: Path, cache: Path) -> Path:
+    """The folder under `cache` of the export of `source` (a model folder)."""
+    digest = hashlib.sha256(str(source).encode()).hexdigest()[:12]
+    return cache / f"{source.name}-{digest}-onnx"
 
 
 def _exported_file(target: Path, preset: str, quantize: bool) -> str | None:

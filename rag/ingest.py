@@ -26,6 +26,7 @@ from rag.documents import (
     Summary,
 )
 from rag.embedding import Embedder
+from rag.errors import Stopped
 from rag.lexical import Row
 from rag.loaders.fetch import Fetcher
 from rag.loaders.files import load_path
@@ -209,10 +210,6 @@ class Ingestor:
             ocr = f", {page_list(p.ocr_pages)} read by OCR" if p.ocr_pages else ""
             self._report("document", p.source, "replaced" if p.old_ids else "added",
                          f"{len(new)} chunks{ocr}")
-
-
-class Stopped(Exception):
-    """The ingestion was cancelled; what was written before stays."""
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ class RagSettings(BaseSettings):
         default=Path("data"),
         validation_alias=_env("DATA_DIR", "data_dir"),
         description="Embedded Chroma (data/chroma), the lexical index (data/lexical) and the "
-        "exported ONNX models (data/models) live here.",
+        "ONNX exports made on first use (data/models) live here.",
     )
     chroma_url: str | None = Field(
         default=None,

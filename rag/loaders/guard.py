@@ -22,13 +22,7 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
-
-class FetchError(Exception):
-    """A URL that could not be fetched; the message is the reason shown to the user."""
-
-    def __init__(self, reason: str, status: int | None = None) -> None:
-        super().__init__(reason)
-        self.status = status
+from rag.errors import FetchError
 
 
 def host_port(url: str) -> tuple[str, int]:

@@ -23,6 +23,7 @@ from pypdf import PageObject, PdfReader
 from pypdf.errors import DependencyError, FileNotDecryptedError, PyPdfError
 
 from rag.documents import Document, Section
+from rag.errors import PdfError
 from rag.loaders import pdf_structure
 from rag.loaders.ocr import DEFAULT_OCR, OcrLimits, page_list, read_scanned
 
@@ -40,10 +41,6 @@ MAX_PAGE_CONTENT = 2_000_000
 TEXT_SECONDS = 300.0
 # Nesting of form XObjects followed when measuring a page's content.
 FORM_DEPTH = 8
-
-
-class PdfError(Exception):
-    """A PDF with no usable text; the message is the reason."""
 
 
 @dataclass(frozen=True)

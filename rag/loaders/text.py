@@ -7,11 +7,8 @@ from pathlib import Path
 from charset_normalizer import from_bytes
 
 from rag.documents import Document, Section
+from rag.errors import NotText
 from rag.loaders.markdown import sections_from_markdown, title_from_markdown
-
-
-class NotText(Exception):
-    """A file that is not text whatever its name says."""
 
 
 def decode_text(data: bytes) -> str:

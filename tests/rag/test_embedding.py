@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from sentence_transformers import SentenceTransformer
 
+from rag import export
 from rag.chunking import Chunker
 from rag.documents import Document, Section
 from rag.embedding import Embedder, EmbeddingError, OnnxModel
@@ -159,6 +160,24 @@ def test_ingest_and_query_never_import_torch(embedder: Embedder, tmp_path: Path)
     assert result.returncode == 0, result.stderr
     assert "Rottnest" in result.stdout
     assert result.stdout.splitlines()[-1] == "[]"
+
+
+def test_the_install_export_serves_every_data_dir(embedder: Embedder, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """`make install` (rag.export.main) leaves the export in the Python environment; a run
+    with a brand-new DATA_DIR uses it: nothing exported, no exporter needed."""
+    for name in ("EMBED_ONNX_DIR", "EMBED_MODEL", "EMBED_BACKEND", "EMBED_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no .env
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "at-install"))
+    monkeypatch.setattr(export, "INSTALL_DIR", embedder.settings.models_dir)  # exported
+    export.main()
+    monkeypatch.setitem(sys.modules, "sentence_transformers", None)
+    fresh = Embedder(RagSettings(data_dir=tmp_path / "new", embed_batch_size=BATCH))
+    ours = Embedder(RagSettings(data_dir=embedder.settings.data_dir, embed_batch_size=BATCH))
+    assert np.allclose(fresh.embed(TEXTS), ours.embed(TEXTS), atol=1e-6)
+    assert not (tmp_path / "at-install").exists()
+    assert not (tmp_path / "new").exists()
 
 
 @pytest.mark.parametrize(("machine", "portable"), [("x86_64", "avx2"), ("aarch64", "arm64")])
