@@ -40,9 +40,9 @@ import httpx  # noqa: E402
 
 from harness.processes import DEFAULT_MODELS_DIR, free_port, running  # noqa: E402
 from llmserver.build import server_binary  # noqa: E402
-from llmserver.chat_format import TEMPLATE  # noqa: E402
-from llmserver.llamaserver import server_command, server_environment  # noqa: E402
-from llmserver.models import ModelEntry  # noqa: E402
+from llmserver.engines.llama_server import server_command, server_environment  # noqa: E402
+from llmserver.models.chat_format import TEMPLATE  # noqa: E402
+from llmserver.models.discovery import ModelEntry  # noqa: E402
 from llmserver.settings import Settings  # noqa: E402
 
 MODEL = DEFAULT_MODELS_DIR / "gemma-3-270m-q4_k_m.gguf"

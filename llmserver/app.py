@@ -6,7 +6,7 @@ while the model loads and says ok only once it has generated, model aliases (404
 on offer), the API key, OpenAI-style 4xx bodies for malformed JSON and bad parameters, and a
 token count that never waits behind a generation, and `/metrics` (its own, then the
 engine's), and `/v1/embeddings` from rag's embedding model (llmserver.embeddings), which
-answers while the LLM still loads, and `/v1/models/pull` (llmserver.pulls), a download from
+answers while the LLM still loads, and `/v1/models/pull` (llmserver.pull.endpoint), a download from
 Hugging Face offered as soon as it is saved. Every error answer, the engines' too, is an
 `errors.ApiError` raised where the failure is found and rendered here, once, and counted.
 It reads a request body once, before the engine runs, and passes the streamed response
@@ -36,16 +36,16 @@ from starlette.types import Receive, Scope, Send
 
 from llmserver import errors
 from llmserver.browsers import BrowserGuard, answer_preflight, with_cors
-from llmserver.chat_format import BASE_MODEL_FORMAT
 from llmserver.embeddings import EMBEDDINGS_PATH, Embeddings
-from llmserver.engines import Engine, EngineFailed
+from llmserver.engines.base import Engine, EngineFailed
 from llmserver.errors import ApiError, send_error, send_json
 from llmserver.metrics import CONTENT_TYPE, EngineState, Metrics
-from llmserver.model_config import ModelConfig
-from llmserver.models import ModelEntry, discover
-from llmserver.pulls import CATALOG_PATH, PULL_PATH, Pulls
+from llmserver.models.chat_format import BASE_MODEL_FORMAT
+from llmserver.models.config import ModelConfig
+from llmserver.models.discovery import ModelEntry, discover
+from llmserver.models.tokens import Tokenizers
+from llmserver.pull.endpoint import CATALOG_PATH, PULL_PATH, Pulls
 from llmserver.settings import Settings
-from llmserver.tokens import Tokenizers
 
 log = logging.getLogger("llmserver")
 
@@ -60,10 +60,10 @@ def make_engine(settings: Settings, tokenizers: Tokenizers,
                 on_fatal: Callable[[str], None]) -> Engine:
     # Imported here: each engine pulls in its own stack, and only one of them is used.
     if settings.engine == "llama-cpp-python":
-        from llmserver.inprocess import InProcessEngine
+        from llmserver.engines.inprocess import InProcessEngine
 
         return InProcessEngine(settings, tokenizers)
-    from llmserver.llamaserver import LlamaServerEngine
+    from llmserver.engines.llama_server import LlamaServerEngine
 
     return LlamaServerEngine(settings, on_fatal)
 

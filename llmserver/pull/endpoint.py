@@ -60,7 +60,7 @@ class Pulls:
         be pulled (400) or while another pull runs (409)."""
         # Imported here: huggingface_hub reads HF_HUB_OFFLINE once, on import, and must see
         # the server's own setting (llmserver.__main__) first.
-        from llmserver.pull import PullError, resolve
+        from llmserver.pull.download import PullError, resolve
 
         try:
             source = resolve(spec, None)
@@ -120,7 +120,7 @@ class Pulls:
 
 
 def catalog() -> list[dict[str, str]]:
-    from llmserver.pull import CURATED
+    from llmserver.pull.download import CURATED
 
     return [{"name": name, "size": model.size, "description": model.about,
              "source": f"{model.repo}/{model.file}"} for name, model in CURATED.items()]

@@ -37,14 +37,14 @@ from starlette.types import Receive, Scope, Send
 
 from llmserver import errors
 from llmserver.build import server_binary
-from llmserver.chat_format import BASE_MODEL_FORMAT, STOP, TEMPLATE
 from llmserver.crash import describe_exit
-from llmserver.engines import EngineFailed
-from llmserver.hold import Hold
-from llmserver.models import ModelEntry
+from llmserver.engines.base import EngineFailed
+from llmserver.engines.hold import Hold
+from llmserver.engines.upstream import Upstream
+from llmserver.models.chat_format import BASE_MODEL_FORMAT, STOP, TEMPLATE
+from llmserver.models.discovery import ModelEntry
 from llmserver.names import inside
 from llmserver.settings import Settings
-from llmserver.upstream import Upstream
 
 log = logging.getLogger("llmserver")
 # llama-server's own output, passed on with LLM_VERBOSE.

@@ -33,7 +33,7 @@ from huggingface_hub.errors import (
 )
 from huggingface_hub.utils import logging as hub_logging
 
-from llmserver.model_config import config_path
+from llmserver.models.config import config_path
 from llmserver.names import UnsafeName, check_alias, check_repo_path, inside
 from llmserver.settings import Settings
 

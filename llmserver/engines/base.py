@@ -6,7 +6,7 @@ from typing import Any, Protocol
 
 from starlette.types import Message, Receive, Scope, Send
 
-from llmserver.models import ModelEntry
+from llmserver.models.discovery import ModelEntry
 
 
 class EngineFailed(Exception):
