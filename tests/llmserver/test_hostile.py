@@ -32,7 +32,8 @@ from llmserver.build import fetch_source
 from llmserver.models.config import ConfigError, load
 from llmserver.models.discovery import DEFAULT_MODEL_FILE
 from llmserver.names import UnsafeName, inside
-from llmserver.pull.download import PullError, Source, pull, resolve
+from llmserver.pull.download import pull
+from llmserver.pull.sources import PullError, Source, resolve
 from llmserver.settings import Settings
 
 ALIAS = Path(DEFAULT_MODEL_FILE).stem
