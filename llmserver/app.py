@@ -37,7 +37,7 @@ from starlette.types import Receive, Scope, Send
 from llmserver import errors
 from llmserver.browsers import BrowserGuard, answer_preflight, with_cors
 from llmserver.embeddings import EMBEDDINGS_PATH, Embeddings
-from llmserver.engines.base import Engine, EngineFailed
+from llmserver.engines.base import Engine, EngineFailed, make_engine
 from llmserver.errors import ApiError, send_error, send_json
 from llmserver.metrics import CONTENT_TYPE, EngineState, Metrics
 from llmserver.models.chat_format import BASE_MODEL_FORMAT
@@ -54,18 +54,6 @@ TOKENIZE_COUNT_PATH = "/tokenize/count"
 MAX_BODY_BYTES = 8 * 1024 * 1024
 
 Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-
-def make_engine(settings: Settings, tokenizers: Tokenizers,
-                on_fatal: Callable[[str], None]) -> Engine:
-    # Imported here: each engine pulls in its own stack, and only one of them is used.
-    if settings.engine == "llama-cpp-python":
-        from llmserver.engines.inprocess import InProcessEngine
-
-        return InProcessEngine(settings, tokenizers)
-    from llmserver.engines.llama_server import LlamaServerEngine
-
-    return LlamaServerEngine(settings, on_fatal)
 
 
 class Gateway:
