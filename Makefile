@@ -19,7 +19,7 @@ TESSERACT ?= /usr/bin/tesseract
 
 # Stamp of the embedding model's ONNX export (see below).
 EMBEDDING := $(VENV)/.embedding-exported
-# Stamps of the llama.cpp build and of its smoke check (see llmserver/build/).
+# Stamps of the llama.cpp build and of its smoke check (see llmserver/llama_build/).
 ENGINE := $(VENV)/.llama-cpp-built
 SMOKED := $(VENV)/.llama-cpp-smoked
 
@@ -37,15 +37,15 @@ $(INSTALLED): pyproject.toml
 
 # Portable: runs on any x86-64 CPU, the fastest code for it chosen at start (see
 # docs/engine.md). LLAMA_CMAKE_ARGS adds CMake flags of your own.
-$(ENGINE): $(INSTALLED) $(wildcard llmserver/build/*.py)
+$(ENGINE): $(INSTALLED) $(wildcard llmserver/llama_build/*.py)
 	@command -v cmake >/dev/null || { echo "CMake is needed to build llama.cpp: apt-get install -y cmake"; exit 1; }
-	$(PY) -m llmserver.build
+	$(PY) -m llmserver.llama_build
 	@touch $@
 
 # One short generation in a child process: a build that cannot run on this CPU stops the
 # install here, with a message, instead of crashing the server on its first request.
 $(SMOKED): $(ENGINE) $(DEFAULT_MODEL)
-	$(PY) -m llmserver.build --smoke $(DEFAULT_MODEL)
+	$(PY) -m llmserver.llama_build --smoke $(DEFAULT_MODEL)
 	@touch $@
 
 $(DEFAULT_MODEL): | $(ENGINE)

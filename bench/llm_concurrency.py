@@ -42,8 +42,8 @@ import llama_cpp  # noqa: E402
 import openai  # noqa: E402
 
 from harness.processes import DEFAULT_MODELS_DIR, free_port, peak_rss_mb, running  # noqa: E402
-from llmserver.build import server_binary  # noqa: E402
 from llmserver.engines.command import server_command, server_environment  # noqa: E402
+from llmserver.llama_build import server_binary  # noqa: E402
 from llmserver.models.chat_format import TEMPLATE  # noqa: E402
 from llmserver.models.discovery import ModelEntry  # noqa: E402
 from llmserver.settings import Settings  # noqa: E402

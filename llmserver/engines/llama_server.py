@@ -30,7 +30,6 @@ import anyio
 from starlette.types import Receive, Scope, Send
 
 from llmserver import errors
-from llmserver.build import server_binary
 from llmserver.crash import describe_exit
 from llmserver.engines.base import EngineFailed
 from llmserver.engines.command import (
@@ -42,6 +41,7 @@ from llmserver.engines.command import (
 )
 from llmserver.engines.hold import Hold
 from llmserver.engines.upstream import Upstream
+from llmserver.llama_build import server_binary
 from llmserver.models.chat_format import BASE_MODEL_FORMAT, STOP
 from llmserver.models.discovery import ModelEntry
 from llmserver.settings import Settings

@@ -28,7 +28,7 @@ from harness.browser import CHROMIUM, chromium
 from harness.hub import models_dir_for
 from harness.processes import PROCESSES, children, free_port, llmserver
 from llmserver.app import Gateway
-from llmserver.build import fetch_source
+from llmserver.llama_build.source import fetch_source
 from llmserver.models.config import ConfigError, load
 from llmserver.models.discovery import DEFAULT_MODEL_FILE
 from llmserver.names import UnsafeName, inside
