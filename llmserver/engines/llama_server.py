@@ -20,7 +20,6 @@ import json
 import logging
 import secrets
 import time
-from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -40,6 +39,7 @@ from llmserver.engines.command import (
     server_environment,
 )
 from llmserver.engines.hold import Hold
+from llmserver.engines.server_log import ServerLog
 from llmserver.engines.upstream import Upstream
 from llmserver.llama_build import server_binary
 from llmserver.models.chat_format import BASE_MODEL_FORMAT, STOP
@@ -47,13 +47,10 @@ from llmserver.models.discovery import ModelEntry
 from llmserver.settings import Settings
 
 log = logging.getLogger("llmserver")
-# llama-server's own output, passed on with LLM_VERBOSE.
-engine_log = logging.getLogger("llmserver.llama-server")
 
 MAX_START_ATTEMPTS = 3
 # How long a request waits for an engine that is restarting before it gets a 503.
 READY_WAIT_S = 60.0
-LOG_TAIL_LINES = 40
 
 
 class LlamaServerEngine:
@@ -77,7 +74,7 @@ class LlamaServerEngine:
         self._switch = asyncio.Lock()
         self._inflight = 0
         self._idle = asyncio.Condition()
-        self._tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
+        self._log = ServerLog(settings.verbose)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._templates = TemplateFiles()
 
@@ -108,7 +105,7 @@ class LlamaServerEngine:
         self._current = entry
         port = free_port()
         self._upstream.base = f"http://127.0.0.1:{port}"
-        self._tail.clear()
+        self._log.clear()
         started = time.monotonic()
         proc = await asyncio.create_subprocess_exec(
             *server_command(self._binary, self.settings, entry, port,
@@ -124,10 +121,10 @@ class LlamaServerEngine:
         )
         self._proc = proc
         self._expected_exit = False
-        self._spawn(self._read_log(proc))
+        self._spawn(self._log.read(proc))
         while not await self._upstream.healthy():
             if proc.returncode is not None:
-                raise EngineFailed(self._exit_report(proc, f"while loading {entry.alias}"))
+                raise EngineFailed(self._log.exit_report(proc, f"while loading {entry.alias}"))
             await asyncio.sleep(0.1)
         try:
             # A one-token chat answer per slot, all at once: besides proving that the engine
@@ -138,7 +135,7 @@ class LlamaServerEngine:
         except aiohttp.ClientError:
             await asyncio.sleep(0.5)  # let the exit status arrive
             raise EngineFailed(
-                self._exit_report(proc, "on its first generation (the warm-up)")
+                self._log.exit_report(proc, "on its first generation (the warm-up)")
             ) from None
         if failed is not None:
             raise EngineFailed(f"llama-server's warm-up generation failed: {failed[:500]}")
@@ -150,25 +147,6 @@ class LlamaServerEngine:
                  entry.n_ctx(self.settings.n_ctx),
                  proc.pid)
 
-    def _exit_report(self, proc: asyncio.subprocess.Process, when: str) -> str:
-        code = proc.returncode
-        how = describe_exit(code) if code is not None else "stopped answering"
-        tail = "\n".join(f"  | {line}" for line in list(self._tail)[-12:])
-        return (
-            f"the inference engine (llama-server, pid {proc.pid}) {how} {when}.\n"
-            f"Its last log lines:\n{tail}\n"
-            "If this is a crash on this CPU, rebuild llama.cpp with other flags "
-            "(LLAMA_CMAKE_ARGS, see docs/engine.md) or try LLM_ENGINE=llama-cpp-python."
-        )
-
-    async def _read_log(self, proc: asyncio.subprocess.Process) -> None:
-        assert proc.stdout is not None
-        async for raw in proc.stdout:
-            line = raw.decode(errors="replace").rstrip()
-            self._tail.append(line)
-            if self.settings.verbose:
-                engine_log.info("%s", line)
-
     async def _watch(self, proc: asyncio.subprocess.Process) -> None:
         await proc.wait()
         if self._expected_exit or proc is not self._proc:
@@ -176,7 +154,7 @@ class LlamaServerEngine:
         self.problem = f"the inference engine {describe_exit(proc.returncode or 0)}; restarting"
         self._ready.clear()
         await asyncio.sleep(0.2)  # its last log lines
-        log.error("%s\nRestarting it.", self._exit_report(proc, "while serving"))
+        log.error("%s\nRestarting it.", self._log.exit_report(proc, "while serving"))
         self.restarts += 1
         await self._recover()
 
