@@ -6,9 +6,10 @@ while the model loads and says ok only once it has generated, model aliases (404
 on offer), the API key, OpenAI-style 4xx bodies for malformed JSON and bad parameters, and a
 token count that never waits behind a generation, and `/metrics` (its own, then the
 engine's), and `/v1/embeddings` from rag's embedding model (llmserver.embeddings), which
-answers while the LLM still loads, and `/v1/models/pull` (llmserver.pull.endpoint), a download from
-Hugging Face offered as soon as it is saved. Every error answer, the engines' too, is an
-`errors.ApiError` raised where the failure is found and rendered here, once, and counted.
+answers while the LLM still loads, and `/v1/models/pull` (llmserver.pull.endpoint), a
+download from Hugging Face offered as soon as it is saved. Every error answer, the
+engines' too, is an `errors.ApiError` raised where the failure is found and rendered here,
+once, and counted. The read-only answers are in `views.py`, request bodies in `bodies.py`.
 It reads a request body once, before the engine runs, and passes the streamed response
 through untouched, so it adds nothing per token.
 

@@ -1,5 +1,5 @@
 """Which GGUF files llmserver offers, under which aliases, with which chat format and
-per-model configuration (`<alias>.yaml` beside the GGUF, `model_config.py`)."""
+per-model configuration (`<alias>.yaml` beside the GGUF, `config.py`)."""
 
 from __future__ import annotations
 
