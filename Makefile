@@ -19,7 +19,7 @@ TESSERACT ?= /usr/bin/tesseract
 
 # Stamp of the embedding model's ONNX export (see below).
 EMBEDDING := $(VENV)/.embedding-exported
-# Stamps of the llama.cpp build and of its smoke check (see llmserver/build.py).
+# Stamps of the llama.cpp build and of its smoke check (see llmserver/llama_build/).
 ENGINE := $(VENV)/.llama-cpp-built
 SMOKED := $(VENV)/.llama-cpp-smoked
 
@@ -37,20 +37,20 @@ $(INSTALLED): pyproject.toml
 
 # Portable: runs on any x86-64 CPU, the fastest code for it chosen at start (see
 # docs/engine.md). LLAMA_CMAKE_ARGS adds CMake flags of your own.
-$(ENGINE): $(INSTALLED) llmserver/build.py
+$(ENGINE): $(INSTALLED) $(wildcard llmserver/llama_build/*.py)
 	@command -v cmake >/dev/null || { echo "CMake is needed to build llama.cpp: apt-get install -y cmake"; exit 1; }
-	$(PY) -m llmserver.build
+	$(PY) -m llmserver.llama_build
 	@touch $@
 
 # One short generation in a child process: a build that cannot run on this CPU stops the
 # install here, with a message, instead of crashing the server on its first request.
 $(SMOKED): $(ENGINE) $(DEFAULT_MODEL)
-	$(PY) -m llmserver.build --smoke $(DEFAULT_MODEL)
+	$(PY) -m llmserver.llama_build --smoke $(DEFAULT_MODEL)
 	@touch $@
 
 $(DEFAULT_MODEL): | $(ENGINE)
 	@echo "Assembling the default model into $(MODELS_DIR)/ (sha256 checked)."
-	$(PY) -c "from llmserver.models import ensure_default_model; from pathlib import Path; print(ensure_default_model(Path('$(MODELS_DIR)')))"
+	$(PY) -c "from llmserver.models.discovery import ensure_default_model; from pathlib import Path; print(ensure_default_model(Path('$(MODELS_DIR)')))"
 
 model: $(DEFAULT_MODEL)
 

@@ -39,10 +39,10 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 
 from harness.processes import DEFAULT_MODELS_DIR, free_port, running  # noqa: E402
-from llmserver.build import server_binary  # noqa: E402
-from llmserver.chat_format import TEMPLATE  # noqa: E402
-from llmserver.llamaserver import server_command, server_environment  # noqa: E402
-from llmserver.models import ModelEntry  # noqa: E402
+from llmserver.engines.command import server_command, server_environment  # noqa: E402
+from llmserver.llama_build import server_binary  # noqa: E402
+from llmserver.models.chat_format import TEMPLATE  # noqa: E402
+from llmserver.models.discovery import ModelEntry  # noqa: E402
 from llmserver.settings import Settings  # noqa: E402
 
 MODEL = DEFAULT_MODELS_DIR / "gemma-3-270m-q4_k_m.gguf"
@@ -158,7 +158,7 @@ def main() -> None:
         for name in sets:
             port = free_port()
             commands[name] = with_flags(
-                server_command(server_binary(), settings, entry, port, key, template),
+                server_command(server_binary(), settings, entry, port, template),
                 FLAG_SETS[name])
             stack.enter_context(running(commands[name], f"http://127.0.0.1:{port}/health",
                                         server_environment(key), log=QUIET,

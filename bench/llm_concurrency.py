@@ -42,10 +42,10 @@ import llama_cpp  # noqa: E402
 import openai  # noqa: E402
 
 from harness.processes import DEFAULT_MODELS_DIR, free_port, peak_rss_mb, running  # noqa: E402
-from llmserver.build import server_binary  # noqa: E402
-from llmserver.chat_format import TEMPLATE  # noqa: E402
-from llmserver.llamaserver import server_command, server_environment  # noqa: E402
-from llmserver.models import ModelEntry  # noqa: E402
+from llmserver.engines.command import server_command, server_environment  # noqa: E402
+from llmserver.llama_build import server_binary  # noqa: E402
+from llmserver.models.chat_format import TEMPLATE  # noqa: E402
+from llmserver.models.discovery import ModelEntry  # noqa: E402
 from llmserver.settings import Settings  # noqa: E402
 
 MODEL = DEFAULT_MODELS_DIR / "gemma-3-270m-q4_k_m.gguf"
@@ -167,7 +167,7 @@ def first_tokens(rounds: int, slots: int, threads: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         template = Path(tmp) / "t.jinja"
         template.write_text(TEMPLATE)
-        anchor_cmd = server_command(server_binary(), settings, entry, ports["a"], key, template)
+        anchor_cmd = server_command(server_binary(), settings, entry, ports["a"], template)
         anchor_url = f"http://127.0.0.1:{ports['a']}"
         with (
             running(anchor_cmd, f"{anchor_url}/health", server_environment(key), log=QUIET,
@@ -258,7 +258,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         template = Path(tmp) / "t.jinja"
         template.write_text(TEMPLATE)
-        anchor_cmd = server_command(server_binary(), settings, entry, anchor_port, key, template)
+        anchor_cmd = server_command(server_binary(), settings, entry, anchor_port, template)
         ours_env = {"LLMSERVER_PORT": str(ours_port), "MODELS_DIR": str(MODEL.parent),
                     "LLM_N_CTX": str(N_CTX), "LLM_PARALLEL": str(args.slots),
                     "LLM_THREADS": str(args.threads), "LLM_SEED": str(SEED)}

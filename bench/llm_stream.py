@@ -27,7 +27,9 @@ sys.path.insert(0, str(ROOT))
 import openai  # noqa: E402
 
 from harness.processes import llmserver  # noqa: E402
-from llmserver import build  # noqa: E402
+from llmserver.llama_build import flags  # noqa: E402
+from llmserver.llama_build.cmake import cmake_build  # noqa: E402
+from llmserver.llama_build.source import fetch_source  # noqa: E402
 
 MODEL = ROOT / "models" / "gemma-3-270m-q4_k_m.gguf"
 ALIAS = MODEL.stem
@@ -38,7 +40,7 @@ SEED = 42
 # Tuned to this CPU, as llama-cpp-python builds by default, but with AMX off (the path that
 # faulted): the reference the portable build must keep up with.
 NATIVE_FLAGS = {
-    **build.CMAKE_FLAGS,
+    **flags.CMAKE_FLAGS,
     "GGML_NATIVE": "ON",
     "GGML_BACKEND_DL": "OFF",
     "GGML_CPU_ALL_VARIANTS": "OFF",
@@ -103,13 +105,13 @@ class InProcess:
 
 def native_build() -> Path:
     """build/llama.cpp-native-build/bin, built from the installed version's source if absent."""
-    version = importlib.metadata.version(build.PACKAGE)
+    version = importlib.metadata.version(flags.PACKAGE)
     work = (ROOT / "build").resolve()
     built = work / "llama.cpp-native-build" / "bin"
     if not (built / "libllama.so").exists():
-        source = build.fetch_source(version, work)
-        build.cmake_build(source, work / "llama.cpp-native-build", NATIVE_FLAGS, ("llama",),
-                          os.cpu_count() or 1, work / "llama.cpp-native-build.log")
+        source = fetch_source(version, work)
+        cmake_build(source, work / "llama.cpp-native-build", NATIVE_FLAGS, ("llama",),
+                    os.cpu_count() or 1, work / "llama.cpp-native-build.log")
     return built
 
 

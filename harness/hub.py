@@ -17,7 +17,7 @@ import gguf
 import numpy as np
 
 from harness.processes import DEFAULT_MODELS_DIR, llmserver
-from llmserver.models import DEFAULT_MODEL_FILE
+from llmserver.models.discovery import DEFAULT_MODEL_FILE
 
 REPO = "someone/Tiny-GGUF"
 FILE = "tiny-Q4_K_M.gguf"

@@ -1,5 +1,5 @@
 """`python -m llmserver` / `llmserver`: serve the OpenAI API for the GGUFs in MODELS_DIR;
-`llmserver pull`: download one from Hugging Face (llmserver/pull.py)."""
+`llmserver pull`: download one from Hugging Face (llmserver/pull/)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> None:
     arguments = sys.argv[1:] if argv is None else argv
     if arguments[:1] == ["pull"]:
         # Imported only here: the server itself never talks to a model hub.
-        from llmserver.pull import main as pull
+        from llmserver.pull.cli import main as pull
 
         pull(arguments[1:])
         return

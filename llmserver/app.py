@@ -6,9 +6,10 @@ while the model loads and says ok only once it has generated, model aliases (404
 on offer), the API key, OpenAI-style 4xx bodies for malformed JSON and bad parameters, and a
 token count that never waits behind a generation, and `/metrics` (its own, then the
 engine's), and `/v1/embeddings` from rag's embedding model (llmserver.embeddings), which
-answers while the LLM still loads, and `/v1/models/pull` (llmserver.pulls), a download from
-Hugging Face offered as soon as it is saved. Every error answer, the engines' too, is an
-`errors.ApiError` raised where the failure is found and rendered here, once, and counted.
+answers while the LLM still loads, and `/v1/models/pull` (llmserver.pull.endpoint), a
+download from Hugging Face offered as soon as it is saved. Every error answer, the
+engines' too, is an `errors.ApiError` raised where the failure is found and rendered here,
+once, and counted. The read-only answers are in `views.py`, request bodies in `bodies.py`.
 It reads a request body once, before the engine runs, and passes the streamed response
 through untouched, so it adds nothing per token.
 
@@ -25,47 +26,33 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from functools import partial
 
 import anyio
 from starlette.types import Receive, Scope, Send
 
-from llmserver import errors
+from llmserver import errors, views
+from llmserver.bodies import MAX_BODY_BYTES, checked_generation, read_body
 from llmserver.browsers import BrowserGuard, answer_preflight, with_cors
-from llmserver.chat_format import BASE_MODEL_FORMAT
 from llmserver.embeddings import EMBEDDINGS_PATH, Embeddings
-from llmserver.engines import Engine, EngineFailed
-from llmserver.errors import ApiError, send_error, send_json
-from llmserver.metrics import CONTENT_TYPE, EngineState, Metrics
-from llmserver.model_config import ModelConfig
-from llmserver.models import ModelEntry, discover
-from llmserver.pulls import CATALOG_PATH, PULL_PATH, Pulls
+from llmserver.engines.base import Engine, EngineFailed, make_engine
+from llmserver.errors import ApiError, send_error
+from llmserver.metrics import EngineState, Metrics
+from llmserver.models.config import ModelConfig
+from llmserver.models.discovery import ModelEntry, discover
+from llmserver.models.tokens import Tokenizers
+from llmserver.pull.endpoint import CATALOG_PATH, PULL_PATH, Pulls
 from llmserver.settings import Settings
-from llmserver.tokens import Tokenizers
 
 log = logging.getLogger("llmserver")
 
 GENERATION_PATHS = {"/v1/chat/completions", "/v1/completions"}
 TOKENIZE_COUNT_PATH = "/tokenize/count"
-MAX_BODY_BYTES = 8 * 1024 * 1024
 
 Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-
-def make_engine(settings: Settings, tokenizers: Tokenizers,
-                on_fatal: Callable[[str], None]) -> Engine:
-    # Imported here: each engine pulls in its own stack, and only one of them is used.
-    if settings.engine == "llama-cpp-python":
-        from llmserver.inprocess import InProcessEngine
-
-        return InProcessEngine(settings, tokenizers)
-    from llmserver.llamaserver import LlamaServerEngine
-
-    return LlamaServerEngine(settings, on_fatal)
 
 
 class Gateway:
@@ -91,8 +78,8 @@ class Gateway:
         # Everything but /health, /metrics and /v1/embeddings, which answer before the
         # model is loaded.
         self._routes: dict[tuple[str, str], Handler] = {
-            ("GET", "/v1/models"): self._models,
-            ("POST", TOKENIZE_COUNT_PATH): self._tokenize_count,
+            ("GET", "/v1/models"): partial(views.models, self),
+            ("POST", TOKENIZE_COUNT_PATH): partial(views.tokenize_count, self),
             **{("POST", path): self._generate for path in GENERATION_PATHS},
             **{route: self._pull for route in (("POST", PULL_PATH), ("GET", PULL_PATH),
                                                ("GET", CATALOG_PATH))},
@@ -189,11 +176,11 @@ class Gateway:
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         path, method = scope["path"], scope["method"]
         if path == "/health":
-            await self._health(send)
+            await views.health(self, send)
             return
         if path == "/metrics" and method == "GET":
             self._check_key(scope)
-            await self._metrics(send)
+            await views.metrics(self, send)
             return
         if path == EMBEDDINGS_PATH and method == "POST":
             # Not the engine's model, so not the engine's readiness: rag can embed while
@@ -211,13 +198,13 @@ class Gateway:
 
     async def _generate(self, scope: Scope, receive: Receive, send: Send) -> None:
         assert self.engine is not None
-        body = await _read_body(receive)
+        body = await read_body(receive)
         if body is None:
             raise errors.too_large(MAX_BODY_BYTES)
         path = scope["path"]
-        request = self._checked(path, body)
+        request = checked_generation(path, body, self.aliases)
         alias = request.get("model") or self.aliases[0]
-        request, body = self._config(alias).applied(path, request, body)
+        request, body = self.config_of(alias).applied(path, request, body)
         self.active += 1
         try:
             await self.engine.generate(path, request, body, alias, scope, receive, send)
@@ -225,104 +212,29 @@ class Gateway:
             self.active -= 1
 
     async def _pull(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = await _read_body(receive) if scope["method"] == "POST" else b""
+        body = await read_body(receive) if scope["method"] == "POST" else b""
         await self.pulls.answer(scope, body, send)
 
     async def _embed(self, receive: Receive, send: Send) -> None:
-        body = await _read_body(receive)
+        body = await read_body(receive)
         if body is None:
             raise errors.too_large(MAX_BODY_BYTES)
         await self.embeddings.answer(body, send)
 
-    def _checked(self, path: str, body: bytes) -> dict[str, Any]:
-        """The generation request, parsed, or the 4xx for what is wrong with it."""
-        request = errors.json_object(body)
-        if path == "/v1/chat/completions":
-            messages = request.get("messages")
-            if not isinstance(messages, list) or not messages:
-                raise errors.bad_request("messages must be a non-empty list.",
-                                         code="invalid_value", param="messages")
-        model = request.get("model")
-        if model is not None and model not in self.aliases:
-            raise errors.model_not_found(model, self.aliases)
-        for param in ("max_tokens", "max_completion_tokens"):
-            value = request.get(param)
-            if value is not None and (
-                not isinstance(value, int) or isinstance(value, bool) or value < 1
-            ):
-                raise errors.bad_request(f"{param} must be a positive integer, got {value!r}.",
-                                         code="invalid_value", param=param)
-        return request
-
-    async def _models(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send_json(send, 200, {
-            "object": "list",
-            "data": [
-                {
-                    "id": alias,
-                    "object": "model",
-                    "created": self.created,
-                    "owned_by": "llmserver",
-                    # chat_template false: a base model, which llmserver prompts with its
-                    # plain transcript; a client may prefer writing a completion prompt.
-                    "meta": {"n_ctx": self._n_ctx(alias),
-                             "chat_template": self._has_template(alias)},
-                    "description": self._config(alias).description,
-                }
-                for alias in self.aliases
-            ] + await self._embedding_models(),
-        })
-
-    def _has_template(self, alias: str) -> bool:
-        entry = self.entries.get(alias)
-        return entry is None or entry.chat_format != BASE_MODEL_FORMAT
-
-    async def _embedding_models(self) -> list[dict[str, Any]]:
-        """The embedding model's entry, last so that a client taking the first model gets
-        an LLM; `type` tells a model picker to leave it out."""
-        name = await self.embeddings.model_name()
-        return [{"id": name, "object": "model", "created": self.created,
-                 "owned_by": "llmserver", "type": "embedding"}] if name else []
-
-    def _config(self, alias: str) -> ModelConfig:
+    def config_of(self, alias: str) -> ModelConfig:
         """`alias`'s yaml configuration; an alias offered without an entry (a gateway whose
         aliases were given directly) is served unconfigured."""
         entry = self.entries.get(alias)
         return entry.config if entry is not None else ModelConfig()
 
-    def _n_ctx(self, alias: str) -> int:
-        return self._config(alias).n_ctx or self.settings.n_ctx
-
-    async def _metrics(self, send: Send) -> None:
-        text = self.metrics.render()
-        if self.ready and self.engine is not None:
-            text += await self.engine.metrics() or ""
-        body = text.encode()
-        await send({"type": "http.response.start", "status": 200, "headers": [
-            (b"content-type", CONTENT_TYPE), (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+    def n_ctx_of(self, alias: str) -> int:
+        return self.config_of(alias).n_ctx or self.settings.n_ctx
 
     def _engine_state(self) -> EngineState:
         engine = self.engine
         return EngineState(ready=self.ready and engine is not None and not engine.problem,
                            generating=self.active,
                            restarts=engine.restarts if engine is not None else 0)
-
-    async def _tokenize_count(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = await _read_body(receive)
-        try:
-            request = json.loads(body or b"")
-            text, model = request["input"], request.get("model") or self.aliases[0]
-            if not isinstance(text, str):
-                raise TypeError
-        except (ValueError, KeyError, TypeError):
-            raise errors.bad_request('Expected a JSON object {"input": str, "model"?: str}.',
-                                     param="input") from None
-        if model not in self.aliases:
-            raise errors.model_not_found(model)
-        assert self.tokenizers is not None
-        count = await anyio.to_thread.run_sync(self.tokenizers.count, model, text)
-        await send_json(send, 200, {"count": count})
 
     def _check_key(self, scope: Scope) -> None:
         if not self.settings.api_key:
@@ -331,42 +243,3 @@ class Gateway:
         given = dict(scope["headers"]).get(b"authorization", b"")
         if not hmac.compare_digest(given, expected):
             raise errors.unauthorized()
-
-    async def _health(self, send: Send) -> None:
-        engine = self.engine
-        if not self.ready or engine is None:
-            await send_json(send, 503, {"status": "loading"})
-            return
-        if engine.problem:
-            await send_json(send, 503, {"status": "unavailable", "error": engine.problem})
-            return
-        await send_json(
-            send,
-            200,
-            {
-                "status": "ok",
-                "model": self.aliases[0],
-                "models": self.aliases,
-                "n_ctx": self._n_ctx(self.aliases[0]),
-                "active": self.active,
-                "engine": engine.name,
-                "slots": engine.slots,
-            },
-        )
-
-
-async def _read_body(receive: Receive) -> bytes | None:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)

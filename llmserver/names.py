@@ -5,9 +5,12 @@ Two guards, on purpose both: a name must match a strict allow-list (letters, dig
 `_`, `-`, `+`; starting with a letter or digit, so never `.`, `..`, a hidden file or an
 option; no empty segment, no absolute path, no `%`-escape, no NUL), and the path built from
 it is resolved and must lie inside its root. The first gives a clear 400 for a bad name;
-the second holds even when the first is wrong or a folder on the way is a symlink. The hole
-this closes: a pull of `owner/repo/...gguf` took `..` (the stem of `...gguf`) as its alias,
-staged into `models/.pull/..`, which is `models/`, and removed that folder when done.
+the second holds even when the first is wrong or a folder on the way is a symlink. Without
+them, a pull of `owner/repo/...gguf` would take `..` (the stem of `...gguf`) as its alias,
+stage into `models/.pull/..`, which is `models/`, and remove that folder when done.
+
+At the top of the package, not in `models/`: the build (archive members), the model
+configuration, the pulls and the engine all use it, and the image's build stage copies it.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ SETTINGS = {"llmserver": "Settings", "chatbot": "Settings", "rag": "RagSettings"
 
 # Documented variables that no settings class reads, and the file that reads each one.
 NOT_SETTINGS = {
-    "LLAMA_CMAKE_ARGS": "llmserver/build.py",
+    "LLAMA_CMAKE_ARGS": "llmserver/llama_build/flags.py",
     "PYTHON": "Makefile",
     "TORCH_INDEX_URL": "Dockerfile",
     "TORCH_FIND_LINKS": "Dockerfile",

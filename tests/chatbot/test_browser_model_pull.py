@@ -17,7 +17,7 @@ from playwright.sync_api import Browser, Page, expect
 from harness.browser import ARTIFACTS, TIMEOUT, require_chromium
 from harness.hub import Hub, models_dir_for, pulling_llmserver, serving, write_gguf
 from harness.processes import ROOT, chatbot
-from llmserver.pull import CURATED
+from llmserver.pull.sources import CURATED
 
 pytestmark = pytest.mark.slow
 

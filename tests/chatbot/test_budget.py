@@ -12,7 +12,7 @@ from chatbot.chat import budget
 from chatbot.chat.llm import LLMClient, estimate_tokens
 from chatbot.settings import Settings
 from harness.processes import DEFAULT_MODELS_DIR
-from llmserver.chat_format import format_transcript
+from llmserver.models.chat_format import format_transcript
 
 MODEL = DEFAULT_MODELS_DIR / "gemma-3-270m-q4_k_m.gguf"
 # Mixed scripts, punctuation and code: the text where byte-based guesses go wrong.

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from harness.processes import DEFAULT_MODELS_DIR
-from llmserver import build
+from llmserver import llama_build as build
+from llmserver.llama_build import flags, smoke
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +31,7 @@ def test_the_build_is_portable_with_cpu_variants_chosen_at_run_time() -> None:
     assert info["cmake_flags"]["GGML_BACKEND_DL"] == "ON"
     if platform.machine() in {"x86_64", "AMD64"} and not info["extra_cmake_args"]:
         names = {p.name.removeprefix("libggml-cpu-").removesuffix(".so") for p in cpu_variants()}
-        assert names == set(build.X86_VARIANTS)
+        assert names == set(flags.X86_VARIANTS)
         assert "x64" in names  # the baseline that any x86-64 CPU can run
 
 
@@ -53,7 +54,7 @@ def test_llama_server_was_built_beside_the_libraries() -> None:
 
 
 def test_smoke_check_passes_on_this_machine(capsys: pytest.CaptureFixture[str]) -> None:
-    build.smoke(DEFAULT_MODELS_DIR / "gemma-3-270m-q4_k_m.gguf", LIB)
+    smoke.smoke(DEFAULT_MODELS_DIR / "gemma-3-270m-q4_k_m.gguf", LIB)
     assert "smoke check passed" in capsys.readouterr().out
 
 
@@ -61,9 +62,9 @@ def test_a_crashing_engine_stops_the_install_with_a_message(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # The child really dies of SIGSEGV, as llama.cpp did on the CPU with AMX.
-    monkeypatch.setattr(build, "SMOKE", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)")
+    monkeypatch.setattr(smoke, "SMOKE", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)")
     with pytest.raises(build.BuildError) as failure:
-        build.smoke(DEFAULT_MODELS_DIR / "gemma-3-270m-q4_k_m.gguf", LIB)
+        smoke.smoke(DEFAULT_MODELS_DIR / "gemma-3-270m-q4_k_m.gguf", LIB)
     message = str(failure.value)
     assert "smoke check FAILED" in message
     assert "SIGSEGV" in message

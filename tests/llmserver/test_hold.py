@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from harness.processes import llmserver
-from llmserver.hold import Hold
+from llmserver.engines.hold import Hold
 
 ALIAS = "gemma-3-270m-q4_k_m"
 

@@ -28,11 +28,12 @@ from harness.browser import CHROMIUM, chromium
 from harness.hub import models_dir_for
 from harness.processes import PROCESSES, children, free_port, llmserver
 from llmserver.app import Gateway
-from llmserver.build import fetch_source
-from llmserver.model_config import ConfigError, load
-from llmserver.models import DEFAULT_MODEL_FILE
+from llmserver.llama_build.source import fetch_source
+from llmserver.models.config import ConfigError, load
+from llmserver.models.discovery import DEFAULT_MODEL_FILE
 from llmserver.names import UnsafeName, inside
-from llmserver.pull import PullError, Source, pull, resolve
+from llmserver.pull.download import pull
+from llmserver.pull.sources import PullError, Source, resolve
 from llmserver.settings import Settings
 
 ALIAS = Path(DEFAULT_MODEL_FILE).stem

@@ -22,8 +22,8 @@ from chatbot.chat.llm import LLMClient
 from chatbot.settings import ChatSettings
 from chatbot.settings import Settings as ChatbotSettings
 from harness.processes import DEFAULT_MODELS_DIR, llmserver
-from llmserver.model_config import ConfigError, ModelConfig, load
-from llmserver.models import discover
+from llmserver.models.config import ConfigError, ModelConfig, load
+from llmserver.models.discovery import discover
 
 DEFAULT = DEFAULT_MODELS_DIR / "gemma-3-270m-q4_k_m.gguf"
 DEFAULT_ALIAS = DEFAULT.stem

@@ -24,7 +24,7 @@ from harness.hub import (
     write_gguf,
 )
 from harness.processes import DEFAULT_MODELS_DIR, free_port
-from llmserver.models import DEFAULT_MODEL_FILE
+from llmserver.models.discovery import DEFAULT_MODEL_FILE
 
 KEY = "pull-test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}

@@ -15,7 +15,7 @@ import pytest
 
 from chatbot.chat.grounded_prompt import quoted
 from harness.processes import DEFAULT_MODELS_DIR, llmserver
-from llmserver.chat_format import format_transcript
+from llmserver.models.chat_format import format_transcript
 
 pytestmark = pytest.mark.slow
 

@@ -1,12 +1,16 @@
-"""What the gateway needs of an inference engine, and the ASGI helpers engines share."""
+"""What the gateway needs of an inference engine, the choice of one, and the ASGI helper
+the engines share."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from starlette.types import Message, Receive, Scope, Send
 
-from llmserver.models import ModelEntry
+from llmserver.models.discovery import ModelEntry
+from llmserver.models.tokens import Tokenizers
+from llmserver.settings import Settings
 
 
 class EngineFailed(Exception):
@@ -60,3 +64,16 @@ def replay(body: bytes, receive: Receive) -> Receive:
         return await receive()
 
     return replayed
+
+
+def make_engine(settings: Settings, tokenizers: Tokenizers,
+                on_fatal: Callable[[str], None]) -> Engine:
+    """The engine LLM_ENGINE names; `on_fatal(message)` when it can no longer serve."""
+    # Imported here: each engine pulls in its own stack, and only one of them is used.
+    if settings.engine == "llama-cpp-python":
+        from llmserver.engines.inprocess import InProcessEngine
+
+        return InProcessEngine(settings, tokenizers)
+    from llmserver.engines.llama_server import LlamaServerEngine
+
+    return LlamaServerEngine(settings, on_fatal)

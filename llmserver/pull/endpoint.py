@@ -26,6 +26,7 @@ from starlette.types import Scope, Send
 from llmserver import errors
 from llmserver.errors import ApiError, send_json
 from llmserver.names import UnsafeName, inside
+from llmserver.pull.sources import CURATED, PullError, resolve
 
 PULL_PATH = "/v1/models/pull"
 CATALOG_PATH = "/v1/models/pull/catalog"
@@ -58,10 +59,6 @@ class Pulls:
     def start(self, spec: str) -> dict[str, Any]:
         """Begin pulling `spec`; its first state. Raises ApiError for a name that cannot
         be pulled (400) or while another pull runs (409)."""
-        # Imported here: huggingface_hub reads HF_HUB_OFFLINE once, on import, and must see
-        # the server's own setting (llmserver.__main__) first.
-        from llmserver.pull import PullError, resolve
-
         try:
             source = resolve(spec, None)
         except PullError as exc:
@@ -120,8 +117,6 @@ class Pulls:
 
 
 def catalog() -> list[dict[str, str]]:
-    from llmserver.pull import CURATED
-
     return [{"name": name, "size": model.size, "description": model.about,
              "source": f"{model.repo}/{model.file}"} for name, model in CURATED.items()]
 

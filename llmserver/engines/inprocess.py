@@ -19,12 +19,12 @@ from llama_cpp.server.settings import ModelSettings, ServerSettings
 from starlette.types import Receive, Scope, Send
 
 from llmserver import errors
-from llmserver.chat_format import register_template
-from llmserver.engines import EngineFailed, replay
+from llmserver.engines.base import EngineFailed, replay
 from llmserver.errors import ApiError
-from llmserver.models import ModelEntry
+from llmserver.models.chat_format import register_template
+from llmserver.models.discovery import ModelEntry
+from llmserver.models.tokens import Tokenizers
 from llmserver.settings import Settings
-from llmserver.tokens import Tokenizers
 
 log = logging.getLogger("llmserver")
 

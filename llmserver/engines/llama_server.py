@@ -6,7 +6,7 @@ conversation, and queues requests beyond the slots in arrival order. llmserver s
 private loopback port with a key of its own (in its environment, not on its command line,
 which every local user can read), keeps its interface in front (aliases, API key,
 OpenAI-style errors, `/health`), and passes each response through byte for byte
-(`upstream.py`).
+(`upstream.py`); `command.py` says how it is started.
 
 If llama-server dies, the requests it was serving end with an error, the reason is logged in
 words (which signal, what it usually means, its last log lines) and it is started again; if it
@@ -16,17 +16,10 @@ cannot get through loading and a one-token warm-up three times in a row, llmserv
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ctypes
 import json
 import logging
-import os
 import secrets
-import signal
-import socket
-import tempfile
 import time
-from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -36,86 +29,28 @@ import anyio
 from starlette.types import Receive, Scope, Send
 
 from llmserver import errors
-from llmserver.build import server_binary
-from llmserver.chat_format import BASE_MODEL_FORMAT, STOP, TEMPLATE
 from llmserver.crash import describe_exit
-from llmserver.engines import EngineFailed
-from llmserver.hold import Hold
-from llmserver.models import ModelEntry
-from llmserver.names import inside
+from llmserver.engines.base import EngineFailed
+from llmserver.engines.command import (
+    TemplateFiles,
+    die_with_parent,
+    free_port,
+    server_command,
+    server_environment,
+)
+from llmserver.engines.hold import Hold
+from llmserver.engines.server_log import ServerLog
+from llmserver.engines.upstream import Upstream
+from llmserver.llama_build import server_binary
+from llmserver.models.chat_format import BASE_MODEL_FORMAT, STOP
+from llmserver.models.discovery import ModelEntry
 from llmserver.settings import Settings
-from llmserver.upstream import Upstream
 
 log = logging.getLogger("llmserver")
-# llama-server's own output, passed on with LLM_VERBOSE.
-engine_log = logging.getLogger("llmserver.llama-server")
 
 MAX_START_ATTEMPTS = 3
 # How long a request waits for an engine that is restarting before it gets a 503.
 READY_WAIT_S = 60.0
-LOG_TAIL_LINES = 40
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: SIGKILL it when llmserver dies, however that happens, so a
-    killed llmserver never leaves an engine holding the memory and the model."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
-def server_command(binary: Path, settings: Settings, entry: ModelEntry, port: int, key: str,
-                   template: Path) -> list[str]:
-    """llama-server's command line for `entry` (also what bench/llm_concurrency.py runs bare,
-    so the anchor and llmserver's engine are configured alike). `template`: the file of the
-    chat template `entry` is prompted with when it is not the GGUF's own.
-
-    `key` is not on it: every local user reads a command line (`ps`, /proc/PID/cmdline),
-    only the process's owner its environment. It goes in `server_environment(key)`; `key`
-    stays a parameter so that callers of the old signature keep working."""
-    del key  # in the environment, see above
-    command = [
-        str(binary),
-        "--model", str(entry.path),
-        "--alias", entry.alias,
-        "--host", "127.0.0.1",
-        "--port", str(port),
-        # Each slot gets the model's whole context (its yaml's n_ctx, else LLM_N_CTX);
-        # memory is bounded by slots x context.
-        "--ctx-size", str(entry.n_ctx(settings.n_ctx) * settings.parallel),
-        "--parallel", str(settings.parallel),
-        "--threads", str(settings.threads),
-        "--threads-batch", str(settings.threads),
-        "--seed", str(settings.seed),
-        "--jinja",
-        "--no-webui",
-        "--metrics",
-        # Sleep rather than spin between batches: llmserver, the chatbot and their clients
-        # need the same cores at every token (4 chats at once: first tokens 0.39 s instead
-        # of 0.45 s, throughput unchanged; docs/benchmarks.md).
-        "--poll", "0",
-        # llama-server copies every idle slot's context to its RAM prompt cache whenever a
-        # request starts (23 MB for a slot that answered a 900-token prompt, with gemma-3's
-        # context checkpoints), on the loop that evaluates everyone's batches: a short
-        # request right after 4 grounded ones waited 135 ms instead of 88 ms
-        # (docs/engine.md). A slot's context is still saved when another conversation takes
-        # the slot over, which is when the copy is of use.
-        "--no-cache-idle-slots",
-    ]
-    if entry.chat_format == BASE_MODEL_FORMAT or entry.chat_template is not None:
-        command += ["--chat-template-file", str(template)]
-    return command
-
-
-def server_environment(key: str) -> dict[str, str]:
-    """llama-server's environment: ours, and its key in LLAMA_API_KEY, which llama-server
-    reads as `--api-key` (llama.cpp common/arg.cpp, `.set_env("LLAMA_API_KEY")`)."""
-    return {**os.environ, "LLAMA_API_KEY": key}
 
 
 class LlamaServerEngine:
@@ -139,11 +74,9 @@ class LlamaServerEngine:
         self._switch = asyncio.Lock()
         self._inflight = 0
         self._idle = asyncio.Condition()
-        self._tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
+        self._log = ServerLog(settings.verbose)
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._template_dir = tempfile.TemporaryDirectory(prefix="llmserver-")
-        self._template = Path(self._template_dir.name) / "transcript.jinja"
-        self._template.write_text(TEMPLATE)
+        self._templates = TemplateFiles()
 
     # Life cycle ---------------------------------------------------------------------
 
@@ -155,51 +88,43 @@ class LlamaServerEngine:
             )
         self._entries = {e.alias: e for e in entries}
         for entry in entries:
-            if entry.chat_template is not None:
-                self._template_of(entry).write_text(entry.chat_template, encoding="utf-8")
+            self._templates.add(entry)
         await self._launch(entries[0])
 
     def offer(self, entries: list[ModelEntry]) -> bool:
         # llama-server loads one model per run, so a new one is started like any other
         # switch, on its first request.
         for entry in entries:
-            if entry.chat_template is not None:
-                self._template_of(entry).write_text(entry.chat_template, encoding="utf-8")
+            self._templates.add(entry)
             self._entries[entry.alias] = entry
         return True
-
-    def _template_of(self, entry: ModelEntry) -> Path:
-        if entry.chat_template is None:
-            return self._template
-        # The alias is a file name in MODELS_DIR, but it becomes a path here all the same.
-        return inside(Path(self._template_dir.name), f"model-{entry.alias}.jinja")
 
     async def _launch(self, entry: ModelEntry) -> None:
         """Start llama-server with `entry`, wait for its health and a one-token warm-up."""
         self._ready.clear()
         self._current = entry
-        port = _free_port()
+        port = free_port()
         self._upstream.base = f"http://127.0.0.1:{port}"
-        self._tail.clear()
+        self._log.clear()
         started = time.monotonic()
         proc = await asyncio.create_subprocess_exec(
-            *server_command(self._binary, self.settings, entry, port, self._key,
-                            self._template_of(entry)),
+            *server_command(self._binary, self.settings, entry, port,
+                            self._templates.of(entry)),
             env=server_environment(self._key),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
             # Out of the terminal's process group: a Ctrl-C is llmserver's to handle (it
             # stops the engine itself); the engine must not take it for a crash first.
             start_new_session=True,
         )
         self._proc = proc
         self._expected_exit = False
-        self._spawn(self._read_log(proc))
+        self._spawn(self._log.read(proc))
         while not await self._upstream.healthy():
             if proc.returncode is not None:
-                raise EngineFailed(self._exit_report(proc, f"while loading {entry.alias}"))
+                raise EngineFailed(self._log.exit_report(proc, f"while loading {entry.alias}"))
             await asyncio.sleep(0.1)
         try:
             # A one-token chat answer per slot, all at once: besides proving that the engine
@@ -210,7 +135,7 @@ class LlamaServerEngine:
         except aiohttp.ClientError:
             await asyncio.sleep(0.5)  # let the exit status arrive
             raise EngineFailed(
-                self._exit_report(proc, "on its first generation (the warm-up)")
+                self._log.exit_report(proc, "on its first generation (the warm-up)")
             ) from None
         if failed is not None:
             raise EngineFailed(f"llama-server's warm-up generation failed: {failed[:500]}")
@@ -222,25 +147,6 @@ class LlamaServerEngine:
                  entry.n_ctx(self.settings.n_ctx),
                  proc.pid)
 
-    def _exit_report(self, proc: asyncio.subprocess.Process, when: str) -> str:
-        code = proc.returncode
-        how = describe_exit(code) if code is not None else "stopped answering"
-        tail = "\n".join(f"  | {line}" for line in list(self._tail)[-12:])
-        return (
-            f"the inference engine (llama-server, pid {proc.pid}) {how} {when}.\n"
-            f"Its last log lines:\n{tail}\n"
-            "If this is a crash on this CPU, rebuild llama.cpp with other flags "
-            "(LLAMA_CMAKE_ARGS, see docs/engine.md) or try LLM_ENGINE=llama-cpp-python."
-        )
-
-    async def _read_log(self, proc: asyncio.subprocess.Process) -> None:
-        assert proc.stdout is not None
-        async for raw in proc.stdout:
-            line = raw.decode(errors="replace").rstrip()
-            self._tail.append(line)
-            if self.settings.verbose:
-                engine_log.info("%s", line)
-
     async def _watch(self, proc: asyncio.subprocess.Process) -> None:
         await proc.wait()
         if self._expected_exit or proc is not self._proc:
@@ -248,7 +154,7 @@ class LlamaServerEngine:
         self.problem = f"the inference engine {describe_exit(proc.returncode or 0)}; restarting"
         self._ready.clear()
         await asyncio.sleep(0.2)  # its last log lines
-        log.error("%s\nRestarting it.", self._exit_report(proc, "while serving"))
+        log.error("%s\nRestarting it.", self._log.exit_report(proc, "while serving"))
         self.restarts += 1
         await self._recover()
 
@@ -276,7 +182,7 @@ class LlamaServerEngine:
         for task in list(self._tasks):
             task.cancel()
         await self._upstream.close()
-        self._template_dir.cleanup()
+        self._templates.cleanup()
 
     def kill(self) -> None:
         self._expected_exit = True

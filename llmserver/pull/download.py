@@ -1,4 +1,4 @@
-"""`llmserver pull`: a GGUF from Hugging Face into MODELS_DIR, checked against the hub's sha256.
+"""One pull: a GGUF from Hugging Face into MODELS_DIR, checked against the hub's sha256.
 
 The download goes to `MODELS_DIR/.pull/<alias>/` (huggingface_hub's own resumable download,
 with its progress bar) and is renamed to `MODELS_DIR/<alias>.gguf` only once its sha256 equals
@@ -9,14 +9,11 @@ resumes where the last one stopped. `HF_ENDPOINT` points it at another hub (or a
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import hashlib
 import os
 import re
 import shutil
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import requests
@@ -31,11 +28,10 @@ from huggingface_hub.errors import (
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
-from huggingface_hub.utils import logging as hub_logging
 
-from llmserver.model_config import config_path
-from llmserver.names import UnsafeName, check_alias, check_repo_path, inside
-from llmserver.settings import Settings
+from llmserver.models.config import config_path
+from llmserver.names import UnsafeName, check_alias, inside
+from llmserver.pull.sources import PullError, Source
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
 STAGING = ".pull"
@@ -43,71 +39,6 @@ STAGING = ".pull"
 # errors, its own HTTP errors among them), a short or failed write (OSError) and a file it
 # will not download (ValueError).
 DOWNLOAD_ERRORS = (requests.RequestException, OSError, ValueError)
-
-
-@dataclass(frozen=True)
-class Curated:
-    repo: str
-    file: str
-    size: str
-    about: str
-
-
-# Small instruction-tuned models, Q4_K_M (the usual balance of size and quality on a CPU),
-# each with its chat template in the GGUF, so they need no yaml to answer well.
-CURATED: dict[str, Curated] = {
-    "qwen2.5-0.5b-instruct": Curated(
-        "bartowski/Qwen2.5-0.5B-Instruct-GGUF", "Qwen2.5-0.5B-Instruct-Q4_K_M.gguf", "0.4 GB",
-        "Qwen2.5 0.5B Instruct: the quickest; short factual answers"),
-    "llama-3.2-1b-instruct": Curated(
-        "bartowski/Llama-3.2-1B-Instruct-GGUF", "Llama-3.2-1B-Instruct-Q4_K_M.gguf", "0.8 GB",
-        "Llama 3.2 1B Instruct: quick, good at following instructions"),
-    "qwen2.5-1.5b-instruct": Curated(
-        "bartowski/Qwen2.5-1.5B-Instruct-GGUF", "Qwen2.5-1.5B-Instruct-Q4_K_M.gguf", "1.0 GB",
-        "Qwen2.5 1.5B Instruct: good answers from documents (RAG), many languages"),
-    "smollm2-1.7b-instruct": Curated(
-        "bartowski/SmolLM2-1.7B-Instruct-GGUF", "SmolLM2-1.7B-Instruct-Q4_K_M.gguf", "1.1 GB",
-        "SmolLM2 1.7B Instruct: English, fast for its size"),
-    "llama-3.2-3b-instruct": Curated(
-        "bartowski/Llama-3.2-3B-Instruct-GGUF", "Llama-3.2-3B-Instruct-Q4_K_M.gguf", "2.0 GB",
-        "Llama 3.2 3B Instruct: the best answers here; wants 4 cores and 4 GB of memory"),
-}
-
-
-class PullError(Exception):
-    """Why a pull failed, in one line for the person who ran it."""
-
-
-@dataclass(frozen=True)
-class Source:
-    repo: str
-    file: str
-    alias: str
-    description: str
-
-
-def resolve(spec: str, alias: str | None) -> Source:
-    """What `spec` (a curated name or `OWNER/REPO/FILE.gguf`) names, saved as `alias`.
-
-    Anyone who can reach the page may ask for a pull (`/v1/models/pull`), so every part of
-    `spec` and the alias are checked as names (llmserver.names) before any becomes a path:
-    `...gguf` would otherwise be saved as `..`, and `a/../../b.gguf` climb out of staging."""
-    try:
-        if alias is not None:
-            check_alias(alias)
-        curated = CURATED.get(spec.lower())
-        if curated is not None:
-            return Source(curated.repo, curated.file, alias or spec.lower(), curated.about)
-        if not spec.endswith(".gguf") or spec.count("/") < 2:
-            shown = spec if len(spec) <= 80 else spec[:80] + "…"
-            raise PullError(f"{shown!r} is neither OWNER/REPO/FILE.gguf nor a name from "
-                            f"`llmserver pull --list` ({', '.join(CURATED)})")
-        parts = check_repo_path(spec, "the model")
-        repo, file = "/".join(parts[:2]), "/".join(parts[2:])
-        return Source(repo, file, alias or check_alias(Path(file).stem),
-                      f"{repo}/{file} from Hugging Face")
-    except UnsafeName as exc:
-        raise PullError(str(exc)) from None
 
 
 def pull(source: Source, models_dir: Path, revision: str) -> Path:
@@ -204,52 +135,3 @@ def _reason(exc: BaseException) -> str:
     if found:
         return found.group(1).strip()
     return text.splitlines()[0][:200] if text else type(exc).__name__
-
-
-def listing() -> str:
-    width = max(len(name) for name in CURATED)
-    lines = ["Small instruction-tuned models that run well on a CPU:", ""]
-    for name, model in CURATED.items():
-        lines.append(f"  {name:<{width}}  {model.size:>6}  {model.about}")
-        lines.append(f"  {'':<{width}}  {'':>6}  {model.repo}/{model.file}")
-    lines += ["", "Pull one with `llmserver pull NAME`, or any GGUF on Hugging Face with "
-              "`llmserver pull OWNER/REPO/FILE.gguf`."]
-    return "\n".join(lines)
-
-
-def main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(
-        prog="llmserver pull",
-        description="Download a GGUF from Hugging Face into MODELS_DIR, resuming an "
-        "interrupted download and checking its sha256 against the hub's.",
-    )
-    parser.add_argument("model", nargs="?",
-                        help="OWNER/REPO/FILE.gguf, or a name from --list")
-    parser.add_argument("--list", action="store_true", help="show the curated models")
-    parser.add_argument("--as", dest="alias",
-                        help="alias to save it under (default: the curated name, or the "
-                        "file name without .gguf)")
-    parser.add_argument("--revision", default="main", help="branch, tag or commit (main)")
-    parser.add_argument("--models-dir", type=Path, help="where to save it (MODELS_DIR)")
-    args = parser.parse_args(argv)
-    # Its retry warnings are pages of wrapped exceptions; each failure is said once, here.
-    hub_logging.set_verbosity_error()
-    if args.list:
-        print(listing())
-        return
-    if not args.model:
-        parser.error("name a model (OWNER/REPO/FILE.gguf, or one from --list)")
-    models_dir = args.models_dir or Settings().models_dir
-    try:
-        source = resolve(args.model, args.alias)
-        models_dir.mkdir(parents=True, exist_ok=True)
-        pull(source, models_dir, args.revision)
-    except PullError as exc:
-        print(f"llmserver pull: {exc}", file=sys.stderr)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        print("\nllmserver pull: interrupted; run the same command again to resume",
-              file=sys.stderr)
-        sys.exit(130)
-    print(f"Next: restart llmserver to offer it (LLM_MODEL={source.alias} loads it first); "
-          f"in the chat page, /model {source.alias} switches a conversation to it.")

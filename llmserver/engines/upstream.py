@@ -64,7 +64,7 @@ class Upstream:
                     released: asyncio.Future[None] | None = None) -> None:
         """llama-server's answer to `body`, streamed to the client as it comes; its error
         answers, and its death mid-answer, raised as ApiError. `released`: the request is
-        held (llmserver/hold.py); all of it but the body's last byte is sent at once, and
+        held (hold.py); all of it but the body's last byte is sent at once, and
         that byte when `released` is done, so that llama-server takes it up at that moment
         and no sooner."""
         data: bytes | AsyncIterator[bytes] = body
