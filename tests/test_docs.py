@@ -221,3 +221,46 @@ def test_the_chatbots_folders_keep_their_layers() -> None:
     top = {p.name for p in (ROOT / "chatbot").glob("*.py")}
     assert top == {"__init__.py", "__main__.py", "app.py", "services.py", "settings.py",
                    "common.py", "logs.py", "metrics.py", "bus.py", "datadir.py"}, top
+
+
+def test_the_copies_between_packages_stay_equal() -> None:
+    """The packages import none of each other's modules (test_packages_keep_their_layers), so
+    the few lines they share are copies: the settings' environment rules (one `.env`, names
+    read exactly as written) and the log lines' formats (one log format for a deployment's
+    three services). Copies rather than a fourth shared package: each is a dozen lines, and a
+    package every service imports would be one more thing to install and version. This test
+    is what keeps them one."""
+    configs = {name: cls.model_config for name, cls in settings_classes().items()}
+    assert len({repr(sorted(c.items())) for c in configs.values()}) == 1, configs
+    sources = {package: ast.parse((ROOT / package / "logs.py").read_text())
+               for package in ("chatbot", "llmserver")}
+
+    wanted = {"fields", "JsonFormatter", "TextFormatter", "_STANDARD"}
+
+    def shared(tree: ast.Module) -> dict[str, str]:
+        found = {}
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef | ast.ClassDef):
+                name = node.name
+            elif isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+                name = node.targets[0].id
+            else:
+                continue
+            if name in wanted:
+                found[name] = ast.unparse(_without_docstrings(node))
+        return found
+
+    copies = [shared(tree) for tree in sources.values()]
+    assert copies[0].keys() == wanted
+    assert copies[0] == copies[1]
+
+
+def _without_docstrings(node: ast.AST) -> ast.AST:
+    """The code alone: each copy's docstring may say how its own package uses it."""
+    for inner in ast.walk(node):
+        body = getattr(inner, "body", None)
+        if (isinstance(inner, ast.FunctionDef | ast.ClassDef) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            inner.body = body[1:] or [ast.Pass()]
+    return node
