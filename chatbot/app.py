@@ -33,7 +33,6 @@ from chatbot.settings import Settings
 from chatbot.sockets.connections import Connections
 from chatbot.web import auth, files, hosts, operator, uploads, views
 from chatbot.web.proxies import ForwardedScheme, SecureOverHttps
-from rag import Rag, RagSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 # A 1 MB message must reach the handler to be refused with a readable `error`; above this
@@ -82,7 +81,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     store = Store(settings.data_dir / "conversations.sqlite3")
     llm = LLMClient(settings)
     metrics = Metrics()
-    library = Library(settings, Rag(RagSettings(data_dir=settings.data_dir)))
+    library = Library.open(settings)
     grounding = Grounding(settings, store, library, metrics, emit)
     transcript = Transcript(store, metrics, emit)
     answering = Answering(settings, llm, grounding,

@@ -1,6 +1,9 @@
-"""The steps of one answer that the page (chat.py) and the terminal (terminal_chat.py) share:
-settings and model, budget, retrieval, the prompt, what is shown before the model's text,
-the request upstream, and what the answer's sources and "what the model saw" say at the end.
+"""The steps of one answer, written once for the page (chat.py) and the terminal
+(cli/terminal_chat.py): settings and model, budget, retrieval, the prompt (`prepare`); what
+is shown before the model's text, the request upstream relayed, the citation (`write`); what
+the answer's sources and "what the model saw" say at the end (`conclude`); its tokens counted
+for the next turn (`count`). The callers differ only in what surrounds them: the page waits
+for a slot and tells a room, the terminal prints and stops on Ctrl-C.
 
 A grounded answer takes one of three shapes:
 - not covered: the best evidence is under RAG_MIN_EVIDENCE, so the answer says the
@@ -14,6 +17,7 @@ Whatever the user reads is the answer's text: streamed as `token` events, stored
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +27,7 @@ from chatbot.chat.grounding import Grounding
 from chatbot.chat.llm import ChatStream, LLMClient
 from chatbot.chat.passages import Retrieval, annotate, attribution
 from chatbot.chat.prompt import Prompt, PromptBuilder
-from chatbot.chat.streaming import Generation
+from chatbot.chat.streaming import Generation, Streamer
 from chatbot.db.store import Conversation
 from chatbot.settings import ChatSettings, Settings
 
@@ -39,6 +43,18 @@ class Ask:
     preface: str = ""
     seen: dict[str, Any] = field(default_factory=dict)
     opened_at: float | None = None
+
+
+# What the user reads when an answer fails for a reason they cannot act on (it is logged).
+FAILED = "Something went wrong while answering. Please try again."
+
+
+@dataclass(frozen=True)
+class Written:
+    """What the model's stream said of itself (both None when no model was asked)."""
+
+    usage: dict[str, int] | None = None
+    finish_reason: str | None = None
 
 
 def not_covered_text(info: dict[str, Any]) -> str:
@@ -120,6 +136,35 @@ class Answering:
         return self.llm.stream_chat(prompt.messages, model=generation.model,
                                     temperature=ask.chat.temperature, top_p=ask.chat.top_p,
                                     max_tokens=prompt.answer_tokens)
+
+    def write(self, ask: Ask, generation: Generation, streamer: Streamer,
+              generating: Callable[[], bool] | None = None) -> Written | None:
+        """The answer's text through `streamer`: the preface at once, then, when the prompt
+        goes to the model, its stream relayed and the citation it left out. `generating`
+        runs just before the model is asked (the page waits for a slot there); False from
+        it: the answer was stopped first, and None is returned."""
+        if ask.preface:  # shown now: it needs neither a slot nor the model
+            streamer.add_text(generation, ask.preface)
+        if ask.prompt is None:
+            return Written()
+        if generating is not None and not generating():
+            return None
+        stream = self.open(ask, generation)
+        try:
+            streamer.relay(generation, stream)
+        finally:
+            stream.close()  # upstream stops generating too: stopped, or a failure
+        if citation := self.citation(ask, generation):
+            streamer.add_text(generation, citation)
+        return Written(stream.usage, stream.finish_reason)
+
+    def count(self, ask: Ask, written: Written, answer_id: int | None,
+              generation: Generation) -> None:
+        """The stored answer's tokens, for the next turn's budget, when the server's usage
+        does not give them (or leaves out a preface it did not write). Called after the
+        answer was announced, so that the next turn need not wait for it."""
+        if answer_id is not None and (written.usage is None or ask.preface):
+            ask.budget.count_answer(answer_id, "".join(generation.parts))
 
     def citation(self, ask: Ask, generation: Generation) -> str:
         """" [n]" to end the model's grounded text with when it cites nothing but stands on

@@ -21,10 +21,10 @@ from collections.abc import Callable
 from chatbot import logs
 from chatbot.accounts.viewer import Viewer
 from chatbot.bus import Bus, BusDown
-from chatbot.chat.answering import Answering
+from chatbot.chat.answering import FAILED, Answering
 from chatbot.chat.budget import MessageTooLong
 from chatbot.chat.grounding import OneOff
-from chatbot.chat.llm import ChatStream, LLMClient, LLMError
+from chatbot.chat.llm import LLMClient, LLMError
 from chatbot.chat.slots import SlotQueue
 from chatbot.chat.streaming import Generation, Streamer
 from chatbot.chat.transcript import Transcript
@@ -124,46 +124,39 @@ class Chat:
 
     def _answer(self, conversation: Conversation, generation: Generation) -> None:
         holding_slot = False
-        stream: ChatStream | None = None
+        queued_s: float | None = None
+
+        def generating() -> bool:
+            """Wait for a slot; then the room is told the model is writing."""
+            nonlocal holding_slot, queued_s
+            waiting = time.monotonic()
+            if not self._take_slot(generation):
+                return False
+            holding_slot = True
+            queued_s = time.monotonic() - waiting
+            self.metrics.generating.inc()
+            if generation.cancelled.is_set():
+                return False
+            self.emit("status", {"state": "generating", "model": generation.model},
+                      conversation.id)
+            return True
+
         try:
             ask = self.answering.prepare(conversation, generation)
-            if ask.preface:  # shown now: it needs neither a slot nor the model
-                self.streamer.add_text(generation, ask.preface)
-            queued_s = None
-            if ask.prompt is not None:
-                waiting = time.monotonic()
-                if not self._take_slot(generation):
-                    return
-                holding_slot = True
-                queued_s = time.monotonic() - waiting
-                self.metrics.generating.inc()
-                if generation.cancelled.is_set():
-                    return
-                self.emit("status", {"state": "generating", "model": generation.model},
-                          conversation.id)
-                stream = self.answering.open(ask, generation)
-                self.streamer.relay(generation, stream)
-                stream.close()
-                if citation := self.answering.citation(ask, generation):
-                    self.streamer.add_text(generation, citation)
+            written = self.answering.write(ask, generation, self.streamer, generating)
+            if written is None:
+                return
             self.answering.conclude(ask, generation, queued_s)
-            usage = stream.usage if stream is not None else None
-            answer_id = self._finish(generation, "done", usage=usage,
-                                     finish_reason=stream.finish_reason if stream else None)
-            if answer_id is not None and (usage is None or ask.preface):
-                # Counted now, after `done`, so the next turn's budget need not wait for it
-                # (the server's count leaves out a preface it did not write).
-                ask.budget.count_answer(answer_id, "".join(generation.parts))
+            answer_id = self._finish(generation, "done", usage=written.usage,
+                                     finish_reason=written.finish_reason)
+            self.answering.count(ask, written, answer_id, generation)
         except (LLMError, MessageTooLong, StoreFull) as exc:
             self.streamer.flush(generation)  # the pieces before the failure are kept
             self._finish(generation, "error", error=str(exc))
         except Exception:
             log.exception("answer failed")
-            self._finish(generation, "error",
-                         error="Something went wrong while answering. Please try again.")
+            self._finish(generation, "error", error=FAILED)
         finally:
-            if stream is not None:
-                stream.close()
             if holding_slot:
                 self.metrics.generating.dec()
                 self.slots.release(generation.viewer.key)

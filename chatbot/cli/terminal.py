@@ -21,7 +21,6 @@ from chatbot.cli.terminal_chat import OWNER, TerminalChat
 from chatbot.db.store import Store
 from chatbot.documents.library import Library
 from chatbot.settings import ChatSettings, Settings
-from rag import Rag, RagSettings
 
 PROMPT = "> "
 
@@ -97,7 +96,7 @@ def main(argv: list[str]) -> int:
     viewer, documents = who
     _line_editing()
     llm = LLMClient(settings)
-    library = Library(settings, Rag(RagSettings(data_dir=settings.data_dir)))
+    library = Library.open(settings)
     session = TerminalChat(settings, llm, library, viewer, documents, chat, sys.stdout)
     try:
         session.say(_banner(llm, chat))

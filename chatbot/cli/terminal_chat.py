@@ -22,10 +22,10 @@ from typing import Any, TextIO
 
 from chatbot.accounts.viewer import Viewer
 from chatbot.chat import commands
-from chatbot.chat.answering import Answering, Ask
+from chatbot.chat.answering import FAILED, Answering, Ask, Written
 from chatbot.chat.budget import MessageTooLong
 from chatbot.chat.grounding import Grounding, OneOff
-from chatbot.chat.llm import ChatStream, LLMClient, LLMError
+from chatbot.chat.llm import LLMClient, LLMError
 from chatbot.chat.prompt import PromptBuilder
 from chatbot.chat.streaming import Generation, Streamer
 from chatbot.chat.transcript import Ending, Transcript
@@ -38,7 +38,6 @@ from chatbot.settings import ChatSettings, Settings
 log = logging.getLogger("chatbot.cli.terminal")
 
 OWNER = "terminal"
-FAILED = "Something went wrong while answering. Please try again."
 # commands.py's that make sense without a page.
 SHARED_COMMANDS = ("set", "model", "rag", "version")
 
@@ -146,23 +145,16 @@ class TerminalChat:
         and keeps what was printed."""
         conversation = self.store.get(OWNER, self.conversation.id) or self.conversation
         generation = Generation(conversation.id, text, self.viewer, once=once)
-        stream: ChatStream | None = None
-        ask: Ask | None = None
+        done: tuple[Ask, Written] | None = None
         try:
             ask = self.answering.prepare(conversation, generation)
             self._answer_fresh = True
-            if ask.preface:
-                self.streamer.add_text(generation, ask.preface)
-            if ask.prompt is not None:
-                stream = self.answering.open(ask, generation)
-                self.streamer.relay(generation, stream)
-                stream.close()
-                if citation := self.answering.citation(ask, generation):
-                    self.streamer.add_text(generation, citation)
+            written = self.answering.write(ask, generation, self.streamer)
+            assert written is not None  # nothing to wait for here
             self.answering.conclude(ask, generation)
-            ending = self.transcript.close(
-                generation, "done", usage=stream.usage if stream else None,
-                finish_reason=stream.finish_reason if stream else None)
+            ending = self.transcript.close(generation, "done", usage=written.usage,
+                                           finish_reason=written.finish_reason)
+            done = ask, written
         except KeyboardInterrupt:
             ending = self.transcript.close(generation, "stopped")
         except (LLMError, MessageTooLong) as exc:
@@ -171,15 +163,11 @@ class TerminalChat:
         except Exception:
             log.exception("answer failed")
             ending = self.transcript.close(generation, "error", error=FAILED)
-        finally:
-            if stream is not None:
-                stream.close()
         if ending is None:
             return
         self._show(generation, ending)
-        if (ending.state == "done" and ending.message_id is not None and ask is not None
-                and (stream is None or stream.usage is None or ask.preface)):
-            ask.budget.count_answer(ending.message_id, "".join(generation.parts))
+        if done is not None:
+            self.answering.count(*done, ending.message_id, generation)
 
     def _show(self, generation: Generation, ending: Ending) -> None:
         if ending.state == "error":

@@ -31,6 +31,7 @@ from rag import (
     Progress,
     Rag,
     RagError,
+    RagSettings,
     Summary,
 )
 
@@ -50,6 +51,11 @@ def document_id(source: str) -> str:
 
 
 class Library:
+    @classmethod
+    def open(cls, settings: Settings) -> Library:
+        """The chat's library over DATA_DIR's documents (nothing is opened until used)."""
+        return cls(settings, Rag(RagSettings(data_dir=settings.data_dir)))
+
     def __init__(self, settings: Settings, rag: Rag):
         self.rag = rag
         self.url_rules = UrlRules(allow_private=False, url_allowlist=tuple(settings.url_allowlist))

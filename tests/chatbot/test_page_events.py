@@ -52,3 +52,14 @@ def test_every_declared_event_is_used() -> None:
     used = {name for path in modules() for name in USE.findall(path.read_text())}
     unused = sorted(declared().keys() - used)
     assert not unused, f"declared in events.js, used by no module: {unused}"
+
+
+def test_the_page_and_the_server_agree_on_what_is_only_a_link() -> None:
+    """The composer does not send a bare link as a question (the server would answer it with
+    an offer to summarize): its test must be the server's, chatbot/chat/grounding.py's."""
+    server = re.search(r'URL_ONLY = re\.compile\(r"(.+?)", re\.IGNORECASE\)',
+                       (ROOT / "chatbot" / "chat" / "grounding.py").read_text())
+    page = re.search(r"const isBareUrl = \(text\) => /(.+?)/i\.test",
+                     (JS / "chat" / "composer.js").read_text())
+    assert server and page
+    assert server.group(1).replace("(", "").replace(")", "") == page.group(1).replace("\\/", "/")
