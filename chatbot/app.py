@@ -19,6 +19,7 @@ from chatbot.chat.answering import Answering
 from chatbot.chat.chat import Chat
 from chatbot.chat.grounding import Grounding
 from chatbot.chat.llm import LLMClient
+from chatbot.chat.model_picker import ModelPicker
 from chatbot.chat.prompt import PromptBuilder
 from chatbot.chat.slots import SlotQueue
 from chatbot.chat.streaming import Streamer
@@ -75,7 +76,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
                         cors_allowed_origins=_origin_check(settings),
                         message_queue=settings.redis_url)
 
-    def emit(event: str, payload: dict[str, Any], room: str) -> None:
+    def emit(event: str, payload: dict[str, Any], room: str | None) -> None:
         socketio.emit(event, payload, to=room)
 
     store = Store(settings.data_dir / "conversations.sqlite3")
@@ -91,13 +92,14 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
                 streamer=Streamer(emit, metrics, settings.stream_interval_ms),
                 transcript=transcript, metrics=metrics, emit=emit,
                 spawn=socketio.start_background_task, bus=bus.connect(settings.redis_url))
-    ingests = Ingests(settings, library, store, metrics, socketio)
+    ingests = Ingests(settings, library, store, metrics, emit)
     accounts = Accounts(store, max_failures=settings.auth_max_failures,
                         max_failures_per_address=settings.auth_max_failures_per_address,
                         failure_window_s=settings.auth_failure_window,
                         session_s=settings.auth_session_days * 86400)
     services = Services(settings=settings, store=store, llm=llm, metrics=metrics,
                         library=library, grounding=grounding, chat=chat, ingests=ingests,
+                        picker=ModelPicker(llm, emit, socketio.start_background_task),
                         socketio=socketio, accounts=accounts,
                         limits=Limits(settings, store, metrics))
     app.extensions["chatbot"] = services

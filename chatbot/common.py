@@ -13,8 +13,8 @@ from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-# emit(event, payload, room)
-Emit = Callable[[str, dict[str, Any], str], None]
+# emit(event, payload, room): to the sockets in that room; room None: to every socket.
+Emit = Callable[[str, dict[str, Any], str | None], None]
 # spawn(function, *args): run it in a background thread of the Socket.IO server's kind.
 Spawn = Callable[..., Any]
 

@@ -14,6 +14,7 @@ from chatbot.accounts.limits import Limits
 from chatbot.chat.chat import Chat
 from chatbot.chat.grounding import Grounding
 from chatbot.chat.llm import LLMClient
+from chatbot.chat.model_picker import ModelPicker
 from chatbot.db.store import Store
 from chatbot.documents.ingests import Ingests
 from chatbot.documents.library import Library
@@ -31,6 +32,7 @@ class Services:
     grounding: Grounding
     chat: Chat
     ingests: Ingests
+    picker: ModelPicker
     socketio: SocketIO
     accounts: Accounts
     limits: Limits

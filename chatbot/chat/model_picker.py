@@ -10,13 +10,12 @@ asking owner's tabs (`model_pull`), then sends them the new listing (`models`).
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
-
-from flask_socketio import SocketIO
 
 from chatbot.accounts.viewer import Viewer
 from chatbot.chat.llm import LLMClient, LLMError
-from chatbot.common import browser_room
+from chatbot.common import Emit, Spawn, browser_room
 
 log = logging.getLogger("chatbot.chat.model_picker")
 
@@ -32,9 +31,10 @@ SWITCH_NOT_ALLOWED = ("Only an admin can switch the model (with accounts on): ev
 
 
 class ModelPicker:
-    def __init__(self, llm: LLMClient, socketio: SocketIO):
+    def __init__(self, llm: LLMClient, emit: Emit, spawn: Spawn):
         self.llm = llm
-        self.socketio = socketio
+        self.emit = emit
+        self.spawn = spawn
 
     def listing(self, viewer: Viewer, fresh: bool = False) -> dict[str, Any]:
         """The `models` event: {"models": [{"id", "description"}], "current", "can_pull",
@@ -75,13 +75,13 @@ class ModelPicker:
         except LLMError as exc:
             return f"Could not pull {model}: {exc}"
         self._tell(viewer, state)
-        self.socketio.start_background_task(self._follow, viewer)
+        self.spawn(self._follow, viewer)
         return None
 
     def _follow(self, viewer: Viewer) -> None:
         missed = 0
         while True:
-            self.socketio.sleep(POLL_S)
+            time.sleep(POLL_S)
             try:
                 state = self.llm.pull_state()
             except LLMError as exc:
@@ -94,10 +94,9 @@ class ModelPicker:
             self._tell(viewer, state)
             if state.get("state") != "running":
                 break
-        self.socketio.emit("models", self.listing(viewer, fresh=True),
-                           to=browser_room(viewer.key))
+        self.emit("models", self.listing(viewer, fresh=True), browser_room(viewer.key))
 
     def _tell(self, viewer: Viewer, state: dict[str, Any]) -> None:
         payload = {k: state[k] for k in ("model", "state", "bytes", "total", "error", "alias")
                    if k in state}
-        self.socketio.emit("model_pull", payload, to=browser_room(viewer.key))
+        self.emit("model_pull", payload, browser_room(viewer.key))

@@ -14,10 +14,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask_socketio import SocketIO
-
 from chatbot.accounts.viewer import Viewer
-from chatbot.common import browser_room
+from chatbot.common import Emit, browser_room
 from chatbot.db.store import Store
 from chatbot.documents.library import Library, document_id
 from chatbot.documents.upload_store import UploadStore
@@ -29,7 +27,7 @@ class CollectionAdmin:
     settings: Settings
     library: Library
     store: Store
-    socketio: SocketIO
+    emit: Emit
     uploads: UploadStore
 
     def busy(self, collection: str) -> bool:
@@ -106,8 +104,7 @@ class CollectionAdmin:
             return f"Could not remove {self.display_name(source)}: {exc}"
         self.uploads.release([source])
         self._refund(collection, source)
-        self.socketio.emit("documents", self.documents(collection, viewer),
-                           to=browser_room(viewer.key))
+        self.emit("documents", self.documents(collection, viewer), browser_room(viewer.key))
         self.changed(viewer)
         return None
 
@@ -125,10 +122,10 @@ class CollectionAdmin:
     def changed(self, viewer: Viewer) -> None:
         """Show the pages a collection changed."""
         if viewer.name is None:
-            self.socketio.emit("collections", self.listing(viewer))
+            self.emit("collections", self.listing(viewer), None)
             return
-        self.socketio.emit("collections", self.listing(viewer), to=browser_room(viewer.key))
-        self.socketio.emit("collections_changed", {})
+        self.emit("collections", self.listing(viewer), browser_room(viewer.key))
+        self.emit("collections_changed", {}, None)
 
     def display_name(self, source: str) -> str:
         return source if urlsplit(source).scheme in ("http", "https") else Path(source).name

@@ -25,11 +25,10 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask_socketio import SocketIO
 from werkzeug.datastructures import FileStorage
 
 from chatbot.accounts.viewer import Viewer
-from chatbot.common import browser_room
+from chatbot.common import Emit, browser_room
 from chatbot.db.store import Store
 from chatbot.documents.collection_admin import CollectionAdmin
 from chatbot.documents.jobs import Job, JobQueue
@@ -52,12 +51,12 @@ class Ingests(CollectionAdmin):
     browser."""
 
     def __init__(self, settings: Settings, library: Library, store: Store, metrics: Metrics,
-                 socketio: SocketIO):
+                 emit: Emit):
         self.settings = settings
         self.store = store
         self.library = library
         self.metrics = metrics
-        self.socketio = socketio
+        self.emit = emit
         self.jobs = JobQueue(settings.ingest_workers)
         self.uploads = UploadStore(library.uploads_dir, library.rag,
                                    max_files=settings.upload_max_files,
@@ -154,7 +153,7 @@ class Ingests(CollectionAdmin):
         return None
 
     def _tell(self, owner: str, payload: dict[str, Any]) -> None:
-        self.socketio.emit("ingest", payload, to=browser_room(owner))
+        self.emit("ingest", payload, browser_room(owner))
 
     def _run(self, viewer: Viewer, base: dict[str, Any], sources: list[str], work: Work,
              cancel: threading.Event) -> None:

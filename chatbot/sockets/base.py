@@ -25,7 +25,6 @@ from flask_socketio import ConnectionRefusedError as Refused
 from flask_socketio import Namespace, disconnect, emit, join_room, leave_room
 
 from chatbot.accounts.viewer import Viewer
-from chatbot.chat.model_picker import ModelPicker
 from chatbot.common import browser_room
 from chatbot.db.store import Conversation
 from chatbot.services import Services
@@ -120,7 +119,7 @@ class EventsBase(Namespace):
         self.chat = services.chat
         self.ingests = services.ingests
         self.limits = services.limits
-        self.picker = ModelPicker(services.llm, services.socketio)
+        self.picker = services.picker
         self.connections = connections
         self.clients: dict[str, Client] = {}
         self.lock = threading.Lock()
