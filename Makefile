@@ -15,7 +15,7 @@ CHROMIUM ?= /usr/bin/chromium
 REDIS_SERVER ?= /usr/bin/redis-server
 TESSERACT ?= /usr/bin/tesseract
 
-.PHONY: run test install model lint bench clean browser redis tesseract compose-test
+.PHONY: run test test-fast install model lint bench clean browser redis tesseract compose-test
 
 # Stamp of the embedding model's ONNX export (see below).
 EMBEDDING := $(VENV)/.embedding-exported
@@ -111,6 +111,11 @@ run: install
 
 test: install browser redis tesseract
 	$(PY) -m pytest
+
+# The quick loop while changing something: the tests that start no model, browser, Chroma
+# server or chatbot process (docs/development.md).
+test-fast: install
+	$(PY) -m pytest -q -m "not slow"
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check llmserver chatbot rag tests bench harness

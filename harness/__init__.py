@@ -10,4 +10,7 @@ pytest imports it from the repository root; `bench/*.py` put the root on `sys.pa
   `Rag` set up to crawl it.
 - `uploads`: documents into a running chatbot, as the page sends them.
 - `browser`: Debian's Chromium under Playwright, for the page's end-to-end tests.
+- `inprocess`: `create_app` in this process with Flask-SocketIO's test client: a browser's
+  cookie and its tabs, without a server.
+- `fake_llm`: an OpenAI-style server on loopback whose answers a test scripts.
 """

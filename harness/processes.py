@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -202,3 +202,18 @@ def peak_rss_mb(pid: int) -> float:
         except OSError:
             continue
     return total / 1024
+
+
+def wait_until(condition: Callable[[], bool], what: str = "condition",
+               timeout: float = 30) -> None:
+    """Poll `condition` every 50 ms; TimeoutError naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not met within {timeout}s")
+        time.sleep(0.05)
+
+
+def generating_upstream(llm_url: str) -> int:
+    """How many answers the LLM server (llmserver or the fake one) is generating now."""
+    return httpx.get(f"{llm_url}/health", timeout=5).json()["active"]

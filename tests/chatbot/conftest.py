@@ -11,8 +11,8 @@ import pytest
 from playwright.sync_api import Browser
 
 from harness.browser import chromium
-from tests.chatbot.fake_llm import FakeLLM
-from tests.chatbot.inprocess import ChatApp
+from harness.fake_llm import FakeLLM
+from harness.inprocess import ChatApp
 
 
 @pytest.fixture

@@ -18,8 +18,8 @@ from chatbot.accounts.accounts import AccountError, Accounts, Throttled
 from chatbot.chat.slots import SlotQueue
 from chatbot.db.store import Store
 from chatbot.metrics import Metrics
-from tests.chatbot.fake_llm import FakeLLM, Reply
-from tests.chatbot.inprocess import ORIGIN, ChatApp, Tab
+from harness.fake_llm import FakeLLM, Reply
+from harness.inprocess import ORIGIN, ChatApp, Tab
 
 PASSWORD = "correct horse battery"
 

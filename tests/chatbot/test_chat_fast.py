@@ -12,9 +12,9 @@ from collections.abc import Callable
 
 import pytest
 
+from harness.fake_llm import MODEL, WAIT_S, FakeLLM, Reply
+from harness.inprocess import ChatApp
 from harness.processes import free_port
-from tests.chatbot.fake_llm import MODEL, WAIT_S, FakeLLM, Reply
-from tests.chatbot.inprocess import ChatApp
 
 TOKENS = [f" t{i}" for i in range(10)]
 

@@ -15,8 +15,8 @@ from chatbot.chat.chat import BUSY
 from chatbot.db.migrations import MIGRATIONS, migrate
 from chatbot.db.store import Store
 from harness.documents import html_page, serve
-from tests.chatbot.fake_llm import FakeLLM, Reply
-from tests.chatbot.inprocess import ORIGIN, ChatApp, Tab
+from harness.fake_llm import FakeLLM, Reply
+from harness.inprocess import ORIGIN, ChatApp, Tab
 
 PASSWORD = "correct horse battery"
 

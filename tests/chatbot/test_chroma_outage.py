@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from werkzeug.test import TestResponse
 
+from harness.fake_llm import FakeLLM
+from harness.inprocess import ORIGIN, ChatApp, Tab
 from harness.processes import free_port, running
 from harness.uploads import rag_data_dir
-from tests.chatbot.fake_llm import FakeLLM
-from tests.chatbot.inprocess import ORIGIN, ChatApp, Tab
 
 pytestmark = pytest.mark.slow
 

@@ -16,9 +16,9 @@ import pytest
 from flask.testing import FlaskClient
 
 from harness.documents import HTML, html_page, serve
+from harness.fake_llm import FakeLLM
+from harness.inprocess import ORIGIN, ChatApp, Tab
 from harness.uploads import rag_data_dir
-from tests.chatbot.fake_llm import FakeLLM
-from tests.chatbot.inprocess import ORIGIN, ChatApp, Tab
 
 pytestmark = pytest.mark.slow
 
@@ -53,9 +53,6 @@ def documents(tab: Tab, collection: str) -> dict[str, Any]:
     start = tab.emit("documents", {"collection": collection})
     return tab.wait("documents", since=start, where=lambda d: d["collection"] == collection)[1]
 
-
-def refused(tab: Tab, event: str, payload: dict[str, Any]) -> str:
-    return tab.wait("error", since=tab.emit(event, payload))[1]["message"]
 
 
 @pytest.fixture(scope="module")
@@ -102,9 +99,9 @@ def test_another_users_private_collection_is_absent(site: Site) -> None:
         "collection": "alice-docs", "documents": [], "error": "No collection “alice-docs”."}
     [doc, _] = documents(site.alice_tab, "alice-docs")["documents"]
     for event in ("remove_document", "refetch_document"):
-        assert "no collection “alice-docs”" in refused(
-            bob, event, {"collection": "alice-docs", "id": doc["id"]}), event
-    assert "Malformed" in refused(bob, "remove_document", {"collection": "alice-docs"})
+        assert "no collection “alice-docs”" in bob.refused(
+            event, {"collection": "alice-docs", "id": doc["id"]}), event
+    assert "Malformed" in bob.refused("remove_document", {"collection": "alice-docs"})
     assert len(documents(site.alice_tab, "alice-docs")["documents"]) == 2
 
 
@@ -114,7 +111,7 @@ def test_a_shared_collection_is_listed_but_not_changed_by_others(site: Site) -> 
         listing = documents(site.bob_tab, "alice-docs")
         assert listing["can_change"] is False and len(listing["documents"]) == 2
         doc = listing["documents"][0]
-        assert "only the owner" in refused(site.bob_tab, "remove_document",
+        assert "only the owner" in site.bob_tab.refused("remove_document",
                                            {"collection": "alice-docs", "id": doc["id"]})
     finally:
         site.app.app.extensions["chatbot"].library.share("alice-docs", False)
@@ -133,7 +130,7 @@ def test_refetch_reembeds_only_a_changed_page(site: Site) -> None:
     done = tab.wait("ingest", since=start, where=lambda d: d["state"] in ("done", "failed"))[1]
     assert done["state"] == "done" and done["summary"]["replaced"] == 1, done
     notes = next(d for d in documents(tab, "alice-docs")["documents"] if d["kind"] != "url")
-    assert "not a URL" in refused(tab, "refetch_document",
+    assert "not a URL" in tab.refused("refetch_document",
                                   {"collection": "alice-docs", "id": notes["id"]})
 
 
@@ -165,7 +162,7 @@ def test_remove_document_updates_the_listing_and_retrieval(site: Site) -> None:
     assert [d["kind"] for d in listing["documents"]] == ["url"]
     collections = tab.wait("collections", since=start)[1]["collections"]
     assert [(c["name"], c["documents"]) for c in collections] == [("alice-docs", 1)]
-    assert "no longer in" in refused(tab, "remove_document",
+    assert "no longer in" in tab.refused("remove_document",
                                      {"collection": "alice-docs", "id": notes["id"]})
     _, _, done = tab.ask("What colour is the Quimby ferry?")
     assert all(s["title"] != "Ferry notes" for s in done["sources"])

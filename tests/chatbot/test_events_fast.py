@@ -9,9 +9,9 @@ from collections.abc import Callable
 
 import pytest
 
+from harness.fake_llm import FakeLLM
+from harness.inprocess import ChatApp
 from harness.processes import free_port
-from tests.chatbot.fake_llm import FakeLLM
-from tests.chatbot.inprocess import ChatApp
 
 
 @pytest.mark.parametrize(("event", "payload", "expected"), [

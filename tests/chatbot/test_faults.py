@@ -15,9 +15,9 @@ import pytest
 from playwright.sync_api import expect
 
 from harness.browser import TIMEOUT, chromium, require_chromium, send
+from harness.fake_llm import FakeLLM, Reply
+from harness.inprocess import ChatApp
 from harness.processes import PROCESSES, chatbot, free_port
-from tests.chatbot.fake_llm import FakeLLM, Reply
-from tests.chatbot.inprocess import ChatApp
 
 
 @pytest.mark.slow

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
+from harness.inprocess import ChatApp
 from harness.processes import free_port, running
-from tests.chatbot.inprocess import ChatApp
 
 CHROMA = Path(sys.executable).parent / "chroma"
 

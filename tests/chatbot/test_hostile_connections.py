@@ -16,9 +16,9 @@ import httpx
 import pytest
 import websocket
 
+from harness.fake_llm import FakeLLM
 from harness.processes import chatbot_instances
 from harness.socketclient import ChatClient
-from tests.chatbot.fake_llm import FakeLLM
 
 pytestmark = pytest.mark.slow
 

@@ -17,9 +17,9 @@ import httpx
 import pytest
 
 from chatbot import create_app
+from harness.fake_llm import MODEL, FakeLLM
 from harness.processes import ROOT, chatbot_instances
 from harness.socketclient import ChatClient, signed_in_cookie
-from tests.chatbot.fake_llm import MODEL, FakeLLM
 
 pytestmark = pytest.mark.slow
 

@@ -26,9 +26,9 @@ from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 
 from harness.documents import HTML, html_page, serve
+from harness.fake_llm import FakeLLM
+from harness.inprocess import ORIGIN, ChatApp, Tab
 from harness.uploads import rag_data_dir
-from tests.chatbot.fake_llm import FakeLLM
-from tests.chatbot.inprocess import ORIGIN, ChatApp, Tab
 
 pytestmark = pytest.mark.slow
 

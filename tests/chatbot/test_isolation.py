@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
+from harness.fake_llm import FakeLLM
+from harness.inprocess import ORIGIN, ChatApp, Tab
 from harness.uploads import rag_data_dir
-from tests.chatbot.fake_llm import FakeLLM
-from tests.chatbot.inprocess import ORIGIN, ChatApp, Tab
 
 PASSWORD = "correct horse battery"
 LIGHTHOUSE = (b"# Zorblax lighthouse\n\nThe Zorblax lighthouse on Quimby island is painted "
@@ -77,11 +77,6 @@ def _uploads(store: Any) -> set[tuple[str, str]]:
     return {(r["file"], r["owner"]) for r in store.read("SELECT file, owner FROM uploads")}
 
 
-def refused(tab: Tab, event: str, payload: dict[str, Any]) -> str:
-    """The `error` (or, for a command, the `notice`) answering `event`."""
-    data = tab.wait("error", "notice", since=tab.emit(event, payload))[1]
-    return data.get("message") or data["text"]
-
 
 def test_every_event_with_alices_ids_is_refused_to_bob(users: Users) -> None:
     bob, theirs = users.bob_tab, users.alice_conversation
@@ -93,7 +88,7 @@ def test_every_event_with_alices_ids_is_refused_to_bob(users: Users) -> None:
             ("delete_collection", {"name": "alice-docs"}, "no such collection"),
             ("share_collection", {"name": "alice-docs", "shared": True}, "Only an admin"),
             ("message", {"text": "/rag on alice-docs"}, "No collection `alice-docs`")):
-        assert words in refused(bob, event, payload), event
+        assert words in bob.refused(event, payload), event
     start = bob.send("/rag list")
     listing = bob.wait("notice", since=start)[1]["text"]
     assert "bob-docs" in listing and "alice-docs" not in listing

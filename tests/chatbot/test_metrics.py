@@ -13,8 +13,8 @@ from gunicorn.config import Config
 from prometheus_client.parser import text_string_to_metric_families
 
 from chatbot import logs
+from harness.inprocess import ChatApp
 from harness.processes import free_port
-from tests.chatbot.inprocess import ChatApp
 
 SECRET = "my-secret-phrase-about-tulips"
 

@@ -19,7 +19,7 @@ from harness.hub import (
     serving,
     write_gguf,
 )
-from tests.chatbot.inprocess import ChatApp, Tab
+from harness.inprocess import ChatApp, Tab
 
 KEY = "pull-test-key"
 PASSWORD = "correct horse battery"

@@ -10,8 +10,8 @@ import logging
 import pytest
 
 from chatbot.sockets import EVENTS
-from tests.chatbot.fake_llm import FakeLLM
-from tests.chatbot.inprocess import ChatApp
+from harness.fake_llm import FakeLLM
+from harness.inprocess import ChatApp
 
 NESTED: dict = {}
 for _ in range(200):

@@ -9,7 +9,6 @@ module, and keep answers short unless a stop needs a long one.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -24,8 +23,10 @@ from harness.processes import (
     ROOT,
     chatbot_instances,
     free_port,
+    generating_upstream,
     llmserver,
     redis_server,
+    wait_until,
 )
 from harness.socketclient import ChatClient
 from scripts.run import GUNICORN_OPTIONS
@@ -74,16 +75,6 @@ def buses(redis_url: str) -> Iterator[Callable[[], RedisBus]]:
         bus.close()
 
 
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} not met within {timeout}s")
-        time.sleep(0.05)
-
-
-def generating_upstream(llm_url: str) -> int:
-    return httpx.get(f"{llm_url}/health", timeout=5).json()["active"]
 
 
 def endless(client: ChatClient) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tests.chatbot.inprocess import ChatApp
+from harness.inprocess import ChatApp
 
 
 def test_pages_carry_the_security_headers(chat: ChatApp) -> None:

@@ -7,14 +7,13 @@ test_chat_fast.py and test_events_fast.py."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from harness.processes import chatbot, llmserver
+from harness.processes import chatbot, generating_upstream, llmserver, wait_until
 from harness.socketclient import ChatClient
 
 pytestmark = pytest.mark.slow
@@ -40,16 +39,6 @@ def chat_url(llm_url: str, data_dir: Path) -> Iterator[str]:
         yield url
 
 
-def wait_until(condition, timeout: float = 30, what: str = "condition") -> None:  # noqa: ANN001
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} not met within {timeout}s")
-        time.sleep(0.05)
-
-
-def active_upstream(llm_url: str) -> int:
-    return httpx.get(f"{llm_url}/health", timeout=5).json()["active"]
 
 
 def test_a_message_streams_tokens_then_done(chat_url: str) -> None:
@@ -100,7 +89,7 @@ def test_stop_ends_the_answer_and_the_upstream_generation(chat_url: str, llm_url
         done = client.wait("done", "error", since=start, timeout=30)[2]
         assert done["stopped"] is True, done
         # 1000 tokens would take the server a minute or more; it stops within moments.
-        wait_until(lambda: active_upstream(llm_url) == 0, timeout=15,
+        wait_until(lambda: generating_upstream(llm_url) == 0, timeout=15,
                    what="llmserver generation ended")
         history = ChatClient(chat_url, cookie=client.cookie).connect()
         last = history.wait("history")[2]["messages"][-1]
@@ -121,7 +110,8 @@ def test_two_clients_at_once_are_generated_together(chat_url: str, llm_url: str)
                                                       {"temperature": 0, "max_tokens": 80}))
         start_a = a.send(ENDLESS)
         start_b = b.send(ENDLESS)
-        wait_until(lambda: active_upstream(llm_url) == 2, what="both answers generating upstream")
+        wait_until(lambda: generating_upstream(llm_url) == 2,
+                   what="both answers generating upstream")
         done_a = a.wait("done", "error", since=start_a)[2]
         done_b = b.wait("done", "error", since=start_b)[2]
         states = [s["state"] for c, s0 in ((a, start_a), (b, start_b))

@@ -16,9 +16,9 @@ import pytest
 from chatbot.accounts.accounts import Accounts
 from chatbot.cli.terminal_text import sources_text
 from chatbot.db.store import Store
+from harness.fake_llm import WAIT_S, FakeLLM, Reply
 from harness.processes import ROOT, free_port, llmserver
 from harness.uploads import rag_data_dir
-from tests.chatbot.fake_llm import WAIT_S, FakeLLM, Reply
 
 PROMPT = "\r\n> "
 # Upper bounds only, generous for a loaded machine: starting imports the whole chatbot

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from playwright.sync_api import Browser, expect
 
 from harness.browser import TIMEOUT, require_chromium
 from harness.processes import chatbot, free_port
 
-pytestmark = pytest.mark.slow
 require_chromium()
 expect.set_options(timeout=TIMEOUT)
 

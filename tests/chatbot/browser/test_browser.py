@@ -10,8 +10,6 @@ from playwright.sync_api import Browser, Page, expect
 from harness.browser import ARTIFACTS, TIMEOUT, require_chromium, send
 from harness.processes import chatbot, llmserver
 
-pytestmark = pytest.mark.slow
-
 ENDLESS = "Continue this sequence without stopping: 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,"
 # Collects into window.handlers every element inserted with an inline event handler.
 RECORD_HANDLERS = """() => {

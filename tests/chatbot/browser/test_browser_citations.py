@@ -23,12 +23,10 @@ from playwright.sync_api import Browser, Page, WebSocketRoute, expect
 
 from harness.browser import ARTIFACTS, TIMEOUT, require_chromium, send
 from harness.documents import make_pdf
+from harness.fake_llm import FakeLLM, Reply
 from harness.processes import chatbot
 from harness.socketclient import ChatClient
 from harness.uploads import finished, rag_data_dir, upload
-from tests.chatbot.fake_llm import FakeLLM, Reply
-
-pytestmark = pytest.mark.slow
 
 expect.set_options(timeout=TIMEOUT)
 require_chromium()

@@ -15,8 +15,6 @@ from harness.documents import make_pdf
 from harness.processes import chatbot, llmserver
 from harness.uploads import rag_data_dir
 
-pytestmark = pytest.mark.slow
-
 expect.set_options(timeout=TIMEOUT)
 require_chromium()
 

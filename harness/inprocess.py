@@ -18,7 +18,7 @@ from flask.testing import FlaskClient
 from flask_socketio.test_client import SocketIOTestClient
 
 from chatbot import create_app
-from tests.chatbot.fake_llm import WAIT_S
+from harness.fake_llm import WAIT_S
 
 # The origin of the test client's requests (Flask's default SERVER_NAME is localhost).
 ORIGIN = "http://localhost"
@@ -87,6 +87,11 @@ class Tab:
 
     def send(self, text: str) -> int:
         return self.emit("message", {"text": text})
+
+    def refused(self, event: str, payload: dict[str, Any]) -> str:
+        """The `error` (or, for a command, the `notice`) answering `event`."""
+        data = self.wait("error", "notice", since=self.emit(event, payload))[1]
+        return data.get("message") or data["text"]
 
     def wait(self, *names: str, since: int = 0, timeout: float = WAIT_S,
              where: Callable[[Any], bool] | None = None) -> tuple[str, Any]:

@@ -11,10 +11,9 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from harness.browser import TIMEOUT, require_chromium, send
+from harness.fake_llm import FakeLLM, Reply
 from harness.processes import chatbot
-from tests.chatbot.fake_llm import FakeLLM, Reply
 
-pytestmark = pytest.mark.slow
 require_chromium()
 expect.set_options(timeout=TIMEOUT)
 

@@ -12,10 +12,8 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from harness.browser import TIMEOUT, require_chromium, send
+from harness.fake_llm import FakeLLM, Reply
 from harness.processes import chatbot
-from tests.chatbot.fake_llm import FakeLLM, Reply
-
-pytestmark = pytest.mark.slow
 
 expect.set_options(timeout=TIMEOUT)
 require_chromium()

@@ -16,8 +16,6 @@ from harness.documents import HTML, html_page, serve
 from harness.processes import chatbot, llmserver
 from harness.uploads import rag_data_dir
 
-pytestmark = pytest.mark.slow
-
 expect.set_options(timeout=TIMEOUT)
 require_chromium()
 

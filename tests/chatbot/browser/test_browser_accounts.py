@@ -33,8 +33,6 @@ from harness.browser import ARTIFACTS, TIMEOUT, require_chromium, send
 from harness.processes import ROOT, chatbot, free_port
 from harness.socketclient import ChatClient, signed_in_cookie
 
-pytestmark = pytest.mark.slow
-
 PASSWORD = "correct horse battery"
 MAX_FAILURES = 3
 expect.set_options(timeout=TIMEOUT)

@@ -19,8 +19,6 @@ from harness.hub import Hub, models_dir_for, pulling_llmserver, serving, write_g
 from harness.processes import ROOT, chatbot
 from llmserver.pull.sources import CURATED
 
-pytestmark = pytest.mark.slow
-
 KEY = "pull-test-key"
 PASSWORD = "correct horse battery"
 NAME = "qwen2.5-0.5b-instruct"
