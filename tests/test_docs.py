@@ -264,3 +264,13 @@ def _without_docstrings(node: ast.AST) -> ast.AST:
                 and isinstance(body[0].value.value, str)):
             inner.body = body[1:] or [ast.Pass()]
     return node
+
+
+def test_tests_share_helpers_through_the_harness_only() -> None:
+    """docs/development.md: a test module imports helpers from harness/, never from another
+    test module (shared fixtures live in a conftest.py)."""
+    borrowed = [f"{path.relative_to(ROOT)} imports {module}"
+                for path in sorted((ROOT / "tests").rglob("*.py"))
+                for module in imported_modules(path)
+                if module == "tests" or module.startswith("tests.")]
+    assert not borrowed, borrowed
