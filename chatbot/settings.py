@@ -1,4 +1,10 @@
-"""chatbot configuration: one typed object, read from the environment (and `.env`)."""
+"""chatbot configuration: one typed object, read from the environment (and `.env`), and a
+conversation's own settings (`ChatSettings`).
+
+Longer than the other modules on purpose: it is the list of every variable, each field with
+its default, its bounds and the sentence docs/configuration.md shows (tests/test_docs.py
+keeps the two equal). Split by concern it would scatter the one place an operator's setting
+is read and checked."""
 
 from __future__ import annotations
 

@@ -1,6 +1,11 @@
 """The `Rag` object: ingesting, retrieving and managing collections, over the store, the
 embedding model, the loaders and retrieval. `rag` exports it, with the values it takes and
-returns and the errors it raises (rag.errors)."""
+returns and the errors it raises (rag.errors).
+
+A facade, and a little over 300 lines for it: each public method is a few lines that open
+the collection, check who may write it and call one stage (ingest.py, retrieval.py,
+store/); the work is in those modules. Keeping every entry point in one class is what lets
+the chatbot use rag through `rag.__all__` alone."""
 
 from __future__ import annotations
 

@@ -1,5 +1,9 @@
 """`rag` command line: ingest, query, collections, documents, remove, refetch, access,
-delete."""
+delete.
+
+One file for the eight commands, a little over 300 lines: each is its parser lines and a
+short function printing what the `Rag` object returns (docs/rag.md shows every output), so
+the help and the printing of all of them read together."""
 
 from __future__ import annotations
 

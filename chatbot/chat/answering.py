@@ -24,11 +24,12 @@ from typing import Any
 from chatbot.chat.budget import Budget
 from chatbot.chat.grounded_prompt import COMPLETION_STOP
 from chatbot.chat.grounding import Grounding
-from chatbot.chat.llm import ChatStream, LLMClient
+from chatbot.chat.llm import LLMClient
+from chatbot.chat.llm_stream import ChatStream
 from chatbot.chat.passages import Retrieval, annotate, attribution
 from chatbot.chat.prompt import Prompt, PromptBuilder
 from chatbot.chat.streaming import Generation, Streamer
-from chatbot.db.store import Conversation
+from chatbot.db.rows import Conversation
 from chatbot.settings import ChatSettings, Settings
 
 

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from chatbot.chat.llm import LLMClient
-from chatbot.db.store import Message, Store
+from chatbot.db.rows import Message
+from chatbot.db.store import Store
 from chatbot.settings import ChatSettings
 
 # Chat templates add role markers around each message ("<start_of_turn>user\n", "User: ").

@@ -24,12 +24,14 @@ from chatbot.bus import Bus, BusDown
 from chatbot.chat.answering import FAILED, Answering
 from chatbot.chat.budget import MessageTooLong
 from chatbot.chat.grounding import OneOff
-from chatbot.chat.llm import LLMClient, LLMError
+from chatbot.chat.llm import LLMClient
+from chatbot.chat.llm_stream import LLMError
 from chatbot.chat.slots import SlotQueue
 from chatbot.chat.streaming import Generation, Streamer
 from chatbot.chat.transcript import Transcript
 from chatbot.common import Emit, Spawn
-from chatbot.db.store import Conversation, Store, StoreFull
+from chatbot.db.rows import Conversation
+from chatbot.db.store import Store, StoreFull
 from chatbot.metrics import Metrics
 from chatbot.settings import Settings
 

@@ -36,7 +36,8 @@ from chatbot.chat.budget import Budget
 from chatbot.chat.grounded_prompt import PAGE_INSTRUCTIONS, quoted
 from chatbot.chat.passages import Retrieval, fit
 from chatbot.common import Emit
-from chatbot.db.store import Message, Store
+from chatbot.db.rows import Message
+from chatbot.db.store import Store
 from chatbot.documents.library import Library
 from chatbot.metrics import Metrics
 from chatbot.settings import ChatSettings, Settings

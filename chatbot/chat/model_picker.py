@@ -14,7 +14,8 @@ import time
 from typing import Any
 
 from chatbot.accounts.viewer import Viewer
-from chatbot.chat.llm import LLMClient, LLMError
+from chatbot.chat.llm import LLMClient
+from chatbot.chat.llm_stream import LLMError
 from chatbot.common import Emit, Spawn, browser_room
 
 log = logging.getLogger("chatbot.chat.model_picker")

@@ -15,7 +15,8 @@ from chatbot.chat.grounded_prompt import COMPLETION_EXAMPLE, completion_prompt
 from chatbot.chat.streaming import Generation
 from chatbot.chat.transcript import Transcript
 from chatbot.common import Emit
-from chatbot.db.store import Conversation, Message, Store
+from chatbot.db.rows import Conversation, Message
+from chatbot.db.store import Store
 from chatbot.metrics import Metrics
 
 TRUNCATION_NOTICE = ("Older messages of this conversation no longer fit in the model's "

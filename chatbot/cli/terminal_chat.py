@@ -25,7 +25,8 @@ from chatbot.chat import commands
 from chatbot.chat.answering import FAILED, Answering, Ask, Written
 from chatbot.chat.budget import MessageTooLong
 from chatbot.chat.grounding import Grounding, OneOff
-from chatbot.chat.llm import LLMClient, LLMError
+from chatbot.chat.llm import LLMClient
+from chatbot.chat.llm_stream import LLMError
 from chatbot.chat.prompt import PromptBuilder
 from chatbot.chat.streaming import Generation, Streamer
 from chatbot.chat.transcript import Ending, Transcript

@@ -16,94 +16,32 @@ from __future__ import annotations
 
 import fcntl
 import json
-import re
 import sqlite3
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from chatbot.db.migrations import migrate
+from chatbot.db.rows import (
+    MARK_END,
+    MARK_START,
+    SEARCH_RESULTS,
+    Conversation,
+    Message,
+    SearchHit,
+    conversation_from,
+    make_title,
+    match_query,
+    message_from,
+)
+from chatbot.db.usage import UsageRecords
 
-# A conversation without a title yet, as every listing and export names it.
-UNTITLED = "New chat"
-TITLE_CHARS = 60
-# A search answers with the best few; it is a way back to a conversation, not a report.
-SEARCH_RESULTS = 30
-# Words of a search query that count: more would only slow FTS5 down.
-SEARCH_WORDS = 16
-# Around each match of a snippet; control characters, so no text can contain them.
-MARK_START, MARK_END = "\x02", "\x03"
 # A write holds the lock for milliseconds; waiting this long means something is stuck.
 BUSY_TIMEOUT_S = 30.0
-
-
-@dataclass
-class Conversation:
-    id: str
-    title: str
-    created: float
-    updated: float
-    settings: dict[str, Any] = field(default_factory=dict)
-    # id of the oldest message still sent to the model; older ones were dropped for length.
-    context_start: int = 0
-    truncation_noticed: bool = False
-
-    def summary(self) -> dict[str, Any]:
-        return {"id": self.id, "title": self.title or UNTITLED, "updated": self.updated}
-
-
-@dataclass
-class Message:
-    id: int
-    role: str
-    content: str
-    state: str = "done"
-    tokens: int | None = None
-    sources: list[dict[str, Any]] | None = None
-    meta: dict[str, Any] | None = None
-    created: float = 0.0
-
-    def public(self) -> dict[str, Any]:
-        """The form sent to the browser in `history` (the contract's fields, then extras)."""
-        out: dict[str, Any] = {"role": self.role, "content": self.content}
-        if self.sources:
-            out["sources"] = self.sources
-        out["id"] = self.id
-        if self.state != "done":
-            out["state"] = self.state
-        if self.meta:
-            out.update({k: v for k, v in self.meta.items()
-                        if k in ("usage", "tokens_per_s", "error", "finish_reason", "seen",
-                                 "not_covered")})
-        return out
-
-
-@dataclass(frozen=True)
-class SearchHit:
-    conversation: str
-    title: str
-    message: int | None  # None: the title matched
-    snippet: str  # plain text, each match between MARK_START and MARK_END
-
-
-def match_query(text: str) -> str | None:
-    """The FTS5 query for what a user typed: each word quoted (so `"`, `*`, `NEAR`, `OR`
-    and the like are words, never syntax), all required, the last one as a prefix so
-    results come while typing. None when nothing searchable was typed."""
-    words = re.findall(r"\w+", text)[:SEARCH_WORDS]
-    if not words:
-        return None
-    return " ".join(f'"{word}"' for word in words) + "*"
-
-
-def make_title(text: str) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1].rstrip() + "…"
 
 
 @contextmanager
@@ -123,7 +61,7 @@ def _opening(path: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-class Store:
+class Store(UsageRecords):
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, check_same_thread=False,
@@ -175,11 +113,11 @@ class Store:
             "SELECT c.* FROM browsers b JOIN conversations c ON c.id = b.current "
             "WHERE b.id = ? AND c.browser = b.id", (browser,))
         if rows:
-            return _conversation(rows[0])
+            return conversation_from(rows[0])
         latest = self.read("SELECT * FROM conversations WHERE browser = ? "
                             "ORDER BY updated DESC LIMIT 1", (browser,))
         if latest:
-            conversation = _conversation(latest[0])
+            conversation = conversation_from(latest[0])
             self.set_current(browser, conversation.id)
             return conversation
         return self.create(browser)
@@ -202,13 +140,13 @@ class Store:
     def get(self, browser: str, conversation_id: str) -> Conversation | None:
         rows = self.read("SELECT * FROM conversations WHERE id = ? AND browser = ?",
                           (conversation_id, browser))
-        return _conversation(rows[0]) if rows else None
+        return conversation_from(rows[0]) if rows else None
 
     def conversations(self, browser: str) -> list[Conversation]:
         """Newest activity first."""
         rows = self.read("SELECT * FROM conversations WHERE browser = ? "
                           "ORDER BY updated DESC, created DESC", (browser,))
-        return [_conversation(r) for r in rows]
+        return [conversation_from(r) for r in rows]
 
     def rename(self, browser: str, conversation_id: str, title: str) -> bool:
         cursor = self.write("UPDATE conversations SET title = ? WHERE id = ? AND browser = ?",
@@ -233,7 +171,7 @@ class Store:
     def messages(self, conversation_id: str) -> list[Message]:
         rows = self.read("SELECT * FROM messages WHERE conversation = ? ORDER BY id",
                           (conversation_id,))
-        return [_message(r) for r in rows]
+        return [message_from(r) for r in rows]
 
     def add_message(self, conversation_id: str, role: str, content: str, *, state: str = "done",
                     tokens: int | None = None, sources: list[dict[str, Any]] | None = None,
@@ -331,64 +269,6 @@ class Store:
     def set_tokens(self, message_id: int, tokens: int) -> None:
         self.write("UPDATE messages SET tokens = ? WHERE id = ?", (tokens, message_id))
 
-    def questions_since(self, owner: str, since: float) -> int:
-        """Questions `owner` asked after `since` (counted here, so every instance sharing
-        the database counts the same; kept apart from the messages, so that deleting,
-        editing or regenerating a turn does not give the question back)."""
-        return self.read("SELECT COUNT(*) FROM asked WHERE owner = ? AND at > ?",
-                         (owner, since))[0][0]
-
-    def record_question(self, owner: str, keep_s: float) -> None:
-        now = time.time()
-        with self.transaction() as db:
-            db.execute("INSERT INTO asked (owner, at) VALUES (?, ?)", (owner, now))
-            db.execute("DELETE FROM asked WHERE owner = ? AND at < ?", (owner, now - keep_s))
-
-    # Uploads -----------------------------------------------------------------------
-
-    def add_uploads(self, owner: str, collection: str, items: list[tuple[str, int]]) -> None:
-        """Record what `owner` added to `collection`: (file id or URL, bytes) each."""
-        now = time.time()
-        with self.transaction() as db:
-            db.executemany("INSERT INTO uploads (file, owner, collection, bytes, created) "
-                           "VALUES (?, ?, ?, ?, ?)",
-                           [(item, owner, collection, size, now) for item, size in items])
-
-    def upload_usage(self, owner: str, since: float) -> tuple[int, int]:
-        """What `owner` added after `since` (files and URLs), and the bytes of the distinct
-        files they keep."""
-        added = self.read("SELECT COUNT(*) FROM uploads WHERE owner = ? AND created > ?",
-                          (owner, since))[0][0]
-        kept = self.read("SELECT COALESCE(SUM(bytes), 0) FROM (SELECT MAX(bytes) AS bytes "
-                         "FROM uploads WHERE owner = ? AND removed IS NULL GROUP BY file)",
-                         (owner,))[0][0]
-        return added, kept
-
-    def forget_collection(self, collection: str) -> None:
-        """Its uploads no longer count against their owners' storage (they still count
-        against the uploads per day, until a day has passed)."""
-        self._forget("collection = ?", (collection,))
-
-    def forget_upload(self, collection: str, file: str) -> None:
-        """One upload (file id or URL) left `collection`: as forget_collection, for it."""
-        self._forget("collection = ? AND file = ?", (collection, file))
-
-    def _forget(self, where: str, args: tuple[str, ...]) -> None:
-        now = time.time()
-        with self.transaction() as db:
-            db.execute(f"UPDATE uploads SET removed = ? WHERE {where} AND removed IS NULL",
-                       (now, *args))
-            # Counted by nothing any more: neither storage nor the last day's uploads.
-            db.execute("DELETE FROM uploads WHERE removed IS NOT NULL AND created < ?",
-                       (now - 86400,))
-
-    def upload_places(self, file: str) -> list[tuple[str, str]]:
-        """(owner, collection) of every time this file was added."""
-        return [(r["owner"], r["collection"]) for r in
-                self.read("SELECT DISTINCT owner, collection FROM uploads WHERE file = ?",
-                          (file,))]
-
-
 class StoreFull(Exception):
     """The database could not grow (its disk is full); nothing of the write was kept."""
 
@@ -403,18 +283,3 @@ def _full_disk() -> Iterator[None]:
         raise StoreFull("The server's disk is full: this message could not be saved. Ask "
                         "whoever runs this server to free some space, then send it again."
                         ) from exc
-
-
-def _conversation(row: sqlite3.Row) -> Conversation:
-    return Conversation(id=row["id"], title=row["title"], created=row["created"],
-                        updated=row["updated"], settings=json.loads(row["settings"]),
-                        context_start=row["context_start"],
-                        truncation_noticed=bool(row["truncation_noticed"]))
-
-
-def _message(row: sqlite3.Row) -> Message:
-    return Message(id=row["id"], role=row["role"], content=row["content"], state=row["state"],
-                   tokens=row["tokens"],
-                   sources=json.loads(row["sources"]) if row["sources"] else None,
-                   meta=json.loads(row["meta"]) if row["meta"] else None,
-                   created=row["created"])

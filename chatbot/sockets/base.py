@@ -26,7 +26,7 @@ from flask_socketio import Namespace, disconnect, emit, join_room, leave_room
 
 from chatbot.accounts.viewer import Viewer
 from chatbot.common import browser_room
-from chatbot.db.store import Conversation
+from chatbot.db.rows import Conversation
 from chatbot.services import Services
 from chatbot.settings import ChatSettings
 from chatbot.sockets.connections import Connections

@@ -10,7 +10,7 @@ from flask_socketio import emit
 
 from chatbot.chat import commands
 from chatbot.chat.grounding import OneOff, bare_url, url_offer
-from chatbot.db.store import Conversation, Message
+from chatbot.db.rows import Conversation, Message
 from chatbot.settings import ChatSettings
 from chatbot.sockets.base import BadPayload, Client, EventsBase, guarded
 

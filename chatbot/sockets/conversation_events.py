@@ -8,7 +8,7 @@ from typing import Any
 from flask_socketio import emit
 from pydantic import ValidationError
 
-from chatbot.db.store import MARK_END, MARK_START, UNTITLED, Conversation
+from chatbot.db.rows import MARK_END, MARK_START, UNTITLED, Conversation
 from chatbot.settings import ChatSettings
 from chatbot.sockets.base import BadPayload, Client, EventsBase, guarded
 

@@ -12,7 +12,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from chatbot.chat.answer_meta import clean_not_covered, clean_seen, clean_sources, exported
 from chatbot.common import browser_room
-from chatbot.db.store import UNTITLED, Message
+from chatbot.db.rows import UNTITLED, Message
 from chatbot.services import services
 from chatbot.web import auth
 from chatbot.web.views import bp

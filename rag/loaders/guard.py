@@ -6,6 +6,9 @@ check and the connection (rebinding), and every redirect names another host. So 
 lives in the transport: `UrlPolicy.transport()` gives httpx a transport whose connections
 are opened by `CheckedConnections`, which resolves the name itself, checks every address
 and connects to exactly the addresses it checked.
+
+Kept in one file although a little over 300 lines: the address rules and the transport that
+enforces them must be read together to be trusted.
 """
 
 from __future__ import annotations

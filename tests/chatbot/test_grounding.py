@@ -13,7 +13,7 @@ from chatbot.chat.budget import Budget
 from chatbot.chat.grounded_prompt import INSTRUCTIONS, quoted
 from chatbot.chat.grounding import Grounding, bare_url, follow_up, retrieval_query
 from chatbot.chat.passages import Retrieval, fit
-from chatbot.db.store import Message
+from chatbot.db.rows import Message
 from chatbot.settings import ChatSettings
 from rag import Evidence, Passage, Sentence
 from rag.evidence import sentence_spans

@@ -12,7 +12,8 @@ import pytest
 
 from chatbot import create_app
 from chatbot.db.migrations import MIGRATIONS, MigrationError, migrate
-from chatbot.db.store import TITLE_CHARS, Store
+from chatbot.db.rows import TITLE_CHARS
+from chatbot.db.store import Store
 
 # The schema exactly as chatbot/db/store.py created it before migrations existed: databases
 # written with it are out there and must open unchanged.
