@@ -33,6 +33,8 @@ from typing import Protocol
 
 import redis
 
+from chatbot.errors import BusDown
+
 log = logging.getLogger("chatbot.bus")
 
 # on_stop(conversation_id, shown): stop this instance's answer in that conversation.
@@ -55,9 +57,6 @@ _RENEW = ("local held = redis.call('get', KEYS[1]) "
           "if held == ARGV[1] or not held then "
           "return redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) end")
 
-
-class BusDown(RuntimeError):
-    """The instances cannot reach each other; the message says so in the user's words."""
 
 
 class Bus(Protocol):

@@ -220,7 +220,7 @@ def test_the_chatbots_folders_keep_their_layers() -> None:
     # Every module sits in a folder of the table, or at the top as what they all share.
     top = {p.name for p in (ROOT / "chatbot").glob("*.py")}
     assert top == {"__init__.py", "__main__.py", "app.py", "services.py", "settings.py",
-                   "common.py", "logs.py", "metrics.py", "bus.py", "datadir.py"}, top
+                   "common.py", "errors.py", "logs.py", "metrics.py", "bus.py", "datadir.py"}, top
 
 
 def test_the_copies_between_packages_stay_equal() -> None:

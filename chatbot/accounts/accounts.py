@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from chatbot.db.store import Store
+from chatbot.errors import AccountError, Throttled
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
 MIN_PASSWORD = 8
@@ -40,14 +41,6 @@ MIN_PASSWORD = 8
 _DUMMY_HASH = generate_password_hash("not a password")
 
 
-class AccountError(ValueError):
-    """A request about accounts that cannot be done; the message says why, for the user."""
-
-
-class Throttled(AccountError):
-    def __init__(self, retry_after: int):
-        super().__init__(f"Too many failed sign-ins. Try again in {retry_after} seconds.")
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)

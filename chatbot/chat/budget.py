@@ -22,6 +22,7 @@ from functools import cached_property
 from chatbot.chat.llm import LLMClient
 from chatbot.db.rows import Message
 from chatbot.db.store import Store
+from chatbot.errors import MessageTooLong
 from chatbot.settings import ChatSettings
 
 # Chat templates add role markers around each message ("<start_of_turn>user\n", "User: ").
@@ -36,16 +37,6 @@ REFILL_SHARE = 0.75
 # Below this the answer would be cut off mid-sentence; better to refuse the message.
 MIN_ANSWER_TOKENS = 64
 
-
-class MessageTooLong(Exception):
-    """The new message (with system prompt and context) leaves no room for an answer."""
-
-    def __init__(self, tokens: int, limit: int):
-        super().__init__(
-            f"Your message is too long for the model's context: about {tokens} tokens, "
-            f"at most {limit} fit. Shorten it or start a new conversation.")
-        self.tokens = tokens
-        self.limit = limit
 
 
 @dataclass(frozen=True)

@@ -20,18 +20,17 @@ from collections.abc import Callable
 
 from chatbot import logs
 from chatbot.accounts.viewer import Viewer
-from chatbot.bus import Bus, BusDown
+from chatbot.bus import Bus
 from chatbot.chat.answering import FAILED, Answering
-from chatbot.chat.budget import MessageTooLong
 from chatbot.chat.grounding import OneOff
 from chatbot.chat.llm import LLMClient
-from chatbot.chat.llm_stream import LLMError
 from chatbot.chat.slots import SlotQueue
 from chatbot.chat.streaming import Generation, Streamer
 from chatbot.chat.transcript import Transcript
 from chatbot.common import Emit, Spawn
 from chatbot.db.rows import Conversation
-from chatbot.db.store import Store, StoreFull
+from chatbot.db.store import Store
+from chatbot.errors import BusDown, LLMError, MessageTooLong, StoreFull
 from chatbot.metrics import Metrics
 from chatbot.settings import Settings
 

@@ -15,9 +15,9 @@ from pydantic import ValidationError
 from chatbot.accounts.viewer import Viewer
 from chatbot.chat.grounding import OneOff, bare_url
 from chatbot.chat.llm import LLMClient
-from chatbot.chat.llm_stream import LLMError
 from chatbot.common import app_version
 from chatbot.documents.library import Library
+from chatbot.errors import LLMError
 from chatbot.settings import ChatSettings, Settings
 from rag import RagError
 

@@ -22,7 +22,8 @@ from urllib.parse import urlsplit
 import httpx
 import openai
 
-from chatbot.chat.llm_stream import ChatStream, LLMError, describe
+from chatbot.chat.llm_stream import ChatStream, describe
+from chatbot.errors import LLMError
 from chatbot.settings import Settings
 
 log = logging.getLogger("chatbot.chat.llm")

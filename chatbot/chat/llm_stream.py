@@ -12,13 +12,11 @@ from typing import Any
 import httpx
 import openai
 
+from chatbot.errors import LLMError
 from chatbot.settings import Settings
 
 log = logging.getLogger("chatbot.chat.llm")
 
-
-class LLMError(Exception):
-    """A failure talking to the LLM server, with a message fit to show the user."""
 
 
 class ChatStream:

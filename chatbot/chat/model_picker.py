@@ -15,8 +15,8 @@ from typing import Any
 
 from chatbot.accounts.viewer import Viewer
 from chatbot.chat.llm import LLMClient
-from chatbot.chat.llm_stream import LLMError
 from chatbot.common import Emit, Spawn, browser_room
+from chatbot.errors import LLMError
 
 log = logging.getLogger("chatbot.chat.model_picker")
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from chatbot.chat.budget import MIN_ANSWER_TOKENS, SAFETY_TOKENS, Budget, MessageTooLong
+from chatbot.chat.budget import MIN_ANSWER_TOKENS, SAFETY_TOKENS, Budget
 from chatbot.chat.grounded_prompt import COMPLETION_EXAMPLE, completion_prompt
 from chatbot.chat.streaming import Generation
 from chatbot.chat.transcript import Transcript
 from chatbot.common import Emit
 from chatbot.db.rows import Conversation, Message
 from chatbot.db.store import Store
+from chatbot.errors import MessageTooLong
 from chatbot.metrics import Metrics
 
 TRUNCATION_NOTICE = ("Older messages of this conversation no longer fit in the model's "

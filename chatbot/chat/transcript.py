@@ -13,7 +13,8 @@ from typing import Any
 
 from chatbot.chat.streaming import Generation
 from chatbot.common import Emit
-from chatbot.db.store import Store, StoreFull
+from chatbot.db.store import Store
+from chatbot.errors import StoreFull
 from chatbot.metrics import Metrics
 
 log = logging.getLogger("chatbot.chat.transcript")

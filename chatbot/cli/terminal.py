@@ -17,10 +17,10 @@ from pydantic import ValidationError
 from chatbot.accounts.accounts import Accounts
 from chatbot.accounts.viewer import Viewer
 from chatbot.chat.llm import LLMClient
-from chatbot.chat.llm_stream import LLMError
 from chatbot.cli.terminal_chat import OWNER, TerminalChat
 from chatbot.db.store import Store
 from chatbot.documents.library import Library
+from chatbot.errors import LLMError
 from chatbot.settings import ChatSettings, Settings
 
 PROMPT = "> "

@@ -23,16 +23,15 @@ from typing import Any, TextIO
 from chatbot.accounts.viewer import Viewer
 from chatbot.chat import commands
 from chatbot.chat.answering import FAILED, Answering, Ask, Written
-from chatbot.chat.budget import MessageTooLong
 from chatbot.chat.grounding import Grounding, OneOff
 from chatbot.chat.llm import LLMClient
-from chatbot.chat.llm_stream import LLMError
 from chatbot.chat.prompt import PromptBuilder
 from chatbot.chat.streaming import Generation, Streamer
 from chatbot.chat.transcript import Ending, Transcript
 from chatbot.cli.terminal_text import HELP, RAG_WITHOUT_USER, markdown_to_text, sources_text
 from chatbot.db.store import Store
 from chatbot.documents.library import Library
+from chatbot.errors import LLMError, MessageTooLong
 from chatbot.metrics import Metrics
 from chatbot.settings import ChatSettings, Settings
 

@@ -16,8 +16,9 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 
 from chatbot import datadir
-from chatbot.accounts.accounts import AccountError, Accounts
+from chatbot.accounts.accounts import Accounts
 from chatbot.db.store import Store
+from chatbot.errors import AccountError
 from chatbot.settings import Settings
 from rag import Rag, RagError, RagSettings
 

@@ -15,6 +15,8 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
+from chatbot.errors import MigrationError
+
 log = logging.getLogger("chatbot.db.migrations")
 
 Migration = Callable[[sqlite3.Connection], None]
@@ -23,9 +25,6 @@ MIGRATIONS: list[Migration] = []
 
 TABLE = "_migrations"
 
-
-class MigrationError(RuntimeError):
-    """A migration could not be applied; the message names it."""
 
 
 def migration(fn: Migration) -> Migration:

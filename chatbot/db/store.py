@@ -39,6 +39,7 @@ from chatbot.db.rows import (
     message_from,
 )
 from chatbot.db.usage import UsageRecords
+from chatbot.errors import StoreFull
 
 # A write holds the lock for milliseconds; waiting this long means something is stuck.
 BUSY_TIMEOUT_S = 30.0
@@ -107,55 +108,55 @@ class Store(UsageRecords):
 
     # Conversations -----------------------------------------------------------------
 
-    def current(self, browser: str) -> Conversation:
+    def current(self, owner: str) -> Conversation:
         """The conversation this browser last used, created on first use."""
         rows = self.read(
             "SELECT c.* FROM browsers b JOIN conversations c ON c.id = b.current "
-            "WHERE b.id = ? AND c.browser = b.id", (browser,))
+            "WHERE b.id = ? AND c.browser = b.id", (owner,))
         if rows:
             return conversation_from(rows[0])
         latest = self.read("SELECT * FROM conversations WHERE browser = ? "
-                            "ORDER BY updated DESC LIMIT 1", (browser,))
+                            "ORDER BY updated DESC LIMIT 1", (owner,))
         if latest:
             conversation = conversation_from(latest[0])
-            self.set_current(browser, conversation.id)
+            self.set_current(owner, conversation.id)
             return conversation
-        return self.create(browser)
+        return self.create(owner)
 
-    def create(self, browser: str, settings: dict[str, Any] | None = None) -> Conversation:
+    def create(self, owner: str, settings: dict[str, Any] | None = None) -> Conversation:
         now = time.time()
         conversation = Conversation(id=uuid.uuid4().hex, title="", created=now, updated=now,
                                     settings=settings or {})
         self.write("INSERT INTO conversations (id, browser, created, updated, settings) "
                     "VALUES (?, ?, ?, ?, ?)",
-                    (conversation.id, browser, now, now, json.dumps(conversation.settings)))
-        self.set_current(browser, conversation.id)
+                    (conversation.id, owner, now, now, json.dumps(conversation.settings)))
+        self.set_current(owner, conversation.id)
         return conversation
 
-    def set_current(self, browser: str, conversation_id: str) -> None:
+    def set_current(self, owner: str, conversation_id: str) -> None:
         self.write("INSERT INTO browsers (id, current, created) VALUES (?, ?, ?) "
                     "ON CONFLICT (id) DO UPDATE SET current = excluded.current",
-                    (browser, conversation_id, time.time()))
+                    (owner, conversation_id, time.time()))
 
-    def get(self, browser: str, conversation_id: str) -> Conversation | None:
+    def get(self, owner: str, conversation_id: str) -> Conversation | None:
         rows = self.read("SELECT * FROM conversations WHERE id = ? AND browser = ?",
-                          (conversation_id, browser))
+                          (conversation_id, owner))
         return conversation_from(rows[0]) if rows else None
 
-    def conversations(self, browser: str) -> list[Conversation]:
+    def conversations(self, owner: str) -> list[Conversation]:
         """Newest activity first."""
         rows = self.read("SELECT * FROM conversations WHERE browser = ? "
-                          "ORDER BY updated DESC, created DESC", (browser,))
+                          "ORDER BY updated DESC, created DESC", (owner,))
         return [conversation_from(r) for r in rows]
 
-    def rename(self, browser: str, conversation_id: str, title: str) -> bool:
+    def rename(self, owner: str, conversation_id: str, title: str) -> bool:
         cursor = self.write("UPDATE conversations SET title = ? WHERE id = ? AND browser = ?",
-                             (make_title(title), conversation_id, browser))
+                             (make_title(title), conversation_id, owner))
         return cursor.rowcount == 1
 
-    def delete(self, browser: str, conversation_id: str) -> bool:
+    def delete(self, owner: str, conversation_id: str) -> bool:
         cursor = self.write("DELETE FROM conversations WHERE id = ? AND browser = ?",
-                             (conversation_id, browser))
+                             (conversation_id, owner))
         return cursor.rowcount == 1
 
     def update_settings(self, conversation_id: str, settings: dict[str, Any]) -> None:
@@ -268,9 +269,6 @@ class Store(UsageRecords):
 
     def set_tokens(self, message_id: int, tokens: int) -> None:
         self.write("UPDATE messages SET tokens = ? WHERE id = ?", (tokens, message_id))
-
-class StoreFull(Exception):
-    """The database could not grow (its disk is full); nothing of the write was kept."""
 
 
 @contextmanager

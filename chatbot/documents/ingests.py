@@ -33,14 +33,15 @@ from chatbot.db.store import Store
 from chatbot.documents.collection_admin import CollectionAdmin
 from chatbot.documents.jobs import Job, JobQueue
 from chatbot.documents.library import Library
-from chatbot.documents.upload_store import Refused, UploadStore
+from chatbot.documents.upload_store import UploadStore
+from chatbot.errors import Refused
 from chatbot.metrics import Metrics
 from chatbot.settings import Settings
 from rag import Cancelled, NoCollection, Progress, RagError, Summary
 
 log = logging.getLogger("chatbot.documents.ingests")
 
-__all__ = ["Ingests", "Refused"]
+__all__ = ["Ingests"]
 
 # A job's work: given its progress callback and its cancel event, what it added.
 Work = Callable[[Callable[[Progress], None], threading.Event], Summary]

@@ -32,19 +32,13 @@ from pathlib import Path
 from werkzeug.datastructures import FileStorage
 from werkzeug.utils import secure_filename
 
+from chatbot.errors import Refused
 from rag import SUPPORTED_EXTENSIONS, Rag, RagError
 
 log = logging.getLogger("chatbot.documents.upload_store")
 
 COPY_CHUNK = 1024 * 1024
 
-
-class Refused(Exception):
-    """An upload or URL this server will not take; the message says why, for the user."""
-
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.status = status
 
 
 class UploadStore:

@@ -4,7 +4,7 @@ guard.
 The guard (`@guarded` on every `on_<event>` but connect and disconnect): a socket without a
 session is told to reload, one whose user was signed out, disabled or removed is told so and
 closed, a payload that is not an object or that the handler refuses (`BadPayload`, or a
-`Refusal` for a request that is well formed but not allowed now) is answered with `error`,
+`Refused` for a request that is well formed but not allowed now) is answered with `error`,
 and an unexpected exception is logged and turned into a generic `error`, never a traceback
 or a dropped socket. Every id and collection name a payload carries is looked up as its
 owner sees it: another owner's conversation or private collection is answered exactly as one
@@ -21,12 +21,13 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from flask import request, session
-from flask_socketio import ConnectionRefusedError as Refused
+from flask_socketio import ConnectionRefusedError as SocketRefused
 from flask_socketio import Namespace, disconnect, emit, join_room, leave_room
 
 from chatbot.accounts.viewer import Viewer
 from chatbot.common import browser_room
 from chatbot.db.rows import Conversation
+from chatbot.errors import BadPayload, Refused
 from chatbot.services import Services
 from chatbot.settings import ChatSettings
 from chatbot.sockets.connections import Connections
@@ -36,18 +37,12 @@ from rag import RagError
 log = logging.getLogger("chatbot.sockets")
 
 
-class BadPayload(Exception):
-    """A client sent something this server cannot act on; the message says what."""
-
-
-class Refusal(Exception):
-    """A well-formed request that is not allowed or not possible now; the message says why."""
 
 
 def refuse_if(problem: str | None) -> None:
     """For the services that answer with the sentence to show, or None."""
     if problem:
-        raise Refusal(problem)
+        raise Refused(problem)
 
 
 @dataclass
@@ -90,7 +85,7 @@ def guarded(handler: Handler[Events]) -> Callable[..., None]:
         except BadPayload as exc:
             self.metrics.bad_payloads.inc()
             emit("error", {"message": str(exc)})
-        except Refusal as exc:
+        except Refused as exc:
             emit("error", {"message": str(exc)})
         except RagError as exc:  # the document store cannot be reached; say so
             emit("error", {"message": f"Your documents cannot be reached now: {exc}"})
@@ -137,7 +132,7 @@ class EventsBase(Namespace):
         refusal = self.connections.admit(address, environ)
         if refusal:
             # Socket.IO's own exception (not the builtin): the client gets its message.
-            raise Refused(refusal)
+            raise SocketRefused(refusal)
         sid = request.sid  # type: ignore[attr-defined]
         try:
             conversation = self.store.current(viewer.key)

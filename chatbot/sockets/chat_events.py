@@ -11,8 +11,9 @@ from flask_socketio import emit
 from chatbot.chat import commands
 from chatbot.chat.grounding import OneOff, bare_url, url_offer
 from chatbot.db.rows import Conversation, Message
+from chatbot.errors import BadPayload
 from chatbot.settings import ChatSettings
-from chatbot.sockets.base import BadPayload, Client, EventsBase, guarded
+from chatbot.sockets.base import Client, EventsBase, guarded
 
 
 class ChatEvents(EventsBase):

@@ -9,8 +9,9 @@ from flask_socketio import emit
 from pydantic import ValidationError
 
 from chatbot.db.rows import MARK_END, MARK_START, UNTITLED, Conversation
+from chatbot.errors import BadPayload
 from chatbot.settings import ChatSettings
-from chatbot.sockets.base import BadPayload, Client, EventsBase, guarded
+from chatbot.sockets.base import Client, EventsBase, guarded
 
 
 class ConversationEvents(EventsBase):

@@ -6,7 +6,8 @@ from typing import Any
 
 from flask_socketio import emit
 
-from chatbot.sockets.base import BadPayload, Client, EventsBase, guarded, refuse_if
+from chatbot.errors import BadPayload
+from chatbot.sockets.base import Client, EventsBase, guarded, refuse_if
 
 
 class ModelEvents(EventsBase):

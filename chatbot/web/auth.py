@@ -36,8 +36,9 @@ from flask import (
 )
 from flask_socketio import SocketIO
 
-from chatbot.accounts.accounts import AccountError, Throttled, User
+from chatbot.accounts.accounts import User
 from chatbot.accounts.viewer import Viewer
+from chatbot.errors import AccountError, Throttled
 from chatbot.services import services
 from chatbot.web import hosts, operator, proxies
 

@@ -13,6 +13,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from chatbot.chat.answer_meta import clean_not_covered, clean_seen, clean_sources, exported
 from chatbot.common import browser_room
 from chatbot.db.rows import UNTITLED, Message
+from chatbot.errors import BadImport
 from chatbot.services import services
 from chatbot.web import auth
 from chatbot.web.views import bp
@@ -56,9 +57,6 @@ def export(conversation_id: str, fmt: str) -> Response:
     response.headers["Content-Disposition"] = f'attachment; filename="{stem}.{fmt}"'
     return response
 
-
-class BadImport(ValueError):
-    """The file to import is not an export; the message says what is wrong, for the user."""
 
 
 @bp.post("/conversations/import")

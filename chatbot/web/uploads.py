@@ -32,7 +32,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from chatbot.accounts.viewer import Viewer
 from chatbot.documents.collection_admin import upload_key
-from chatbot.documents.ingests import Refused
+from chatbot.errors import Refused
 from chatbot.services import services
 from chatbot.settings import Settings
 from chatbot.web import auth

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from chatbot.accounts.accounts import AccountError, Accounts, Throttled
+from chatbot.accounts.accounts import Accounts
 from chatbot.chat.slots import SlotQueue
 from chatbot.db.store import Store
+from chatbot.errors import AccountError, Throttled
 from chatbot.metrics import Metrics
 from harness.fake_llm import FakeLLM, Reply
 from harness.inprocess import ORIGIN, ChatApp, Tab

@@ -6,7 +6,7 @@ from typing import Any
 
 from chatbot.accounts.viewer import Viewer
 from chatbot.chat import commands
-from chatbot.chat.llm_stream import LLMError
+from chatbot.errors import LLMError
 from chatbot.settings import ChatSettings, Settings
 from rag import RagError
 

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from chatbot import create_app
-from chatbot.db.migrations import MIGRATIONS, MigrationError, migrate
+from chatbot.db.migrations import MIGRATIONS, migrate
 from chatbot.db.rows import TITLE_CHARS
 from chatbot.db.store import Store
+from chatbot.errors import MigrationError
 
 # The schema exactly as chatbot/db/store.py created it before migrations existed: databases
 # written with it are out there and must open unchanged.
