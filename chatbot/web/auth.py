@@ -1,7 +1,7 @@
 """Who is asking, for every HTTP request and socket event; signing in and out; CSRF.
 
 With AUTH off (the default) a browser is its own anonymous owner, named by a random id in
-its signed cookie, exactly as before accounts existed. With AUTH on:
+its signed cookie. With AUTH on:
 - every route but the sign-in page, health, metrics and static files needs a signed-in user:
   the page redirects to `/login`, other routes answer 401;
 - the signed cookie carries the user's id and epoch (accounts.py): a changed password, a

@@ -1,6 +1,6 @@
 """Per-model configuration: `<alias>.yaml` beside `<alias>.gguf`.
 
-Every field is optional; a GGUF without a yaml is served exactly as before:
+Every field is optional; a GGUF without a yaml is served with its own metadata alone:
 
     description: Qwen2.5 0.5B Instruct, quick on a laptop CPU
     n_ctx: 8192                 # this model's context (LLM_N_CTX is the default)
