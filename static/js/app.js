@@ -2,7 +2,7 @@
 // shows what a conversation is made of when the server sends it (`history`): its messages,
 // title, settings and documents. The parts: chat/ (the conversation, the composer, the
 // source panel), documents/ (collections, uploads, retrieval debug), the sidebar and the
-// settings dialog; every event name is in events.js.
+// settings dialog; the keyboard shortcuts; every event name is in events.js.
 // Protocol and page hooks: docs/protocol.md (#messages, .msg.user, .msg.assistant with
 // data-state, #prompt, #send, #stop, .sources, a.cite, #source-panel).
 import * as events from "./events.js";
@@ -17,6 +17,7 @@ import { initAnswers } from "./chat/answers.js";
 import { initMessageActions, reveal } from "./chat/actions.js";
 import { initComposer, say, setMaxChars } from "./chat/composer.js";
 import { updateEmpty } from "./chat/view.js";
+import { initShortcuts } from "./shortcuts.js";
 
 // Started in this order on purpose: for an event several parts handle, the earlier handles
 // it first (the retrieval debug box is under an answer before `done` finishes it).
@@ -30,6 +31,7 @@ const sourcePanel = initSourcePanel();
 const answers = initAnswers(socket);
 initMessageActions(socket, answers, sourcePanel);
 initComposer(socket, answers, sourcePanel);
+initShortcuts(sidebar);
 
 let shownConversation = null; // the conversation on screen, whose sources the panel shows
 

@@ -1,5 +1,5 @@
 // The conversation list: newest first; switch, rename, export, delete; new chat; import an
-// exported conversation; search across conversations.
+// exported conversation; search across conversations; the sidebar shown or hidden.
 import * as events from "./events.js";
 import { renderSnippet } from "./render.js";
 
@@ -10,6 +10,9 @@ const search = document.querySelector("#search");
 const results = document.querySelector("#search-results");
 const importFile = document.querySelector("#import-file");
 const status = document.querySelector("#sidebar-status");
+// Below this width the sidebar is a drawer over the page; above it, a column that can be
+// hidden (shortcuts.js).
+const narrow = window.matchMedia("(max-width: 760px)");
 // Typing pauses this long before a search is sent, so each keystroke is not one.
 const SEARCH_DELAY_MS = 200;
 
@@ -23,7 +26,11 @@ export function initSidebar(socket, reveal) {
     sidebar.classList.toggle("open", yes);
     scrim.hidden = !yes;
   };
-  document.querySelector("#open-sidebar").addEventListener("click", () => open(true));
+  const collapse = (yes) => sidebar.classList.toggle("collapsed", yes);
+  const shown = () => (narrow.matches ? sidebar.classList.contains("open") : !sidebar.classList.contains("collapsed"));
+  const show = (yes) => (narrow.matches ? open(yes) : collapse(!yes));
+  // On a wide screen the button is there only while the column is hidden.
+  document.querySelector("#open-sidebar").addEventListener("click", () => show(true));
   document.querySelector("#close-sidebar").addEventListener("click", () => open(false));
   scrim.addEventListener("click", () => open(false));
   document.querySelector("#new-chat").addEventListener("click", () => {
@@ -188,6 +195,17 @@ export function initSidebar(socket, reveal) {
       render();
     },
     activeId: () => activeId,
+    toggle() {
+      const hide = shown();
+      // The focus does not stay on a control that is no longer shown.
+      if (hide && sidebar.contains(document.activeElement)) document.querySelector("#prompt").focus();
+      show(!hide);
+    },
+    focusSearch() {
+      show(true);
+      search.focus();
+      search.select();
+    },
     setActive(conversation) {
       activeId = conversation.id;
       render();
