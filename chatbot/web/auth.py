@@ -2,8 +2,8 @@
 
 With AUTH off (the default) a browser is its own anonymous owner, named by a random id in
 its signed cookie. With AUTH on:
-- every route but the sign-in page, health, metrics and static files needs a signed-in user:
-  the page redirects to `/login`, other routes answer 401;
+- every route but the sign-in page, health, metrics, the app manifest and static files needs
+  a signed-in user: the page redirects to `/login`, other routes answer 401;
 - the signed cookie carries the user's id and epoch (accounts.py): a changed password, a
   disabled or removed account ends every session of that user at its next request;
 - signing in starts a new session (nothing from before survives it: no fixation), recorded
@@ -48,7 +48,7 @@ bp = Blueprint("auth", __name__)
 
 # Reachable without a session: signing in, probes, and what the sign-in page loads.
 OPEN_ENDPOINTS = frozenset(("auth.login", "chat.healthz", "chat.metrics", "chat.vendor",
-                            "static"))
+                            "chat.manifest", "static"))
 SAFE_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
 
 

@@ -1,10 +1,12 @@
-"""The page, the vendored JS/CSS, and what every response gets (security headers, the
-request count). Health and metrics are in health.py, export and import in transfer.py; all
-three add their routes to one blueprint, `page` (named "chat": its endpoints are the
-`endpoint` label of chatbot_http_requests_total, which dashboards may select on)."""
+"""The page, the vendored JS/CSS, the web app manifest, and what every response gets
+(security headers, the request count). Health and metrics are in health.py, export and
+import in transfer.py; all three add their routes to one blueprint, `page` (named "chat":
+its endpoints are the `endpoint` label of chatbot_http_requests_total, which dashboards may
+select on)."""
 
 from __future__ import annotations
 
+import json
 import secrets
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from flask import (
     request,
     send_from_directory,
     session,
+    url_for,
 )
 
 from chatbot.services import services
@@ -100,3 +103,28 @@ def vendor(name: str) -> Response:
     return response
 
 
+
+
+@bp.get("/manifest.webmanifest")
+def manifest() -> Response:
+    """What a browser needs to install the page as an app (open to all: browsers fetch it
+    without the session cookie, and the sign-in page links it too)."""
+    def icon(name: str, kind: str, sizes: str) -> dict[str, str]:
+        return {"src": url_for("static", filename=name), "type": kind, "sizes": sizes}
+
+    body = {
+        "name": "Local Chat",
+        "short_name": "Chat",
+        "description": "Chat with a model running on this machine.",
+        "start_url": url_for("chat.index"),
+        "scope": url_for("chat.index"),
+        "display": "standalone",
+        "background_color": "#ffffff",
+        "theme_color": "#2f6feb",
+        "icons": [icon("favicon.svg", "image/svg+xml", "any"),
+                  icon("icon-192.png", "image/png", "192x192"),
+                  icon("icon-512.png", "image/png", "512x512")],
+    }
+    response = Response(json.dumps(body), mimetype="application/manifest+json")
+    response.cache_control.max_age = 3600
+    return response

@@ -1,6 +1,8 @@
 // The settings panel: per-conversation system prompt, temperature, top_p, answer length and
 // model; and, for whoever may (the local user, or an admin with accounts), pulling a model.
+// Its theme choice is this browser's, not the conversation's: kept by theme.js, not sent.
 import * as events from "./events.js";
+import { chooseTheme, storedTheme } from "./theme.js";
 const dialog = document.querySelector("#settings-dialog");
 const form = document.querySelector("#settings-form");
 const modelSelect = document.querySelector("#settings-model");
@@ -8,6 +10,7 @@ const modelDescription = document.querySelector("#model-description");
 const pullSection = document.querySelector("#model-pull");
 const catalogList = document.querySelector("#model-catalog");
 const pullStatus = document.querySelector("#model-pull-status");
+const themeSelect = document.querySelector("#theme");
 
 // Whole megabytes, but tenths below 10 MB so that a small file does not read "0 of 0".
 const megabytes = (bytes) => (bytes < 1e7 ? (bytes / 1e6).toFixed(1) : Math.round(bytes / 1e6).toLocaleString());
@@ -104,11 +107,13 @@ export function initSettings(socket) {
 
   document.querySelector("#open-settings").addEventListener("click", () => {
     socket.emit(events.MODELS, {});
+    themeSelect.value = storedTheme();
     dialog.showModal();
   });
   dialog.addEventListener("close", () => {
     if (dialog.returnValue !== "save") return;
     const data = new FormData(form);
+    chooseTheme(data.get("theme"));
     socket.emit(events.SETTINGS, {
       system_prompt: data.get("system_prompt"),
       temperature: Number(data.get("temperature")),

@@ -142,14 +142,17 @@ def test_without_a_session_every_route_but_sign_in_and_probes_is_refused(auth_ch
     client = auth_chat.app.test_client()
     page = client.get("/")
     assert page.status_code == 302 and page.headers["Location"].endswith("/login")
-    assert client.get("/login").status_code == 200
+    login = client.get("/login")
+    assert login.status_code == 200 and b'rel="manifest"' in login.data
     for path in ("/conversations/" + "a" * 32 + "/export.json", "/files/" + "a" * 32,
                  "/account/password"):
         assert client.get(path).status_code == 401, path
     response = client.post("/documents/url", json={"url": "https://example.org/"},
                            headers={"Origin": ORIGIN})
     assert response.status_code == 401
-    for path in ("/healthz", "/metrics", "/static/style.css"):
+    # The app manifest too: browsers fetch it without cookies, the sign-in page links it.
+    for path in ("/healthz", "/metrics", "/static/style.css", "/manifest.webmanifest",
+                 "/static/icon-192.png"):
         assert client.get(path).status_code == 200, path
 
 
