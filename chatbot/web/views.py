@@ -7,6 +7,7 @@ select on)."""
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from pathlib import Path
 
@@ -43,7 +44,14 @@ VENDOR_FILES = {
     # PDF.js, which draws a cited PDF page in the source panel, and its worker.
     "pdf.min.mjs": "pdfjs-dist/build/pdf.min.mjs",
     "pdf.worker.min.mjs": "pdfjs-dist/build/pdf.worker.min.mjs",
+    # KaTeX, which typesets math in answers (loaded with the first formula), and its styles.
+    "katex.mjs": "katex/dist/katex.mjs",
+    "katex.min.css": "katex/dist/katex.min.css",
 }
+# KaTeX's fonts, which its CSS asks for as fonts/KaTeX_*.woff2 (or .woff, .ttf) relative to
+# itself: only names of that shape, from that one folder.
+KATEX_FONTS = NODE_MODULES / "katex/dist/fonts"
+KATEX_FONT_NAME = re.compile(r"KaTeX_[A-Za-z0-9]+-[A-Za-z]+\.(?:woff2|woff|ttf)")
 # The page runs only our own scripts: no inline script, no eval, no third-party origin; its
 # one worker (PDF.js's) comes from our origin too. connect-src 'self' covers the page's own
 # ws:/wss: (CSP Level 3, which Chromium and Firefox follow); `ws: wss:` would allow a
@@ -103,8 +111,6 @@ def vendor(name: str) -> Response:
     return response
 
 
-
-
 @bp.get("/manifest.webmanifest")
 def manifest() -> Response:
     """What a browser needs to install the page as an app (open to all: browsers fetch it
@@ -128,3 +134,10 @@ def manifest() -> Response:
     response = Response(json.dumps(body), mimetype="application/manifest+json")
     response.cache_control.max_age = 3600
     return response
+
+
+@bp.get("/vendor/fonts/<name>")
+def vendor_font(name: str) -> Response:
+    if not KATEX_FONT_NAME.fullmatch(name) or not (KATEX_FONTS / name).is_file():
+        abort(404)
+    return send_from_directory(KATEX_FONTS, name, max_age=3600)

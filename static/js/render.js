@@ -1,5 +1,6 @@
 // Markdown to safe HTML: marked renders, highlight.js colours code, DOMPurify sanitizes last,
-// so nothing the model (or anyone) writes can run script in the page.
+// so nothing the model (or anyone) writes can run script in the page. Math is typeset by
+// KaTeX after that, in the page, from the text of the placeholders the sanitized HTML kept.
 import { Marked } from "/vendor/marked.esm.js";
 import DOMPurify from "/vendor/purify.es.mjs";
 import hljs from "/vendor/highlight.min.js";
@@ -7,7 +8,52 @@ import hljs from "/vendor/highlight.min.js";
 const escapeHtml = (text) =>
   text.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 
+// Math: $…$ and \(…\) inline, $$…$$ and \[…\] displayed, each left as a placeholder whose text
+// is its TeX. Inline $…$ follows Pandoc's rule so that prices stay prose ("$5 and $10"): a
+// non-space right after the opening $ and right before the closing one, and no digit after it.
+// Code is never math: marked takes code blocks before these see their text, and an inline
+// formula holds no backtick, so it cannot swallow the start of a code span. A formula not
+// closed yet (an answer still streaming) stays text until its closing delimiter arrives.
+const INLINE_MATH = [
+  [/^\$\$((?:\\[^`]|[^\\$`]|\$(?!\$))+?)\$\$/, true],
+  [/^\\\[([^`]+?)\\\]/, true],
+  [/^\\\(([^`]+?)\\\)/, false],
+  [/^\$(?=[^\s$])((?:\\[^`]|[^\\$`])*?(?:\\[^`]|[^\s\\$`]))\$(?!\d)/, false],
+];
+const BLOCK_MATH = /^ {0,3}(?:\$\$((?:\\[\s\S]|[^\\$]|\$(?!\$))+?)\$\$|\\\[((?:(?!\\\])[\s\S])+?)\\\])[ \t]*(?:\n+|$)/;
+
+const mathExtensions = [
+  {
+    name: "blockMath",
+    level: "block",
+    // Where a paragraph gives way to a formula: at a line that opens one. (marked passes the
+    // text after a paragraph's first character, so a line start is the one after a newline.)
+    start(src) {
+      const line = src.match(/\n {0,3}(?:\$\$|\\\[)/);
+      return line ? line.index + 1 : undefined;
+    },
+    tokenizer(src) {
+      const match = BLOCK_MATH.exec(src);
+      if (match) return { type: "blockMath", raw: match[0], tex: (match[1] ?? match[2]).trim() };
+    },
+    renderer: ({ tex }) => `<div class="math display">${escapeHtml(tex)}</div>`,
+  },
+  {
+    name: "inlineMath",
+    level: "inline",
+    start: (src) => src.match(/\$|\\[([]/)?.index,
+    tokenizer(src) {
+      for (const [pattern, display] of INLINE_MATH) {
+        const match = pattern.exec(src);
+        if (match) return { type: "inlineMath", raw: match[0], tex: match[1].trim(), display };
+      }
+    },
+    renderer: ({ tex, display }) => `<span class="math${display ? " display" : ""}">${escapeHtml(tex)}</span>`,
+  },
+];
+
 const marked = new Marked({
+  extensions: mathExtensions,
   gfm: true,
   breaks: true,
   renderer: {
@@ -37,9 +83,44 @@ export function renderMarkdown(text) {
   return DOMPurify.sanitize(marked.parse(text), { USE_PROFILES: { html: true } });
 }
 
-// Fill `element` with the rendered answer and give each code block a copy button.
+// KaTeX, fetched with the first formula: most answers have none.
+let katex = null;
+let loading = null;
+
+// Typeset the math placeholders under `root`. KaTeX works here, after DOMPurify, on text only:
+// its markup needs style attributes, which the CSP refuses in parsed HTML but not when set
+// through the DOM, as katex.render does; with `trust: false` no formula can make a link, a
+// class, an id or a style of its own. A formula KaTeX cannot read shows as its source, in red.
+function typeset(root) {
+  const formulas = root.querySelectorAll(".math:not(.typeset)");
+  if (!formulas.length) return;
+  if (!katex) {
+    loading ??= import("/vendor/katex.mjs").then((module) => (katex = module.default));
+    // Without KaTeX a formula stays its source.
+    loading.then(() => typeset(root), () => {});
+    return;
+  }
+  for (const formula of formulas) {
+    formula.classList.add("typeset");
+    const tex = formula.textContent;
+    const displayMode = formula.classList.contains("display");
+    try {
+      // throwOnError: KaTeX's own error span is coloured by a style attribute, which the
+      // CSP blocks (and reports); the error is shown here instead, coloured by style.css.
+      katex.render(tex, formula, { displayMode, throwOnError: true, trust: false, strict: "ignore" });
+    } catch (error) {
+      formula.textContent = tex; // katex.render empties the element before it parses
+      formula.classList.add("math-error");
+      formula.title = String(error.message || error);
+    }
+  }
+}
+
+// Fill `element` with the rendered answer, typeset its math and give each code block a copy
+// button.
 export function renderInto(element, text) {
   element.innerHTML = renderMarkdown(text);
+  typeset(element);
   for (const head of element.querySelectorAll(".code-head")) {
     const button = document.createElement("button");
     button.type = "button";

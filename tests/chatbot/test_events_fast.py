@@ -133,10 +133,15 @@ def test_page_health_and_metrics(chat: ChatApp, make_chat: Callable[..., ChatApp
     metrics = browser.get("/metrics").text
     assert 'chatbot_answers_total{outcome="done"} 1.0' in metrics
     assert "chatbot_time_to_first_token_seconds" in metrics
-    for name in ("socket.io.esm.min.js", "marked.esm.js", "purify.es.mjs", "highlight.min.js"):
+    for name in ("socket.io.esm.min.js", "marked.esm.js", "purify.es.mjs", "highlight.min.js",
+                 "katex.mjs"):
         vendor = browser.get(f"/vendor/{name}")
         assert vendor.status_code == 200 and "javascript" in vendor.headers["content-type"]
     assert browser.get("/vendor/..%2Fpackage.json").status_code == 404
+    # KaTeX's fonts, where its CSS looks for them; only they, from their folder.
+    assert browser.get("/vendor/fonts/KaTeX_Main-Regular.woff2").status_code == 200
+    for other in ("README.md", "..%2Fkatex.mjs", "KaTeX_Main-Regular.woff2.map"):
+        assert browser.get(f"/vendor/fonts/{other}").status_code == 404
 
     down = make_chat(llm_url=f"http://127.0.0.1:{free_port()}").app.test_client()
     assert down.get("/healthz?ready=1").json["llm"]["reachable"] is False

@@ -6,8 +6,8 @@
 
 // [1], [12], [1, 2]: a group of up to three-digit numbers in brackets.
 const MARKER = /\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]/g;
-// Text inside these is shown as written: a `[1]` in code is code.
-const VERBATIM = "code, pre, a, kbd, samp";
+// Text inside these is shown as written: a `[1]` in code is code, in a formula it is math.
+const VERBATIM = "code, pre, a, kbd, samp, .math";
 
 const text = (value) => (typeof value === "string" ? value : "");
 const positive = (value) => (Number.isInteger(value) && value > 0 ? value : null);
