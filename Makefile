@@ -113,9 +113,9 @@ test: install browser redis tesseract
 	$(PY) -m pytest
 
 # The quick loop while changing something: the tests that start no model, browser, Chroma
-# server or chatbot process (docs/development.md).
+# server or child process (docs/development.md), spread over the cores.
 test-fast: install
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not slow" -n auto
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check llmserver chatbot rag tests bench harness

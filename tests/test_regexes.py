@@ -42,6 +42,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # child processes, or waits for timeouts
+
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("chatbot", "rag", "llmserver")
 FUNCTIONS = {"compile", "search", "match", "fullmatch", "sub", "subn", "findall", "finditer",

@@ -386,6 +386,7 @@ def users_cli(data_dir: Path, *args: str, password: str | None = None
                           text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_an_admin_manages_users_from_the_command_line(tmp_path: Path) -> None:
     data = tmp_path / "data"
     first = users_cli(data, "add", "alice", "--admin", password=PASSWORD)

@@ -255,6 +255,7 @@ def test_a_claim_expires_if_its_instance_dies_and_release_removes_it(
         assert not client.exists(key)
 
 
+@pytest.mark.slow
 def test_readiness_names_redis_when_it_does_not_answer(instances: list[str]) -> None:
     ready = httpx.get(f"{instances[0]}/healthz?ready=1", timeout=10)
     assert ready.status_code == 200 and ready.json()["redis"] == {"reachable": True}

@@ -137,6 +137,7 @@ def _open(path: Path, start: Barrier, results: multiprocessing.Queue) -> None:
         results.put(repr(exc))
 
 
+@pytest.mark.slow
 def test_many_processes_opening_a_new_database_at_once_all_open_it(tmp_path: Path) -> None:
     # Switching a new file to WAL from several processes at once failed with "database is
     # locked" in about 1 opening in 20 (SQLite does not wait on a busy file there).

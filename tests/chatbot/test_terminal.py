@@ -20,6 +20,8 @@ from harness.fake_llm import WAIT_S, FakeLLM, Reply
 from harness.processes import ROOT, free_port, llmserver
 from harness.uploads import rag_data_dir
 
+pytestmark = pytest.mark.slow  # child processes, or waits for timeouts
+
 PROMPT = "\r\n> "
 # Upper bounds only, generous for a loaded machine: starting imports the whole chatbot
 # package, and a first `/rag` question loads the embedding model.

@@ -189,6 +189,7 @@ def served(configured: Path) -> Iterator[str]:
         yield url
 
 
+@pytest.mark.slow
 def test_models_and_health_show_each_models_context_and_description(served: str) -> None:
     listed = {m["id"]: m for m in httpx.get(f"{served}/v1/models").json()["data"]}
     assert (listed["templated"]["description"], listed["templated"]["meta"]["n_ctx"]) == (
@@ -203,6 +204,7 @@ def test_llama_server_gets_the_template_the_context_and_the_defaults(served: str
     prompted_with_its_template(served)
 
 
+@pytest.mark.slow
 def test_a_chat_stops_at_the_models_stop_sequence(served: str) -> None:
     client = openai.OpenAI(base_url=f"{served}/v1", api_key="unused", max_retries=0,
                            timeout=120)
@@ -231,6 +233,7 @@ def test_the_chatbots_model_listing_shows_the_descriptions(served: str) -> None:
     assert "- `stopper`: Stops early" in listing
 
 
+@pytest.mark.slow
 def test_the_in_process_engine_gets_them_too(configured: Path) -> None:
     with llmserver(MODELS_DIR=str(configured), LLM_MODEL="templated",
                    LLM_ENGINE="llama-cpp-python") as url:

@@ -17,6 +17,8 @@ from rag.embedding import Embedder
 from rag.loaders.fetch import Fetcher, FetchError
 from rag.settings import RagSettings
 
+pytestmark = pytest.mark.slow  # child processes, or waits for timeouts
+
 # The dripping server would take 600 s to send its body (one byte a second); every
 # assertion on time below is a generous margin against that, not a speed figure.
 GENEROUS_S = 60
