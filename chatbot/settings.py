@@ -8,6 +8,7 @@ is read and checked."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any, Literal
 
@@ -336,3 +337,13 @@ class ChatSettings(BaseModel):
             return cls(**merged)
         except ValidationError:
             return cls.defaults(settings)
+
+
+def from_environment(prog: str) -> Settings | None:
+    """The settings a command line (`prog`) runs with; None, with the reason printed on
+    stderr, when the environment holds a bad value."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        print(f"{prog}: error: bad configuration in the environment:\n{exc}", file=sys.stderr)
+        return None

@@ -9,9 +9,8 @@ import sys
 from collections.abc import Sequence
 
 import httpx
-from pydantic import ValidationError
 
-from chatbot.settings import Settings
+from chatbot.settings import from_environment
 from chatbot.web.operator import TOKEN_FILE
 
 
@@ -31,11 +30,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str]) -> int:
     args = parser().parse_args(argv)
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        print(f"chatbot jobs: error: bad configuration in the environment:\n{exc}",
-              file=sys.stderr)
+    settings = from_environment("chatbot jobs")
+    if settings is None:
         return 2
     token_path = settings.data_dir / TOKEN_FILE
     try:

@@ -13,13 +13,11 @@ import getpass
 import sys
 from collections.abc import Sequence
 
-from pydantic import ValidationError
-
 from chatbot import datadir
 from chatbot.accounts.accounts import Accounts
 from chatbot.db.store import Store
 from chatbot.errors import AccountError
-from chatbot.settings import Settings
+from chatbot.settings import Settings, from_environment
 from rag import Rag, RagError, RagSettings
 
 
@@ -119,11 +117,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str]) -> int:
     args = parser().parse_args(argv)
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        print(f"chatbot users: error: bad configuration in the environment:\n{exc}",
-              file=sys.stderr)
+    settings = from_environment("chatbot users")
+    if settings is None:
         return 2
     datadir.make_private(settings.data_dir)
     store = Store(settings.data_dir / "conversations.sqlite3")
