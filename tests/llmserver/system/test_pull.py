@@ -107,7 +107,6 @@ def test_a_download_whose_sha256_differs_from_the_hubs_is_refused(hub: Hub,
     assert list(models.iterdir()) == []
 
 
-@pytest.mark.slow
 def test_a_hub_that_cannot_be_reached_is_one_clear_line(tmp_path: Path) -> None:
     down = f"http://127.0.0.1:{free_port()}"
     failed = pull(down, tmp_path, f"{REPO}/{FILE}", "--models-dir", str(tmp_path / "models"))

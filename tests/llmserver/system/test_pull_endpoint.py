@@ -105,7 +105,6 @@ def test_a_model_that_cannot_be_pulled_is_a_400(server: str, body: object) -> No
     assert answer.json()["error"]["param"] == "model"
 
 
-@pytest.mark.slow
 def test_an_unreachable_hub_fails_the_pull_in_words(tmp_path: Path) -> None:
     down = f"http://127.0.0.1:{free_port()}"
     with pulling_llmserver(down, models_dir_for(tmp_path), KEY) as url:
@@ -119,7 +118,6 @@ def test_an_unreachable_hub_fails_the_pull_in_words(tmp_path: Path) -> None:
 
 
 
-@pytest.mark.slow
 def test_a_pulled_model_answers_when_asked_for(server: str) -> None:
     started = httpx.post(f"{server}/v1/models/pull", json={"model": f"{REPO}/copy.gguf"},
                          headers=AUTH)
