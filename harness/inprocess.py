@@ -162,7 +162,5 @@ class ChatApp:
         services = self.app.extensions["chatbot"]
         services.store.close()
         services.llm.close()
-        opened = vars(services.library.rag).get("store")  # a cached_property, if it ran
-        if opened is not None:
-            opened.close()
+        services.library.rag.close()
 

@@ -82,6 +82,13 @@ class Rag:
     def store(self) -> Store:
         return Store(self.settings)
 
+    def close(self) -> None:
+        """Let go of the lexical indexes, if the store was ever opened (closing must not
+        connect to a Chroma server only to close it)."""
+        opened = self.__dict__.get("store")
+        if opened is not None:
+            opened.close()
+
     def _open(self, collection: str, create: bool, owner: str | None = None,
               shared: bool = False,
               may_write: Callable[[str | None], bool] | None = None) -> Collection:

@@ -13,19 +13,11 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from harness.browser import TIMEOUT, require_chromium, send
 from harness.fake_llm import FakeLLM, Reply
-from harness.processes import chatbot
 
 expect.set_options(timeout=TIMEOUT)
 require_chromium()
 
 MARKDOWN = ["Here is **bold** text", " and code:\n\n", "```python\nprint('hi')\n```\n"]
-
-
-@pytest.fixture(scope="module")
-def chat(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, FakeLLM]]:
-    with FakeLLM() as fake, chatbot(fake.url, tmp_path_factory.mktemp("chat-features"),
-                                    CHAT_STREAM_INTERVAL_MS="0") as url:
-        yield url, fake
 
 
 @pytest.fixture

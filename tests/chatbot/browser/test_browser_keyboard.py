@@ -12,20 +12,12 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from harness.browser import TIMEOUT, require_chromium, send
 from harness.fake_llm import FakeLLM, Reply
-from harness.processes import chatbot
 
 expect.set_options(timeout=TIMEOUT)
 require_chromium()
 
 # Playwright presses Cmd for it on a Mac, as the page expects there.
 MOD = "ControlOrMeta"
-
-
-@pytest.fixture(scope="module")
-def chat(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, FakeLLM]]:
-    with FakeLLM() as fake, chatbot(fake.url, tmp_path_factory.mktemp("keyboard"),
-                                    CHAT_STREAM_INTERVAL_MS="0") as url:
-        yield url, fake
 
 
 @pytest.fixture
