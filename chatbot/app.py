@@ -32,7 +32,7 @@ from chatbot.metrics import Metrics
 from chatbot.services import Services
 from chatbot.settings import Settings
 from chatbot.sockets.connections import Connections
-from chatbot.web import auth, files, hosts, operator, uploads, views
+from chatbot.web import auth, files, hosts, i18n, operator, uploads, views
 from chatbot.web.proxies import ForwardedScheme, SecureOverHttps
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -110,6 +110,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.session_interface = SecureOverHttps()
     auth.init_app(app)
     views.init_app(app)
+    i18n.init_app(app)
     uploads.init_app(app, settings)
     files.init_app(app)
     operator.init_app(app, settings.data_dir)
