@@ -28,6 +28,7 @@ from chatbot.common import app_version
 from chatbot.db.store import Store
 from chatbot.documents.ingests import Ingests
 from chatbot.documents.library import Library
+from chatbot.documents.maintenance import Maintenance
 from chatbot.metrics import Metrics
 from chatbot.services import Services
 from chatbot.settings import Settings
@@ -101,7 +102,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
                         library=library, grounding=grounding, chat=chat, ingests=ingests,
                         picker=ModelPicker(llm, emit, socketio.start_background_task),
                         socketio=socketio, accounts=accounts,
-                        limits=Limits(settings, store, metrics))
+                        limits=Limits(settings, store, metrics),
+                        maintenance=Maintenance(settings, library))
     app.extensions["chatbot"] = services
     # After SocketIO(app), which wraps wsgi_app with Engine.IO: this runs before it.
     app.wsgi_app = ForwardedScheme(app.wsgi_app, settings.trusted_proxies)  # type: ignore[method-assign]
@@ -118,6 +120,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     connections.install()
     chat.bus.on_sign_out(lambda login: auth.close_sockets(socketio, login))
     sockets.register(services, connections)
+    services.maintenance.start()
     return app
 
 

@@ -18,6 +18,7 @@ from chatbot.chat.model_picker import ModelPicker
 from chatbot.db.store import Store
 from chatbot.documents.ingests import Ingests
 from chatbot.documents.library import Library
+from chatbot.documents.maintenance import Maintenance
 from chatbot.metrics import Metrics
 from chatbot.settings import Settings
 
@@ -36,6 +37,7 @@ class Services:
     socketio: SocketIO
     accounts: Accounts
     limits: Limits
+    maintenance: Maintenance
 
 
 def services() -> Services:

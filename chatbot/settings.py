@@ -252,6 +252,17 @@ class Settings(BaseSettings):
         "networks (`10.0.0.0/8`) that URLs from the page may reach although they are not "
         "public; everything else non-public is refused.",
     )
+    rag_watch: str = Field(
+        default="", validation_alias=_env("RAG_WATCH"),
+        description="Comma-separated `DIR:COLLECTION` pairs: each folder is kept in step "
+        "with its collection (a new file added, a changed one re-ingested, a deleted one "
+        "removed; checked every few seconds, and caught up at start). Unset: none.",
+    )
+    rag_refetch_hours: float = Field(
+        default=0.0, ge=0, validation_alias=_env("RAG_REFETCH_HOURS"),
+        description="Every this many hours, every URL source of every collection is fetched "
+        "again; only pages that changed are embedded again. 0: never.",
+    )
     log_format: Literal["auto", "json", "text"] = Field(
         default="auto", validation_alias=_env("LOG_FORMAT"),
         description="json: one JSON object per line; text: for reading; auto: text when "
@@ -261,6 +272,15 @@ class Settings(BaseSettings):
         default="INFO", validation_alias=_env("LOG_LEVEL"),
         description="Least severe log lines written. No level logs what users type.",
     )
+
+    @field_validator("rag_watch")
+    @classmethod
+    def _watch_pairs(cls, value: str) -> str:
+        for entry in (e.strip() for e in value.split(",") if e.strip()):
+            folder, _, collection = entry.rpartition(":")
+            if not folder or not collection:
+                raise ValueError(f"{entry!r} is not DIR:COLLECTION")
+        return value
 
     @field_validator("log_format", mode="before")
     @classmethod
@@ -279,6 +299,15 @@ class Settings(BaseSettings):
     @property
     def url_allowlist(self) -> list[str]:
         return [e.strip() for e in self.rag_url_allowlist.split(",") if e.strip()]
+
+    @property
+    def watched_folders(self) -> list[tuple[Path, str]]:
+        """RAG_WATCH as (folder, collection) pairs."""
+        pairs = []
+        for entry in (e.strip() for e in self.rag_watch.split(",") if e.strip()):
+            folder, _, collection = entry.rpartition(":")
+            pairs.append((Path(folder), collection))
+        return pairs
 
     @property
     def trusted_proxies(self) -> list[str]:

@@ -162,5 +162,6 @@ class ChatApp:
         services = self.app.extensions["chatbot"]
         services.store.close()
         services.llm.close()
+        services.maintenance.close()
         services.library.rag.close()
 

@@ -44,6 +44,9 @@ from rag.evidence import Evidence, Sentence, support
 from rag.retrieval import Explained
 from rag.settings import RagSettings
 from rag.store import CollectionInfo, DocumentInfo
+from rag.watch import FolderWatch
+from rag.watch import Round as WatchRound
+from rag.watch import describe as describe_watch
 
 
 def __getattr__(name: str) -> object:
@@ -61,7 +64,7 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "DEFAULT_COLLECTION", "SUPPORTED_EXTENSIONS", "Cancelled", "CollectionInfo", "Document",
-    "DocumentInfo", "Evidence", "Explained", "Failure", "FetchError", "NoCollection",
-    "Passage", "Progress", "Rag", "RagError", "RagSettings", "Section", "Sentence", "Summary",
-    "support",
+    "DocumentInfo", "Evidence", "Explained", "Failure", "FetchError", "FolderWatch",
+    "NoCollection", "Passage", "Progress", "Rag", "RagError", "RagSettings", "Section",
+    "Sentence", "Summary", "WatchRound", "describe_watch", "support",
 ]

@@ -1,5 +1,5 @@
 """`rag` command line: ingest, query, collections, documents, remove, refetch, access,
-delete.
+delete (and watch, in cli_watch.py).
 
 One file for the eight commands, a little over 300 lines: each is its parser lines and a
 short function printing what the `Rag` object returns (docs/rag.md shows every output), so
@@ -16,7 +16,15 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
-from rag import DEFAULT_COLLECTION, CollectionInfo, DocumentInfo, Explained, Rag, RagError
+from rag import (
+    DEFAULT_COLLECTION,
+    CollectionInfo,
+    DocumentInfo,
+    Explained,
+    Rag,
+    RagError,
+    cli_watch,
+)
 from rag.documents import Progress, Summary
 
 
@@ -305,6 +313,7 @@ def parser() -> argparse.ArgumentParser:
     delete = commands.add_parser("delete", help="delete a collection and its index")
     delete.add_argument("name", metavar="NAME")
     delete.set_defaults(run=_delete)
+    cli_watch.add_parser(commands)
     return top
 
 

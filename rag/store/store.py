@@ -72,7 +72,7 @@ class Store:
             raise StoreError(f"invalid collection name {name!r}: {e}") from None
         except (NotFoundError, ValueError):
             if not create:
-                raise StoreError(
+                raise NoCollection(
                     f"no collection {name!r}; `rag collections` lists them, "
                     "`rag ingest` creates one"
                 ) from None
