@@ -43,7 +43,7 @@ from rag.errors import Cancelled, FetchError, NoCollection, RagError
 from rag.evidence import Evidence, Sentence, support
 from rag.retrieval import Explained
 from rag.settings import RagSettings
-from rag.store import CollectionInfo, DocumentInfo
+from rag.store import CollectionInfo, DocumentInfo, FailedSource
 from rag.watch import FolderWatch
 from rag.watch import Round as WatchRound
 from rag.watch import describe as describe_watch
@@ -64,7 +64,7 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "DEFAULT_COLLECTION", "SUPPORTED_EXTENSIONS", "Cancelled", "CollectionInfo", "Document",
-    "DocumentInfo", "Evidence", "Explained", "Failure", "FetchError", "FolderWatch",
-    "NoCollection", "Passage", "Progress", "Rag", "RagError", "RagSettings", "Section",
-    "Sentence", "Summary", "WatchRound", "describe_watch", "support",
+    "DocumentInfo", "Evidence", "Explained", "FailedSource", "Failure", "FetchError",
+    "FolderWatch", "NoCollection", "Passage", "Progress", "Rag", "RagError", "RagSettings",
+    "Section", "Sentence", "Summary", "WatchRound", "describe_watch", "support",
 ]

@@ -29,7 +29,7 @@ from rag.lexical import query_words
 from rag.loaders.guard import UrlPolicy
 from rag.retrieval import Explained, Mode, explain, search
 from rag.settings import RagSettings
-from rag.store import Collection, CollectionInfo, DocumentInfo, Store
+from rag.store import Collection, CollectionInfo, DocumentInfo, FailedSource, Store
 
 if TYPE_CHECKING:
     from rag.ingest import ProgressCallback
@@ -240,6 +240,16 @@ class Rag:
         try:
             return opened.documents()
         except (NotFoundError, sqlite3.ProgrammingError):
+            raise RagError(f"collection {collection!r} was deleted") from None
+
+    @_chroma_answers
+    def failed_sources(self, collection: str = DEFAULT_COLLECTION) -> list[FailedSource]:
+        """Sources whose ingestion failed and that were never stored, newest first (the
+        newest 200): what went wrong after the ingest's summary is gone."""
+        opened = self._open(collection, create=False)
+        try:
+            return opened.failed_sources()
+        except sqlite3.ProgrammingError:
             raise RagError(f"collection {collection!r} was deleted") from None
 
     @_chroma_answers

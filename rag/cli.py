@@ -144,18 +144,30 @@ def _documents(rag: Rag, args: argparse.Namespace) -> int:
         print(json.dumps([_document_json(d) for d in documents], ensure_ascii=False,
                          indent=2))
         return 0
+    failed = rag.failed_sources(args.collection)
     if not documents:
         print(f"No documents in collection {args.collection!r}.")
-        return 0
-    print(f"{'kind':<8} {'chunks':>6}  {'added (UTC)':<16}  source (title)")
-    for d in documents:
-        ocr = f" [OCR: {_pages(d.ocr_pages)}]" if d.ocr_pages else ""
-        print(f"{d.kind:<8} {d.chunks:>6}  {d.added[:16].replace('T', ' '):<16}  "
-              f"{d.source} ({d.title}){ocr}")
-    chunks = sum(d.chunks for d in documents)
-    print(f"{len(documents)} document{'' if len(documents) == 1 else 's'}, {chunks} chunks "
-          f"in collection {args.collection!r}.")
+    else:
+        print(f"{'kind':<8} {'chunks':>6}  {'changed (UTC)':<16}  {'checked (UTC)':<16}  "
+              "source (title)")
+        for d in documents:
+            ocr = f" [OCR: {_pages(d.ocr_pages)}]" if d.ocr_pages else ""
+            print(f"{d.kind:<8} {d.chunks:>6}  {_minute(d.added):<16}  {_minute(d.checked):<16}"
+                  f"  {d.source} ({d.title}){ocr}")
+            if d.problem:
+                print(f"{'':<52}  ! {d.problem}")
+        chunks = sum(d.chunks for d in documents)
+        print(f"{len(documents)} document{'' if len(documents) == 1 else 's'}, {chunks} "
+              f"chunks in collection {args.collection!r}.")
+    if failed:
+        print("Failed, never stored:")
+        for f in failed:
+            print(f"  {_minute(f.checked)}  {f.source}: {f.reason}")
     return 0
+
+
+def _minute(iso: str) -> str:
+    return iso[:16].replace("T", " ")
 
 
 def _pages(pages: Sequence[int]) -> str:
@@ -164,7 +176,8 @@ def _pages(pages: Sequence[int]) -> str:
 
 def _document_json(d: DocumentInfo) -> dict:
     return {"source": d.source, "title": d.title, "kind": d.kind, "chunks": d.chunks,
-            "added": d.added, "ocr_pages": list(d.ocr_pages)}
+            "added": d.added, "ocr_pages": list(d.ocr_pages), "first_added": d.first_added,
+            "checked": d.checked, "problem": d.problem}
 
 
 def _stored_source(rag: Rag, collection: str, source: str) -> str:

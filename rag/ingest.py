@@ -104,6 +104,10 @@ class _Raised:
     error: BaseException
 
 
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
 def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -135,6 +139,7 @@ class Ingestor:
                                    status, detail))
 
     def fail(self, failure: Failure) -> None:
+        self.collection.health.failed(failure.source, _now(), failure.reason)
         self.summary.failed.append(failure)
         self.documents_done += 1
         self._report("document", failure.source, "failed", failure.reason)
@@ -158,17 +163,20 @@ class Ingestor:
             self.flush()  # the same source twice in a run (e.g. two URLs redirecting to it)
         state = self.collection.source_state(doc.source)
         ocr_pages = frozenset(doc.ocr_pages) if isinstance(doc, PdfDocument) else frozenset()
+        problem = ""
         if isinstance(doc, PdfDocument) and doc.unread:
             # Added all the same (its other pages are worth having), but never reported as
             # a plain success: the summary names the pages left out and how to read them.
-            self.summary.failed.append(
-                Failure(doc.source, f"added only the pages with text; {doc.unread}"))
+            problem = f"added only the pages with text; {doc.unread}"
+            self.summary.failed.append(Failure(doc.source, problem))
         if set(state) == set(ids) and all(live for _, live in state.values()):
+            self.collection.health.stored(doc.source, _now(), changed=False, problem=problem)
             self.summary.unchanged.append(doc.source)
             self.documents_done += 1
             self._report("document", doc.source, "unchanged")
             return
-        self.pending.append(_Pending(doc.source, doc_hash, ids, chunks, list(state), ocr_pages))
+        self.pending.append(_Pending(doc.source, doc_hash, ids, chunks, list(state), ocr_pages,
+                                     problem))
         if sum(len(p.chunks) for p in self.pending) >= self.flush_at:
             self.flush()
 
@@ -176,6 +184,8 @@ class Ingestor:
         """Embed the pending documents' chunks in one call (the model sorts them by length,
         so batches pad less than per document), then write each document whole."""
         pending, self.pending = self.pending, []
+        if not pending:
+            return
         # The chunker's word pieces go to the model as they are (no second tokenizing).
         tokens = [c.token_ids for p in pending for c in p.chunks]
         # Embedded shortest first across the whole flush, in steps for progress: each step
@@ -193,7 +203,7 @@ class Ingestor:
                 vectors[i] = vector
             self.summary.chunks += len(batch)
             self._report("chunks", pending[0].source, "embedding")
-        now = datetime.now(UTC).isoformat(timespec="seconds")
+        now = _now()
         offset = 0
         for p in pending:
             new = [
@@ -205,6 +215,7 @@ class Ingestor:
             ]
             offset += len(p.chunks)
             self.collection.replace_source(p.source, p.doc_hash, new, now, p.old_ids)
+            self.collection.health.stored(p.source, now, changed=True, problem=p.problem)
             (self.summary.replaced if p.old_ids else self.summary.added).append(p.source)
             self.documents_done += 1
             ocr = f", {page_list(p.ocr_pages)} read by OCR" if p.ocr_pages else ""
@@ -227,3 +238,4 @@ class _Pending:
     chunks: list[Chunk]
     old_ids: list[str]
     ocr_pages: frozenset[int]
+    problem: str  # kept in the source's health

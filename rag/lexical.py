@@ -100,7 +100,7 @@ class LexicalIndex:
         # it answers). Every use holds this lock: transactions never nest, and a connection
         # closed by one thread while another is inside a statement crashes the process
         # (seen: a collection deleted while it was being listed), so close waits its turn.
-        self._lock = threading.RLock()
+        self.lock = threading.RLock()
 
     def _built_with(self) -> str | None:
         found = self.db.execute("SELECT value FROM meta WHERE key = 'tokenizer'").fetchone()
@@ -131,33 +131,33 @@ class LexicalIndex:
             self.db.execute(f"PRAGMA busy_timeout = {int(timeout)}")
 
     def close(self) -> None:
-        with self._lock:
+        with self.lock:
             self.db.close()
             self._words.close()
 
     def get_meta(self, key: str) -> str | None:
-        with self._lock:
+        with self.lock:
             row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
     def set_meta(self, key: str, value: str) -> None:
-        with self._lock:
+        with self.lock:
             self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
                             (key, value))
 
     def count(self) -> int:
-        with self._lock:
+        with self.lock:
             return self.db.execute("SELECT count(*) FROM chunks").fetchone()[0]
 
     def documents(self) -> int:
-        with self._lock:
+        with self.lock:
             return self.db.execute(
                 "SELECT count(DISTINCT source) FROM chunks WHERE live = 1"
             ).fetchone()[0]
 
     def sources(self) -> list[tuple[str, str, int]]:
         """(source, title, chunks) of every shown source, by source."""
-        with self._lock:
+        with self.lock:
             return self.db.execute(
                 "SELECT source, max(title), count(*) FROM chunks WHERE live = 1 "
                 "GROUP BY source ORDER BY source"
@@ -168,7 +168,7 @@ class LexicalIndex:
         if not ids:
             return {}
         marks = ",".join("?" * len(ids))
-        with self._lock:
+        with self.lock:
             return dict(self.db.execute(
                 f"SELECT id, text FROM chunks WHERE live = 1 AND id IN ({marks})", ids
             ).fetchall())
@@ -187,7 +187,7 @@ class LexicalIndex:
 
     def add(self, rows: Iterable[Row], live: bool) -> None:
         """Insert or replace rows, in one transaction."""
-        with self._lock, self.db:
+        with self.lock, self.db:
             self.db.execute("BEGIN")
             for row in rows:
                 old = self.db.execute("SELECT rowid FROM chunks WHERE id = ?", (row.id,)).fetchone()
@@ -205,7 +205,7 @@ class LexicalIndex:
                 )
 
     def delete(self, ids: Iterable[str]) -> None:
-        with self._lock, self.db:
+        with self.lock, self.db:
             self.db.execute("BEGIN")
             rowids = []
             for chunk_id in ids:
@@ -214,12 +214,12 @@ class LexicalIndex:
             self._delete_rowids(rowids)
 
     def set_live(self, ids: Iterable[str]) -> None:
-        with self._lock, self.db:
+        with self.lock, self.db:
             self.db.execute("BEGIN")
             self.db.executemany("UPDATE chunks SET live = 1 WHERE id = ?", ((i,) for i in ids))
 
     def clear(self) -> None:
-        with self._lock, self.db:
+        with self.lock, self.db:
             self.db.execute("BEGIN")
             self.db.execute("DELETE FROM chunks")
             self.db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES('delete-all')")
@@ -243,7 +243,7 @@ class LexicalIndex:
 
     def absent(self, words: list[str]) -> list[str]:
         """The words of `words` that no chunk of the index contains (by their stems)."""
-        with self._lock:
+        with self.lock:
             return [word for word, stems in zip(words, self._stems(words), strict=True)
                     if stems and not all(
                         self.db.execute("SELECT 1 FROM chunks_vocab WHERE term = ?",
@@ -276,7 +276,7 @@ class LexicalIndex:
 
     def search(self, query: str, limit: int) -> list[tuple[Row, float]]:
         """Best first; the score is BM25 with higher meaning better."""
-        with self._lock:
+        with self.lock:
             words = self._selective_words(query_words(query))
             if not words:
                 return []

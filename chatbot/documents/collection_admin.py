@@ -64,13 +64,17 @@ class CollectionAdmin:
             return {**base, "error": f"No collection “{collection}”."}
         try:
             found = self.library.documents(collection)
+            failed = self.library.rag.failed_sources(collection)
         except RagError as exc:
             return {**base, "error": f"Could not list the documents: {exc}"}
         return {**base, "can_change": viewer.can_change(info.owner), "documents": [
             {"id": document_id(d.source), "name": self.display_name(d.source),
              "title": d.title, "url": self.library.link(d.source), "kind": d.kind,
-             "chunks": d.chunks, "added": d.added, "ocr_pages": list(d.ocr_pages)}
-            for d in found]}
+             "chunks": d.chunks, "added": d.added, "ocr_pages": list(d.ocr_pages),
+             "first_added": d.first_added, "checked": d.checked, "problem": d.problem}
+            for d in found], "failed": [
+            {"name": self.display_name(f.source), "reason": f.reason, "checked": f.checked}
+            for f in failed]}
 
     def _changeable(self, collection: str, document: str, viewer: Viewer,
                     doing: str) -> tuple[str | None, str]:

@@ -11,7 +11,8 @@ import numpy as np
 
 from rag.lexical import LexicalIndex, Row
 from rag.store.chroma import BATCH, chunk_metadata, stored_row
-from rag.store.records import DocumentInfo, document_kind
+from rag.store.health import Health, HealthLog
+from rag.store.records import DocumentInfo, FailedSource, document_kind
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class Collection:
     def __init__(self, chroma: chromadb.Collection, lexical: LexicalIndex) -> None:
         self.chroma = chroma
         self.lexical = lexical
+        self.health = HealthLog(lexical)
 
     @property
     def model(self) -> str:
@@ -92,12 +94,14 @@ class Collection:
         self.lexical.delete(ids)
         for start in range(0, len(ids), BATCH):
             self.chroma.delete(ids=ids[start : start + BATCH])
+        self.health.forget(source)
         return len(ids)
 
     def documents(self) -> list[DocumentInfo]:
         """Every shown source, by source: counts from the lexical index, the rest from one
-        chunk of each in Chroma (the chunks' text is never read)."""
+        chunk of each in Chroma (the chunks' text is never read), and its health."""
         found = []
+        health = self.health.all()
         for source, title, chunks in self.lexical.sources():
             first = self.chroma.get(where={"source": source}, limit=1, include=["metadatas"])
             metas = first["metadatas"] or [{}]
@@ -108,9 +112,19 @@ class Collection:
                                       include=["metadatas"])
                 ocr_pages = tuple(sorted({int(m["page"]) for m in ocr["metadatas"] or []
                                           if isinstance(m.get("page"), int)}))
-            found.append(DocumentInfo(source, title, kind, chunks,
-                                      str(metas[0].get("ingested_at", "")), ocr_pages))
+            added = str(metas[0].get("ingested_at", ""))
+            # No row: stored before health was recorded, or the index was rebuilt.
+            known = health.get(source) or Health(added, added, added, "")
+            found.append(DocumentInfo(source, title, kind, chunks, added, ocr_pages,
+                                      first_added=known.added or added,
+                                      checked=known.checked, problem=known.problem))
         return found
+
+    def failed_sources(self) -> list[FailedSource]:
+        """The sources that failed and were never stored, newest first."""
+        unstored = [FailedSource(source, h.problem, h.checked)
+                    for source, h in self.health.all().items() if h.added is None]
+        return sorted(unstored, key=lambda f: f.checked, reverse=True)
 
     def vector_search(self, embedding: np.ndarray, limit: int) -> list[Hit]:
         got = self.chroma.query(

@@ -36,8 +36,10 @@ def document_kind(source: str) -> DocumentKind:
 
 @dataclass(frozen=True)
 class DocumentInfo:
-    """One source of a collection. added: when its current version was stored (ISO 8601,
-    UTC). ocr_pages: the pages whose text came from OCR."""
+    """One source of a collection. added: when its current version was stored, i.e. when
+    it last changed (ISO 8601, UTC). ocr_pages: the pages whose text came from OCR.
+    first_added: when it was first stored; checked: when it was last ingested or fetched
+    again, changed or not; problem: what went wrong then ("" if nothing)."""
 
     source: str
     title: str
@@ -45,7 +47,19 @@ class DocumentInfo:
     chunks: int
     added: str
     ocr_pages: tuple[int, ...] = ()
+    first_added: str = ""
+    checked: str = ""
+    problem: str = ""
 
+
+
+@dataclass(frozen=True)
+class FailedSource:
+    """A source that failed before it was ever stored: why, and when (ISO 8601, UTC)."""
+
+    source: str
+    reason: str
+    checked: str
 
 
 def access(metadata: Mapping[str, object] | None) -> tuple[str | None, bool]:

@@ -87,6 +87,10 @@ def test_documents_are_listed_with_kind_chunks_date_and_link(site: Site) -> None
     assert site.alice.get(notes["url"]).status_code == 200
     assert (page["name"], page["url"], page["title"]) == (site.url, site.url, "Ferry times")
     assert all(d["added"].startswith("20") and d["ocr_pages"] == [] for d in (notes, page))
+    # Health: first added, last checked, what went wrong (nothing here).
+    assert all(d["first_added"] == d["added"] <= d["checked"] and d["problem"] == ""
+               for d in (notes, page))
+    assert listing["failed"] == []
     # The server's paths are never sent.
     assert "uploads" not in str(listing)
 
@@ -164,3 +168,12 @@ def test_remove_document_updates_the_listing_and_retrieval(site: Site) -> None:
                                      {"collection": "alice-docs", "id": notes["id"]})
     _, _, done = tab.ask("What colour is the Quimby ferry?")
     assert all(s["title"] != "Ferry notes" for s in done["sources"])
+
+
+def test_a_file_that_failed_stays_listed_with_why(site: Site) -> None:
+    done = add(site.alice, site.alice_tab, "/documents/files", collection="alice-docs",
+               files=[(io.BytesIO(b"%PDF-1.4 cut short"), "broken.pdf")])
+    assert [f["reason"] for f in done["summary"]["failed"]], done
+    [failed] = documents(site.alice_tab, "alice-docs")["failed"]
+    assert failed["name"] == "broken.pdf" and failed["reason"] and failed["checked"] > "2026"
+    assert "uploads" not in str(failed)

@@ -100,3 +100,56 @@ def test_cli_documents_and_remove(tmp_path: Path, embedder: Embedder,
     assert "no document" in capsys.readouterr().err
     assert cli.main(["refetch", "notes.md", "--collection", "shelf"]) == 2
     assert "not a URL" in capsys.readouterr().err
+
+
+def test_each_document_keeps_its_health(tmp_path: Path, embedder: Embedder,
+                                        monkeypatch: pytest.MonkeyPatch,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    from rag import ingest
+
+    clock = iter(f"2026-12-0{day}T10:00:00+00:00" for day in range(1, 10))
+    monkeypatch.setattr(ingest, "_now", lambda: next(clock))
+    rag = make_rag(tmp_path / "data", embedder)
+    page = {"status": 200, "body": "<p>The ferry leaves at nine from pier four.</p>"}
+
+    def answer() -> tuple[int, dict[str, str], bytes]:
+        return page["status"], HTML, html_page("Ferry", page["body"])
+
+    broken = tmp_path / "broken.pdf"
+    broken.write_bytes(b"%PDF-1.4 not really")
+    with serve({"/ferry": answer}) as base:
+        url = base + "/ferry"
+        rag.ingest([url], "web")  # day 1
+        rag.ingest([broken], "web")  # day 2
+        rag.refetch("web", url)  # day 3, unchanged
+        page["status"] = 500
+        rag.refetch("web", url)  # day 4, failed: the stored version stays
+        [doc] = rag.documents("web")
+        assert (doc.first_added, doc.added, doc.checked) == (
+            "2026-12-01T10:00:00+00:00", "2026-12-01T10:00:00+00:00",
+            "2026-12-04T10:00:00+00:00")
+        assert "500" in doc.problem
+        page.update(status=200, body="<p>The ferry now leaves at ten.</p>")
+        rag.refetch("web", url)  # day 5, changed
+        [doc] = rag.documents("web")
+        assert (doc.first_added, doc.added, doc.checked, doc.problem) == (
+            "2026-12-01T10:00:00+00:00", "2026-12-05T10:00:00+00:00",
+            "2026-12-05T10:00:00+00:00", "")
+    [failed] = rag.failed_sources("web")
+    assert (failed.source, failed.checked) == (str(broken), "2026-12-02T10:00:00+00:00")
+    assert failed.reason
+    # Removed, a document's history goes with it; a fixed file leaves the failed list.
+    rag.remove_document("web", url)
+    broken.write_text("Now a readable text file.")
+    broken.rename(fixed := tmp_path / "fixed.txt")
+    rag.ingest([fixed], "web")
+    assert [d.source for d in rag.documents("web")] == [str(fixed)]
+    assert [f.source for f in rag.failed_sources("web")] == [str(broken)]
+    monkeypatch.setattr(cli, "Rag", lambda: rag)
+    assert cli.main(["documents", "--collection", "web"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["kind", "chunks", "changed", "(UTC)", "checked", "(UTC)",
+                              "source", "(title)"]
+    assert out[1].split()[2:6] == ["2026-12-06", "10:00", "2026-12-06", "10:00"]
+    assert out[-2:] == ["Failed, never stored:",
+                        f"  2026-12-02 10:00  {broken}: {failed.reason}"]
