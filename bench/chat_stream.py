@@ -210,7 +210,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.users > 1:
         with tempfile.TemporaryDirectory() as data, llmserver(LLM_N_CTX="4096") as llm_url, \
-                chatbot(llm_url, Path(data), CHAT_TEMPERATURE="0") as chat_url:
+                chatbot(llm_url, Path(data), CHAT_TEMPERATURE="0",
+                        USER_MESSAGES_PER_MINUTE="0") as chat_url:
             together(chat_url, args.users, args.turns, min(args.rounds, 5))
         return
 
@@ -219,7 +220,9 @@ def main() -> None:
     cpu = {"b": 0.0, "c": 0.0}
     client_cpu = {"a": 0.0, "b": 0.0, "c": 0.0}  # this process: the clients' own work
     gaps: list[float] = []
-    answers = {"CHAT_MAX_TOKENS": str(args.max_tokens), "CHAT_TEMPERATURE": "0"}
+    # One browser asks far more than a person would: no per-user message limit.
+    answers = {"CHAT_MAX_TOKENS": str(args.max_tokens), "CHAT_TEMPERATURE": "0",
+               "USER_MESSAGES_PER_MINUTE": "0"}
     with tempfile.TemporaryDirectory() as data, llmserver(LLM_N_CTX="4096") as llm_url, \
             chatbot(llm_url, Path(data) / "b", **answers) as chat_url, \
             chatbot(llm_url, Path(data) / "c", CHAT_STREAM_INTERVAL_MS="0",
