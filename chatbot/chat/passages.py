@@ -48,6 +48,8 @@ _CODE = re.compile(r"```.*?(?:```|$)|`[^`\n]*`", re.DOTALL)
 class Retrieval:
     """What retrieval adds to one answer."""
 
+    # The whole answer, made without the answer's model call (a summary read whole).
+    answer: str = ""
     # Chat-template models: the passages and instructions, put into the user's message.
     context: str = ""
     # Base models: the "Document [n] …" blocks of the completion prompt.
