@@ -41,11 +41,12 @@ _COMPARE = re.compile(
     r"(?:\s+differ)?\s*[?.!]*$", re.IGNORECASE)
 _HOLDINGS = r"(?:documents?|docs|files?|collections?|library|knowledge base|uploads?|sources)"
 _INVENTORY = re.compile(
-    rf"^{_POLITE}(?:tell me )?(?:(?:what|which) "
+    # "What's in X?" first: X, when it is a collection of the user's, is the one to list.
+    rf"^{_POLITE}(?:tell me )?(?:what(?:'s| is) in(?:side)? (?P<target>.+?)|(?:what|which) "
     r"(?:is|are|'s|do i have|have i got|did i upload|is there)"
     rf"\b.*\b{_HOLDINGS}\b|(?:what|which) {_HOLDINGS}\b.*|(?:list|show|show me|tell me)"
-    rf"(?: all)?(?: of)?(?: the| my| your| this)? {_HOLDINGS}\b.*|what(?:'s| is) in(?:side)?"
-    r" (?P<target>.+?)|inventory(?: of)?\b.*)\s*[?.!]*$", re.IGNORECASE)
+    rf"(?: all)?(?: of)?(?: the| my| your| this)? {_HOLDINGS}\b.*|inventory(?: of)?\b.*)"
+    r"\s*[?.!]*$", re.IGNORECASE)
 
 
 def recognise(text: str) -> Intent | None:
