@@ -16,8 +16,8 @@ from flask.testing import FlaskClient
 
 from harness.fake_llm import FakeLLM
 from harness.inprocess import ChatApp, Tab
+from harness.uploads import add_in_process as add
 from harness.uploads import rag_data_dir
-from tests.chatbot.system.test_documents_panel import add
 
 LONG = "# Lighthouse log\n\n" + "\n\n".join(
     f"Day {n}: the keeper of Kerrow Point counted {n} ships and trimmed the lamp {n % 3} "
