@@ -247,6 +247,13 @@ class Rag:
         return [Passage(r.text, r.source, r.title, r.page, 1.0,
                         tuple(h for h in r.headings.split(" > ") if h), r.id) for r in rows]
 
+    def key_sentences(self, passages: list[Passage], count: int) -> list[tuple[Passage, str]]:
+        """The `count` sentences that best stand for `passages` as a whole, in order, each
+        with its passage: an extractive summary (rag.evidence.key_sentences)."""
+        from rag.evidence import key_sentences
+
+        return key_sentences(self.embedder, passages, count)
+
     @_chroma_answers
     def documents(self, collection: str = DEFAULT_COLLECTION) -> list[DocumentInfo]:
         """The collection's sources, by source."""

@@ -276,11 +276,11 @@ class Grounding:
             if once.task == "compare" and len(targets) == 2:
                 sum_a, sum_b, compared = self.whole.compare(*targets, budget.model, completion,
                                                             progress)
-                answer = (f"**{targets[0].title}**: {sum_a}\n\n**{targets[1].title}**: "
-                          f"{sum_b}\n\n{compared}")
+                answer = (f"**{targets[0].title}**\n\n{sum_a}\n\n**{targets[1].title}**\n\n"
+                          f"{sum_b}" + (f"\n\n{compared}" if compared else ""))
             else:
                 text = self.whole.summary(targets[0], budget.model, completion, progress)
-                answer = f"**{targets[0].title}**: {text}"
+                answer = f"**{targets[0].title}**\n\n{text}"
         except LLMError as exc:
             return Retrieval(answer=f"Could not read “{targets[0].title}” whole: {exc}")
         except RagError:  # its message may name the server's paths

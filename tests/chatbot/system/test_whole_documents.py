@@ -56,7 +56,7 @@ def test_a_summary_is_read_piece_by_piece_and_kept(shelf: Shelf) -> None:
     # Three pieces or more, each sent whole once, then the reduce.
     assert len(asked) >= 3 and all("Summarize the text inside <source>" in q for q in asked)
     assert "Day 1:" in asked[0] and "Day 159:" in "".join(asked)
-    assert text.startswith("**Lighthouse log**: ")
+    assert text.startswith("**Lighthouse log**\n\n")
     progress = [s["summarizing"] for s in shelf.tab.since(start, "status")
                 if "summarizing" in s]
     assert progress[0]["part"] == 0 and progress[-1]["part"] == progress[-1]["parts"]
@@ -69,7 +69,7 @@ def test_a_summary_is_read_piece_by_piece_and_kept(shelf: Shelf) -> None:
 def test_two_documents_compared(shelf: Shelf) -> None:
     text, ended, done = shelf.tab.ask("compare ferry.md with the logbook")
     assert ended == "done", done
-    assert text.startswith("**Ferry notes**: ") and "**Lighthouse log**: " in text
+    assert text.startswith("**Ferry notes**\n\n") and "**Lighthouse log**\n\n" in text
     assert [s["title"] for s in done["sources"]] == ["Ferry notes", "Lighthouse log"]
 
 
