@@ -96,3 +96,24 @@ def test_commands_say_what_they_cannot_find(shelf: Shelf) -> None:
     assert "Name two documents" in shelf.tab.wait("notice", since=start)[1]["text"]
     start = shelf.tab.send("/documents")
     assert "holds 2 documents" in shelf.tab.wait("notice", since=start)[1]["text"]
+
+
+def test_a_base_models_summary_is_the_documents_key_sentences(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    with FakeLLM() as llm:
+        # RAG_PROMPT=completion: the model is taken for a base model, as the default one is.
+        app = ChatApp(rag_data_dir(tmp_path_factory, "whole-base"), llm.url,
+                      rag_prompt="completion")
+        try:
+            browser = app.browser()
+            tab = app.tab(browser)
+            add(browser, tab, "/documents/files", collection="default",
+                files=[(io.BytesIO(LONG.encode()), "logbook.md")])
+            text, ended, _ = tab.ask("/summarize logbook.md")
+            assert ended == "done"
+            lines = text.split("\n\n", 1)[1].splitlines()
+            assert 3 <= len(lines) <= 8 and all(line.startswith("- Day ") for line in lines)
+            assert all(line[2:] in LONG for line in lines)  # quoted, word for word
+            assert llm.questions() == []  # the model wrote none of it
+        finally:
+            app.close()
