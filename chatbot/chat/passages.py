@@ -48,8 +48,6 @@ _CODE = re.compile(r"```.*?(?:```|$)|`[^`\n]*`", re.DOTALL)
 class Retrieval:
     """What retrieval adds to one answer."""
 
-    # The whole answer, made without the answer's model call (a summary read whole).
-    answer: str = ""
     # Chat-template models: the passages and instructions, put into the user's message.
     context: str = ""
     # Base models: the "Document [n] …" blocks of the completion prompt.
@@ -70,6 +68,8 @@ class Retrieval:
     query: str = ""  # what was searched for (a follow-up carries the previous question)
     passage_tokens: int = 0
     retrieving_s: float = 0.0
+    # The whole answer, made without the answer's model call (a document read whole).
+    answer: str = ""
 
 
 def heading_path(passage: Passage) -> str:
