@@ -24,6 +24,7 @@ from chatbot.chat.prompt import PromptBuilder
 from chatbot.chat.slots import SlotQueue
 from chatbot.chat.streaming import Streamer
 from chatbot.chat.transcript import Transcript
+from chatbot.chat.whole import Whole
 from chatbot.common import app_version
 from chatbot.db.store import Store
 from chatbot.documents.ingests import Ingests
@@ -84,7 +85,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     llm = LLMClient(settings)
     metrics = Metrics()
     library = Library.open(settings)
-    grounding = Grounding(settings, store, library, metrics, emit)
+    grounding = Grounding(settings, store, library, metrics, emit,
+                          Whole(llm, library, settings.data_dir))
     transcript = Transcript(store, metrics, emit)
     answering = Answering(settings, llm, grounding,
                           PromptBuilder(store, transcript, metrics, emit))

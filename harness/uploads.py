@@ -9,7 +9,9 @@ from typing import Any
 
 import httpx
 import pytest
+from flask.testing import FlaskClient
 
+from harness.inprocess import ORIGIN, Tab
 from harness.socketclient import ChatClient
 
 # The ONNX export of the embedding model takes ~20 s; every chatbot the tests and benchmarks
@@ -46,3 +48,17 @@ def finished(client: ChatClient, response: httpx.Response, timeout: float = 180)
     job = response.json()["job"]
     return client.wait("ingest", timeout=timeout,
                        where=lambda d: d["job"] == job and d["state"] in ("done", "failed"))[2]
+
+
+def ingest_finished(tab: Tab, start: int, job: str) -> dict[str, Any]:
+    """The end (`done` or `failed`) of ingestion `job` as an in-process tab sees it."""
+    return tab.wait("ingest", since=start, timeout=120,
+                    where=lambda d: d["job"] == job and d["state"] in ("done", "failed"))[1]
+
+
+def add_in_process(client: FlaskClient, tab: Tab, path: str, **data: Any) -> dict[str, Any]:
+    """POST documents to `path` of an in-process app as the page does; the job's end."""
+    start = tab.mark()
+    response = client.post(path, headers={"Origin": ORIGIN}, data=data)
+    assert response.status_code == 202, response.get_json()
+    return ingest_finished(tab, start, response.get_json()["job"])

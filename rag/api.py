@@ -234,6 +234,27 @@ class Rag:
             raise RagError(f"collection {collection!r} was deleted") from None
 
     @_chroma_answers
+    def document_passages(self, collection: str, source: str) -> list[Passage]:
+        """Every passage of one document, in order (neighbouring passages overlap by
+        RAG_CHUNK_OVERLAP): for reading a document whole. Raises RagError when the
+        collection has no such source."""
+        try:
+            rows = self._open(collection, create=False).lexical.rows(source)
+        except sqlite3.ProgrammingError:
+            raise RagError(f"collection {collection!r} was deleted") from None
+        if not rows:
+            raise RagError(f"no document {source!r} in collection {collection!r}")
+        return [Passage(r.text, r.source, r.title, r.page, 1.0,
+                        tuple(h for h in r.headings.split(" > ") if h), r.id) for r in rows]
+
+    def key_sentences(self, passages: list[Passage], count: int) -> list[tuple[Passage, str]]:
+        """The `count` sentences that best stand for `passages` as a whole, in order, each
+        with its passage: an extractive summary (rag.evidence.key_sentences)."""
+        from rag.evidence import key_sentences
+
+        return key_sentences(self.embedder, passages, count)
+
+    @_chroma_answers
     def documents(self, collection: str = DEFAULT_COLLECTION) -> list[DocumentInfo]:
         """The collection's sources, by source."""
         opened = self._open(collection, create=False)

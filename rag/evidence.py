@@ -175,3 +175,45 @@ def support(answer: str, evidence: Evidence, least: float = 0.5) -> list[str]:
         if best is not None and overlap >= least:
             found.add(best)
     return [text[s.start:s.end] for s in sorted(found, key=lambda s: s.start)]
+
+
+def _prose(text: str) -> bool:
+    """A sentence worth quoting in a summary: not a table row, code or a list of names."""
+    letters = sum(c.isalpha() or c == " " for c in text)
+    return (5 <= len(text.split()) <= 80 and text.count("|") < 2 and "```" not in text
+            and letters >= 0.8 * len(text))
+
+
+def key_sentences(embedder: Embedder, passages: list[Passage], count: int,
+                  most: int = 600) -> list[tuple[Passage, str]]:
+    """The `count` sentences that best stand for `passages` as a whole, in their order: an
+    extractive summary. Each sentence is scored by its similarity to the mean of all of them
+    (what the text is mostly about), less its similarity to those already chosen, so that
+    they do not repeat one another (maximal marginal relevance). Sentences repeated by
+    overlapping passages count once; of a long document, `most` sentences spread over it are
+    scored."""
+    found: list[tuple[int, str]] = []
+    seen: set[str] = set()
+    for index, passage in enumerate(passages):
+        for a, b in sentence_spans(passage.text):
+            text = " ".join(passage.text[a:b].split())
+            if _prose(text) and text not in seen:
+                seen.add(text)
+                found.append((index, text))
+    if len(found) > most:
+        found = [found[i * len(found) // most] for i in range(most)]
+    if not found:
+        return []
+    vectors = embedder.embed([text[:SCORED_CHARS] for _, text in found])
+    centre = vectors.mean(axis=0)
+    centre /= np.linalg.norm(centre) or 1.0
+    central = vectors @ centre
+    chosen: list[int] = []
+    nearest = np.full(len(found), -1.0)
+    while len(chosen) < min(count, len(found)):
+        score = 0.7 * central - 0.3 * np.maximum(nearest, 0.0)
+        score[chosen] = -np.inf
+        best = int(np.argmax(score))
+        chosen.append(best)
+        nearest = np.maximum(nearest, vectors @ vectors[best])
+    return [(passages[found[i][0]], found[i][1]) for i in sorted(chosen)]

@@ -155,13 +155,23 @@ class LexicalIndex:
                 "SELECT count(DISTINCT source) FROM chunks WHERE live = 1"
             ).fetchone()[0]
 
-    def sources(self) -> list[tuple[str, str, int]]:
-        """(source, title, chunks) of every shown source, by source."""
+    def sources(self) -> list[tuple[str, str, int, int | None]]:
+        """(source, title, chunks, last page or None) of every shown source, by source."""
         with self.lock:
             return self.db.execute(
-                "SELECT source, max(title), count(*) FROM chunks WHERE live = 1 "
+                "SELECT source, max(title), count(*), max(page) FROM chunks WHERE live = 1 "
                 "GROUP BY source ORDER BY source"
             ).fetchall()
+
+    def rows(self, source: str) -> list[Row]:
+        """Every live chunk of `source`, in document order (a chunk id ends with its index
+        in its document)."""
+        with self.lock:
+            found = self.db.execute(
+                "SELECT id, source, title, page, headings, context, text FROM chunks"
+                " WHERE live = 1 AND source = ?", (source,)).fetchall()
+        rows = [Row(*r) for r in found]
+        return sorted(rows, key=lambda r: int(r.id.rpartition("-")[2] or 0))
 
     def texts(self, ids: list[str]) -> dict[str, str]:
         """The text of each live chunk of `ids` that exists."""

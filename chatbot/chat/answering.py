@@ -104,6 +104,10 @@ class Answering:
             ask.seen["unknown"] = retrieval.unknown
         if retrieval.left_out:
             ask.seen["left_out"] = retrieval.left_out
+        if retrieval.answer:
+            self.prompts.transcript.add_question(generation, budget.question_tokens)
+            ask.preface = retrieval.answer
+            return ask
         if retrieval.not_covered is not None:
             generation.not_covered = retrieval.not_covered
             self.prompts.transcript.add_question(generation, budget.question_tokens)

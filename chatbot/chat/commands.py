@@ -1,56 +1,28 @@
-"""Slash commands typed in the chat box: `/help`, `/reset`, `/version`, `/model`, `/set`, `/rag`.
+"""Slash commands typed in the chat box: `/help`, `/reset`, `/version`, `/model`, `/set`, `/rag`
+(and those about whole documents, in document_commands.py: `/summarize`, `/compare`,
+`/documents`).
 
 A command returns a Markdown reply shown to the user and, when it changes something, the
 change for the socket layer to apply (new conversation, new settings, or a question to answer
-now, for `/rag QUESTION` and `/summarize URL`), so this module knows nothing about sockets.
+now, for `/rag QUESTION` and `/summarize`), so this module knows nothing about sockets.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 from pydantic import ValidationError
 
 from chatbot.accounts.viewer import Viewer
-from chatbot.chat.grounding import OneOff, bare_url
-from chatbot.chat.llm import LLMClient
+from chatbot.chat import document_commands
+from chatbot.chat.command_types import Command, Context, Reply
+from chatbot.chat.grounding import OneOff
 from chatbot.common import app_version
 from chatbot.documents.library import Library
 from chatbot.errors import LLMError
-from chatbot.settings import ChatSettings, Settings
+from chatbot.settings import ChatSettings
 from rag import RagError
 
 SETTING_ALIASES = {"system": "system_prompt", "temp": "temperature",
                    "max": "max_tokens", "max_tokens": "max_tokens"}
-
-
-@dataclass
-class Reply:
-    text: str  # Markdown
-    reset: bool = False  # start a new conversation
-    settings: ChatSettings | None = None  # save these as the conversation's settings
-    ask: str | None = None  # answer this now, as a question of the user's...
-    once: OneOff | None = None  # ...grounded this way
-
-
-@dataclass
-class Context:
-    settings: Settings
-    llm: LLMClient
-    chat: ChatSettings  # the conversation's current settings
-    viewer: Viewer  # who typed it: collections are those they may read
-    library: Library | None = None  # None: no document retrieval in this chat
-
-
-Handler = Callable[[str, Context], Reply]
-
-
-@dataclass(frozen=True)
-class Command:
-    handler: Handler
-    usage: str
-    summary: str
 
 
 def _help(_: str, __: Context) -> Reply:
@@ -198,13 +170,6 @@ def _listing(library: Library, viewer: Viewer, current: str) -> str:
     return "| collection | documents | chunks |\n|---|---|---|\n" + "\n".join(rows)
 
 
-def _summarize(args: str, _: Context) -> Reply:
-    url = bare_url(args)
-    if url is None:
-        return Reply("Give one http(s) URL: `/summarize https://example.org/page`.")
-    return Reply(f"Reading {url}…", ask=f"Summarize {url}", once=OneOff(url=url))
-
-
 COMMANDS: dict[str, Command] = {
     "help": Command(_help, "/help", "this list"),
     "reset": Command(_reset, "/reset", "start a new conversation (the old one stays in the "
@@ -216,8 +181,7 @@ COMMANDS: dict[str, Command] = {
                    "system, temperature, top_p, max_tokens"),
     "rag": Command(_rag, "/rag on [COLLECTION] [K] · off · list · QUESTION",
                    "answer from your documents: always, never, which collections, or once"),
-    "summarize": Command(_summarize, "/summarize URL",
-                         "read a web page and summarize it"),
+    **document_commands.COMMANDS,
 }
 
 

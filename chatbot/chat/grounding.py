@@ -35,10 +35,12 @@ from chatbot.accounts.viewer import Viewer
 from chatbot.chat.budget import Budget
 from chatbot.chat.grounded_prompt import PAGE_INSTRUCTIONS, quoted
 from chatbot.chat.passages import Retrieval, fit
+from chatbot.chat.whole import Target, Whole, inventory
 from chatbot.common import Emit
 from chatbot.db.rows import Message
 from chatbot.db.store import Store
-from chatbot.documents.library import Library
+from chatbot.documents.library import Library, display_name
+from chatbot.errors import LLMError
 from chatbot.metrics import Metrics
 from chatbot.settings import ChatSettings, Settings
 from rag import Evidence, Explained, Failure, Passage, RagError
@@ -58,22 +60,35 @@ URL_ONLY = re.compile(r"^<?(https?://\S+?)>?$", re.IGNORECASE)
 @dataclass(frozen=True)
 class OneOff:
     """A grounded answer asked for by a command rather than by the conversation's setting:
-    `/rag QUESTION` (collection) or `/summarize URL` (url)."""
+    `/rag QUESTION` (collection), `/summarize URL` (url), or a whole-document task
+    (`task` "summary", "compare" or "inventory" of `targets`, each (collection, source or
+    None for the whole collection, title): whole.py)."""
 
     collection: str | None = None
     url: str | None = None
+    task: str | None = None
+    targets: tuple[tuple[str, str | None, str], ...] = ()
 
-    def stored(self) -> dict[str, str]:
+    def stored(self) -> dict[str, Any]:
         """The form kept in the question's `meta`."""
-        return {k: v for k, v in (("collection", self.collection), ("url", self.url)) if v}
+        kept: dict[str, Any] = {k: v for k, v in (("collection", self.collection),
+                                                  ("url", self.url), ("task", self.task)) if v}
+        if self.targets:
+            kept["targets"] = [list(t) for t in self.targets]
+        return kept
 
     @classmethod
     def from_stored(cls, data: object) -> OneOff | None:
         if not isinstance(data, dict):
             return None
-        collection, url = data.get("collection"), data.get("url")
+        collection, url, task = data.get("collection"), data.get("url"), data.get("task")
+        targets = tuple(
+            (t[0], t[1], t[2]) for t in data.get("targets") or ()
+            if isinstance(t, list) and len(t) == 3 and isinstance(t[0], str)
+            and isinstance(t[1], str | None) and isinstance(t[2], str))
         return cls(collection if isinstance(collection, str) else None,
-                   url if isinstance(url, str) else None)
+                   url if isinstance(url, str) else None,
+                   task if task in ("summary", "compare", "inventory") else None, targets)
 
 
 def follow_up(text: str) -> bool:
@@ -105,8 +120,9 @@ def url_offer(url: str) -> dict[str, Any]:
 
 class Grounding:
     def __init__(self, settings: Settings, store: Store, library: Library, metrics: Metrics,
-                 emit: Emit):
+                 emit: Emit, whole: Whole):
         self.settings = settings
+        self.whole = whole
         self.store = store
         self.library = library
         self.metrics = metrics
@@ -136,6 +152,8 @@ class Grounding:
         collection may have been unshared since it was chosen)."""
         if once is not None and once.url:
             return self._page(conversation_id, once.url, budget)
+        if once is not None and once.task:
+            return self._whole(conversation_id, once, budget, viewer, completion)
         if once is None and not chat.rag:
             return Retrieval()
         collection = ((once and once.collection) or chat.rag_collection
@@ -232,6 +250,48 @@ class Grounding:
         if passage.page:
             out["page"] = passage.page
         return out
+
+    # A whole document or collection ---------------------------------------------------
+
+    def _whole(self, room: str, once: OneOff, budget: Budget, viewer: Viewer,
+               completion: bool) -> Retrieval:
+        """A summary or a comparison, made piece by piece (whole.py), as the whole answer."""
+        started = time.perf_counter()
+        targets = [Target(collection, title, source) for collection, source, title in once.targets]
+        # Checked now, as retrieval is: a collection may have been unshared since.
+        if not targets or any(self.library.find(t.collection, viewer) is None for t in targets):
+            return Retrieval(answer="That document is no longer among yours.")
+
+        def progress(part: int, parts: int) -> None:
+            self.emit("status", {"state": "retrieving", "summarizing": {
+                "part": part, "parts": parts, "title": targets[0].title}}, room)
+
+        if once.task == "inventory":
+            try:
+                documents = self.library.rag.documents(targets[0].collection)
+            except RagError as exc:
+                return Retrieval(answer=f"Could not list the documents: {exc}")
+            return Retrieval(answer=inventory(targets[0].collection, documents, display_name))
+        try:
+            if once.task == "compare" and len(targets) == 2:
+                sum_a, sum_b, compared = self.whole.compare(*targets, budget.model, completion,
+                                                            progress)
+                answer = (f"**{targets[0].title}**\n\n{sum_a}\n\n**{targets[1].title}**\n\n"
+                          f"{sum_b}" + (f"\n\n{compared}" if compared else ""))
+            else:
+                text = self.whole.summary(targets[0], budget.model, completion, progress)
+                answer = f"**{targets[0].title}**\n\n{text}"
+        except LLMError as exc:
+            return Retrieval(answer=f"Could not read “{targets[0].title}” whole: {exc}")
+        except RagError:  # its message may name the server's paths
+            log.exception("reading %s whole", targets[0].title)
+            return Retrieval(answer=f"Could not read “{targets[0].title}” whole: it is no "
+                             "longer in its collection, or the collection cannot be read.")
+        sources = [{"title": t.title, "url": self.source(Passage("", t.source, t.title, None,
+                                                                  1.0))["url"], "score": 1.0}
+                   for t in targets if t.source is not None]
+        return Retrieval(answer=answer, sources=sources,
+                         retrieving_s=time.perf_counter() - started)
 
     # A web page to summarize ----------------------------------------------------------
 

@@ -68,6 +68,8 @@ class Retrieval:
     query: str = ""  # what was searched for (a follow-up carries the previous question)
     passage_tokens: int = 0
     retrieving_s: float = 0.0
+    # The whole answer, made without the answer's model call (a document read whole).
+    answer: str = ""
 
 
 def heading_path(passage: Passage) -> str:

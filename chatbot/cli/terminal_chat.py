@@ -28,6 +28,7 @@ from chatbot.chat.llm import LLMClient
 from chatbot.chat.prompt import PromptBuilder
 from chatbot.chat.streaming import Generation, Streamer
 from chatbot.chat.transcript import Ending, Transcript
+from chatbot.chat.whole import Whole
 from chatbot.cli.terminal_text import HELP, RAG_WITHOUT_USER, markdown_to_text, sources_text
 from chatbot.db.store import Store
 from chatbot.documents.library import Library
@@ -55,7 +56,8 @@ class TerminalChat:
         metrics = Metrics()
         self.transcript = Transcript(self.store, metrics, self._emit)
         self.answering = Answering(
-            settings, llm, Grounding(settings, self.store, library, metrics, self._emit),
+            settings, llm, Grounding(settings, self.store, library, metrics, self._emit,
+                                     Whole(llm, library, settings.data_dir)),
             PromptBuilder(self.store, self.transcript, metrics, self._emit))
         # Every piece printed as it comes: a terminal write is cheap, unlike a socket frame.
         self.streamer = Streamer(self._emit, metrics, 0)

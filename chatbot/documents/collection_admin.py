@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from chatbot.accounts.viewer import Viewer
 from chatbot.common import Emit, browser_room
 from chatbot.db.store import Store
-from chatbot.documents.library import Library, document_id
+from chatbot.documents.library import Library, display_name, document_id
 from chatbot.documents.upload_store import UploadStore
 from chatbot.settings import Settings
 from rag import RagError
@@ -68,12 +68,12 @@ class CollectionAdmin:
         except RagError as exc:
             return {**base, "error": f"Could not list the documents: {exc}"}
         return {**base, "can_change": viewer.can_change(info.owner), "documents": [
-            {"id": document_id(d.source), "name": self.display_name(d.source),
+            {"id": document_id(d.source), "name": display_name(d.source),
              "title": d.title, "url": self.library.link(d.source), "kind": d.kind,
              "chunks": d.chunks, "added": d.added, "ocr_pages": list(d.ocr_pages),
              "first_added": d.first_added, "checked": d.checked, "problem": d.problem}
             for d in found], "failed": [
-            {"name": self.display_name(f.source), "reason": f.reason, "checked": f.checked}
+            {"name": display_name(f.source), "reason": f.reason, "checked": f.checked}
             for f in failed]}
 
     def _changeable(self, collection: str, document: str, viewer: Viewer,
@@ -105,7 +105,7 @@ class CollectionAdmin:
         try:
             self.library.remove_document(collection, source)
         except RagError as exc:
-            return f"Could not remove {self.display_name(source)}: {exc}"
+            return f"Could not remove {display_name(source)}: {exc}"
         self.uploads.release([source])
         self._refund(collection, source)
         self.emit("documents", self.documents(collection, viewer), browser_room(viewer.key))
@@ -130,9 +130,6 @@ class CollectionAdmin:
             return
         self.emit("collections", self.listing(viewer), browser_room(viewer.key))
         self.emit("collections_changed", {}, None)
-
-    def display_name(self, source: str) -> str:
-        return source if urlsplit(source).scheme in ("http", "https") else Path(source).name
 
     def listing(self, viewer: Viewer) -> dict[str, Any]:
         try:

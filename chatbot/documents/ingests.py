@@ -32,7 +32,7 @@ from chatbot.common import Emit, browser_room
 from chatbot.db.store import Store
 from chatbot.documents.collection_admin import CollectionAdmin
 from chatbot.documents.jobs import Job, JobQueue
-from chatbot.documents.library import Library
+from chatbot.documents.library import Library, display_name
 from chatbot.documents.upload_store import UploadStore
 from chatbot.errors import Refused
 from chatbot.metrics import Metrics
@@ -83,7 +83,7 @@ class Ingests(CollectionAdmin):
 
     def _queue(self, viewer: Viewer, collection: str, sources: list[str], work: Work) -> str:
         job_id = uuid.uuid4().hex[:12]
-        names = [self.display_name(s) for s in sources]
+        names = [display_name(s) for s in sources]
         base = {"job": job_id, "collection": collection, "names": names}
         self._tell(viewer.key, {**base, "state": "queued"})
         self.library.warm_up()
@@ -144,7 +144,7 @@ class Ingests(CollectionAdmin):
         if source is None:
             return problem
         if urlsplit(source).scheme not in ("http", "https"):
-            return f"Could not fetch {self.display_name(source)} again: it is not a URL."
+            return f"Could not fetch {display_name(source)} again: it is not a URL."
 
         def work(progress: Callable[[Progress], None], cancel: threading.Event) -> Summary:
             return self.library.refetch(collection, source, progress,
@@ -186,7 +186,7 @@ class Ingests(CollectionAdmin):
         self._tell(viewer.key, {**base, "state": "running"})
 
         def progress(p: Progress) -> None:
-            self._tell(viewer.key, {**base, "state": "progress", "source": self.display_name(
+            self._tell(viewer.key, {**base, "state": "progress", "source": display_name(
                 p.source), "status": p.status, "documents_done": p.documents_done,
                 "chunks_done": p.chunks_done})
 
@@ -215,7 +215,7 @@ class Ingests(CollectionAdmin):
 
     def _public(self, summary: Summary) -> dict[str, Any]:
         def failures(items: list) -> list[dict[str, str]]:
-            return [{"source": self.display_name(f.source), "reason": f.reason} for f in items]
+            return [{"source": display_name(f.source), "reason": f.reason} for f in items]
 
         return {"chunks": summary.chunks, "added": len(summary.added),
                 "replaced": len(summary.replaced), "unchanged": len(summary.unchanged),
@@ -229,7 +229,7 @@ class Ingests(CollectionAdmin):
             parts.append(f"{len(summary.unchanged)} already there, unchanged.")
         if summary.failed:
             parts.append("Failed: " + "; ".join(
-                f"{self.display_name(f.source)} ({f.reason})" for f in summary.failed) + ".")
+                f"{display_name(f.source)} ({f.reason})" for f in summary.failed) + ".")
         if summary.skipped:
             parts.append(f"{len(summary.skipped)} skipped (robots.txt or the page limit).")
         return " ".join(parts)

@@ -45,6 +45,11 @@ class UrlRules(TypedDict):
     url_allowlist: Sequence[str]
 
 
+def display_name(source: str) -> str:
+    """How the page names a source: a URL as it is, a file by its name (never its path)."""
+    return source if urlsplit(source).scheme in ("http", "https") else Path(source).name
+
+
 def document_id(source: str) -> str:
     """How the page names a document: the source itself would show server paths."""
     return hashlib.sha256(source.encode()).hexdigest()[:24]

@@ -9,7 +9,9 @@ from flask import request
 from flask_socketio import emit
 
 from chatbot.chat import commands
+from chatbot.chat.document_commands import route
 from chatbot.chat.grounding import OneOff, bare_url, url_offer
+from chatbot.chat.intents import recognise
 from chatbot.db.rows import Conversation, Message
 from chatbot.errors import BadPayload
 from chatbot.settings import ChatSettings
@@ -31,6 +33,8 @@ class ChatEvents(EventsBase):
         url = bare_url(text)
         if url is not None:
             emit("notice", url_offer(url))
+            return
+        if self._whole_document(client, conversation, text):
             return
         self.metrics.messages.inc()
         self._answer(client, conversation, text, echo=False)
@@ -80,6 +84,24 @@ class ChatEvents(EventsBase):
         if not self.chat.stop(client.conversation_id, shown):
             emit("status", {"state": "idle"})
 
+    def _whole_document(self, client: Client, conversation: Conversation, text: str) -> bool:
+        """A request in words for a summary, a comparison or an inventory of the user's
+        documents (intents.py), answered as its command would be; False for any other
+        message."""
+        intent = recognise(text)
+        if intent is None:
+            return False
+        chat = ChatSettings.load(self.settings, conversation.settings)
+        reply = route(intent, text, commands.Context(self.settings, self.llm, chat,
+                                                     client.viewer, self.library))
+        if reply is None:
+            return False
+        name = "summarize" if intent.kind == "summary" else (
+            "compare" if intent.kind == "compare" else "documents")
+        self.metrics.commands.labels(command=name).inc()
+        self._apply(client, conversation, chat, name, reply, echo=False)
+        return True
+
     def _command(self, client: Client, conversation: Conversation, text: str) -> None:
         chat = ChatSettings.load(self.settings, conversation.settings)
         name = text[1:].split(" ", 1)[0].lower()
@@ -87,6 +109,12 @@ class ChatEvents(EventsBase):
             command=name if name in commands.COMMANDS else "unknown").inc()
         reply = commands.run(text, commands.Context(self.settings, self.llm, chat,
                                                     client.viewer, self.library))
+        self._apply(client, conversation, chat, name, reply)
+
+    def _apply(self, client: Client, conversation: Conversation, chat: ChatSettings,
+               name: str, reply: commands.Reply, echo: bool = True) -> None:
+        """What a command's reply asks for: settings, a new conversation, a notice, and a
+        question to answer (shown in this tab already when `echo` is False)."""
         if reply.settings is not None and reply.settings.model != chat.model:
             problem = self.picker.switch_problem(client.viewer, reply.settings.model)
             if problem:
@@ -96,9 +124,10 @@ class ChatEvents(EventsBase):
             self.socketio.emit("settings", reply.settings.model_dump(), to=conversation.id)
         if reply.reset:
             self.new_conversation(client)
-        emit("notice", {"text": reply.text, "level": "info", "command": name})
+        if reply.text:
+            emit("notice", {"text": reply.text, "level": "info", "command": name})
         if reply.ask is not None:
-            self._answer(client, conversation, reply.ask, echo=True, once=reply.once)
+            self._answer(client, conversation, reply.ask, echo=echo, once=reply.once)
 
     @guarded
     def on_regenerate(self, client: Client, _: dict[str, Any]) -> None:

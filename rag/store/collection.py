@@ -102,7 +102,7 @@ class Collection:
         chunk of each in Chroma (the chunks' text is never read), and its health."""
         found = []
         health = self.health.all()
-        for source, title, chunks in self.lexical.sources():
+        for source, title, chunks, last_page in self.lexical.sources():
             first = self.chroma.get(where={"source": source}, limit=1, include=["metadatas"])
             metas = first["metadatas"] or [{}]
             kind = document_kind(source)
@@ -117,7 +117,8 @@ class Collection:
             known = health.get(source) or Health(added, added, added, "")
             found.append(DocumentInfo(source, title, kind, chunks, added, ocr_pages,
                                       first_added=known.added or added,
-                                      checked=known.checked, problem=known.problem))
+                                      checked=known.checked, problem=known.problem,
+                                      pages=last_page))
         return found
 
     def failed_sources(self) -> list[FailedSource]:

@@ -39,7 +39,9 @@ class DocumentInfo:
     """One source of a collection. added: when its current version was stored, i.e. when
     it last changed (ISO 8601, UTC). ocr_pages: the pages whose text came from OCR.
     first_added: when it was first stored; checked: when it was last ingested or fetched
-    again, changed or not; problem: what went wrong then ("" if nothing)."""
+    again, changed or not; problem: what went wrong then ("" if nothing). pages: the last
+    page a passage cites (a PDF's page count, but for trailing pages without text); None
+    for a document without pages."""
 
     source: str
     title: str
@@ -50,6 +52,7 @@ class DocumentInfo:
     first_added: str = ""
     checked: str = ""
     problem: str = ""
+    pages: int | None = None
 
 
 

@@ -3,6 +3,7 @@
 // conversation's stored messages shown on `history`. Only one answer is written at a time;
 // while it is, Stop replaces Send. What appears is built by view.js.
 import * as events from "../events.js";
+import { t } from "../i18n.js";
 import {
   addActions, addAssistant, addContextDivider, addNotice, addUser, clear, messages, scheduleRender,
   scrollToBottom, setId, settle, showError, showGrounding, showMeta, updateEmpty,
@@ -90,13 +91,16 @@ export function initAnswers(socket) {
     }
   });
 
-  socket.on(events.STATUS, ({ state, position }) => {
+  socket.on(events.STATUS, ({ state, position, summarizing }) => {
     if (!current) {
       searchedAhead = state === "retrieving" || (searchedAhead && state !== "idle");
       return;
     }
     if (state === "queued") {
       current.status.textContent = `Waiting for the model: ${position} ${position === 1 ? "answer" : "answers"} ahead…`;
+    } else if (state === "retrieving" && summarizing) {
+      current.grounded = true;
+      current.status.textContent = t("whole.reading", { ...summarizing, part: Math.min(summarizing.part + 1, summarizing.parts) });
     } else if (state === "retrieving") {
       current.grounded = true;
       current.status.textContent = "Searching your documents…";

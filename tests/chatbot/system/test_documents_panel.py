@@ -17,7 +17,9 @@ from flask.testing import FlaskClient
 
 from harness.documents import HTML, html_page, serve
 from harness.fake_llm import FakeLLM
-from harness.inprocess import ORIGIN, ChatApp, Tab
+from harness.inprocess import ChatApp, Tab
+from harness.uploads import add_in_process as add
+from harness.uploads import ingest_finished as finished
 from harness.uploads import rag_data_dir
 
 PASSWORD = "correct horse battery"
@@ -33,18 +35,6 @@ class Site:
     alice_tab: Tab
     bob_tab: Tab
     url: str
-
-
-def finished(tab: Tab, start: int, job: str) -> dict[str, Any]:
-    return tab.wait("ingest", since=start, timeout=120,
-                    where=lambda d: d["job"] == job and d["state"] in ("done", "failed"))[1]
-
-
-def add(client: FlaskClient, tab: Tab, path: str, **data: Any) -> dict[str, Any]:
-    start = tab.mark()
-    response = client.post(path, headers={"Origin": ORIGIN}, data=data)
-    assert response.status_code == 202, response.get_json()
-    return finished(tab, start, response.get_json()["job"])
 
 
 def documents(tab: Tab, collection: str) -> dict[str, Any]:

@@ -1,0 +1,119 @@
+"""Whole-document questions (whole.py, document_commands.py, intents.py): a document read
+piece by piece into a summary that is kept, two documents compared, a collection's catalogue,
+asked by command or in words; a request naming nothing of the user's is an ordinary question.
+
+In-process app, canned LLM server (it echoes), real embedded Chroma and the packaged
+embedding model."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from flask.testing import FlaskClient
+
+from harness.fake_llm import FakeLLM
+from harness.inprocess import ChatApp, Tab
+from harness.uploads import add_in_process as add
+from harness.uploads import rag_data_dir
+
+LONG = "# Lighthouse log\n\n" + "\n\n".join(
+    f"Day {n}: the keeper of Kerrow Point counted {n} ships and trimmed the lamp {n % 3} "
+    "times before the storm reached the bay." for n in range(1, 160))
+SHORT = b"# Ferry notes\n\nThe Quimby ferry is painted violet and carries 40 cars.\n"
+
+
+@dataclass
+class Shelf:
+    app: ChatApp
+    llm: FakeLLM
+    browser: FlaskClient
+    tab: Tab
+
+
+@pytest.fixture(scope="module")
+def shelf(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shelf]:
+    with FakeLLM() as llm:
+        app = ChatApp(rag_data_dir(tmp_path_factory, "whole"), llm.url)
+        browser = app.browser()
+        tab = app.tab(browser)
+        for name, body in (("logbook.md", LONG.encode()), ("ferry.md", SHORT)):
+            done = add(browser, tab, "/documents/files", collection="default",
+                       files=[(io.BytesIO(body), name)])
+            assert done["state"] == "done", done
+        yield Shelf(app, llm, browser, tab)
+        app.close()
+
+
+def test_a_summary_is_read_piece_by_piece_and_kept(shelf: Shelf) -> None:
+    before = len(shelf.llm.questions())
+    start = shelf.tab.send("Summarize the logbook")
+    text, ended, done = shelf.tab.answer(start)
+    assert ended == "done", done
+    asked = shelf.llm.questions()[before:]
+    # Three pieces or more, each sent whole once, then the reduce.
+    assert len(asked) >= 3 and all("Summarize the text inside <source>" in q for q in asked)
+    assert "Day 1:" in asked[0] and "Day 159:" in "".join(asked)
+    assert text.startswith("**Lighthouse log**\n\n")
+    progress = [s["summarizing"] for s in shelf.tab.since(start, "status")
+                if "summarizing" in s]
+    assert progress[0]["part"] == 0 and progress[-1]["part"] == progress[-1]["parts"]
+    assert done["sources"][0]["title"] == "Lighthouse log"
+    # Asked again, by command this time: the kept summary, no model call.
+    again, _, _ = shelf.tab.ask("/summarize logbook.md")
+    assert again == text and len(shelf.llm.questions()) == before + len(asked)
+
+
+def test_two_documents_compared(shelf: Shelf) -> None:
+    text, ended, done = shelf.tab.ask("compare ferry.md with the logbook")
+    assert ended == "done", done
+    assert text.startswith("**Ferry notes**\n\n") and "**Lighthouse log**\n\n" in text
+    assert [s["title"] for s in done["sources"]] == ["Ferry notes", "Lighthouse log"]
+
+
+def test_whats_in_my_documents_is_the_catalogue(shelf: Shelf) -> None:
+    before = len(shelf.llm.questions())
+    text, ended, _ = shelf.tab.ask("What's in my documents?")
+    assert ended == "done"
+    assert text.startswith("Collection `default` holds 2 documents")
+    assert "| Lighthouse log | logbook.md | markdown |" in text
+    assert len(shelf.llm.questions()) == before  # no model call
+
+
+def test_a_request_naming_nothing_of_yours_is_an_ordinary_question(shelf: Shelf) -> None:
+    text, ended, _ = shelf.tab.ask("Summarize the French revolution")
+    assert ended == "done"
+    assert shelf.llm.questions()[-1] == "Summarize the French revolution"
+
+
+def test_commands_say_what_they_cannot_find(shelf: Shelf) -> None:
+    start = shelf.tab.send("/summarize no-such-file.pdf")
+    notice = shelf.tab.wait("notice", since=start)[1]
+    assert "No document or collection called “no-such-file.pdf”" in notice["text"]
+    start = shelf.tab.send("/compare ferry.md")
+    assert "Name two documents" in shelf.tab.wait("notice", since=start)[1]["text"]
+    start = shelf.tab.send("/documents")
+    assert "holds 2 documents" in shelf.tab.wait("notice", since=start)[1]["text"]
+
+
+def test_a_base_models_summary_is_the_documents_key_sentences(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    with FakeLLM() as llm:
+        # RAG_PROMPT=completion: the model is taken for a base model, as the default one is.
+        app = ChatApp(rag_data_dir(tmp_path_factory, "whole-base"), llm.url,
+                      rag_prompt="completion")
+        try:
+            browser = app.browser()
+            tab = app.tab(browser)
+            add(browser, tab, "/documents/files", collection="default",
+                files=[(io.BytesIO(LONG.encode()), "logbook.md")])
+            text, ended, _ = tab.ask("/summarize logbook.md")
+            assert ended == "done"
+            lines = text.split("\n\n", 1)[1].splitlines()
+            assert 3 <= len(lines) <= 8 and all(line.startswith("- Day ") for line in lines)
+            assert all(line[2:] in LONG for line in lines)  # quoted, word for word
+            assert llm.questions() == []  # the model wrote none of it
+        finally:
+            app.close()
