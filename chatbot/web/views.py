@@ -25,7 +25,7 @@ from flask import (
 )
 
 from chatbot.services import services
-from chatbot.web import auth
+from chatbot.web import auth, i18n
 from rag import SUPPORTED_EXTENSIONS
 
 bp = Blueprint("chat", __name__)
@@ -118,10 +118,13 @@ def manifest() -> Response:
     def icon(name: str, kind: str, sizes: str) -> dict[str, str]:
         return {"src": url_for("static", filename=name), "type": kind, "sizes": sizes}
 
+    # In the language the page would have: browsers fetch it without cookies, so that of
+    # Accept-Language.
     body = {
-        "name": "Local Chat",
-        "short_name": "Chat",
-        "description": "Chat with a model running on this machine.",
+        "lang": i18n.chosen_language(),
+        "name": str(i18n.translate("app.name")),
+        "short_name": str(i18n.translate("manifest.short_name")),
+        "description": str(i18n.translate("manifest.description")),
         "start_url": url_for("chat.index"),
         "scope": url_for("chat.index"),
         "display": "standalone",
@@ -133,6 +136,7 @@ def manifest() -> Response:
     }
     response = Response(json.dumps(body), mimetype="application/manifest+json")
     response.cache_control.max_age = 3600
+    response.vary.update(("Accept-Language", "Cookie"))
     return response
 
 

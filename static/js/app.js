@@ -18,6 +18,7 @@ import { initMessageActions, reveal } from "./chat/actions.js";
 import { initComposer, say, setMaxChars } from "./chat/composer.js";
 import { updateEmpty } from "./chat/view.js";
 import { initShortcuts } from "./shortcuts.js";
+import { t } from "./i18n.js";
 
 // Started in this order on purpose: for an event several parts handle, the earlier handles
 // it first (the retrieval debug box is under an answer before `done` finishes it).
@@ -37,7 +38,7 @@ let shownConversation = null; // the conversation on screen, whose sources the p
 
 function showTitle(title) {
   document.querySelector("#title").textContent = title;
-  document.title = `${title} · Local Chat`;
+  document.title = `${title} · ${t("app.name")}`;
 }
 
 socket.on(events.HISTORY, (data) => {
