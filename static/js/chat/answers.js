@@ -3,8 +3,8 @@
 // conversation's stored messages shown on `history`. Only one answer is written at a time;
 // while it is, Stop replaces Send. What appears is built by view.js.
 import * as events from "../events.js";
-import {
 import { t, tn } from "../i18n.js";
+import {
   addActions, addAssistant, addContextDivider, addNotice, addUser, clear, messages, scheduleRender,
   scrollToBottom, setId, settle, showError, showGrounding, showMeta, updateEmpty,
 } from "./view.js";
