@@ -24,6 +24,8 @@ COOKIE = "lang"
 # The same placeholder syntax as static/js/i18n.js: `{name}`, a word in braces; any other
 # brace is text.
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
+# The forms of a plural key, one per CLDR plural category (Intl.PluralRules in the page).
+PLURAL_FORM = re.compile(r"\.(zero|one|two|few|many|other)$")
 
 
 @cache
@@ -36,15 +38,24 @@ def load(language: str) -> dict[str, str]:
     return json.loads((CATALOG_DIR / f"{language}.json").read_text(encoding="utf-8"))
 
 
+def extra_plural_form(key: str, english: dict[str, str]) -> bool:
+    """Whether `key` is a plural form English lacks (a `.few` where en.json has only `.one`
+    and `.other`), which a language that needs it may add."""
+    match = PLURAL_FORM.search(key)
+    return bool(match) and f"{key[:match.start()]}.other" in english
+
+
 @cache
 def catalog(language: str) -> dict[str, str]:
     """The strings of `language`. Every catalog is meant to have every key of en.json (a test
-    says so); should one lack a key all the same, English stands in rather than the key."""
+    says so), and may add plural forms; should one lack a key all the same, English stands in
+    rather than the key."""
     english = load(DEFAULT)
     if language == DEFAULT:
         return english
     own = load(language)
-    return {**english, **{key: own[key] for key in own if key in english}}
+    return {**english, **{key: text for key, text in own.items()
+                          if key in english or extra_plural_form(key, english)}}
 
 
 @cache
