@@ -24,6 +24,7 @@ from flask import (
     url_for,
 )
 
+from chatbot.db.rows import UNTITLED
 from chatbot.services import services
 from chatbot.web import auth, i18n
 from rag import SUPPORTED_EXTENSIONS
@@ -94,7 +95,8 @@ def index() -> str:
         session["browser"] = secrets.token_hex(16)
     session.permanent = True
     return render_template("index.html", version=current_app.config["APP_VERSION"],
-                           accept=",".join(sorted(SUPPORTED_EXTENSIONS)), user=user)
+                           accept=",".join(sorted(SUPPORTED_EXTENSIONS)), user=user,
+                           untitled=UNTITLED)
 
 
 @bp.get("/vendor/<name>")

@@ -26,6 +26,14 @@ export function tn(key, count, vars = {}) {
   return t(Object.hasOwn(catalog, form) ? form : `${key}.other`, { count: number(count), ...vars });
 }
 
+// A conversation's title as the server sends it, but for one without a title yet, which the
+// server names in English (chatbot/db/rows.py UNTITLED, given to the page as #title's
+// data-untitled).
+const untitled = document.getElementById("title")?.dataset.untitled;
+export function conversationTitle(title) {
+  return title === untitled ? t("chat.new_title") : title;
+}
+
 export function number(value, options) {
   return options ? new Intl.NumberFormat(language, options).format(value) : numbers.format(value);
 }

@@ -2,7 +2,7 @@
 // exported conversation; search across conversations; the sidebar shown or hidden.
 import * as events from "./events.js";
 import { renderSnippet } from "./render.js";
-import { t } from "./i18n.js";
+import { conversationTitle, t } from "./i18n.js";
 
 const list = document.querySelector("#conversations");
 const sidebar = document.querySelector("#sidebar");
@@ -63,8 +63,9 @@ export function initSidebar(socket, reveal) {
       const title = document.createElement("button");
       title.type = "button";
       title.className = "conv-title";
-      title.textContent = conversation.title;
-      title.title = conversation.title;
+      const name = conversationTitle(conversation.title);
+      title.textContent = name;
+      title.title = name;
       if (conversation.id === activeId) title.setAttribute("aria-current", "true");
       title.addEventListener("click", () => {
         if (conversation.id !== activeId) socket.emit(events.SWITCH, { id: conversation.id });
@@ -74,21 +75,21 @@ export function initSidebar(socket, reveal) {
       menu.className = "conv-actions";
       const summary = document.createElement("summary");
       summary.textContent = "⋯";
-      summary.setAttribute("aria-label", t("sidebar.actions", { title: conversation.title }));
+      summary.setAttribute("aria-label", t("sidebar.actions", { title: name }));
       const box = document.createElement("div");
       box.className = "menu";
       const base = `/conversations/${encodeURIComponent(conversation.id)}/export`;
       box.append(
         action(t("sidebar.rename"), () => {
           menu.open = false;
-          const name = window.prompt(t("sidebar.rename.prompt"), conversation.title);
-          if (name && name.trim()) socket.emit(events.RENAME, { id: conversation.id, title: name.trim() });
+          const renamed = window.prompt(t("sidebar.rename.prompt"), name);
+          if (renamed && renamed.trim()) socket.emit(events.RENAME, { id: conversation.id, title: renamed.trim() });
         }),
         action(t("sidebar.export.markdown"), null, { href: `${base}.md` }),
         action(t("sidebar.export.json"), null, { href: `${base}.json` }),
         action(t("sidebar.delete"), () => {
           menu.open = false;
-          if (window.confirm(t("sidebar.delete.confirm", { title: conversation.title }))) {
+          if (window.confirm(t("sidebar.delete.confirm", { title: name }))) {
             socket.emit(events.DELETE, { id: conversation.id });
           }
         }, { danger: true }),
@@ -122,7 +123,7 @@ export function initSidebar(socket, reveal) {
       button.dataset.conversation = hit.conversation;
       if (hit.message !== null) button.dataset.message = String(hit.message);
       const title = document.createElement("strong");
-      title.textContent = hit.title;
+      title.textContent = conversationTitle(hit.title);
       const snippet = document.createElement("span");
       snippet.className = "snippet";
       renderSnippet(snippet, hit.snippet);

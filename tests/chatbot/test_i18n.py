@@ -150,7 +150,7 @@ def test_the_browser_language_chooses_and_the_cookie_overrides(chat: ChatApp) ->
     html = page.get_data(as_text=True)
     assert '<html lang="fr">' in html
     assert f'aria-label="{french["composer.send.label"]}"' in html
-    assert f"<h1 id=\"title\">{french['chat.new_title']}</h1>" in html
+    assert f'<h1 id="title" data-untitled="New chat">{french["chat.new_title"]}</h1>' in html
     # The scripts get the same catalog.
     embedded = re.search(r'<script type="application/json" id="catalog">(.*?)</script>', html)
     assert embedded and json.loads(embedded[1])["status.connected"] == french["status.connected"]

@@ -59,6 +59,9 @@ def test_french_from_the_browser_then_english_from_the_settings(
     expect(page.locator("#prompt")).to_have_attribute("placeholder", FR["composer.placeholder"])
     expect(page.locator("#connection")).to_have_text(FR["status.connected"])
     expect(page.locator("#hint")).to_have_text(FR["composer.hint"])
+    # A conversation without a title: the server calls it "New chat", the page translates.
+    expect(page.locator("#title")).to_have_text(FR["chat.new_title"])
+    expect(page.locator("#conversations .conv-title").first).to_have_text(FR["chat.new_title"])
     send(page, "Bonjour")
     answer = page.locator(".msg.assistant").last
     expect(answer).to_have_attribute("data-state", "done")
