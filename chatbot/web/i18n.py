@@ -13,7 +13,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, g, request
+from flask import Flask, Response, g, request
 from markupsafe import Markup, escape
 
 CATALOG_DIR = Path(__file__).resolve().parent / "catalog"
@@ -85,7 +85,16 @@ def translate(key: str, **vars: Any) -> Markup:
         lambda m: str(escape(vars[m[1]])) if m[1] in vars else m[0], text))
 
 
+def _vary(response: Response) -> Response:
+    """A response in the request's language says what chose it, so no cache serves it to a
+    browser that would choose another."""
+    if "language" in g:
+        response.vary.update(("Accept-Language", "Cookie"))
+    return response
+
+
 def init_app(app: Flask) -> None:
+    app.after_request(_vary)
     app.jinja_env.globals["t"] = translate
     app.context_processor(lambda: {"lang": chosen_language(),
                                    "catalog": catalog(chosen_language()),

@@ -138,7 +138,6 @@ def manifest() -> Response:
     }
     response = Response(json.dumps(body), mimetype="application/manifest+json")
     response.cache_control.max_age = 3600
-    response.vary.update(("Accept-Language", "Cookie"))
     return response
 
 

@@ -190,5 +190,7 @@ def test_the_manifest_and_sign_in_page_follow_the_language(
     manifest = client.get("/manifest.webmanifest", headers={"Accept-Language": "fr"})
     assert manifest.json["description"] == french["manifest.description"]
     assert "Accept-Language" in manifest.headers["Vary"]
+    assert {"Accept-Language", "Cookie"} <= {v.strip() for v in client.get(
+        "/login").headers["Vary"].split(",")}
     login = client.get("/login", headers={"Accept-Language": "fr"}).get_data(as_text=True)
     assert '<html lang="fr">' in login and french["login.note"].replace("'", "&#39;") in login
