@@ -24,8 +24,9 @@ from flask import (
     url_for,
 )
 
+from chatbot.db.rows import UNTITLED
 from chatbot.services import services
-from chatbot.web import auth
+from chatbot.web import auth, i18n
 from rag import SUPPORTED_EXTENSIONS
 
 bp = Blueprint("chat", __name__)
@@ -94,7 +95,8 @@ def index() -> str:
         session["browser"] = secrets.token_hex(16)
     session.permanent = True
     return render_template("index.html", version=current_app.config["APP_VERSION"],
-                           accept=",".join(sorted(SUPPORTED_EXTENSIONS)), user=user)
+                           accept=",".join(sorted(SUPPORTED_EXTENSIONS)), user=user,
+                           untitled=UNTITLED)
 
 
 @bp.get("/vendor/<name>")
@@ -118,10 +120,13 @@ def manifest() -> Response:
     def icon(name: str, kind: str, sizes: str) -> dict[str, str]:
         return {"src": url_for("static", filename=name), "type": kind, "sizes": sizes}
 
+    # In the language the page would have: browsers fetch it without cookies, so that of
+    # Accept-Language.
     body = {
-        "name": "Local Chat",
-        "short_name": "Chat",
-        "description": "Chat with a model running on this machine.",
+        "lang": i18n.chosen_language(),
+        "name": str(i18n.translate("app.name")),
+        "short_name": str(i18n.translate("manifest.short_name")),
+        "description": str(i18n.translate("manifest.description")),
         "start_url": url_for("chat.index"),
         "scope": url_for("chat.index"),
         "display": "standalone",

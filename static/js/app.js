@@ -18,6 +18,7 @@ import { initMessageActions, reveal } from "./chat/actions.js";
 import { initComposer, say, setMaxChars } from "./chat/composer.js";
 import { updateEmpty } from "./chat/view.js";
 import { initShortcuts } from "./shortcuts.js";
+import { conversationTitle, t } from "./i18n.js";
 
 // Started in this order on purpose: for an event several parts handle, the earlier handles
 // it first (the retrieval debug box is under an answer before `done` finishes it).
@@ -36,8 +37,9 @@ initShortcuts(sidebar);
 let shownConversation = null; // the conversation on screen, whose sources the panel shows
 
 function showTitle(title) {
-  document.querySelector("#title").textContent = title;
-  document.title = `${title} · Local Chat`;
+  const shown = conversationTitle(title);
+  document.querySelector("#title").textContent = shown;
+  document.title = `${shown} · ${t("app.name")}`;
 }
 
 socket.on(events.HISTORY, (data) => {

@@ -3,6 +3,7 @@
 // once the session has ended.
 import { io } from "/vendor/socket.io.esm.min.js";
 import * as events from "./events.js";
+import { t } from "./i18n.js";
 
 const connection = document.querySelector("#connection");
 const sendButton = document.querySelector("#send");
@@ -13,12 +14,12 @@ export function openSocket() {
   socket.on(events.CONNECT, () => {
     sessionStorage.removeItem("reloaded-for-cookie");
     connection.dataset.state = "connected";
-    connection.textContent = "Connected";
+    connection.textContent = t("status.connected");
     sendButton.disabled = false;
   });
   socket.on(events.DISCONNECT, () => {
     connection.dataset.state = "reconnecting";
-    connection.textContent = "Reconnecting…";
+    connection.textContent = t("status.reconnecting");
     sendButton.disabled = true;
   });
   socket.on(events.CONNECT_ERROR, (error) => {
@@ -33,7 +34,7 @@ export function openSocket() {
     connection.dataset.state = "offline";
     // Refused with a reason (too many tabs open from this address): the client does not
     // retry by itself, so say why instead of promising a retry.
-    connection.textContent = socket.active ? "Offline, retrying…" : error.message;
+    connection.textContent = socket.active ? t("status.offline") : error.message;
     sendButton.disabled = true;
   });
   // Accounts on: this browser signed out (here or in another tab), or its user was disabled.

@@ -4,6 +4,7 @@
 import { Marked } from "/vendor/marked.esm.js";
 import DOMPurify from "/vendor/purify.es.mjs";
 import hljs from "/vendor/highlight.min.js";
+import { t } from "./i18n.js";
 
 const escapeHtml = (text) =>
   text.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
@@ -125,8 +126,8 @@ export function renderInto(element, text) {
     const button = document.createElement("button");
     button.type = "button";
     button.className = "copy";
-    button.textContent = "Copy";
-    button.setAttribute("aria-label", "Copy code");
+    button.textContent = t("chat.copy");
+    button.setAttribute("aria-label", t("chat.copy_code.label"));
     head.append(button);
   }
 }
@@ -149,9 +150,9 @@ export function enableCopyButtons(root, sourceOf) {
     button.dataset.label ??= button.textContent;
     try {
       await navigator.clipboard.writeText(text);
-      button.textContent = "Copied";
+      button.textContent = t("chat.copied");
     } catch {
-      button.textContent = "Copy failed";
+      button.textContent = t("chat.copy_failed");
     }
     setTimeout(() => (button.textContent = button.dataset.label), 1500);
   });

@@ -1,8 +1,11 @@
 // The settings panel: per-conversation system prompt, temperature, top_p, answer length and
 // model; and, for whoever may (the local user, or an admin with accounts), pulling a model.
 // Its theme choice is this browser's, not the conversation's: kept by theme.js, not sent.
+// So is its language: the `lang` cookie, which the server reads to choose the page's catalog
+// (chatbot/web/i18n.py); none, the browser's preferred languages choose. A new one reloads.
 import * as events from "./events.js";
 import { chooseTheme, storedTheme } from "./theme.js";
+import { number, t } from "./i18n.js";
 const dialog = document.querySelector("#settings-dialog");
 const form = document.querySelector("#settings-form");
 const modelSelect = document.querySelector("#settings-model");
@@ -11,9 +14,19 @@ const pullSection = document.querySelector("#model-pull");
 const catalogList = document.querySelector("#model-catalog");
 const pullStatus = document.querySelector("#model-pull-status");
 const themeSelect = document.querySelector("#theme");
+const languageSelect = document.querySelector("#language");
+
+const YEAR_S = 365 * 24 * 3600;
+function storedLanguage() {
+  return document.cookie.split("; ").find((c) => c.startsWith("lang="))?.slice(5) ?? "";
+}
+function chooseLanguage(code) {
+  document.cookie = code ? `lang=${code}; path=/; max-age=${YEAR_S}; SameSite=Lax` : "lang=; path=/; max-age=0; SameSite=Lax";
+}
 
 // Whole megabytes, but tenths below 10 MB so that a small file does not read "0 of 0".
-const megabytes = (bytes) => (bytes < 1e7 ? (bytes / 1e6).toFixed(1) : Math.round(bytes / 1e6).toLocaleString());
+const megabytes = (bytes) => (bytes < 1e7
+  ? number(bytes / 1e6, { minimumFractionDigits: 1, maximumFractionDigits: 1 }) : number(Math.round(bytes / 1e6)));
 
 export function initSettings(socket) {
   let chosen = null; // the conversation's model; null: the server's default
@@ -24,11 +37,11 @@ export function initSettings(socket) {
 
   function showModels() {
     const ids = offered.map((m) => m.id);
-    const label = serverDefault ? `Server default (${serverDefault})` : "Server default";
+    const label = serverDefault ? t("settings.model.default_named", { name: serverDefault }) : t("settings.model.default");
     const options = [new Option(label, ""), ...ids.map((id) => new Option(id, id))];
     // A model this conversation uses that the server no longer lists stays selected, so
     // that saving other settings does not change it.
-    if (chosen && !ids.includes(chosen)) options.push(new Option(`${chosen} (not offered)`, chosen));
+    if (chosen && !ids.includes(chosen)) options.push(new Option(t("settings.model.not_offered", { name: chosen }), chosen));
     modelSelect.replaceChildren(...options);
     modelSelect.value = chosen || "";
     describe();
@@ -52,7 +65,7 @@ export function initSettings(socket) {
       const button = document.createElement("button");
       button.type = "button";
       button.className = "pull";
-      button.textContent = have.has(model.name) ? "Pulled" : "Pull";
+      button.textContent = have.has(model.name) ? t("settings.pull.pulled") : t("settings.pull.button");
       button.disabled = have.has(model.name);
       button.addEventListener("click", () => pull(model.name));
       item.append(about, size, button);
@@ -62,7 +75,7 @@ export function initSettings(socket) {
 
   function pull(name) {
     pulling = name;
-    setStatus(`Asking the model server for ${name}…`, "running");
+    setStatus(t("settings.pull.asking", { name }), "running");
     for (const button of catalogList.querySelectorAll("button.pull")) button.disabled = true;
     socket.emit(events.PULL_MODEL, { model: name });
   }
@@ -83,14 +96,16 @@ export function initSettings(socket) {
 
   socket.on(events.MODEL_PULL, ({ model, state, bytes, total, error, alias }) => {
     pulling = null;
-    const name = model || "the model";
+    const name = model || t("settings.pull.the_model");
     if (state === "running") {
-      const of = total ? ` of ${megabytes(total)}` : "";
-      setStatus(`Pulling ${name}: ${megabytes(bytes)}${of} MB`, state);
+      const status = total
+        ? t("settings.pull.running_of", { name, done: megabytes(bytes), total: megabytes(total) })
+        : t("settings.pull.running", { name, done: megabytes(bytes) });
+      setStatus(status, state);
     } else if (state === "done") {
-      setStatus(`Pulled ${name}: choose “${alias || name}” above.`, state);
+      setStatus(t("settings.pull.done", { name, alias: alias || name }), state);
     } else if (state === "failed") {
-      setStatus(`Could not pull ${name}: ${error}`, state);
+      setStatus(t("settings.pull.failed", { name, error }), state);
     }
   });
 
@@ -108,19 +123,30 @@ export function initSettings(socket) {
   document.querySelector("#open-settings").addEventListener("click", () => {
     socket.emit(events.MODELS, {});
     themeSelect.value = storedTheme();
+    languageSelect.value = storedLanguage();
+    // A cookie naming a language no longer offered counts as none.
+    if (languageSelect.selectedIndex < 0) languageSelect.value = "";
     dialog.showModal();
   });
   dialog.addEventListener("close", () => {
     if (dialog.returnValue !== "save") return;
     const data = new FormData(form);
     chooseTheme(data.get("theme"));
-    socket.emit(events.SETTINGS, {
+    const values = {
       system_prompt: data.get("system_prompt"),
       temperature: Number(data.get("temperature")),
       top_p: Number(data.get("top_p")),
       max_tokens: Number(data.get("max_tokens")),
       model: data.get("model") || null,
-    });
+    };
+    if (data.get("language") === storedLanguage()) {
+      socket.emit(events.SETTINGS, values);
+      return;
+    }
+    chooseLanguage(data.get("language"));
+    // The page comes back in the new language once the server has the settings (a reload
+    // straight away could cut them off), or after a while without an answer.
+    socket.timeout(3000).emit(events.SETTINGS, values, () => location.reload());
   });
 
   return {

@@ -4,10 +4,12 @@
 // Enter stay with the composer, which owns them; they are only listed here.
 import { say } from "./chat/composer.js";
 import { messages, viewOf } from "./chat/view.js";
+import { t } from "./i18n.js";
 
 const platform = navigator.userAgentData?.platform || navigator.platform || "";
 const mac = /mac|iphone|ipad/i.test(platform);
-const MOD = mac ? "Cmd" : "Ctrl";
+const MOD = mac ? "Cmd" : t("shortcuts.key.ctrl");
+const SHIFT = t("shortcuts.key.shift");
 
 // Whether a key typed here is text (then `?` is a question mark, not a shortcut).
 function typing(target) {
@@ -27,14 +29,14 @@ export function initShortcuts(sidebar) {
     const answers = messages.querySelectorAll('.msg.assistant:not([data-state="streaming"])');
     const view = answers.length ? viewOf(answers[answers.length - 1]) : null;
     if (!view) {
-      say("There is no answer to copy yet.");
+      say(t("shortcuts.copy.none"));
       return;
     }
     try {
       await navigator.clipboard.writeText(view.text);
-      say("Copied the last answer (Markdown).");
+      say(t("shortcuts.copy.done"));
     } catch {
-      say("Copy failed: the browser refused the clipboard.");
+      say(t("shortcuts.copy.failed"));
     }
   }
 
@@ -43,27 +45,27 @@ export function initShortcuts(sidebar) {
     const last = messages.querySelector(":scope > article:last-of-type");
     const button = last?.matches(".msg.assistant") ? last.querySelector("button.regenerate") : null;
     if (button) button.click();
-    else say("There is no answer to regenerate.");
+    else say(t("shortcuts.regenerate.none"));
   }
 
   // keys: what the dialog shows; matches(event): whether the event is this shortcut. Ctrl+N,
   // Ctrl+T and Ctrl+W never reach a page, and Ctrl+Shift+R reloads it: regenerate is
   // Ctrl+Shift+Enter ("send again"), free in Chromium, Firefox and Safari.
   const SHORTCUTS = [
-    { label: "New chat", keys: [MOD, "Shift", "O"], matches: (e) => chord(e, "o", true),
+    { label: t("shortcuts.new_chat"), keys: [MOD, SHIFT, "O"], matches: (e) => chord(e, "o", true),
       run: () => document.querySelector("#new-chat").click() },
-    { label: "Search conversations", keys: [MOD, "K"], matches: (e) => chord(e, "k", false),
+    { label: t("shortcuts.search"), keys: [MOD, "K"], matches: (e) => chord(e, "k", false),
       run: () => sidebar.focusSearch() },
-    { label: "Show or hide the sidebar", keys: [MOD, "Shift", "S"], matches: (e) => chord(e, "s", true),
+    { label: t("shortcuts.sidebar"), keys: [MOD, SHIFT, "S"], matches: (e) => chord(e, "s", true),
       run: () => sidebar.toggle() },
-    { label: "Copy the last answer", keys: [MOD, "Shift", "C"], matches: (e) => chord(e, "c", true),
+    { label: t("shortcuts.copy"), keys: [MOD, SHIFT, "C"], matches: (e) => chord(e, "c", true),
       run: copyLastAnswer },
-    { label: "Regenerate the last answer", keys: [MOD, "Shift", "Enter"], matches: (e) => chord(e, "enter", true),
+    { label: t("shortcuts.regenerate"), keys: [MOD, SHIFT, t("shortcuts.key.enter")], matches: (e) => chord(e, "enter", true),
       run: regenerate },
-    { label: "Send the message", keys: ["Enter"] },
-    { label: "New line in the message", keys: ["Shift", "Enter"] },
-    { label: "Stop the answer, or close the source", keys: ["Esc"] },
-    { label: "Show these shortcuts", keys: [MOD, "/"], alternative: ["?"],
+    { label: t("shortcuts.send"), keys: [t("shortcuts.key.enter")] },
+    { label: t("shortcuts.new_line"), keys: [SHIFT, t("shortcuts.key.enter")] },
+    { label: t("shortcuts.stop"), keys: [t("shortcuts.key.esc")] },
+    { label: t("shortcuts.show"), keys: [MOD, "/"], alternative: ["?"],
       // "/" is Shift+7 on some layouts, so Shift may be down.
       matches: (e) => chord(e, "/", e.shiftKey) || (e.key === "?" && !e.ctrlKey && !e.metaKey && !e.altKey && !typing(e.target)),
       run: () => openDialog() },
@@ -108,7 +110,7 @@ function buildDialog(shortcuts) {
   dialog.setAttribute("aria-labelledby", "shortcuts-title");
   const title = document.createElement("h2");
   title.id = "shortcuts-title";
-  title.textContent = "Keyboard shortcuts";
+  title.textContent = t("shortcuts.title");
   const table = document.createElement("table");
   table.className = "shortcuts";
   for (const { label, keys, alternative } of shortcuts) {
@@ -118,7 +120,7 @@ function buildDialog(shortcuts) {
     name.textContent = label;
     const cell = row.insertCell();
     cell.append(keysOf(keys));
-    if (alternative) cell.append(" or ", keysOf(alternative));
+    if (alternative) cell.append(` ${t("shortcuts.or")} `, keysOf(alternative));
     row.prepend(name);
   }
   const actions = document.createElement("form");
@@ -126,7 +128,7 @@ function buildDialog(shortcuts) {
   actions.className = "dialog-actions";
   const close = document.createElement("button");
   close.type = "submit";
-  close.textContent = "Close";
+  close.textContent = t("shortcuts.close");
   actions.append(close);
   dialog.append(title, table, actions);
   document.body.append(dialog);

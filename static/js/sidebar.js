@@ -2,6 +2,7 @@
 // exported conversation; search across conversations; the sidebar shown or hidden.
 import * as events from "./events.js";
 import { renderSnippet } from "./render.js";
+import { conversationTitle, t } from "./i18n.js";
 
 const list = document.querySelector("#conversations");
 const sidebar = document.querySelector("#sidebar");
@@ -62,8 +63,9 @@ export function initSidebar(socket, reveal) {
       const title = document.createElement("button");
       title.type = "button";
       title.className = "conv-title";
-      title.textContent = conversation.title;
-      title.title = conversation.title;
+      const name = conversationTitle(conversation.title);
+      title.textContent = name;
+      title.title = name;
       if (conversation.id === activeId) title.setAttribute("aria-current", "true");
       title.addEventListener("click", () => {
         if (conversation.id !== activeId) socket.emit(events.SWITCH, { id: conversation.id });
@@ -73,21 +75,21 @@ export function initSidebar(socket, reveal) {
       menu.className = "conv-actions";
       const summary = document.createElement("summary");
       summary.textContent = "⋯";
-      summary.setAttribute("aria-label", `Actions for ${conversation.title}`);
+      summary.setAttribute("aria-label", t("sidebar.actions", { title: name }));
       const box = document.createElement("div");
       box.className = "menu";
       const base = `/conversations/${encodeURIComponent(conversation.id)}/export`;
       box.append(
-        action("Rename", () => {
+        action(t("sidebar.rename"), () => {
           menu.open = false;
-          const name = window.prompt("Rename conversation", conversation.title);
-          if (name && name.trim()) socket.emit(events.RENAME, { id: conversation.id, title: name.trim() });
+          const renamed = window.prompt(t("sidebar.rename.prompt"), name);
+          if (renamed && renamed.trim()) socket.emit(events.RENAME, { id: conversation.id, title: renamed.trim() });
         }),
-        action("Export Markdown", null, { href: `${base}.md` }),
-        action("Export JSON", null, { href: `${base}.json` }),
-        action("Delete", () => {
+        action(t("sidebar.export.markdown"), null, { href: `${base}.md` }),
+        action(t("sidebar.export.json"), null, { href: `${base}.json` }),
+        action(t("sidebar.delete"), () => {
           menu.open = false;
-          if (window.confirm(`Delete “${conversation.title}”? This cannot be undone.`)) {
+          if (window.confirm(t("sidebar.delete.confirm", { title: name }))) {
             socket.emit(events.DELETE, { id: conversation.id });
           }
         }, { danger: true }),
@@ -110,7 +112,7 @@ export function initSidebar(socket, reveal) {
     if (!hits.length) {
       const none = document.createElement("li");
       none.className = "none";
-      none.textContent = "No matches";
+      none.textContent = t("sidebar.search.none");
       results.append(none);
     }
     for (const hit of hits) {
@@ -121,7 +123,7 @@ export function initSidebar(socket, reveal) {
       button.dataset.conversation = hit.conversation;
       if (hit.message !== null) button.dataset.message = String(hit.message);
       const title = document.createElement("strong");
-      title.textContent = hit.title;
+      title.textContent = conversationTitle(hit.title);
       const snippet = document.createElement("span");
       snippet.className = "snippet";
       renderSnippet(snippet, hit.snippet);
@@ -166,19 +168,19 @@ export function initSidebar(socket, reveal) {
     if (!file) return;
     const body = new FormData();
     body.append("file", file);
-    status.textContent = `Importing ${file.name}…`;
+    status.textContent = t("sidebar.import.running", { name: file.name });
     try {
       const response = await fetch("/conversations/import", { method: "POST", body });
       const data = await response.json().catch(() => ({}));
       if (response.ok) {
-        status.textContent = `Imported “${data.title}”.`;
+        status.textContent = t("sidebar.import.done", { title: data.title });
         socket.emit(events.SWITCH, { id: data.id });
         open(false);
       } else {
-        status.textContent = data.error || `Import failed (HTTP ${response.status}).`;
+        status.textContent = data.error || t("sidebar.import.failed", { status: response.status });
       }
     } catch {
-      status.textContent = "Import failed: the server could not be reached.";
+      status.textContent = t("sidebar.import.unreachable");
     } finally {
       importFile.value = "";
     }

@@ -5,6 +5,7 @@ import * as events from "../events.js";
 import { enableCopyButtons } from "../render.js";
 import { fits, say } from "./composer.js";
 import { actionButton, actions, messages, viewOf } from "./view.js";
+import { t } from "../i18n.js";
 
 // A search result chosen in the sidebar: its message, scrolled to and highlighted.
 export function reveal(id) {
@@ -20,11 +21,11 @@ export function initMessageActions(socket, answers, sourcePanel) {
 
   function ready() {
     if (answers.busy()) {
-      say("Wait for the answer to finish, or stop it (Esc).");
+      say(t("composer.busy"));
       return false;
     }
     if (!socket.connected) {
-      say("Not connected yet: try again once the dot turns green.");
+      say(t("composer.offline.retry"));
       return false;
     }
     say();
@@ -45,10 +46,10 @@ export function initMessageActions(socket, answers, sourcePanel) {
     const area = document.createElement("textarea");
     area.value = bubble.textContent;
     area.rows = Math.min(10, area.value.split("\n").length + 1);
-    area.setAttribute("aria-label", "Edited message");
-    const save = actionButton("primary save", "Send", "Send the edited message");
+    area.setAttribute("aria-label", t("chat.edit.label"));
+    const save = actionButton("primary save", t("chat.edit.send"), t("chat.edit.send.label"));
     save.type = "submit";
-    const cancel = actionButton("cancel", "Cancel", "Cancel editing");
+    const cancel = actionButton("cancel", t("chat.edit.cancel"), t("chat.edit.cancel.label"));
     form.append(area, actions(cancel, save));
     const close = () => {
       form.remove();

@@ -3,7 +3,7 @@
 // conversation's stored messages shown on `history`. Only one answer is written at a time;
 // while it is, Stop replaces Send. What appears is built by view.js.
 import * as events from "../events.js";
-import { t } from "../i18n.js";
+import { t, tn } from "../i18n.js";
 import {
   addActions, addAssistant, addContextDivider, addNotice, addUser, clear, messages, scheduleRender,
   scrollToBottom, setId, settle, showError, showGrounding, showMeta, updateEmpty,
@@ -97,15 +97,15 @@ export function initAnswers(socket) {
       return;
     }
     if (state === "queued") {
-      current.status.textContent = `Waiting for the model: ${position} ${position === 1 ? "answer" : "answers"} ahead…`;
+      current.status.textContent = tn("status.queued", position);
     } else if (state === "retrieving" && summarizing) {
       current.grounded = true;
       current.status.textContent = t("whole.reading", { ...summarizing, part: Math.min(summarizing.part + 1, summarizing.parts) });
     } else if (state === "retrieving") {
       current.grounded = true;
-      current.status.textContent = "Searching your documents…";
+      current.status.textContent = t("status.retrieving");
     } else if (state === "generating" && !current.text) {
-      current.status.textContent = "Thinking…";
+      current.status.textContent = t("status.thinking");
     }
   });
 
@@ -141,7 +141,7 @@ export function initAnswers(socket) {
           const view = addAssistant({ text: m.content, state: m.state === "error" ? "error" : "done", id: m.id });
           showGrounding(view, m);
           showMeta(view, m);
-          if (m.state === "error") showError(view, m.error || "This answer failed.");
+          if (m.state === "error") showError(view, m.error || t("chat.answer_failed"));
         }
       }
       if (data.streaming) {

@@ -3,6 +3,7 @@
 // searched"). The other notes under an answer are in notes.js.
 // Payload (`done`, `history`): docs/protocol.md. Everything here is built with the DOM API:
 // no field of a source is ever parsed as HTML.
+import { number, t } from "../i18n.js";
 
 // [1], [12], [1, 2]: a group of up to three-digit numbers in brackets.
 const MARKER = /\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]/g;
@@ -25,7 +26,8 @@ export function isPdf(source) {
 }
 
 export function label(source) {
-  return `${source.title || source.url || "Untitled"}${source.page ? `, p. ${source.page}` : ""}`;
+  const name = source.title || source.url || t("sources.untitled");
+  return source.page ? t("sources.label.page", { name, page: source.page }) : name;
 }
 
 // The sources as the page uses them, whatever was stored: numbered (an older answer's
@@ -54,7 +56,7 @@ function citation(source, content) {
   link.href = safeUrl(source.url) || `#source-${source.n}`;
   link.rel = "noopener noreferrer";
   link.textContent = content;
-  link.title = `Source ${source.n}: ${label(source)}`;
+  link.title = t("sources.cite", { n: source.n, label: label(source) });
   link.setAttribute("aria-label", link.title);
   return link;
 }
@@ -124,7 +126,7 @@ function sourceItem(source, panel) {
   if (panel) {
     control.classList.add("source");
     control.dataset.n = String(source.n);
-    control.title = "Show the passage";
+    control.title = t("sources.show_passage");
   }
   item.append(control);
   if (panel && source.heading) {
@@ -142,7 +144,7 @@ function sourceItem(source, panel) {
 export function sourcesBox(sources) {
   const box = document.createElement("nav");
   box.className = "sources";
-  box.setAttribute("aria-label", "Sources");
+  box.setAttribute("aria-label", t("sources.label"));
   const older = sources.every((s) => s.cited === null);
   const cited = older ? sources : sources.filter((s) => s.cited);
   const others = older ? [] : sources.filter((s) => !s.cited);
@@ -156,8 +158,8 @@ export function sourcesBox(sources) {
     const more = document.createElement("details");
     more.className = "also-searched";
     const summary = document.createElement("summary");
-    summary.textContent = `Also searched (${others.length})`;
-    summary.title = "Passages the model was given but did not cite";
+    summary.textContent = t("sources.also_searched", { count: number(others.length) });
+    summary.title = t("sources.also_searched.title");
     const list = document.createElement("ol");
     list.append(...others.map((s) => sourceItem(s, true)));
     more.append(summary, list);

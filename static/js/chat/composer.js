@@ -2,6 +2,7 @@
 // text), Send and Stop (Esc stops too), and the hint under it, which says why a message was
 // not sent.
 import * as events from "../events.js";
+import { number, t } from "../i18n.js";
 
 const $ = (selector) => document.querySelector(selector);
 const prompt = $("#prompt");
@@ -21,7 +22,7 @@ export function setMaxChars(limit) {
 // Whether the server would take `text` as a message; if not, the hint says why.
 export function fits(text) {
   if (text.length <= maxChars) return true;
-  say(`That message is ${text.length.toLocaleString()} characters; the limit is ${maxChars.toLocaleString()}.`);
+  say(t("composer.too_long", { length: number(text.length), limit: number(maxChars) }));
   return false;
 }
 
@@ -40,11 +41,11 @@ export function initComposer(socket, answers, sourcePanel) {
     if (!text) return;
     if (!fits(text)) return;
     if (answers.busy()) {
-      say("Wait for the answer to finish, or stop it (Esc).");
+      say(t("composer.busy"));
       return;
     }
     if (!socket.connected) {
-      say("Not connected yet: send again once the dot turns green.");
+      say(t("composer.offline"));
       return;
     }
     say();

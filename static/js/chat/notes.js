@@ -3,16 +3,16 @@
 // when the documents do not cover the question. Payload: docs/protocol.md. Built with the
 // DOM API: no field is ever parsed as HTML.
 import { safeUrl } from "./citations.js";
+import { number, t, tn } from "../i18n.js";
 
 const text = (value) => (typeof value === "string" ? value : "");
-const plural = (n, word) => `${n.toLocaleString()} ${word}${n === 1 ? "" : "s"}`;
 
 function titledLinks(items) {
   const list = document.createElement("ul");
   for (const item of Array.isArray(items) ? items : []) {
     if (!item || typeof item !== "object") continue;
     const entry = document.createElement("li");
-    const name = text(item.title) || text(item.url) || "Untitled";
+    const name = text(item.title) || text(item.url) || t("sources.untitled");
     const url = safeUrl(item.url);
     if (url) {
       const link = document.createElement("a");
@@ -36,13 +36,13 @@ export function notCoveredNote(info) {
   note.className = "not-covered";
   note.setAttribute("role", "note");
   const lead = document.createElement("strong");
-  lead.textContent = "Your documents do not seem to cover this.";
+  lead.textContent = t("sources.not_covered");
   note.append(lead);
   const unknown = Array.isArray(info.unknown) ? info.unknown.map(text).filter(Boolean) : [];
   if (unknown.length) {
     const never = document.createElement("p");
     never.className = "unknown";
-    never.textContent = `They never mention ${unknown.map((word) => `“${word}”`).join(", ")}.`;
+    never.textContent = t("sources.not_covered.unknown", { words: unknown.map((word) => t("sources.quoted", { text: word })).join(", ") });
     note.append(never);
   }
   const collection = text(info.collection);
@@ -50,26 +50,32 @@ export function notCoveredNote(info) {
   if (collection || query) {
     const searched = document.createElement("p");
     searched.className = "searched";
-    searched.textContent = `Searched ${collection ? `“${collection}”` : "your documents"}${query ? ` for “${query}”` : ""}.`;
+    searched.textContent = !query ? t("sources.not_covered.searched_in", { collection })
+      : collection ? t("sources.not_covered.searched_in_for", { collection, query })
+        : t("sources.not_covered.searched_for", { query });
     note.append(searched);
   }
   const closest = titledLinks(info.closest);
   if (closest.children.length) {
     const heading = document.createElement("p");
-    heading.textContent = "Closest:";
+    heading.textContent = t("sources.not_covered.closest");
     note.append(heading, closest);
   }
   return note;
 }
 
 const PARTS = [
-  ["system", "System prompt"],
-  ["history", "Earlier messages"],
-  ["passages", "Passages from your documents"],
-  ["question", "Your question"],
-  ["answer_room", "Room left for the answer"],
+  ["system", t("sources.seen.system")],
+  ["history", t("sources.seen.history")],
+  ["passages", t("sources.seen.passages")],
+  ["question", t("sources.seen.question")],
+  ["answer_room", t("sources.seen.answer_room")],
 ];
-const TIMES = [["queued_s", "queued"], ["retrieving_s", "searching the documents"], ["reading_s", "reading the prompt"]];
+const TIMES = [
+  ["queued_s", (seconds) => t("sources.seen.queued_s", { seconds })],
+  ["retrieving_s", (seconds) => t("sources.seen.retrieving_s", { seconds })],
+  ["reading_s", (seconds) => t("sources.seen.reading_s", { seconds })],
+];
 
 // "What the model saw": the prompt's parts in tokens (and a bar of their shares), the
 // passages left out for lack of room, and how long the answer waited, searched and read.
@@ -84,7 +90,7 @@ export function seenBox(seen) {
   const box = document.createElement("details");
   box.className = "seen";
   const summary = document.createElement("summary");
-  summary.textContent = "What the model saw";
+  summary.textContent = t("sources.seen");
   box.append(summary);
   if (parts.length) {
     const bar = document.createElement("div");
@@ -103,28 +109,29 @@ export function seenBox(seen) {
       term.dataset.part = key;
       term.textContent = name;
       const value = document.createElement("dd");
-      value.textContent = plural(count(key), "token");
+      value.textContent = tn("chat.meta.tokens", count(key));
       list.append(term, value);
     }
     if (total !== null) {
       const term = document.createElement("dt");
-      term.textContent = "The prompt in all";
+      term.textContent = t("sources.seen.total");
       const value = document.createElement("dd");
-      value.textContent = plural(total, "token");
+      value.textContent = tn("chat.meta.tokens", total);
       list.append(term, value);
     }
     box.append(bar, list);
   }
   if (leftOut.children.length) {
     const heading = document.createElement("p");
-    heading.textContent = `Found but left out, for lack of room (${leftOut.children.length}):`;
+    heading.textContent = t("sources.seen.left_out", { count: number(leftOut.children.length) });
     leftOut.className = "left-out";
     box.append(heading, leftOut);
   }
   if (times.length) {
     const line = document.createElement("p");
     line.className = "seen-times";
-    const said = times.map(([key, name]) => `${name} ${seen[key].toFixed(1)} s`).join(" · ");
+    const seconds = (key) => number(seen[key], { minimumFractionDigits: 1, maximumFractionDigits: 1 });
+    const said = times.map(([key, say]) => say(seconds(key))).join(" · ");
     line.textContent = said[0].toUpperCase() + said.slice(1);
     box.append(line);
   }

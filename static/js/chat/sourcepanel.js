@@ -4,6 +4,7 @@
 // time one is shown) with the passage marked in its text layer.
 import { isPdf, label, safeUrl } from "./citations.js";
 import { markInto, markTextLayer, phrasesFor } from "./marks.js";
+import { t } from "../i18n.js";
 
 const $ = (selector) => document.querySelector(selector);
 const panel = $("#source-panel");
@@ -44,7 +45,7 @@ function openDocument(url) {
     const loading = (async () => {
       const response = await fetch(url, { credentials: "same-origin" });
       if (!response.ok) {
-        throw new Error(response.status === 404 ? "this file is no longer on the server" : `HTTP ${response.status}`);
+        throw new Error(response.status === 404 ? t("sources.pdf.gone") : `HTTP ${response.status}`);
       }
       const data = new Uint8Array(await response.arrayBuffer());
       const lib = await loadPdfjs();
@@ -87,13 +88,13 @@ export function initSourcePanel() {
     stopDrawing();
     const mine = turn;
     shown.page = number;
-    pageLabel.textContent = `Page ${number} of ${doc.numPages}`;
+    pageLabel.textContent = t("sources.pdf.page_of", { page: number, pages: doc.numPages });
     previous.disabled = number <= 1;
     next.disabled = number >= doc.numPages;
     pdfPage.dataset.page = String(number);
-    canvas.setAttribute("aria-label", `Page ${number} of ${shown.source.title || "the PDF"}`);
+    canvas.setAttribute("aria-label", t("sources.pdf.page_of_title", { page: number, title: shown.source.title || t("sources.pdf.the_pdf") }));
     pdfPage.dataset.highlighted = "false";
-    pdfStatus.textContent = `Loading page ${number}…`;
+    pdfStatus.textContent = t("sources.pdf.loading", { page: number });
     try {
       const page = await doc.getPage(number);
       if (mine !== turn) return;
@@ -110,13 +111,13 @@ export function initSourcePanel() {
       layer = new pdfjs.TextLayer({ textContentSource: page.streamTextContent(), container: textLayer, viewport });
       await Promise.all([task.promise, layer.render()]);
     } catch (error) {
-      if (mine === turn) pdfStatus.textContent = `Could not draw page ${number}: ${error.message}`;
+      if (mine === turn) pdfStatus.textContent = t("sources.pdf.draw_failed", { page: number, error: error.message });
       return;
     }
     if (mine !== turn) return;
     const mark = phrases.length ? markTextLayer(textLayer, phrases) : null;
     pdfPage.dataset.highlighted = mark ? "true" : "false";
-    pdfStatus.textContent = phrases.length && !mark ? "The passage could not be found in this page's text." : "";
+    pdfStatus.textContent = phrases.length && !mark ? t("sources.pdf.not_found") : "";
     mark?.scrollIntoView({ block: "center" });
   }
 
@@ -130,15 +131,15 @@ export function initSourcePanel() {
     const url = safeUrl(source.url).split("#")[0];
     shown = { source, doc: null, page: source.page };
     const mine = turn;
-    pageLabel.textContent = `Page ${source.page}`;
-    pdfStatus.textContent = "Opening the PDF…";
+    pageLabel.textContent = t("sources.pdf.page", { page: source.page });
+    pdfStatus.textContent = t("sources.pdf.opening");
     try {
       const doc = await openDocument(url);
       if (mine !== turn) return;
       shown.doc = doc;
       await drawPage(doc, Math.min(source.page, doc.numPages), phrasesFor(source));
     } catch (error) {
-      if (mine === turn) pdfStatus.textContent = `Could not open the PDF: ${error.message}.`;
+      if (mine === turn) pdfStatus.textContent = t("sources.pdf.open_failed", { error: error.message });
     }
   }
 
@@ -151,7 +152,7 @@ export function initSourcePanel() {
 
   function open(source, from) {
     opener = from || document.activeElement;
-    title.textContent = `[${source.n}] ${source.title || source.url || "Untitled"}`;
+    title.textContent = `[${source.n}] ${source.title || source.url || t("sources.untitled")}`;
     headingPath.textContent = source.heading;
     headingPath.hidden = !source.heading;
     before.textContent = source.before;
@@ -167,7 +168,7 @@ export function initSourcePanel() {
     original.hidden = !url;
     if (url) {
       original.href = url;
-      original.textContent = pdf ? `Open the PDF at page ${source.page} in a new tab` : `Open ${label(source)} in a new tab`;
+      original.textContent = pdf ? t("sources.open_pdf", { page: source.page }) : t("sources.open", { label: label(source) });
     }
     panel.dataset.n = String(source.n);
     panel.hidden = false;

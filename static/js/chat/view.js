@@ -5,6 +5,7 @@
 import { renderInto } from "../render.js";
 import { linkCitations, normalizeSources, sourcesBox } from "./citations.js";
 import { notCoveredNote, seenBox } from "./notes.js";
+import { number, t, tn } from "../i18n.js";
 
 export const messages = document.querySelector("#messages");
 const empty = document.querySelector("#empty");
@@ -86,7 +87,9 @@ export function addUser(text, id) {
   bubble.textContent = text; // the user's words are shown as typed: never parsed as HTML
   // Offered once the message is stored (it has an id): the server edits it by id. Its label
   // comes from the stylesheet, so a user message's text is still only what the user wrote.
-  el.append(bubble, actions(actionButton("edit", "", "Edit and resend")));
+  const edit = actionButton("edit", "", t("chat.edit.title"));
+  edit.dataset.label = t("chat.edit");
+  el.append(bubble, actions(edit));
   messages.append(el);
   updateEmpty();
   scrollToBottom();
@@ -106,8 +109,8 @@ export function addAssistant({ text = "", state = "streaming", id } = {}) {
   const meta = document.createElement("footer");
   meta.className = "meta";
   el.append(body, status, meta, actions(
-    actionButton("copy copy-answer", "Copy", "Copy answer (Markdown)"),
-    actionButton("regenerate", "Regenerate", "Regenerate this answer"),
+    actionButton("copy copy-answer", t("chat.copy"), t("chat.copy.label")),
+    actionButton("regenerate", t("chat.regenerate"), t("chat.regenerate.label")),
   ));
   messages.append(el);
   updateEmpty();
@@ -115,7 +118,7 @@ export function addAssistant({ text = "", state = "streaming", id } = {}) {
   const view = { el, body, status, meta, text, pieces: text ? null : 0, grounded: false, byNumber: new Map() };
   views.set(el, view);
   if (text) draw(view);
-  if (state === "streaming") status.textContent = "Thinking…";
+  if (state === "streaming") status.textContent = t("status.thinking");
   scrollToBottom();
   return view;
 }
@@ -152,7 +155,7 @@ export function addActions(element, commands, send) {
 export function addContextDivider() {
   const el = document.createElement("div");
   el.className = "divider";
-  el.textContent = "Messages above are no longer in the model's context";
+  el.textContent = t("chat.context_divider");
   messages.append(el);
 }
 
@@ -160,11 +163,11 @@ export function addContextDivider() {
 
 export function showMeta(view, { usage, tokens_per_s: rate, stopped, finish_reason: reason, state }) {
   const parts = [];
-  if (usage && usage.completion_tokens) parts.push(`${usage.completion_tokens} tokens`);
-  if (rate) parts.push(`${rate.toFixed(1)} tok/s`);
-  if (usage && usage.prompt_tokens) parts.push(`prompt ${usage.prompt_tokens} tokens`);
-  if (stopped || state === "stopped") parts.push("stopped");
-  if (reason === "length") parts.push("cut at the answer length limit");
+  if (usage && usage.completion_tokens) parts.push(tn("chat.meta.tokens", usage.completion_tokens));
+  if (rate) parts.push(t("chat.meta.rate", { rate: number(rate, { minimumFractionDigits: 1, maximumFractionDigits: 1 }) }));
+  if (usage && usage.prompt_tokens) parts.push(tn("chat.meta.prompt", usage.prompt_tokens));
+  if (stopped || state === "stopped") parts.push(t("chat.meta.stopped"));
+  if (reason === "length") parts.push(t("chat.meta.length"));
   view.meta.textContent = parts.join(" · ");
   view.el.dataset.stopped = stopped || state === "stopped" ? "true" : "false";
 }

@@ -2,6 +2,7 @@
 // dialog's picker), the collections themselves (listed, shared, deleted) and each one's
 // documents (listed, removed, URLs fetched again). Server side: chatbot/web/uploads.py.
 import * as events from "../events.js";
+import { date, t, tn } from "../i18n.js";
 
 const $ = (selector) => document.querySelector(selector);
 const dialog = $("#documents-dialog");
@@ -14,8 +15,6 @@ const panel = $("#documents-panel");
 const panelTitle = $("#documents-of");
 const panelStatus = $("#documents-status");
 const documentsTable = $("#documents-list");
-
-const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
 function button(label, className, aria, onClick) {
   const b = document.createElement("button");
@@ -38,11 +37,11 @@ export function initCollections(socket) {
   const current = () => chat.rag_collection || fallback;
 
   function showState() {
-    chip.textContent = chat.rag ? `Documents: ${current()}` : "Documents: off";
+    chip.textContent = chat.rag ? t("documents.chip.on", { collection: current() }) : t("documents.chip.off");
     chip.dataset.on = chat.rag ? "true" : "false";
-    chip.title = chat.rag ? `Answers use collection “${current()}”` : "Answers do not use your documents";
+    chip.title = chat.rag ? t("documents.chip.on.title", { collection: current() }) : t("documents.chip.off.title");
     const names = [...new Set([...known.map((c) => c.name), ...(chat.rag ? [current()] : [])])];
-    picker.replaceChildren(new Option("Off: answer without documents", ""),
+    picker.replaceChildren(new Option(t("documents.picker.off"), ""),
       ...names.map((n) => new Option(n, n)));
     picker.value = chat.rag ? current() : "";
     // The names offered to the upload form, which adds into this collection unless told.
@@ -54,7 +53,7 @@ export function initCollections(socket) {
     table.replaceChildren();
     if (!known.length) {
       const row = table.insertRow();
-      row.insertCell().textContent = "No collections yet: add a document below.";
+      row.insertCell().textContent = t("documents.collections.none");
       return;
     }
     for (const c of known) {
@@ -64,27 +63,27 @@ export function initCollections(socket) {
       open.type = "button";
       open.className = "link open-collection";
       open.textContent = c.name;
-      open.setAttribute("aria-label", `Show the documents of collection ${c.name}`);
+      open.setAttribute("aria-label", t("documents.collection.show", { name: c.name }));
       open.addEventListener("click", () => {
         shown = c.name;
         panel.hidden = false;
-        panelTitle.textContent = `Documents in “${c.name}”`;
-        panelStatus.textContent = "Loading…";
+        panelTitle.textContent = t("documents.in", { name: c.name });
+        panelStatus.textContent = t("documents.loading");
         documentsTable.replaceChildren();
         socket.emit(events.DOCUMENTS, { collection: c.name });
       });
       row.insertCell().append(open);
-      row.insertCell().textContent = `${plural(c.documents, "document")}, ${plural(c.chunks, "chunk")}`;
+      row.insertCell().textContent = `${tn("documents.count", c.documents)}, ${tn("documents.chunks", c.chunks)}`;
       const access = row.insertCell();
       access.className = "access";
-      if (accounts) access.textContent = c.shared ? `shared by ${c.owner || "an admin"}` : "private";
+      if (accounts) access.textContent = c.shared ? t("documents.shared_by", { owner: c.owner || t("documents.an_admin") }) : t("documents.private");
       const actions = row.insertCell();
       if (canShare) {
         const share = document.createElement("button");
         share.type = "button";
         share.className = "share";
-        share.textContent = c.shared ? "Unshare" : "Share";
-        share.setAttribute("aria-label", `${share.textContent} collection ${c.name}`);
+        share.textContent = c.shared ? t("documents.unshare") : t("documents.share");
+        share.setAttribute("aria-label", t(c.shared ? "documents.unshare.label" : "documents.share.label", { name: c.name }));
         share.addEventListener("click", () => socket.emit(events.SHARE_COLLECTION, { name: c.name, shared: !c.shared }));
         actions.append(share);
       }
@@ -92,10 +91,10 @@ export function initCollections(socket) {
       const remove = document.createElement("button");
       remove.type = "button";
       remove.className = "danger";
-      remove.textContent = "Delete";
-      remove.setAttribute("aria-label", `Delete collection ${c.name}`);
+      remove.textContent = t("documents.delete");
+      remove.setAttribute("aria-label", t("documents.delete.label", { name: c.name }));
       remove.addEventListener("click", () => {
-        if (confirm(`Delete collection “${c.name}” and all its chunks?`)) {
+        if (confirm(t("documents.delete.confirm", { name: c.name }))) {
           socket.emit(events.DELETE_COLLECTION, { name: c.name });
         }
       });
@@ -107,7 +106,7 @@ export function initCollections(socket) {
     if (data.collection !== shown) return;
     documentsTable.replaceChildren();
     const docs = data.documents || [];
-    panelStatus.textContent = data.error || (docs.length ? `${plural(docs.length, "document")}` : "No documents.");
+    panelStatus.textContent = data.error || (docs.length ? tn("documents.count", docs.length) : t("documents.none"));
     for (const d of docs) {
       const row = documentsTable.insertRow();
       row.dataset.id = d.id;
@@ -127,20 +126,20 @@ export function initCollections(socket) {
       }
       row.insertCell().textContent = d.kind;
       const details = row.insertCell();
-      const ocr = d.ocr_pages.length ? `, OCR: page${d.ocr_pages.length === 1 ? "" : "s"} ${d.ocr_pages.join(", ")}` : "";
-      details.textContent = `${plural(d.chunks, "chunk")}${ocr}`;
+      const ocr = d.ocr_pages.length ? `, ${tn("documents.ocr", d.ocr_pages.length, { pages: d.ocr_pages.join(", ") })}` : "";
+      details.textContent = `${tn("documents.chunks", d.chunks)}${ocr}`;
       const added = row.insertCell();
       const when = new Date(d.added);
-      added.textContent = Number.isNaN(when.getTime()) ? "" : when.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+      added.textContent = Number.isNaN(when.getTime()) ? "" : date(when, { dateStyle: "medium", timeStyle: "short" });
       added.title = d.added;
       const actions = row.insertCell();
       if (!data.can_change) continue;
       if (d.kind === "url") {
-        actions.append(button("Re-fetch", "refetch", `Fetch ${d.name} again`,
+        actions.append(button(t("documents.refetch"), "refetch", t("documents.refetch.label", { name: d.name }),
           () => socket.emit(events.REFETCH_DOCUMENT, { collection: data.collection, id: d.id })));
       }
-      actions.append(button("Remove", "danger remove-document", `Remove ${d.name}`, () => {
-        if (confirm(`Remove “${d.name}” and its chunks from “${data.collection}”?`)) {
+      actions.append(button(t("documents.remove"), "danger remove-document", t("documents.remove.label", { name: d.name }), () => {
+        if (confirm(t("documents.remove.confirm", { name: d.name, collection: data.collection }))) {
           socket.emit(events.REMOVE_DOCUMENT, { collection: data.collection, id: d.id });
         }
       }));
@@ -165,7 +164,7 @@ export function initCollections(socket) {
     showCollections();
     if (data.error) {
       const row = table.insertRow();
-      row.insertCell().textContent = `Could not list collections: ${data.error}`;
+      row.insertCell().textContent = t("documents.collections.failed", { error: data.error });
     }
   });
   socket.on(events.DOCUMENTS, showDocuments);

@@ -3,12 +3,11 @@
 // the server on each connect and applied like the other settings when the settings dialog is
 // saved. Server side: chatbot/chat/grounding.py.
 import * as events from "../events.js";
+import { number, t, tn } from "../i18n.js";
 
 const debugBox = document.querySelector("#retrieval-debug");
 const settingsDialog = document.querySelector("#settings-dialog");
 const DEBUG_KEY = "retrieval-debug";
-
-const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
 export function initRetrievalDebug(socket) {
   debugBox.checked = localStorage.getItem(DEBUG_KEY) === "on";
@@ -41,7 +40,7 @@ function explanation({ collection, passages }) {
   const box = document.createElement("details");
   box.className = "retrieval-debug";
   const summary = document.createElement("summary");
-  summary.textContent = `Retrieval: ${plural(passages.length, "passage")} from “${collection}”`;
+  summary.textContent = tn("documents.debug.summary", passages.length, { collection });
   box.append(summary);
   const list = document.createElement("ol");
   for (const p of passages) {
@@ -50,11 +49,16 @@ function explanation({ collection, passages }) {
     const ranks = document.createElement("span");
     ranks.className = "ranks";
     const moved = p.fused_rank && p.fused_rank !== passages.indexOf(p) + 1
-      ? ` (fused rank ${p.fused_rank}, moved up by one passage per page)` : "";
-    ranks.textContent = `lexical rank ${p.lexical_rank ?? "-"}, vector rank ${p.vector_rank ?? "-"}, fused score ${p.score.toFixed(4)}${moved}${p.used ? "" : " (did not fit the prompt)"}`;
+      ? ` ${t("documents.debug.moved", { rank: p.fused_rank })}` : "";
+    const ranking = t("documents.debug.ranks", {
+      lexical: p.lexical_rank ?? "-",
+      vector: p.vector_rank ?? "-",
+      score: number(p.score, { minimumFractionDigits: 4, maximumFractionDigits: 4 }),
+    });
+    ranks.textContent = `${ranking}${moved}${p.used ? "" : ` ${t("documents.debug.unused")}`}`;
     const title = document.createElement("strong");
     const where = (p.headings || []).length ? ` › ${p.headings.join(" › ")}` : "";
-    title.textContent = (p.page ? `${p.title}, page ${p.page}` : p.title) + where;
+    title.textContent = (p.page ? t("documents.debug.page", { title: p.title, page: p.page }) : p.title) + where;
     const excerpt = document.createElement("span");
     excerpt.className = "excerpt";
     excerpt.textContent = p.excerpt;

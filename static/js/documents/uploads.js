@@ -2,13 +2,12 @@
 // /documents/url), then each ingestion job's progress as the server pushes it (`ingest`),
 // with a Cancel button while it has not ended. Server side: chatbot/documents/ingests.py.
 import * as events from "../events.js";
+import { t, tn } from "../i18n.js";
 
 const $ = (selector) => document.querySelector(selector);
 const jobs = $("#ingest-jobs");
 const uploadForm = $("#upload-form");
 const urlForm = $("#url-form");
-
-const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
 function job(id) {
   let el = jobs.querySelector(`[data-job="${CSS.escape(id)}"]`);
@@ -26,13 +25,13 @@ async function post(url, body, form) {
   button.disabled = true;
   const pending = job(`pending-${Date.now()}`);
   pending.dataset.state = "sending";
-  pending.textContent = "Sending…";
+  pending.textContent = t("documents.sending");
   try {
     const response = await fetch(url, { method: "POST", body, credentials: "same-origin" });
     const data = await response.json().catch(() => ({}));
     if (!response.ok) {
       pending.dataset.state = "failed";
-      pending.textContent = data.error || `The server refused it (HTTP ${response.status}).`;
+      pending.textContent = data.error || t("documents.refused", { status: response.status });
       return;
     }
     pending.remove();
@@ -40,7 +39,7 @@ async function post(url, body, form) {
     form.elements.collection.value = body.get("collection");
   } catch {
     pending.dataset.state = "failed";
-    pending.textContent = "Could not reach the server.";
+    pending.textContent = t("documents.unreachable");
   } finally {
     button.disabled = false;
   }
@@ -56,7 +55,7 @@ async function cancelJob(id, button) {
     const response = await fetch("/documents/cancel", { method: "POST", body, credentials: "same-origin" });
     if (!response.ok) {
       const data = await response.json().catch(() => ({}));
-      button.replaceWith(document.createTextNode(` ${data.error || "Could not cancel."}`));
+      button.replaceWith(document.createTextNode(` ${data.error || t("documents.job.cancel_failed")}`));
     }
   } catch {
     button.disabled = false;
@@ -82,10 +81,16 @@ export function initUploads(socket, ingested) {
     el.dataset.state = data.state;
     const what = `${data.names.join(", ")} → ${data.collection}`;
     const live = ["queued", "running", "progress"].includes(data.state);
-    if (data.state === "queued") el.textContent = `Waiting: ${what}`;
-    else if (data.state === "running") el.textContent = `Reading: ${what}`;
+    if (data.state === "queued") el.textContent = t("documents.job.queued", { what });
+    else if (data.state === "running") el.textContent = t("documents.job.running", { what });
     else if (data.state === "progress") {
-      el.textContent = `Ingesting ${what}: ${plural(data.documents_done, "document")}, ${plural(data.chunks_done, "chunk")} so far (${data.source}: ${data.status})`;
+      el.textContent = t("documents.job.progress", {
+        what,
+        documents: tn("documents.count", data.documents_done),
+        chunks: tn("documents.chunks", data.chunks_done),
+        source: data.source,
+        status: data.status,
+      });
     } else {
       el.textContent = data.text;
       ingested(data.collection);
@@ -94,7 +99,7 @@ export function initUploads(socket, ingested) {
       const button = document.createElement("button");
       button.type = "button";
       button.className = "job-cancel";
-      button.textContent = "Cancel";
+      button.textContent = t("documents.job.cancel");
       button.addEventListener("click", () => cancelJob(data.job, button));
       el.append(" ", button);
     }
