@@ -38,7 +38,7 @@ everyone). This package records and reports them; deciding who may read what is 
 from __future__ import annotations
 
 from rag.api import DEFAULT_COLLECTION, Rag
-from rag.documents import Document, Failure, Passage, Progress, Section, Summary
+from rag.documents import Document, Failure, Passage, Progress, Section, Skipped, Summary
 from rag.errors import Cancelled, FetchError, NoCollection, RagError
 from rag.evidence import Evidence, Sentence, support
 from rag.retrieval import Explained
@@ -62,6 +62,6 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "DEFAULT_COLLECTION", "SUPPORTED_EXTENSIONS", "Cancelled", "CollectionInfo", "Document",
     "DocumentInfo", "Evidence", "Explained", "Failure", "FetchError", "NoCollection",
-    "Passage", "Progress", "Rag", "RagError", "RagSettings", "Section", "Sentence", "Summary",
-    "support",
+    "Passage", "Progress", "Rag", "RagError", "RagSettings", "Section", "Sentence", "Skipped",
+    "Summary", "support",
 ]

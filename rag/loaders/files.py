@@ -66,9 +66,9 @@ def skip_reason(path: Path) -> str | None:
         return f"{UNSUPPORTED} {path.suffix.lower() or '(no extension)'!r}"
     size = path.stat().st_size
     if size == 0:
-        return "empty file (0 bytes)"
+        return "empty file"
     if size > MAX_FILE_BYTES:
-        return f"too large ({size:,} bytes, over {MAX_FILE_BYTES:,})"
+        return f"too large: {size:,} bytes, over {MAX_FILE_BYTES:,}"
     return None
 
 

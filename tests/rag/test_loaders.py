@@ -93,8 +93,8 @@ def test_missing_unsupported_empty_and_too_large_files(tmp_path: Path,
     assert reasons == {
         "data.numbers": (Skipped, "unsupported kind '.numbers'"),
         "Makefile": (Skipped, "unsupported kind '(no extension)'"),
-        "empty.md": (Skipped, "empty file (0 bytes)"),
-        "big.txt": (Skipped, "too large (101 bytes, over 100)"),
+        "empty.md": (Skipped, "empty file"),
+        "big.txt": (Skipped, "too large: 101 bytes, over 100"),
     }
     [missing] = load_path(tmp_path / "nope")
     assert isinstance(missing, Failure) and "no such" in missing.reason
