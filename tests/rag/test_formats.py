@@ -24,6 +24,7 @@ from harness.formats import (
 from rag.documents import Document, Failure
 from rag.loaders import sheets, zipped
 from rag.loaders.files import load_file
+from rag.store import document_kind
 
 # Generous: a bounded refusal takes milliseconds; an unbounded parse takes minutes or the OOM.
 QUICK_S = 20.0
@@ -211,3 +212,9 @@ def test_openpyxl_parses_with_defusedxml() -> None:
     import openpyxl
 
     assert openpyxl.DEFUSEDXML is True
+
+
+def test_each_kind_is_listed_as_itself() -> None:
+    assert [document_kind(f"/d/a.{kind}") for kind in ("docx", "odt", "pptx", "xlsx", "csv",
+                                                       "epub", "rst")] == [
+        "docx", "odt", "pptx", "xlsx", "csv", "epub", "text"]
