@@ -41,9 +41,9 @@ class Failure:
 
 @dataclass(frozen=True)
 class Skipped(Failure):
-    """A file of a folder that was not read, and why (its kind, its size, no bytes at all):
-    named in the summary so that nothing is left out silently, but not an error of the file's;
-    a file that was read and failed is a plain Failure."""
+    """A file (or a folder with no files) that was not read, and why: its kind, its size, no
+    bytes at all. Named in the summary so that nothing is left out silently, but not the
+    file's error; a file that was read and failed is a plain Failure."""
 
 
 @dataclass(frozen=True)
