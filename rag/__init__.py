@@ -38,7 +38,7 @@ everyone). This package records and reports them; deciding who may read what is 
 from __future__ import annotations
 
 from rag.api import DEFAULT_COLLECTION, Rag
-from rag.documents import Document, Failure, Passage, Progress, Section, Summary
+from rag.documents import Document, Failure, Passage, Progress, Section, Skipped, Summary
 from rag.errors import Cancelled, FetchError, NoCollection, RagError
 from rag.evidence import Evidence, Sentence, support
 from rag.retrieval import Explained
@@ -66,5 +66,5 @@ __all__ = [
     "DEFAULT_COLLECTION", "SUPPORTED_EXTENSIONS", "Cancelled", "CollectionInfo", "Document",
     "DocumentInfo", "Evidence", "Explained", "FailedSource", "Failure", "FetchError",
     "FolderWatch", "NoCollection", "Passage", "Progress", "Rag", "RagError", "RagSettings",
-    "Section", "Sentence", "Summary", "WatchRound", "describe_watch", "support",
+    "Section", "Sentence", "Skipped", "Summary", "WatchRound", "describe_watch", "support",
 ]

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, ParamSpec, TypeVar
 import httpx
 from chromadb.errors import NotFoundError
 
-from rag.documents import Document, Failure, Passage, Summary
+from rag.documents import Document, Failure, Passage, Skipped, Summary
 from rag.embedding import Embedder
 from rag.errors import Cancelled, EmbeddingError, RagError, Stopped
 from rag.evidence import Evidence, weigh
@@ -142,7 +142,9 @@ class Rag:
                 for item in prefetch(map(ingestor.chunk, loading)):
                     if cancel is not None and cancel.is_set():
                         raise Stopped("cancelled")
-                    if isinstance(item, Failure):
+                    if isinstance(item, Skipped):
+                        ingestor.skip(item)
+                    elif isinstance(item, Failure):
                         ingestor.fail(item)
                     else:
                         ingestor.add(item)

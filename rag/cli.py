@@ -1,9 +1,10 @@
 """`rag` command line: ingest, query, collections, documents, remove, refetch, access,
 delete (and watch, in cli_watch.py).
 
-One file for the eight commands, a little over 300 lines: each is its parser lines and a
-short function printing what the `Rag` object returns (docs/rag.md shows every output), so
-the help and the printing of all of them read together."""
+One file for the eight commands: each is its parser lines and a short function printing what
+the `Rag` object returns (docs/rag.md shows every output), so the help and the printing of
+all of them read together. What an ingest prints as it goes and at the end is
+rag/report.py's."""
 
 from __future__ import annotations
 
@@ -25,56 +26,7 @@ from rag import (
     RagError,
     cli_watch,
 )
-from rag.documents import Progress, Summary
-
-
-class ProgressDisplay:
-    """tqdm bars (documents, chunks) on a terminal; one quiet line per document otherwise."""
-
-    def __init__(self, stream=sys.stderr) -> None:  # noqa: ANN001 - a text stream
-        self.stream = stream
-        self.bars = None
-        if stream.isatty():
-            from tqdm import tqdm
-
-            self.bars = (
-                tqdm(desc="documents", unit="doc", position=0, file=stream),
-                tqdm(desc="chunks", unit="chunk", position=1, file=stream),
-            )
-
-    def __call__(self, p: Progress) -> None:
-        if self.bars:
-            docs, chunks = self.bars
-            docs.n, chunks.n = p.documents_done, p.chunks_done
-            docs.set_postfix_str(p.source[-50:], refresh=False)
-            docs.refresh()
-            chunks.refresh()
-        elif p.event == "document":
-            detail = f": {p.detail}" if p.detail else ""
-            print(f"{p.status:<9} {p.source}{detail}", file=self.stream, flush=True)
-
-    def close(self) -> None:
-        if self.bars:
-            for bar in self.bars:
-                bar.close()
-
-
-def print_summary(summary: Summary) -> None:
-    print(
-        f"{len(summary.added)} added, {len(summary.replaced)} replaced, "
-        f"{len(summary.unchanged)} unchanged, {len(summary.failed)} failed; "
-        f"{summary.chunks} chunks embedded."
-    )
-    if summary.skipped:
-        print(f"{len(summary.skipped)} pages skipped (robots.txt or --max-pages).")
-        # The rarer reasons (a capped Crawl-delay, a deadline) are worth reading.
-        for note in {f.reason for f in summary.skipped
-                     if f.reason.endswith(")") and "RAG_" in f.reason}:
-            print(f"  {note}")
-    if summary.failed:
-        print("Failed:")
-        for failure in summary.failed:
-            print(f"  {failure.source}: {failure.reason}")
+from rag.report import ProgressDisplay, exit_status, print_summary
 
 
 def _access_words(info: CollectionInfo) -> str:
@@ -102,7 +54,7 @@ def _ingest(rag: Rag, args: argparse.Namespace) -> int:
                   f"({_access_words(info)}); its access was left unchanged, `rag access` "
                   "changes it.", file=sys.stderr)
     print_summary(summary)
-    return 0 if summary.ok else 1
+    return exit_status(summary)
 
 
 def _query(rag: Rag, args: argparse.Namespace) -> int:
@@ -204,7 +156,7 @@ def _refetch(rag: Rag, args: argparse.Namespace) -> int:
     finally:
         display.close()
     print_summary(summary)
-    return 0 if summary.ok else 1
+    return exit_status(summary)
 
 
 def _collections(rag: Rag, args: argparse.Namespace) -> int:
@@ -246,14 +198,16 @@ def _positive(value: str) -> int:
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="rag",
-        description="Ingest URLs, sites, PDFs and text files into Chroma; query them. "
+        description="Ingest URLs, sites, PDFs, office documents, spreadsheets, e-books "
+        "and text files into Chroma; query them. "
         "Configuration comes from the environment (DATA_DIR, CHROMA_URL, EMBED_MODEL, ...).",
     )
     commands = top.add_subparsers(dest="command", required=True)
 
     ingest = commands.add_parser("ingest", help="add or refresh sources in a collection")
     ingest.add_argument("sources", nargs="+", metavar="SOURCE",
-                        help="URL, PDF, HTML/Markdown/text file, or a folder of them")
+                        help="URL, file (PDF, HTML, Markdown, text, DOCX, ODT, PPTX, XLSX, CSV, "
+                        "EPUB) or a folder of them")
     ingest.add_argument("--collection", default=DEFAULT_COLLECTION, metavar="NAME",
                         help="3-512 characters of [a-zA-Z0-9._-] (default: default)")
     ingest.add_argument("--crawl", type=_positive, metavar="DEPTH",

@@ -38,7 +38,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _watch(rag: Rag, args: argparse.Namespace) -> int:
-    from rag.cli import print_summary
+    from rag.report import print_summary
 
     watch = FolderWatch(rag, args.folder, args.collection, owner=args.owner,
                         shared=args.shared)

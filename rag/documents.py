@@ -22,6 +22,9 @@ class Document:
     source: str  # URL or absolute path
     title: str
     sections: list[Section]
+    # Why some of its content was left out (pages, sheets past a limit); "" when all was
+    # read. The rest is still worth adding, but the user must hear about what is missing.
+    unread: str = ""
 
     @property
     def text(self) -> str:
@@ -34,6 +37,13 @@ class Failure:
 
     source: str
     reason: str
+
+
+@dataclass(frozen=True)
+class Skipped(Failure):
+    """A file (or a folder with no files) that was not read, and why: its kind, its size, no
+    bytes at all. Named in the summary so that nothing is left out silently, but not the
+    file's error; a file that was read and failed is a plain Failure."""
 
 
 @dataclass(frozen=True)
@@ -80,16 +90,23 @@ class Summary:
     replaced: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     failed: list[Failure] = field(default_factory=list)
-    skipped: list[Failure] = field(default_factory=list)  # robots.txt, --max-pages: not errors
+    # Not errors: files not read (Skipped: kind, size, no bytes), pages a crawl left out
+    # (robots.txt, --max-pages), sources a deadline or a cancel stopped.
+    skipped: list[Failure] = field(default_factory=list)
     chunks: int = 0
 
     @property
     def ok(self) -> bool:
         return not self.failed
 
+    @property
+    def stored(self) -> int:
+        """Sources the collection now holds from this run (added, replaced or unchanged)."""
+        return len(self.added) + len(self.replaced) + len(self.unchanged)
+
 
 ProgressEvent = Literal["document", "chunks"]
-ProgressStatus = Literal["added", "replaced", "unchanged", "failed", "embedding"]
+ProgressStatus = Literal["added", "replaced", "unchanged", "failed", "skipped", "embedding"]
 
 
 @dataclass(frozen=True)

@@ -60,3 +60,8 @@ class Cancelled(RagError):
     def __init__(self, message: str, summary: Summary) -> None:
         super().__init__(message)
         self.summary = summary
+
+
+class FormatError(RagError):
+    """An office document, spreadsheet or e-book that cannot be read (corrupt, malformed,
+    over a size limit); the message is the reason."""

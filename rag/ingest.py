@@ -23,6 +23,7 @@ from rag.documents import (
     Progress,
     ProgressEvent,
     ProgressStatus,
+    Skipped,
     Summary,
 )
 from rag.embedding import Embedder
@@ -138,6 +139,11 @@ class Ingestor:
             self.progress(Progress(event, source, self.documents_done, self.summary.chunks,
                                    status, detail))
 
+    def skip(self, skipped: Skipped) -> None:
+        """A file not read (its kind, its size, no bytes): named, not counted as done."""
+        self.summary.skipped.append(skipped)
+        self._report("document", skipped.source, "skipped", skipped.reason)
+
     def fail(self, failure: Failure) -> None:
         self.collection.health.failed(failure.source, _now(), failure.reason)
         self.summary.failed.append(failure)
@@ -164,10 +170,12 @@ class Ingestor:
         state = self.collection.source_state(doc.source)
         ocr_pages = frozenset(doc.ocr_pages) if isinstance(doc, PdfDocument) else frozenset()
         problem = ""
-        if isinstance(doc, PdfDocument) and doc.unread:
-            # Added all the same (its other pages are worth having), but never reported as
-            # a plain success: the summary names the pages left out and how to read them.
-            problem = f"added only the pages with text; {doc.unread}"
+        if doc.unread:
+            # Added all the same (the rest is worth having), but never reported as a plain
+            # success: the summary names what was left out and why.
+            done = ("added only the pages with text" if isinstance(doc, PdfDocument)
+                    else "added in part")
+            problem = f"{done}; {doc.unread}"
             self.summary.failed.append(Failure(doc.source, problem))
         if set(state) == set(ids) and all(live for _, live in state.values()):
             self.collection.health.stored(doc.source, _now(), changed=False, problem=problem)

@@ -6,7 +6,9 @@ removing (collections, documents) is collection_admin.py's, a mixin.
 The job's `ingest` events go to every tab of that owner:
     {"job", "state": "queued" | "running" | "progress" | "done" | "failed" | "cancelled",
      "collection", "names", plus "documents_done", "chunks_done", "source" while running and
-     "summary", "text" at the end}
+     "summary", "skipped", "text" at the end}
+`skipped` names every file (and crawled page) not read, with the reason: those the upload
+did not store (their kind, no bytes, too large) and those rag skipped.
 
 Who may write into a collection is checked where the write happens, as the job opens it
 (rag creates a missing collection and records its owner in one step): a check when the job
@@ -37,7 +39,7 @@ from chatbot.documents.upload_store import UploadStore
 from chatbot.errors import Refused
 from chatbot.metrics import Metrics
 from chatbot.settings import Settings
-from rag import Cancelled, NoCollection, Progress, RagError, Summary
+from rag import Cancelled, NoCollection, Progress, RagError, Skipped, Summary
 
 log = logging.getLogger("chatbot.documents.ingests")
 
@@ -71,7 +73,9 @@ class Ingests(CollectionAdmin):
         self._busy_lock = threading.Lock()
 
     def submit(self, viewer: Viewer, collection: str, sources: list[str],
-               crawl: bool = False) -> str:
+               crawl: bool = False, skipped: list[dict[str, str]] | None = None) -> str:
+        """Queue ingesting `sources`; `skipped`: files of the upload not stored
+        ({"name", "reason"}), named again in the job's result."""
         def work(progress: Callable[[Progress], None], cancel: threading.Event) -> Summary:
             return self.library.ingest(
                 sources, collection, owner=viewer.collection_owner,
@@ -79,9 +83,10 @@ class Ingests(CollectionAdmin):
                 crawl_depth=1 if crawl else None,
                 max_pages=self.settings.crawl_max_pages, progress=progress)
 
-        return self._queue(viewer, collection, sources, work)
+        return self._queue(viewer, collection, sources, work, skipped or [])
 
-    def _queue(self, viewer: Viewer, collection: str, sources: list[str], work: Work) -> str:
+    def _queue(self, viewer: Viewer, collection: str, sources: list[str], work: Work,
+               skipped: list[dict[str, str]] | None = None) -> str:
         job_id = uuid.uuid4().hex[:12]
         names = [display_name(s) for s in sources]
         base = {"job": job_id, "collection": collection, "names": names}
@@ -91,12 +96,15 @@ class Ingests(CollectionAdmin):
             self._busy[collection] += 1
             self._owners[job_id] = (viewer, base)
 
+        upfront = skipped or []
+
         def dropped(_: Job) -> None:
-            self._ended(viewer, base, sources, {"state": "cancelled",
+            self._ended(viewer, base, sources, {"state": "cancelled", "skipped": upfront,
                                                 "text": "Cancelled before it started."})
 
         self.jobs.submit(Job(job_id, viewer.key, collection,
-                             lambda job: self._run(viewer, base, sources, work, job.cancel),
+                             lambda job: self._run(viewer, base, sources, work, job.cancel,
+                                                   upfront),
                              dropped))
         return job_id
 
@@ -157,11 +165,11 @@ class Ingests(CollectionAdmin):
         self.emit("ingest", payload, browser_room(owner))
 
     def _run(self, viewer: Viewer, base: dict[str, Any], sources: list[str], work: Work,
-             cancel: threading.Event) -> None:
-        final: dict[str, Any] = {"state": "failed",
+             cancel: threading.Event, upfront: list[dict[str, str]]) -> None:
+        final: dict[str, Any] = {"state": "failed", "skipped": upfront,
                                  "text": "Nothing was added: the ingestion failed unexpectedly."}
         try:
-            final = self._ingest(viewer, base, work, cancel)
+            final = self._ingest(viewer, base, work, cancel, upfront)
         finally:
             self._ended(viewer, base, sources, final)
 
@@ -181,7 +189,7 @@ class Ingests(CollectionAdmin):
             self.changed(viewer)
 
     def _ingest(self, viewer: Viewer, base: dict[str, Any], work: Work,
-                cancel: threading.Event) -> dict[str, Any]:
+                cancel: threading.Event, upfront: list[dict[str, str]]) -> dict[str, Any]:
         """Runs one job; its final state for the owner's pages."""
         self._tell(viewer.key, {**base, "state": "running"})
 
@@ -195,14 +203,16 @@ class Ingests(CollectionAdmin):
         except Cancelled as exc:
             self.metrics.ingests.labels(outcome="cancelled").inc()
             return {"state": "cancelled", "summary": self._public(exc.summary),
+                    "skipped": [*upfront, *self._skipped(exc.summary)],
                     "text": f"Cancelled: {exc}."}
         except RagError as exc:
             self.metrics.ingests.labels(outcome="failed").inc()
-            return {"state": "failed", "text": f"Nothing was added: {exc}"}
+            return {"state": "failed", "skipped": upfront,
+                    "text": f"Nothing was added: {exc}"}
         except Exception:
             log.exception("ingest failed")
             self.metrics.ingests.labels(outcome="failed").inc()
-            return {"state": "failed",
+            return {"state": "failed", "skipped": upfront,
                     "text": "Nothing was added: the ingestion failed unexpectedly."}
         self.metrics.ingests.labels(outcome="done" if summary.ok else "partial").inc()
         for outcome, documents in (("added", summary.added), ("replaced", summary.replaced),
@@ -210,8 +220,13 @@ class Ingests(CollectionAdmin):
                                    ("failed", summary.failed), ("skipped", summary.skipped)):
             self.metrics.ingested_documents.labels(outcome=outcome).inc(len(documents))
         self.metrics.ingested_chunks.inc(summary.chunks)
-        return {"state": "done", "summary": self._public(summary),
-                "text": self.describe(summary, base["collection"])}
+        skipped = [*upfront, *self._skipped(summary)]
+        return {"state": "done", "summary": self._public(summary), "skipped": skipped,
+                "text": self.describe(summary, base["collection"], upfront)}
+
+    def _skipped(self, summary: Summary) -> list[dict[str, str]]:
+        return [{"name": display_name(f.source), "reason": f.reason}
+                for f in summary.skipped]
 
     def _public(self, summary: Summary) -> dict[str, Any]:
         def failures(items: list) -> list[dict[str, str]]:
@@ -221,25 +236,35 @@ class Ingests(CollectionAdmin):
                 "replaced": len(summary.replaced), "unchanged": len(summary.unchanged),
                 "failed": failures(summary.failed), "skipped": failures(summary.skipped)}
 
-    def describe(self, summary: Summary, collection: str) -> str:
+    def describe(self, summary: Summary, collection: str,
+                 upfront: list[dict[str, str]] | None = None) -> str:
+        """The job's outcome in a few sentences; every file not read is named with why."""
         documents = len(summary.added) + len(summary.replaced)
-        parts = [f"Added {summary.chunks} chunks from {documents} "
-                 f"document{'' if documents == 1 else 's'} to “{collection}”."]
+        parts = ([f"Added {summary.chunks} chunks from {documents} "
+                  f"document{'' if documents == 1 else 's'} to “{collection}”."]
+                 if summary.stored else [f"Nothing was added to “{collection}”."])
         if summary.unchanged:
             parts.append(f"{len(summary.unchanged)} already there, unchanged.")
         if summary.failed:
             parts.append("Failed: " + "; ".join(
                 f"{display_name(f.source)} ({f.reason})" for f in summary.failed) + ".")
-        if summary.skipped:
-            parts.append(f"{len(summary.skipped)} skipped (robots.txt or the page limit).")
+        files = [*(upfront or []), *({"name": display_name(f.source), "reason": f.reason}
+                                     for f in summary.skipped if isinstance(f, Skipped))]
+        if files:
+            parts.append("Not read: " + "; ".join(
+                f"{f['name']} ({f['reason']})" for f in files) + ".")
+        pages = [f for f in summary.skipped if not isinstance(f, Skipped)]
+        if pages:
+            parts.append(f"{len(pages)} skipped (robots.txt or the page limit).")
         return " ".join(parts)
 
     # Storing uploads ------------------------------------------------------------------
 
-    def store_files(self, files: list[FileStorage], collection: str) -> list[str]:
-        """Check every file, then store them (upload_store.py); any refusal refuses the
-        whole upload. Kept until the job they are submitted with ends, then as long as a
-        collection has them."""
+    def store_files(self, files: list[FileStorage], collection: str
+                    ) -> tuple[list[str], list[dict[str, str]]]:
+        """Store the files that can be added (upload_store.py), and name the others with
+        why ({"name", "reason"}); refused when none can. Kept until the job they are
+        submitted with ends, then as long as a collection has them."""
         try:
             self.library.rag.collection(collection)  # NoCollection: a new one
             held = {d.source for d in self.library.documents(collection)}

@@ -27,6 +27,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
 from pathlib import Path
 
 from werkzeug.datastructures import FileStorage
@@ -38,6 +39,8 @@ from rag import SUPPORTED_EXTENSIONS, Rag, RagError
 log = logging.getLogger("chatbot.documents.upload_store")
 
 COPY_CHUNK = 1024 * 1024
+# The kinds of file rag reads, in words, for the refusal of others (SUPPORTED_EXTENSIONS).
+KINDS = "PDF, HTML, Markdown, text, Word, OpenDocument, PowerPoint, spreadsheet and EPUB"
 
 
 
@@ -56,28 +59,42 @@ class UploadStore:
         self._lock = threading.Lock()
 
     def store(self, files: list[FileStorage], held: AbstractSet[str] = frozenset()
-              ) -> list[str]:
-        """Check every file, then store them; any refusal refuses the whole upload. The
-        paths count as referenced until `finished` is called with them. held: the sources
-        of the collection they go to; the same bytes already there under another name are
-        that document again (re-ingested, not duplicated), whoever named it (all who may
-        write a collection may read its listing, so no name is shown to a stranger)."""
+              ) -> tuple[list[str], list[dict[str, str]]]:
+        """Store the files that can be added; the others (a kind rag does not read, no
+        bytes, over the size limit) are not stored but returned as `{"name", "reason"}`, for
+        the job to name, so one wrong file does not refuse the rest. An upload of which no
+        file can be stored is refused, each file's reason in the message. The paths count
+        as referenced until `finished` is called with them. held: the sources of the
+        collection they go to; the same bytes already there under another name are that
+        document again (re-ingested, not duplicated), whoever named it (all who may write
+        a collection may read its listing, so no name is shown to a stranger)."""
         if not files:
             raise Refused("Choose at least one file.")
         if len(files) > self.max_files:
             raise Refused(f"{len(files)} files at once; at most {self.max_files} per upload.")
-        for f in files:
-            if Path(f.filename or "").suffix.lower() not in SUPPORTED_EXTENSIONS:
-                raise Refused(f"{_shown(f)}: only PDF, HTML, Markdown and text files "
-                              f"({', '.join(sorted(SUPPORTED_EXTENSIONS))}) can be added.")
         stored: list[str] = []
+        skipped: list[_NotStored] = []
         try:
             for f in files:
-                stored.append(str(self._store(f, held)))
+                suffix = Path(f.filename or "").suffix.lower()
+                if suffix not in SUPPORTED_EXTENSIONS:
+                    skipped.append(_NotStored(
+                        _shown(f), f"unsupported kind {suffix or '(no extension)'!r}",
+                        f"{_shown(f)}: only {KINDS} files "
+                        f"({', '.join(sorted(SUPPORTED_EXTENSIONS))}) can be added."))
+                    continue
+                kept = self._store(f, held)
+                if isinstance(kept, _NotStored):
+                    skipped.append(kept)
+                else:
+                    stored.append(str(kept))
         except BaseException:
-            self.finished(stored)  # what was stored before the refusal is not kept
+            self.finished(stored)  # what was stored before the error is not kept
             raise
-        return stored
+        if not stored:
+            raise Refused(" ".join(s.message for s in skipped),
+                          max(s.status for s in skipped))
+        return stored, [{"name": s.name, "reason": s.reason} for s in skipped]
 
     def finished(self, paths: Iterable[str]) -> None:
         """A job about `paths` ended (or never started): remove those nothing needs now."""
@@ -117,7 +134,7 @@ class UploadStore:
         path = Path(source)
         return path.is_absolute() and path.parent.parent == self.folder
 
-    def _store(self, upload: FileStorage, held: AbstractSet[str]) -> Path:
+    def _store(self, upload: FileStorage, held: AbstractSet[str]) -> Path | _NotStored:
         self.folder.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()
         size = 0
@@ -127,16 +144,20 @@ class UploadStore:
                 while piece := upload.stream.read(COPY_CHUNK):
                     size += len(piece)
                     if size > self.max_bytes:
-                        raise Refused(f"{_shown(upload)} is larger than the "
-                                      f"{self.max_mb:g} MB limit.", 413)
+                        break
                     digest.update(piece)
                     out.write(piece)
             except BaseException:
                 Path(out.name).unlink(missing_ok=True)
                 raise
+        if size > self.max_bytes:
+            Path(out.name).unlink(missing_ok=True)
+            limit = f"larger than the {self.max_mb:g} MB limit"
+            return _NotStored(_shown(upload), limit, f"{_shown(upload)} is {limit}.", 413)
         if size == 0:
             Path(out.name).unlink(missing_ok=True)
-            raise Refused(f"{_shown(upload)} is empty.")
+            return _NotStored(_shown(upload), "empty file",
+                              f"{_shown(upload)} is empty.")
         folder = self.folder / digest.hexdigest()[:32]
         suffix = Path(upload.filename or "").suffix.lower()
         target = folder / ((secure_filename(Path(upload.filename or "").stem)[:80]
@@ -157,6 +178,17 @@ class UploadStore:
             else:
                 shutil.move(out.name, target)
         return target
+
+
+@dataclass(frozen=True)
+class _NotStored:
+    """A file of an upload not stored: `reason` for the job's `skipped`, `message` for a
+    refusal when no file of the upload is stored, with its HTTP status."""
+
+    name: str
+    reason: str
+    message: str
+    status: int = 400
 
 
 def _shown(upload: FileStorage) -> str:

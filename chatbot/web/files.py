@@ -4,8 +4,9 @@
 With accounts on, a file is served to whoever sent it and to those who may read a collection
 it was added to; to anyone else it does not exist (404, like an unknown id).
 
-Only PDFs are shown inline. HTML, Markdown and text are sent as plain text: an uploaded
-page rendered on our own origin could run script with the user's cookie.
+Only PDFs are shown inline. HTML, Markdown, text and CSV are sent as plain text: an uploaded
+page rendered on our own origin could run script with the user's cookie. Office documents,
+spreadsheets and e-books (zip files the browser cannot show) are sent as downloads.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ FILE_ID = re.compile(r"^[0-9a-f]{32}$")
 # A PDF may only be shown by the browser's own viewer; nothing in it may load or run.
 PDF_CSP = "default-src 'none'; object-src 'self'; style-src 'unsafe-inline'; img-src data:"
 TEXT_CSP = "default-src 'none'; sandbox"
+# Zip files underneath, shown by no browser: saved, not displayed.
+DOWNLOADED = frozenset({".docx", ".odt", ".pptx", ".xlsx", ".epub"})
 
 
 def init_app(app: Flask) -> None:
@@ -41,9 +44,12 @@ def serve(file_id: str) -> Response:
         abort(404)  # never stored, or removed with the last document that had it
     path, shown = _named(found)
     pdf = path.suffix.lower() == ".pdf"
-    response = send_file(path, mimetype="application/pdf" if pdf else "text/plain",
-                         download_name=shown, conditional=True, max_age=3600)
-    if not pdf:
+    packed = path.suffix.lower() in DOWNLOADED
+    response = send_file(path, mimetype="application/pdf" if pdf else
+                         "application/octet-stream" if packed else "text/plain",
+                         download_name=shown, as_attachment=packed, conditional=True,
+                         max_age=3600)
+    if not pdf and not packed:
         response.mimetype = "text/plain"
         response.charset = "utf-8"
     response.headers["Content-Security-Policy"] = PDF_CSP if pdf else TEXT_CSP

@@ -96,10 +96,10 @@ def upload_files() -> tuple[Response, int]:
     files = request.files.getlist("files")
     _within_limits(viewer, len(files), request.content_length or 0)
     s = services()
-    paths = s.ingests.store_files(files, collection)
+    paths, skipped = s.ingests.store_files(files, collection)
     s.store.add_uploads(viewer.key, collection,
                         [(upload_key(p), Path(p).stat().st_size) for p in paths])
-    return jsonify({"job": s.ingests.submit(viewer, collection, paths)}), 202
+    return jsonify({"job": s.ingests.submit(viewer, collection, paths, skipped=skipped)}), 202
 
 
 @bp.post("/documents/cancel")

@@ -47,11 +47,31 @@ def _fallback_markdown(tree: lxml.html.HtmlElement) -> str:
     return body.get_text()
 
 
-def parse_html(html: str, source: str) -> Document:
+def _tree(html: str) -> lxml.html.HtmlElement | None:
     try:
         # Bytes and an explicit parser: lxml refuses str input that declares an encoding.
-        tree = lxml.html.fromstring(_NOT_XML.sub("", html).encode("utf-8"), parser=_PARSER)
+        return lxml.html.fromstring(_NOT_XML.sub("", html).encode("utf-8"), parser=_PARSER)
     except (lxml.etree.ParserError, ValueError):
+        return None  # no markup at all
+
+
+def parse_content_html(html: str, source: str) -> Document:
+    """HTML that is all content (an e-book's chapter): every visible block kept, headings as
+    sections, without trafilatura's main-text guess, which drops short chapters' headings."""
+    tree = _tree(html)
+    if tree is None:
+        return Document(source, source, [])
+    title = " ".join((tree.findtext(".//title") or "").split())
+    for element in tree.xpath("//script|//style"):
+        element.drop_tree()
+    text = _fallback_markdown(tree)
+    return Document(source, title or title_from_markdown(text) or source,
+                    sections_from_markdown(text))
+
+
+def parse_html(html: str, source: str) -> Document:
+    tree = _tree(html)
+    if tree is None:
         return Document(source, source, [])  # no markup at all: reported as empty
     title = " ".join((tree.findtext(".//title") or "").split())
     for element in tree.xpath(_BOILERPLATE_XPATH):

@@ -45,12 +45,10 @@ FORM_DEPTH = 8
 
 @dataclass(frozen=True)
 class PdfDocument(Document):
-    """ocr_pages: the pages whose text came from OCR (it may hold misread words).
-    unread: why some pages with content gave no text ("" when every page was read); the
-    rest of the document is still worth adding, but the user must hear about those pages."""
+    """ocr_pages: the pages whose text came from OCR (it may hold misread words); `unread`
+    names the pages with content that gave no text."""
 
     ocr_pages: tuple[int, ...] = ()
-    unread: str = ""
 
 
 def _content_size(page: PageObject, limit: int) -> int:

@@ -23,9 +23,12 @@ class CollectionInfo:
     shared: bool = False
 
 
-DocumentKind = Literal["pdf", "html", "markdown", "text", "url"]
+DocumentKind = Literal["pdf", "html", "markdown", "text", "docx", "odt", "pptx", "xlsx", "csv",
+                       "epub", "url"]
 _KINDS: dict[str, DocumentKind] = {".pdf": "pdf", ".html": "html", ".htm": "html",
-                                   ".md": "markdown", ".markdown": "markdown"}
+                                   ".md": "markdown", ".markdown": "markdown", ".docx": "docx",
+                                   ".odt": "odt", ".pptx": "pptx", ".xlsx": "xlsx",
+                                   ".csv": "csv", ".epub": "epub"}
 
 
 def document_kind(source: str) -> DocumentKind:

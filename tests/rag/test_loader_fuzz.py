@@ -1,12 +1,15 @@
 """A fuzz run of the document loaders (hypothesis): PDFs and HTML pages mutated byte by byte
 (flips, cuts, insertions, repeated spans, swapped structure keywords) are loaded as an upload
-would be. Every one gives a Document or a clean per-document Failure, never an exception
-and never a hang; the number of inputs tried is printed (`-s`) and recorded in
-docs/reliability.md."""
+would be; so are CSV files, and DOCX, ODT, PPTX, XLSX and EPUB files mutated either as a
+whole (the zip) or in one of their XML parts, zipped again (what reaches the parsers).
+Every one gives a Document or a clean per-document Failure, never an exception and never a
+hang; the number of inputs tried is printed (`-s`) and recorded in docs/reliability.md."""
 
 from __future__ import annotations
 
+import io
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -14,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness.documents import hostile_pdf, html_page, make_pdf
+from harness.formats import make_docx, make_epub, make_odt, make_pptx, make_xlsx, replace_member
 from rag.documents import Document, Failure
 from rag.loaders.files import load_file
 
@@ -27,17 +31,31 @@ SEEDS = {
                         "</a>.</p><table><tr><td>cell</td></tr></table>", links=["/a"]),
               b"<!doctype html><html><body><ul><li>one<li>two</ul><pre>code</pre>"],
 }
+BLOCKS = [(1, "Lights"), (0, "Kerrow light is 31 m tall."), (2, "Keepers"), (0, "Two & a dog.")]
+TABLE = [["Name", "Height"], ["Kerrow", "31"]]
+ZIPPED = {
+    ".docx": [make_docx(BLOCKS, title="Seed", table=TABLE)],
+    ".odt": [make_odt(BLOCKS, title="Seed", table=TABLE)],
+    ".pptx": [make_pptx([("Lights", ["Kerrow", "Fastnet"], "notes"), ("Keepers", ["Two"], "")])],
+    ".xlsx": [make_xlsx({"Lights": [["Name", "Height"], ["Kerrow", 31], ["Fastnet", 54.5]],
+                         "Notes": [["free text", None, "more"]]})],
+    ".epub": [make_epub([("Lights", "<p>Kerrow light.</p><h2>Keepers</h2><p>Two.</p>"),
+                         ("Ships", "<table><tr><td>cell</td></tr></table>")])],
+}
+SEEDS.update(ZIPPED)
+SEEDS[".csv"] = [b"Name,Height\nKerrow,31\n\"Fast, net\",54.5\n", b"a;b;c\n1;2;3\n"]
 KEYWORDS = [b"obj", b"endobj", b"stream", b"endstream", b"xref", b"trailer", b"/Length",
             b"/Type", b"/Pages", b"<<", b">>", b"<html", b"</", b"<script>", b"<!--", b"&#",
-            b"\x00", b"\xff\xfe", b"\xef\xbb\xbf"]
+            b"\x00", b"\xff\xfe", b"\xef\xbb\xbf", b"<!DOCTYPE x [<!ENTITY e \"e\">]>", b"&e;",
+            b"PK\x03\x04", b"<w:p>", b"<w:tbl>", b"<text:h>", b"<row>", b"<c t=\"s\">",
+            b"<v>", b"\"", b","]
 # A loader taking longer than this on a small file is a hang, whatever the machine's load.
 HANG_S = 60.0
 tried: dict[str, int] = {}
 
 
-@st.composite
-def mutated(draw: st.DrawFn, suffix: str) -> bytes:
-    data = bytearray(draw(st.sampled_from(SEEDS[suffix])))
+def mutate(draw: st.DrawFn, original: bytes) -> bytes:
+    data = bytearray(original)
     for _ in range(draw(st.integers(1, 8))):
         if not data:
             break
@@ -57,6 +75,20 @@ def mutated(draw: st.DrawFn, suffix: str) -> bytes:
         else:
             del data[at:]
     return bytes(data)
+
+
+@st.composite
+def mutated(draw: st.DrawFn, suffix: str) -> bytes:
+    """A seed mutated as a whole; for a zipped kind, mostly one of its parts instead."""
+    seed = draw(st.sampled_from(SEEDS[suffix]))
+    if suffix not in ZIPPED or draw(st.integers(0, 3)) == 0:
+        return mutate(draw, seed)
+    with zipfile.ZipFile(io.BytesIO(seed)) as archive:
+        parts = sorted(n for n in archive.namelist() if n.endswith((".xml", ".xhtml", ".opf",
+                                                                     ".ncx", ".rels")))
+        member = draw(st.sampled_from(parts))
+        original = archive.read(member)
+    return replace_member(seed, member, mutate(draw, original))
 
 
 def check(tmp_path: Path, suffix: str, data: bytes) -> None:
@@ -98,7 +130,19 @@ def test_mutated_html_loads_or_fails_cleanly(tmp_path: Path, data: bytes) -> Non
     check(tmp_path, ".html", data)
 
 
+FUZZ_FORMATS = settings(FUZZ, max_examples=200)
+
+
+@FUZZ_FORMATS
+@given(data=st.data())
+@pytest.mark.parametrize("suffix", [*ZIPPED, ".csv"])
+def test_mutated_documents_sheets_and_books_load_or_fail_cleanly(
+        tmp_path: Path, suffix: str, data: st.DataObject) -> None:
+    check(tmp_path, suffix, data.draw(mutated(suffix)))
+
+
 def test_inputs_tried() -> None:
     """Runs last in the module: prints how many inputs each loader was given."""
-    print(f"\nloader fuzz: {tried.get('.pdf', 0)} PDFs, {tried.get('.html', 0)} HTML pages")
+    print("\nloader fuzz: " + ", ".join(f"{n} {kind}" for kind, n in sorted(tried.items())))
     assert tried.get(".pdf", 0) >= 500 and tried.get(".html", 0) >= 500
+    assert all(tried.get(kind, 0) >= 200 for kind in [*ZIPPED, ".csv"]), tried

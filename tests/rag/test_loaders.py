@@ -9,7 +9,8 @@ import pytest
 
 from harness.documents import HTML, html_page, image_only_pdf, make_pdf, redirect, serve, slow
 from rag import Rag
-from rag.documents import Document, Failure
+from rag.documents import Document, Failure, Skipped
+from rag.loaders import files
 from rag.loaders.fetch import Fetcher, FetchError
 from rag.loaders.files import load_file, load_path
 from rag.loaders.web import Crawler, load_url
@@ -66,7 +67,10 @@ def test_pdfs_good_and_bad(tmp_path: Path) -> None:
     (tmp_path / "truncated.pdf").write_bytes(good[: len(good) // 3])
     (tmp_path / "ignored.bin").write_bytes(b"\x00")
     results = {Path(r.source).name: r for r in load_path(tmp_path)}
-    assert set(results) == {"good.pdf", "secret.pdf", "scan.pdf", "garbage.pdf", "truncated.pdf"}
+    assert set(results) == {"good.pdf", "secret.pdf", "scan.pdf", "garbage.pdf", "truncated.pdf",
+                            "ignored.bin"}
+    assert results["ignored.bin"] == Skipped(str(tmp_path / "ignored.bin"),
+                                             "unsupported kind '.bin'")
     good_doc = results["good.pdf"]
     assert isinstance(good_doc, Document) and good_doc.title == "Fruit"
     assert [(s.page, "pears" in s.text) for s in good_doc.sections] == [(1, False), (2, True)]
@@ -76,11 +80,28 @@ def test_pdfs_good_and_bad(tmp_path: Path) -> None:
         assert isinstance(results[name], Failure), name
 
 
-def test_missing_and_unsupported_files(tmp_path: Path) -> None:
-    (tmp_path / "data.xlsx").write_bytes(b"PK")
-    assert "unsupported" in load_file(tmp_path / "data.xlsx").reason  # type: ignore[union-attr]
+def test_missing_unsupported_empty_and_too_large_files(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "data.numbers").write_bytes(b"PK")
+    (tmp_path / "Makefile").write_bytes(b"all:\n")
+    (tmp_path / "empty.md").write_bytes(b"")
+    (tmp_path / "big.txt").write_bytes(b"x" * 101)
+    (tmp_path / ".hidden.exe").write_bytes(b"MZ")
+    monkeypatch.setattr(files, "MAX_FILE_BYTES", 100)
+    reasons = {Path(r.source).name: (type(r), r.reason)  # type: ignore[union-attr]
+               for r in load_path(tmp_path)}
+    assert reasons == {
+        "data.numbers": (Skipped, "unsupported kind '.numbers'"),
+        "Makefile": (Skipped, "unsupported kind '(no extension)'"),
+        "empty.md": (Skipped, "empty file"),
+        "big.txt": (Skipped, "too large: 101 bytes, over 100"),
+    }
     [missing] = load_path(tmp_path / "nope")
     assert isinstance(missing, Failure) and "no such" in missing.reason
+    (tmp_path / "nothing").mkdir()
+    (tmp_path / "nothing" / ".DS_Store").write_bytes(b"x")
+    assert list(load_path(tmp_path / "nothing")) == [
+        Skipped(str(tmp_path / "nothing"), "folder with no files (hidden ones are not read)")]
 
 
 @pytest.fixture(scope="module")

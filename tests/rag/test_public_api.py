@@ -13,7 +13,9 @@ import pytest
 import rag
 from chatbot import create_app
 from harness.documents import HTML, html_page, make_pdf, serve
+from harness.formats import sample
 from rag import SUPPORTED_EXTENSIONS, Document, Failure, FetchError, Rag, RagSettings
+from rag.documents import Skipped
 from rag.loaders.files import load_path
 
 SETTINGS = RagSettings(data_dir=Path("unused"), fetch_timeout=2.0)
@@ -60,11 +62,14 @@ def test_fetch_page_reads_html_and_pdf_under_the_guard() -> None:
 
 def test_supported_extensions_are_what_ingesting_a_folder_reads(tmp_path: Path) -> None:
     for extension in SUPPORTED_EXTENSIONS:
-        body = make_pdf(["A page."]) if extension == ".pdf" else b"<p>Some text.</p>"
-        (tmp_path / f"doc{extension}").write_bytes(body)
-    (tmp_path / "doc.xlsx").write_bytes(b"PK")
-    loaded = {Path(d.source).suffix for d in load_path(tmp_path) if isinstance(d, Document)}
+        body = make_pdf(["A page."]) if extension == ".pdf" else sample(extension)
+        (tmp_path / f"doc{extension}").write_bytes(body or b"<p>Some text.</p>")
+    (tmp_path / "doc.numbers").write_bytes(b"PK")
+    results = list(load_path(tmp_path))
+    loaded = {Path(d.source).suffix for d in results if isinstance(d, Document)}
     assert loaded == SUPPORTED_EXTENSIONS
+    assert [(Path(s.source).name, s.reason) for s in results if isinstance(s, Skipped)] == [
+        ("doc.numbers", "unsupported kind '.numbers'")]
 
 
 def test_the_upload_route_accepts_every_supported_extension(tmp_path: Path) -> None:

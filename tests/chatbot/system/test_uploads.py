@@ -104,7 +104,7 @@ def test_limits_and_kinds_are_refused_readably(client: ChatClient) -> None:
     many = upload(client, [(f"{i}.txt", b"hello") for i in range(4)], "limits")
     assert many.status_code == 400 and "at most 3" in many.json()["error"]
     exe = upload(client, [("tool.exe", b"MZ")], "limits")
-    assert exe.status_code == 400 and "only PDF, HTML, Markdown and text" in exe.json()["error"]
+    assert exe.status_code == 400 and "only PDF, HTML, Markdown, text, Word" in exe.json()["error"]
     bad_name = upload(client, [("a.txt", b"hi")], "../etc")
     assert bad_name.status_code == 400 and "Collection names" in bad_name.json()["error"]
     # Over the whole-request limit: refused from the Content-Length, before parsing.
