@@ -49,7 +49,6 @@ class Answer:
     sources: list[dict[str, Any]] = field(default_factory=list)
     not_covered: dict[str, Any] | None = None
     notices: list[str] = field(default_factory=list)  # e.g. retrieval failed: no documents
-    model: str = ""  # the model upstream
 
 
 class ApiAnswers:
@@ -68,9 +67,6 @@ class ApiAnswers:
         self.streamer = Streamer(self._emit, metrics, 0)
         self._listeners: dict[str, Callable[[str, dict[str, Any]], None]] = {}
         self._lock = threading.Lock()
-
-    def close(self) -> None:
-        self.store.close()
 
     def _emit(self, event: str, payload: dict[str, Any], room: str | None) -> None:
         with self._lock:
@@ -137,5 +133,4 @@ class ApiAnswers:
                         "total_tokens": prompt + completion}
         answer.sources = generation.sources
         answer.not_covered = generation.not_covered
-        answer.model = generation.model
         return answer

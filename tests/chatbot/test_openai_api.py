@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from harness.fake_llm import MODEL, FakeLLM, Reply
+from harness.fake_llm import MODEL, WAIT_S, FakeLLM, Reply
 from harness.inprocess import ORIGIN, ChatApp
 
 KEY = "operator-chosen-secret"
@@ -230,3 +230,17 @@ def test_an_llm_server_that_fails_is_an_error_not_an_answer(api: ChatApp,
     stream = events(ask(api.app.test_client(), question("Cut short", stream=True)))
     assert stream[-1] == "[DONE]" and "error" in stream[-2]
     assert stream[-2]["error"]["code"] == "llm_unavailable"
+
+
+def test_a_client_that_hangs_up_stops_the_answer_upstream(api: ChatApp,
+                                                          fake_llm: FakeLLM) -> None:
+    reply = fake_llm.reply("Hello there", Reply(["a", "b", "c", "d"], pauses=(1, 2)))
+    response = api.app.test_client().post("/v1/chat/completions", headers=AUTH,
+                                          json=question(stream=True), buffered=False)
+    pieces = iter(response.response)
+    assert b'"role": "assistant"' in next(pieces)
+    assert b'"content": "a"' in next(pieces)
+    response.close()
+    reply.proceed()  # the next token is where the answer sees it was stopped
+    assert fake_llm.call("Hello there").hung_up.wait(WAIT_S)
+    assert fake_llm.call("Hello there").sent < 4
