@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 import time
 from dataclasses import dataclass
@@ -24,7 +25,10 @@ from chatbot.accounts.viewer import Viewer
 from chatbot.db.store import Store
 from chatbot.errors import AccountError
 
+log = logging.getLogger("chatbot.accounts.api_keys")
+
 PREFIX = "lc-"
+MIN_OPERATOR_KEY = 16
 MAX_NAME = 60
 MAX_KEYS_PER_USER = 20
 # The one owner of the operator's key (accounts off): its questions count against the
@@ -59,6 +63,12 @@ class ApiKeys:
         # Accounts off only: with them on, every key is a user's (one shared key would act
         # as nobody in particular).
         self._operator = digest(operator_key) if operator_key and not auth else None
+        if self._operator is not None and len(operator_key or "") < MIN_OPERATOR_KEY:
+            # Wrong keys are not throttled (a user's key cannot be guessed): neither may the
+            # operator's be. The key itself is not logged.
+            log.warning("CHATBOT_API_KEY is shorter than %d characters: the API stays off. "
+                        "Set a random one, e.g. `openssl rand -hex 32`.", MIN_OPERATOR_KEY)
+            self._operator = None
 
     @property
     def enabled(self) -> bool:

@@ -71,8 +71,9 @@ def authenticate() -> Response | None:
     keys = services().api_keys
     if not keys.enabled:
         return error(401, "The API is off. The operator turns it on by setting "
-                     "CHATBOT_API_KEY in the chatbot's environment (or with accounts on, "
-                     "AUTH=on, each user makes keys in the page).", code="api_off")
+                     "CHATBOT_API_KEY (16 characters or more) in the chatbot's environment "
+                     "(or with accounts on, AUTH=on, each user makes keys in the page).",
+                     code="api_off")
     header = request.headers.get("Authorization", "")
     scheme, _, key = header.partition(" ")
     viewer = keys.viewer(key.strip()) if scheme.lower() == "bearer" and key.strip() else None

@@ -28,6 +28,7 @@ LIGHTHOUSE = (b"# Zorblax lighthouse\n\nThe Zorblax lighthouse on Quimby island 
 BAKERY = (b"# Marmot bakery\n\nThe Marmot bakery sells rye bread and cinnamon buns. It "
           b"opens at six in the morning.")
 QUESTION = "What colour is the Zorblax lighthouse on Quimby island?"
+OPERATOR_KEY = "an-operator-key-ignored-here"
 NEW_KEY = re.compile(r'id="new-key">(lc-[A-Za-z0-9_-]+)<')
 
 
@@ -56,7 +57,7 @@ def users(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Users]:
     with FakeLLM() as llm:
         # CHATBOT_API_KEY is ignored with accounts on: every key is a user's.
         app = ChatApp(rag_data_dir(tmp_path_factory, "api-keys"), llm.url, auth=True,
-                      api_key="operator-key")
+                      api_key=OPERATOR_KEY)
         accounts = app.app.extensions["chatbot"].accounts
         accounts.add("alice", PASSWORD, admin=True)
         accounts.add("bob", PASSWORD)
@@ -133,7 +134,7 @@ def test_a_key_needs_a_name(users: Users) -> None:
 
 
 def test_the_environments_key_is_ignored_with_accounts_on(users: Users) -> None:
-    response = users.app.app.test_client().get("/v1/models", headers=bearer("operator-key"))
+    response = users.app.app.test_client().get("/v1/models", headers=bearer(OPERATOR_KEY))
     assert response.status_code == 401
 
 

@@ -244,3 +244,11 @@ def test_a_client_that_hangs_up_stops_the_answer_upstream(api: ChatApp,
     reply.proceed()  # the next token is where the answer sees it was stopped
     assert fake_llm.call("Hello there").hung_up.wait(WAIT_S)
     assert fake_llm.call("Hello there").sent < 4
+
+
+def test_a_guessable_key_leaves_the_api_off_without_logging_it(
+        make_chat: Callable[..., ChatApp], caplog: pytest.LogCaptureFixture) -> None:
+    app = make_chat(api_key="short-key")
+    response = ask(app.app.test_client(), question(), {"Authorization": "Bearer short-key"})
+    assert_error(response, 401, "api_off")
+    assert "shorter than 16 characters" in caplog.text and "short-key" not in caplog.text
