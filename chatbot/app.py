@@ -14,8 +14,10 @@ from flask_socketio import SocketIO
 
 from chatbot import bus, datadir, logs, sockets
 from chatbot.accounts.accounts import Accounts
+from chatbot.accounts.api_keys import ApiKeys
 from chatbot.accounts.limits import Limits
 from chatbot.chat.answering import Answering
+from chatbot.chat.api_answers import ApiAnswers
 from chatbot.chat.chat import Chat
 from chatbot.chat.grounding import Grounding
 from chatbot.chat.llm import LLMClient
@@ -34,7 +36,7 @@ from chatbot.metrics import Metrics
 from chatbot.services import Services
 from chatbot.settings import Settings
 from chatbot.sockets.connections import Connections
-from chatbot.web import auth, files, hosts, i18n, operator, uploads, views
+from chatbot.web import api, auth, files, hosts, i18n, keys, operator, uploads, views
 from chatbot.web.proxies import ForwardedScheme, SecureOverHttps
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,8 +92,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     transcript = Transcript(store, metrics, emit)
     answering = Answering(settings, llm, grounding,
                           PromptBuilder(store, transcript, metrics, emit))
-    chat = Chat(settings=settings, store=store, llm=llm, answering=answering,
-                slots=SlotQueue(settings.llm_concurrency or 1, metrics),
+    slots = SlotQueue(settings.llm_concurrency or 1, metrics)
+    chat = Chat(settings=settings, store=store, llm=llm, answering=answering, slots=slots,
                 streamer=Streamer(emit, metrics, settings.stream_interval_ms),
                 transcript=transcript, metrics=metrics, emit=emit,
                 spawn=socketio.start_background_task, bus=bus.connect(settings.redis_url))
@@ -105,7 +107,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
                         picker=ModelPicker(llm, emit, socketio.start_background_task),
                         socketio=socketio, accounts=accounts,
                         limits=Limits(settings, store, metrics),
-                        maintenance=Maintenance(settings, library))
+                        maintenance=Maintenance(settings, library),
+                        api_keys=ApiKeys(store, accounts, auth=settings.auth,
+                                         operator_key=settings.api_key),
+                        api_answers=ApiAnswers(settings, llm, library, slots, metrics))
     app.extensions["chatbot"] = services
     # After SocketIO(app), which wraps wsgi_app with Engine.IO: this runs before it.
     app.wsgi_app = ForwardedScheme(app.wsgi_app, settings.trusted_proxies)  # type: ignore[method-assign]
@@ -118,6 +123,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     uploads.init_app(app, settings)
     files.init_app(app)
     operator.init_app(app, settings.data_dir)
+    api.init_app(app)
+    keys.init_app(app)
     connections = Connections(socketio, settings, metrics)
     connections.install()
     chat.bus.on_sign_out(lambda login: auth.close_sockets(socketio, login))

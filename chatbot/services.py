@@ -10,7 +10,9 @@ from flask import current_app
 from flask_socketio import SocketIO
 
 from chatbot.accounts.accounts import Accounts
+from chatbot.accounts.api_keys import ApiKeys
 from chatbot.accounts.limits import Limits
+from chatbot.chat.api_answers import ApiAnswers
 from chatbot.chat.chat import Chat
 from chatbot.chat.grounding import Grounding
 from chatbot.chat.llm import LLMClient
@@ -38,6 +40,8 @@ class Services:
     accounts: Accounts
     limits: Limits
     maintenance: Maintenance
+    api_keys: ApiKeys
+    api_answers: ApiAnswers
 
 
 def services() -> Services:

@@ -103,6 +103,14 @@ class Settings(BaseSettings):
         default=900.0, gt=0, validation_alias=_env("AUTH_FAILURE_WINDOW"),
         description="Seconds during which failed sign-ins count.",
     )
+    # Its length is checked by accounts/api_keys.py, not here: a validation error would
+    # print the value.
+    api_key: str | None = Field(
+        default=None, validation_alias=_env("CHATBOT_API_KEY"),
+        description="With AUTH off, the bearer key of the OpenAI-compatible API (`/v1/...`), "
+        "16 characters or more; unset: the API is off. With AUTH on it is ignored: users make "
+        "their own keys.",
+    )
     cookie_secure: bool = Field(
         default=False, validation_alias=_env("COOKIE_SECURE"),
         description="Send the session cookie over HTTPS only, always; without it, whenever "

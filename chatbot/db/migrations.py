@@ -229,3 +229,20 @@ def m006_uploads_removed(db: sqlite3.Connection) -> None:
     # owner's storage, but still against the uploads per day (deleting must not refund
     # those, or upload-delete-repeat has no limit). NULL: still held.
     db.execute("ALTER TABLE uploads ADD COLUMN removed REAL")
+
+
+@migration
+def m012_api_keys(db: sqlite3.Connection) -> None:
+    # Users' keys to the OpenAI-compatible API (accounts/api_keys.py): only a SHA-256 of
+    # each key is kept, with its last characters to tell keys apart in the list. A removed
+    # user's keys go with them.
+    db.execute("""CREATE TABLE api_keys (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    hash TEXT NOT NULL UNIQUE,
+    hint TEXT NOT NULL,
+    created REAL NOT NULL,
+    used REAL
+)""")
+    db.execute("CREATE INDEX api_keys_by_user ON api_keys (user_id)")

@@ -40,7 +40,7 @@ from chatbot.accounts.accounts import User
 from chatbot.accounts.viewer import Viewer
 from chatbot.errors import AccountError, Throttled
 from chatbot.services import services
-from chatbot.web import hosts, operator, proxies
+from chatbot.web import api, hosts, operator, proxies
 
 log = logging.getLogger("chatbot.web.auth")
 
@@ -118,6 +118,10 @@ def viewer() -> Viewer | None:
 def _guard() -> Response | tuple[Response, int] | None:
     if request.endpoint in operator.ENDPOINTS:
         return None  # no cookie, no session: the operator's bearer token (operator.py)
+    if request.endpoint in api.ENDPOINTS:
+        # A bearer key, never the cookie: exempt from the origin check only with a valid
+        # key (api.py says why that is safe).
+        return api.authenticate()
     if request.method not in SAFE_METHODS and not same_origin():
         return jsonify({"error": "Refused: this request did not come from this site's own page."}
                        ), 403
