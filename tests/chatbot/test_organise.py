@@ -5,6 +5,9 @@ nothing."""
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -181,3 +184,17 @@ def test_search_finds_conversations_in_folders_and_pinned(chat: ChatApp) -> None
     listing_after(tab, "create_folder", {"name": "Animals", "conversation": filed})
     results = tab.wait("search_results", since=tab.emit("search", {"q": "quokka"}))[1]
     assert {r["conversation"] for r in results["results"]} == {pinned, filed}
+
+
+def test_the_strings_of_organising_and_sharing_are_in_the_catalog() -> None:
+    root = Path(__file__).resolve().parents[2]
+    catalog = json.loads((root / "chatbot/web/catalog/en.json").read_text(encoding="utf-8"))
+    sources = [*sorted((root / "static/js/organise").glob("*.js")),
+               root / "static/js/sharing.js", root / "templates/index.html",
+               root / "templates/shared.html"]
+    used = {key for path in sources for key in re.findall(
+        r"""\bt\(\s*["']((?:organise|share)\.[a-z_]+)["']\s*[,)]""", path.read_text())}
+    # Keys made from a value: the date groups, the states of a stored answer.
+    used |= {f"organise.{group}" for group in ("today", "yesterday", "week", "month", "older")}
+    used |= {"share.state_stopped", "share.state_error"}
+    assert len(used) > 30 and sorted(used - catalog.keys()) == []

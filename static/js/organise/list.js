@@ -259,6 +259,16 @@ export function initConversationList(socket, { open, share }) {
     }
   });
 
+  // Past midnight today's conversations are yesterday's: the groups are drawn again then.
+  (function redrawAtMidnight() {
+    const now = new Date();
+    const midnight = new Date(now.getFullYear(), now.getMonth(), now.getDate() + 1);
+    setTimeout(() => {
+      render();
+      redrawAtMidnight();
+    }, midnight - now + 1000);
+  })();
+
   return {
     createFolder,
     show(conversations, newFolders) {
