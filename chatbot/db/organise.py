@@ -92,16 +92,14 @@ class FolderRecords:
     def set_pinned(self, owner: str, conversation_id: str, pinned: bool) -> bool:
         return self._set_place(owner, conversation_id, "pinned", int(pinned))
 
-    def move_to_folder(self, owner: str, conversation_id: str, folder_id: str | None
-                       ) -> tuple[bool, bool]:
-        """Put the conversation in the folder (None: in none). Whether the conversation, and
-        the folder, are the owner's; nothing changes unless both are."""
+    def move_to_folder(self, owner: str, conversation_id: str, folder_id: str | None) -> bool:
+        """Put the owner's conversation in the folder (None: in none); False, changing
+        nothing, when the folder is not the owner's."""
         with self.transaction() as db:
             if folder_id is not None and not _owns_folder(db, owner, folder_id):
-                exists = db.execute("SELECT 1 FROM conversations WHERE id = ? AND browser = ?",
-                                    (conversation_id, owner)).fetchone() is not None
-                return exists, False
-            return _place(db, owner, conversation_id, "folder", folder_id), True
+                return False
+            _place(db, owner, conversation_id, "folder", folder_id)
+        return True
 
     def _set_place(self, owner: str, conversation_id: str, column: str, value: Any) -> bool:
         with self.transaction() as db:

@@ -57,8 +57,7 @@ class OrganiseEvents(EventsBase):
         folder = data.get("folder")
         if folder is not None:
             folder = _folder_id(folder, "folder")
-        _, folder_ok = self.store.move_to_folder(client.viewer.key, conversation.id, folder)
-        if not folder_ok:
+        if not self.store.move_to_folder(client.viewer.key, conversation.id, folder):
             raise BadPayload(GONE)
         self.send_conversations(client.viewer.key)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -174,6 +175,30 @@ def test_another_owners_folders_and_conversations_are_unknown_ones(chat: ChatApp
     kept = chat.tab(owner.browser).wait("conversations")[1]
     assert kept["folders"] == [{"id": folder, "name": "Secret"}]
     assert entry(kept, theirs)["pinned"] is False and entry(kept, theirs)["folder"] is None
+
+
+def test_with_accounts_a_users_folders_follow_them_and_no_one_else(
+        make_chat: Callable[..., ChatApp]) -> None:
+    app = make_chat(auth=True)
+    accounts = app.app.extensions["chatbot"].accounts
+    accounts.add("alice", "correct horse battery")
+    accounts.add("bob", "correct horse battery")
+    alice = app.tab(app.signed_in("alice", "correct horse battery"))
+    theirs = conversation_of(alice, "Alice's question")
+    folder = folder_named(listing_after(alice, "create_folder", {"name": "Plans",
+                                                                 "conversation": theirs}),
+                          "Plans")
+    listing_after(alice, "pin", {"id": theirs, "pinned": True})
+    # Another browser of Alice's sees the same; Bob sees none of it and can change none of it.
+    again = app.tab(app.signed_in("alice", "correct horse battery")).wait("conversations")[1]
+    assert again["folders"] == [{"id": folder, "name": "Plans"}]
+    assert entry(again, theirs)["pinned"] is True and entry(again, theirs)["folder"] == folder
+    bob = app.tab(app.signed_in("bob", "correct horse battery"))
+    assert bob.wait("conversations")[1]["folders"] == []
+    assert bob.refused("delete_folder", {"id": folder}) == "That folder no longer exists."
+    assert bob.refused("pin", {"id": theirs, "pinned": False}) == (
+        "That conversation no longer exists.")
+    assert entry(app.tab(alice.browser).wait("conversations")[1], theirs)["pinned"] is True
 
 
 def test_search_finds_conversations_in_folders_and_pinned(chat: ChatApp) -> None:
