@@ -232,6 +232,44 @@ def m006_uploads_removed(db: sqlite3.Connection) -> None:
 
 
 @migration
+def m010_organise(db: sqlite3.Connection) -> None:
+    # The sidebar's folders, each an owner's, its name unique to that owner whatever its
+    # case; and where a conversation sits: pinned or not, in one folder or none (a row only
+    # once it was organised; none: neither). Kept beside `conversations`, which stays as it
+    # was. Deleting a folder moves its conversations out (SET NULL), never deletes them.
+    db.execute("""CREATE TABLE folders (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    name TEXT NOT NULL,
+    created REAL NOT NULL
+)""")
+    db.execute("CREATE UNIQUE INDEX folders_by_owner ON folders (owner, name COLLATE NOCASE)")
+    db.execute("""CREATE TABLE organised (
+    conversation TEXT PRIMARY KEY REFERENCES conversations (id) ON DELETE CASCADE,
+    pinned INTEGER NOT NULL DEFAULT 0,
+    folder TEXT REFERENCES folders (id) ON DELETE SET NULL
+)""")
+    db.execute("CREATE INDEX organised_by_folder ON organised (folder)")
+
+
+@migration
+def m011_shares(db: sqlite3.Connection) -> None:
+    # Read-only links to a copy of a conversation as it was when shared (its messages as
+    # JSON): later messages never reach the link. Deleting the conversation deletes its
+    # links (CASCADE); the token is the link's only secret.
+    db.execute("""CREATE TABLE shares (
+    token TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    conversation TEXT NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+    title TEXT NOT NULL,
+    messages TEXT NOT NULL,
+    created REAL NOT NULL
+)""")
+    db.execute("CREATE INDEX shares_by_owner ON shares (owner, created)")
+    db.execute("CREATE INDEX shares_by_conversation ON shares (conversation)")
+
+
+@migration
 def m012_api_keys(db: sqlite3.Connection) -> None:
     # Users' keys to the OpenAI-compatible API (accounts/api_keys.py): only a SHA-256 of
     # each key is kept, with its last characters to tell keys apart in the list. A removed

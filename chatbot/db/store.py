@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from chatbot.db.migrations import migrate
+from chatbot.db.organise import FolderRecords
 from chatbot.db.rows import (
     MARK_END,
     MARK_START,
@@ -38,6 +39,7 @@ from chatbot.db.rows import (
     match_query,
     message_from,
 )
+from chatbot.db.shares import ShareRecords
 from chatbot.db.usage import UsageRecords
 from chatbot.errors import StoreFull
 
@@ -62,7 +64,7 @@ def _opening(path: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-class Store(UsageRecords):
+class Store(UsageRecords, FolderRecords, ShareRecords):
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, check_same_thread=False,

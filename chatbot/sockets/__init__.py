@@ -6,6 +6,7 @@ concern:
 - `base.py`: connecting, the socket's `Client`, and the one guard every event goes through;
 - `chat_events.py`: a question, a command, stop, regenerate, edit and resend;
 - `conversation_events.py`: the sidebar (new, switch, rename, delete, search) and settings;
+- `organise_events.py`: pins and folders; `share_events.py`: read-only links to a copy;
 - `document_events.py`: collections and their documents, the retrieval view;
 - `model_events.py`: the model picker.
 
@@ -25,9 +26,12 @@ from chatbot.sockets.connections import Connections
 from chatbot.sockets.conversation_events import ConversationEvents
 from chatbot.sockets.document_events import DocumentEvents
 from chatbot.sockets.model_events import ModelEvents
+from chatbot.sockets.organise_events import OrganiseEvents
+from chatbot.sockets.share_events import ShareEvents
 
 
-class ChatNamespace(ChatEvents, ConversationEvents, DocumentEvents, ModelEvents):
+class ChatNamespace(ChatEvents, ConversationEvents, OrganiseEvents, ShareEvents, DocumentEvents,
+                    ModelEvents):
     """Every event of the default namespace."""
 
 

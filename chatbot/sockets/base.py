@@ -190,18 +190,28 @@ class EventsBase(Namespace):
         }
 
     def send_conversations(self, owner: str, to_all: bool = True) -> None:
-        items = [c.summary() for c in self.store.conversations(owner)]
+        listing = self.store.sidebar(owner)
         if to_all:
-            self.socketio.emit("conversations", {"conversations": items},
-                               to=browser_room(owner))
+            self.socketio.emit("conversations", listing, to=browser_room(owner))
         else:
-            emit("conversations", {"conversations": items})
+            emit("conversations", listing)
 
     def move(self, client: Client, conversation: Conversation) -> None:
         leave_room(client.conversation_id)
         client.conversation_id = conversation.id
         self.store.set_current(client.viewer.key, conversation.id)
         self.show(client, conversation)
+
+    def owned_conversation(self, client: Client, data: dict[str, Any],
+                           key: str = "id") -> Conversation:
+        """The owner's conversation a payload names by its `key`."""
+        conversation_id = data.get(key)
+        if not isinstance(conversation_id, str):
+            raise BadPayload(f"Malformed request: `{key}` must be a string.")
+        conversation = self.store.get(client.viewer.key, conversation_id)
+        if conversation is None:
+            raise BadPayload("That conversation no longer exists.")
+        return conversation
 
     def conversation(self, client: Client) -> Conversation:
         """The socket's conversation (another, if it was deleted from another tab)."""

@@ -8,7 +8,7 @@ from typing import Any
 from flask_socketio import emit
 from pydantic import ValidationError
 
-from chatbot.db.rows import MARK_END, MARK_START, UNTITLED, Conversation
+from chatbot.db.rows import MARK_END, MARK_START, UNTITLED
 from chatbot.errors import BadPayload
 from chatbot.settings import ChatSettings
 from chatbot.sockets.base import Client, EventsBase, guarded
@@ -19,22 +19,13 @@ class ConversationEvents(EventsBase):
     def on_reset(self, client: Client, _: dict[str, Any]) -> None:
         self.new_conversation(client)
 
-    def _target(self, client: Client, data: dict[str, Any]) -> Conversation:
-        conversation_id = data.get("id")
-        if not isinstance(conversation_id, str):
-            raise BadPayload("Malformed request: `id` must be a string.")
-        conversation = self.store.get(client.viewer.key, conversation_id)
-        if conversation is None:
-            raise BadPayload("That conversation no longer exists.")
-        return conversation
-
     @guarded
     def on_switch(self, client: Client, data: dict[str, Any]) -> None:
-        self.move(client, self._target(client, data))
+        self.move(client, self.owned_conversation(client, data))
 
     @guarded
     def on_rename(self, client: Client, data: dict[str, Any]) -> None:
-        conversation = self._target(client, data)
+        conversation = self.owned_conversation(client, data)
         title = data.get("title")
         if not isinstance(title, str) or not title.strip():
             raise BadPayload("A conversation needs a non-empty title.")
@@ -43,7 +34,7 @@ class ConversationEvents(EventsBase):
 
     @guarded
     def on_delete(self, client: Client, data: dict[str, Any]) -> None:
-        conversation = self._target(client, data)
+        conversation = self.owned_conversation(client, data)
         self.chat.stop(conversation.id)
         self.store.delete(client.viewer.key, conversation.id)
         if conversation.id == client.conversation_id:

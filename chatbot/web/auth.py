@@ -50,6 +50,8 @@ bp = Blueprint("auth", __name__)
 OPEN_ENDPOINTS = frozenset(("auth.login", "chat.healthz", "chat.metrics", "chat.vendor",
                             "chat.manifest", "static"))
 SAFE_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
+# Pages a person opens: without a session they lead to the sign-in page, not to a 401.
+PAGES = frozenset(("chat.index", "chat.shared"))
 
 
 def init_app(app: Flask) -> None:
@@ -129,7 +131,7 @@ def _guard() -> Response | tuple[Response, int] | None:
         return None
     if current_user() is not None:
         return None
-    if request.endpoint == "chat.index":
+    if request.endpoint in PAGES:
         return redirect(url_for("auth.login"))
     return jsonify({"error": "Sign in first."}), 401
 

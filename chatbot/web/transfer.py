@@ -89,8 +89,7 @@ def import_conversation() -> Response:
     if problem:
         return _reply(429, {"error": problem})
     conversation = s.store.import_conversation(viewer.key, title, created, messages)
-    s.socketio.emit("conversations", {"conversations": [
-        c.summary() for c in s.store.conversations(viewer.key)]}, to=browser_room(viewer.key))
+    s.socketio.emit("conversations", s.store.sidebar(viewer.key), to=browser_room(viewer.key))
     return _reply(201, {"id": conversation.id, "title": conversation.summary()["title"],
                        "messages": len(messages)})
 

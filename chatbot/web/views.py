@@ -1,8 +1,8 @@
 """The page, the vendored JS/CSS, the web app manifest, and what every response gets
 (security headers, the request count). Health and metrics are in health.py, export and
-import in transfer.py; all three add their routes to one blueprint, `page` (named "chat":
-its endpoints are the `endpoint` label of chatbot_http_requests_total, which dashboards may
-select on)."""
+import in transfer.py, a shared conversation's page in shared.py; all add their routes to
+one blueprint, `page` (named "chat": its endpoints are the `endpoint` label of
+chatbot_http_requests_total, which dashboards may select on)."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ CSP = ("default-src 'self'; script-src 'self'; worker-src 'self'; style-src 'sel
 
 def init_app(app: Flask) -> None:
     # Their routes are on `bp`: imported before it is registered.
-    from chatbot.web import health, transfer  # noqa: F401
+    from chatbot.web import health, shared, transfer  # noqa: F401
 
     app.register_blueprint(bp)
     app.after_request(_security_headers)

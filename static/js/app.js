@@ -8,6 +8,7 @@
 import * as events from "./events.js";
 import { openSocket } from "./connection.js";
 import { initSidebar } from "./sidebar.js";
+import { initSharing } from "./sharing.js";
 import { initSettings } from "./settings.js";
 import { initCollections } from "./documents/collections.js";
 import { initUploads } from "./documents/uploads.js";
@@ -23,7 +24,7 @@ import { conversationTitle, t } from "./i18n.js";
 // Started in this order on purpose: for an event several parts handle, the earlier handles
 // it first (the retrieval debug box is under an answer before `done` finishes it).
 const socket = openSocket();
-const sidebar = initSidebar(socket, reveal);
+const sidebar = initSidebar(socket, reveal, initSharing(socket));
 const settings = initSettings(socket);
 const collections = initCollections(socket);
 initUploads(socket, collections.ingested);
@@ -55,9 +56,9 @@ socket.on(events.HISTORY, (data) => {
   sidebar.revealPending(data.conversation.id);
 });
 
-socket.on(events.CONVERSATIONS, ({ conversations }) => {
-  sidebar.show(conversations);
-  const active = conversations.find((c) => c.id === sidebar.activeId());
+socket.on(events.CONVERSATIONS, (listing) => {
+  sidebar.show(listing);
+  const active = listing.conversations.find((c) => c.id === sidebar.activeId());
   if (active) showTitle(active.title);
 });
 socket.on(events.SETTINGS, (values) => {

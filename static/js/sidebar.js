@@ -1,8 +1,10 @@
-// The conversation list: newest first; switch, rename, export, delete; new chat; import an
-// exported conversation; search across conversations; the sidebar shown or hidden.
+// The sidebar: new chat, new folder, the conversation list (organise/list.js: pinned,
+// folders, date groups), import an exported conversation, search across conversations, the
+// shared links (sharing.js); the sidebar shown or hidden.
 import * as events from "./events.js";
 import { renderSnippet } from "./render.js";
 import { conversationTitle, t } from "./i18n.js";
+import { initConversationList } from "./organise/list.js";
 
 const list = document.querySelector("#conversations");
 const sidebar = document.querySelector("#sidebar");
@@ -17,10 +19,10 @@ const narrow = window.matchMedia("(max-width: 760px)");
 // Typing pauses this long before a search is sent, so each keystroke is not one.
 const SEARCH_DELAY_MS = 200;
 
-// `reveal(messageId)` scrolls to and highlights a message of the conversation shown.
-export function initSidebar(socket, reveal) {
+// `reveal(messageId)` scrolls to and highlights a message of the conversation shown;
+// `sharing` makes and lists shared links (sharing.js).
+export function initSidebar(socket, reveal, sharing) {
   let activeId = null;
-  let items = [];
   let pending = null; // the search result to reveal once its conversation is shown
 
   const open = (yes) => {
@@ -39,66 +41,15 @@ export function initSidebar(socket, reveal) {
     open(false);
     document.querySelector("#prompt").focus();
   });
-
-  function action(label, handler, extra = {}) {
-    const el = document.createElement(extra.href ? "a" : "button");
-    el.textContent = label;
-    if (extra.href) {
-      el.href = extra.href;
-      el.setAttribute("download", "");
-    } else {
-      el.type = "button";
-      el.addEventListener("click", handler);
-    }
-    if (extra.danger) el.className = "danger";
-    return el;
-  }
-
-  function render() {
-    list.replaceChildren();
-    for (const conversation of items) {
-      const li = document.createElement("li");
-      li.dataset.id = conversation.id;
-      if (conversation.id === activeId) li.classList.add("active");
-      const title = document.createElement("button");
-      title.type = "button";
-      title.className = "conv-title";
-      const name = conversationTitle(conversation.title);
-      title.textContent = name;
-      title.title = name;
-      if (conversation.id === activeId) title.setAttribute("aria-current", "true");
-      title.addEventListener("click", () => {
-        if (conversation.id !== activeId) socket.emit(events.SWITCH, { id: conversation.id });
-        open(false);
-      });
-      const menu = document.createElement("details");
-      menu.className = "conv-actions";
-      const summary = document.createElement("summary");
-      summary.textContent = "⋯";
-      summary.setAttribute("aria-label", t("sidebar.actions", { title: name }));
-      const box = document.createElement("div");
-      box.className = "menu";
-      const base = `/conversations/${encodeURIComponent(conversation.id)}/export`;
-      box.append(
-        action(t("sidebar.rename"), () => {
-          menu.open = false;
-          const renamed = window.prompt(t("sidebar.rename.prompt"), name);
-          if (renamed && renamed.trim()) socket.emit(events.RENAME, { id: conversation.id, title: renamed.trim() });
-        }),
-        action(t("sidebar.export.markdown"), null, { href: `${base}.md` }),
-        action(t("sidebar.export.json"), null, { href: `${base}.json` }),
-        action(t("sidebar.delete"), () => {
-          menu.open = false;
-          if (window.confirm(t("sidebar.delete.confirm", { title: name }))) {
-            socket.emit(events.DELETE, { id: conversation.id });
-          }
-        }, { danger: true }),
-      );
-      menu.append(summary, box);
-      li.append(title, menu);
-      list.append(li);
-    }
-  }
+  const conversations = initConversationList(socket, {
+    open(id) {
+      if (id !== activeId) socket.emit(events.SWITCH, { id });
+      open(false);
+    },
+    share: (id) => sharing.share(id),
+  });
+  document.querySelector("#new-folder").addEventListener("click", () => conversations.createFolder(null));
+  document.querySelector("#open-shares").addEventListener("click", () => sharing.open());
 
   // Search ------------------------------------------------------------------------------
 
@@ -192,9 +143,8 @@ export function initSidebar(socket, reveal) {
       reveal(pending.message);
       pending = null;
     },
-    show(conversations) {
-      items = conversations;
-      render();
+    show(listing) {
+      conversations.show(listing.conversations, listing.folders ?? []);
     },
     activeId: () => activeId,
     toggle() {
@@ -210,7 +160,7 @@ export function initSidebar(socket, reveal) {
     },
     setActive(conversation) {
       activeId = conversation.id;
-      render();
+      conversations.setActive(activeId);
     },
   };
 }
