@@ -70,6 +70,37 @@ class DocumentEvents(EventsBase):
         self.grounding.show_retrieval(client.viewer.key, on)
 
 
+    @guarded
+    def on_test_retrieval(self, client: Client, data: dict[str, Any]) -> None:
+        """{"collection", "query"}: the passages a question would retrieve, with their ranks
+        and scores (the Documents panel's twin of `rag query --explain`), answered with
+        `test_retrieval`. Counted as a question against the per-user message limit: each
+        runs the embedding model."""
+        name, query = data.get("collection"), data.get("query")
+        if not isinstance(name, str) or not isinstance(query, str) or not query.strip():
+            raise BadPayload("Malformed request: `collection` must be a collection name and "
+                             "`query` a question.")
+        query = " ".join(query.split())
+        if len(query) > MAX_TEST_QUERY:
+            raise BadPayload(f"A test question is at most {MAX_TEST_QUERY} characters.")
+        if self.library.find(name, client.viewer) is None:  # another user's: as if missing
+            raise BadPayload(f"No collection “{name}”.")
+        refuse_if(self.limits.question(client.viewer.key))
+        try:
+            explained = self.library.explain(query, name, self.settings.rag_k, client.viewer)
+        except RagError as exc:
+            raise BadPayload(f"Could not search “{name}”: {exc}") from exc
+        emit("test_retrieval", {"collection": name, "query": query, "passages": [
+            {**self.grounding.source(e.passage), "rank": rank,
+             "lexical_rank": e.lexical_rank, "vector_rank": e.vector_rank,
+             "headings": list(e.passage.headings),
+             "excerpt": " ".join(e.passage.text.split())[:300]}
+            for rank, e in enumerate(explained, 1)]})
+
+
+MAX_TEST_QUERY = 1000
+
+
 def _document(data: dict[str, Any]) -> tuple[str, str]:
     name, document = data.get("collection"), data.get("id")
     if not isinstance(name, str) or not isinstance(document, str):

@@ -37,6 +37,7 @@ export const DELETE_COLLECTION = "delete_collection";
 export const REMOVE_DOCUMENT = "remove_document";
 export const REFETCH_DOCUMENT = "refetch_document";
 export const RETRIEVAL_DEBUG = "retrieval_debug";
+export const TEST_RETRIEVAL = "test_retrieval";
 
 // Server → page.
 export const HISTORY = "history";

@@ -15,6 +15,14 @@ const panel = $("#documents-panel");
 const panelTitle = $("#documents-of");
 const panelStatus = $("#documents-status");
 const documentsTable = $("#documents-list");
+const failedBox = $("#documents-failed");
+const failedList = failedBox.querySelector("ul");
+
+// An ISO 8601 time from the server in this page's language ("" when there is none).
+function when(iso) {
+  const moment = new Date(iso);
+  return iso && !Number.isNaN(moment.getTime()) ? date(moment, { dateStyle: "medium", timeStyle: "short" }) : "";
+}
 
 function button(label, className, aria, onClick) {
   const b = document.createElement("button");
@@ -102,8 +110,18 @@ export function initCollections(socket) {
     }
   }
 
+  function showFailed(failed) {
+    failedBox.hidden = !failed.length;
+    failedList.replaceChildren(...failed.map((f) => {
+      const li = document.createElement("li");
+      li.textContent = t("documents.failed.item", { name: f.name, reason: f.reason, date: when(f.checked) });
+      return li;
+    }));
+  }
+
   function showDocuments(data) {
     if (data.collection !== shown) return;
+    showFailed(data.failed || []);
     documentsTable.replaceChildren();
     const docs = data.documents || [];
     panelStatus.textContent = data.error || (docs.length ? tn("documents.count", docs.length) : t("documents.none"));
@@ -128,10 +146,20 @@ export function initCollections(socket) {
       const details = row.insertCell();
       const ocr = d.ocr_pages.length ? `, ${tn("documents.ocr", d.ocr_pages.length, { pages: d.ocr_pages.join(", ") })}` : "";
       details.textContent = `${tn("documents.chunks", d.chunks)}${ocr}`;
+      if (d.problem) {
+        const problem = document.createElement("p");
+        problem.className = "problem";
+        problem.textContent = t("documents.problem", { problem: d.problem });
+        details.append(problem);
+      }
       const added = row.insertCell();
-      const when = new Date(d.added);
-      added.textContent = Number.isNaN(when.getTime()) ? "" : date(when, { dateStyle: "medium", timeStyle: "short" });
-      added.title = d.added;
+      added.className = "health";
+      added.textContent = when(d.added);
+      const checked = document.createElement("span");
+      checked.className = "muted";
+      checked.textContent = t("documents.checked", { date: when(d.checked) });
+      added.append(document.createElement("br"), checked);
+      added.title = t("documents.health", { first: when(d.first_added), checked: when(d.checked), changed: when(d.added) });
       const actions = row.insertCell();
       if (!data.can_change) continue;
       if (d.kind === "url") {
@@ -182,5 +210,7 @@ export function initCollections(socket) {
     ingested(collection) {
       if (collection === shown && !panel.hidden) socket.emit(events.DOCUMENTS, { collection: shown });
     },
+    // The collection whose documents the panel lists (null: none).
+    shown: () => (panel.hidden ? null : shown),
   };
 }

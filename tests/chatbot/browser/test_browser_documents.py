@@ -66,12 +66,31 @@ def test_documents_listed_refetched_and_removed(page: Page, site: str,
     url_row = page.locator("#documents-list tr[data-kind=url]")
     expect(url_row.locator("a")).to_have_attribute("href", site)
     expect(file_row.locator("button.refetch")).to_have_count(0)
+    # Each document's health: when it changed, when it was last checked, in full on hover.
+    expect(file_row.locator("td.health")).to_contain_text("checked")
+    assert "last checked" in (file_row.locator("td.health").get_attribute("title") or "")
+    # The test retrieval box: the passages a question finds, with their ranks.
+    page.fill("#test-query", "How do I get limescale out of the kettle?")
+    page.click("#test-run")
+    results = page.locator("#test-results li")
+    expect(results.first).to_contain_text("lexical rank")
+    expect(results.first).to_contain_text("Kettle manual")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "documents-list.png"))
 
     url_row.locator("button.refetch").click()
     job = page.locator("#ingest-jobs .job").first
     expect(job).to_contain_text("1 already there, unchanged")
+
+    # A file that could not be read is named under "Not added", with why.
+    broken = Path(tmp_path_factory.mktemp("broken")) / "broken.pdf"
+    broken.write_bytes(b"%PDF-1.4 cut short")
+    page.set_input_files("#upload-files", str(broken))
+    page.click("#upload-send")
+    expect(page.locator("#ingest-jobs .job").first).to_have_attribute("data-state", "done")
+    page.click("#collections-list tr[data-name=kitchen] button.open-collection")
+    expect(page.locator("#documents-failed")).to_be_visible()
+    expect(page.locator("#documents-failed li")).to_contain_text("broken.pdf")
 
     url_row.locator("button.remove-document").click()
     expect(rows).to_have_count(1)

@@ -167,3 +167,23 @@ def test_a_file_that_failed_stays_listed_with_why(site: Site) -> None:
     [failed] = documents(site.alice_tab, "alice-docs")["failed"]
     assert failed["name"] == "broken.pdf" and failed["reason"] and failed["checked"] > "2026"
     assert "uploads" not in str(failed)
+
+
+def test_test_retrieval_shows_ranks_to_whoever_may_read(site: Site) -> None:
+    start = site.alice_tab.emit("test_retrieval", {"collection": "alice-docs",
+                                                   "query": "When does the Zorblax ferry leave?"})
+    found = site.alice_tab.wait("test_retrieval", since=start)[1]
+    assert found["query"] == "When does the Zorblax ferry leave?"
+    passages = found["passages"]
+    assert [p["rank"] for p in passages] == list(range(1, len(passages) + 1))
+    assert "Zorblax" in passages[0]["excerpt"]
+    assert {"title", "url", "score", "lexical_rank", "vector_rank", "headings"} <= set(
+        passages[0])
+    # Another user's collection is answered as a missing one; bad requests say why.
+    assert "No collection “alice-docs”" in site.bob_tab.refused(
+        "test_retrieval", {"collection": "alice-docs", "query": "ferry"})
+    for bad in ({"collection": "alice-docs"}, {"collection": "alice-docs", "query": "  "},
+                {"collection": 3, "query": "ferry"}):
+        assert "Malformed" in site.alice_tab.refused("test_retrieval", bad)
+    assert "at most 1000" in site.alice_tab.refused(
+        "test_retrieval", {"collection": "alice-docs", "query": "ferry " * 300})
