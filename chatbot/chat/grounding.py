@@ -68,11 +68,13 @@ class OneOff:
     url: str | None = None
     task: str | None = None
     targets: tuple[tuple[str, str | None, str], ...] = ()
+    source: str | None = None  # with `collection`: search this one document of it (a #mention)
 
     def stored(self) -> dict[str, Any]:
         """The form kept in the question's `meta`."""
-        kept: dict[str, Any] = {k: v for k, v in (("collection", self.collection),
-                                                  ("url", self.url), ("task", self.task)) if v}
+        kept: dict[str, Any] = {k: v for k, v in (
+            ("collection", self.collection), ("url", self.url), ("task", self.task),
+            ("source", self.source)) if v}
         if self.targets:
             kept["targets"] = [list(t) for t in self.targets]
         return kept
@@ -82,13 +84,15 @@ class OneOff:
         if not isinstance(data, dict):
             return None
         collection, url, task = data.get("collection"), data.get("url"), data.get("task")
+        source = data.get("source")
         targets = tuple(
             (t[0], t[1], t[2]) for t in data.get("targets") or ()
             if isinstance(t, list) and len(t) == 3 and isinstance(t[0], str)
             and isinstance(t[1], str | None) and isinstance(t[2], str))
         return cls(collection if isinstance(collection, str) else None,
                    url if isinstance(url, str) else None,
-                   task if task in ("summary", "compare", "inventory") else None, targets)
+                   task if task in ("summary", "compare", "inventory") else None, targets,
+                   source if isinstance(source, str) else None)
 
 
 def follow_up(text: str) -> bool:
@@ -165,8 +169,12 @@ class Grounding:
         with self._lock:
             debug = viewer.key in self._showing
 
+        only = once.source if once is not None else None
+
         def search() -> tuple[list[Evidence], list[Explained], list[str]]:
-            if debug:
+            if only is not None:
+                explained, passages = [], self._within(query, collection, only, k, viewer)
+            elif debug:
                 explained = self.library.explain(query, collection, k, viewer)
                 passages = [e.passage for e in explained]
             else:
@@ -217,6 +225,14 @@ class Grounding:
             self.emit("retrieval", self._explanation(collection, query, explained, retrieval),
                       conversation_id)
         return retrieval
+
+    def _within(self, query: str, collection: str, source: str, k: int,
+                viewer: Viewer) -> list[Passage]:
+        """The best passages of one document: those of the collection's search that are
+        its, or, when the search finds none of them, the document's first ones."""
+        found = [p for p in self.library.retrieve(query, collection, k * 5, viewer)
+                 if p.source == source]
+        return found[:k] or self.library.rag.document_passages(collection, source)[:k]
 
     def _explanation(self, collection: str, query: str, explained: list[Explained],
                      retrieval: Retrieval) -> dict[str, Any]:

@@ -73,6 +73,8 @@ _TRAILING = re.compile(r"\s+(?:document|doc|file|pdf|page|collection|for me|plea
 def _clean(target: str) -> str:
     """The name in `target`, without quotes, articles and words such as "document"."""
     target = target.strip().strip("\"'“”‘’`«»").strip()
+    if target.startswith("#"):  # a #mention of a document: its name
+        target = target[1:].strip("[]")
     for _ in range(3):
         target = _TRAILING.sub("", _LEADING.sub("", target)).strip()
     return target.strip("\"'“”‘’`«»").strip()

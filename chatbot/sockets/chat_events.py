@@ -8,7 +8,7 @@ from typing import Any
 from flask import request
 from flask_socketio import emit
 
-from chatbot.chat import commands
+from chatbot.chat import commands, mentions
 from chatbot.chat.document_commands import route
 from chatbot.chat.grounding import OneOff, bare_url, url_offer
 from chatbot.chat.intents import recognise
@@ -16,6 +16,7 @@ from chatbot.db.rows import Conversation, Message
 from chatbot.errors import BadPayload
 from chatbot.settings import ChatSettings
 from chatbot.sockets.base import Client, EventsBase, guarded
+from rag import RagError
 
 
 class ChatEvents(EventsBase):
@@ -37,7 +38,27 @@ class ChatEvents(EventsBase):
         if self._whole_document(client, conversation, text):
             return
         self.metrics.messages.inc()
-        self._answer(client, conversation, text, echo=False)
+        chat = ChatSettings.load(self.settings, conversation.settings)
+        once = mentions.grounding(text, commands.Context(self.settings, self.llm, chat,
+                                                         client.viewer, self.library))
+        self._answer(client, conversation, text, echo=False, once=once)
+
+    @guarded
+    def on_mentions(self, client: Client, data: dict[str, Any]) -> None:
+        """{"query"}: the user's collections and documents whose name holds `query`, for the
+        message box's `#` list; answered with `mentions`."""
+        query = data.get("query")
+        if not isinstance(query, str) or len(query) > 200:
+            raise BadPayload("Malformed request: `query` must be a string of at most 200 "
+                             "characters.")
+        conversation = self.conversation(client)
+        chat = ChatSettings.load(self.settings, conversation.settings)
+        try:
+            items = mentions.suggestions(query, commands.Context(
+                self.settings, self.llm, chat, client.viewer, self.library))
+        except RagError as exc:
+            raise BadPayload(f"Could not list your documents: {exc}") from exc
+        emit("mentions", {"query": query, "items": items})
 
     def _check_length(self, text: str) -> None:
         if not text:

@@ -38,6 +38,7 @@ export const REMOVE_DOCUMENT = "remove_document";
 export const REFETCH_DOCUMENT = "refetch_document";
 export const RETRIEVAL_DEBUG = "retrieval_debug";
 export const TEST_RETRIEVAL = "test_retrieval";
+export const MENTIONS = "mentions";
 
 // Server → page.
 export const HISTORY = "history";

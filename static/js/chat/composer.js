@@ -3,6 +3,7 @@
 // not sent.
 import * as events from "../events.js";
 import { number, t } from "../i18n.js";
+import { initMentions } from "./mentions.js";
 
 const $ = (selector) => document.querySelector(selector);
 const prompt = $("#prompt");
@@ -60,15 +61,17 @@ export function initComposer(socket, answers, sourcePanel) {
     socket.emit(events.MESSAGE, { text });
   }
 
+  const mentionKey = initMentions(socket);
   prompt.addEventListener("input", autoGrow);
   prompt.addEventListener("keydown", (event) => {
+    if (mentionKey(event)) return;
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
       send();
     }
   });
   document.addEventListener("keydown", (event) => {
-    if (event.key !== "Escape") return;
+    if (event.key !== "Escape" || event.defaultPrevented) return;
     if (answers.busy()) answers.stop();
     else sourcePanel.close();
   });

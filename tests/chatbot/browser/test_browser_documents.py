@@ -136,3 +136,21 @@ def test_debug_view_shows_ranks_under_the_answer(page: Page) -> None:
     expect(page.locator("#messages .msg.assistant")).to_have_count(2)
     expect(second).to_have_attribute("data-state", "done")
     expect(second.locator(".retrieval-debug")).to_have_count(0)
+
+
+def test_a_mention_grounds_one_question(page: Page) -> None:
+    """`#` lists the user's documents; the one chosen grounds this question (RAG is off)."""
+    page.click("#new-chat")  # documents are off in a new conversation
+    expect(page.locator("#messages .msg")).to_have_count(0)
+    prompt = page.locator("#prompt")
+    prompt.press_sequentially("How fast does it boil? #kett")
+    options = page.locator("#mention-list [role=option]")
+    expect(options.first).to_contain_text("Kettle manual (kettle.md)")
+    expect(prompt).to_have_attribute("aria-expanded", "true")
+    prompt.press("Enter")  # chooses; it does not send
+    expect(prompt).to_have_value("How fast does it boil? #kettle.md ")
+    expect(page.locator("#mention-list")).to_be_hidden()
+    prompt.press("Enter")
+    answer = page.locator(".msg.assistant").last
+    expect(answer).to_have_attribute("data-state", "done")
+    expect(answer.locator(".sources")).to_contain_text("Kettle manual")

@@ -117,3 +117,28 @@ def test_a_base_models_summary_is_the_documents_key_sentences(
             assert llm.questions() == []  # the model wrote none of it
         finally:
             app.close()
+
+
+def test_a_mention_grounds_the_question_in_that_document(shelf: Shelf) -> None:
+    start = shelf.tab.emit("mentions", {"query": "ferr"})
+    items = shelf.tab.wait("mentions", since=start)[1]["items"]
+    assert {"kind": "document", "name": "ferry.md", "title": "Ferry notes",
+            "collection": "default", "insert": "#ferry.md"} in items
+    start = shelf.tab.emit("mentions", {"query": "defa"})
+    assert shelf.tab.wait("mentions", since=start)[1]["items"][0]["insert"] == "#default"
+    # RAG is off in this conversation: the mention alone grounds this one question.
+    _, ended, done = shelf.tab.ask("What colour is the ferry? #ferry.md")
+    assert ended == "done" and [s["title"] for s in done["sources"]] == ["Ferry notes"]
+    assert "violet" in shelf.llm.calls[-1].body["messages"][-1]["content"]
+    # A #word that names nothing of the user's is only text.
+    _, _, plain = shelf.tab.ask("Is #42 fixed yet?")
+    assert plain["sources"] == [] and shelf.llm.questions()[-1] == "Is #42 fixed yet?"
+    assert "Malformed" in shelf.tab.refused("mentions", {"query": 3})
+
+
+def test_mentions_are_read_from_the_text() -> None:
+    from chatbot.chat.mentions import mentioned, written
+
+    assert mentioned("see #a.md and #[My notes.pdf], not x#y or ##z, (#b).") == [
+        "a.md", "My notes.pdf", "b"]
+    assert (written("notes.md"), written("My notes.pdf")) == ("#notes.md", "#[My notes.pdf]")
