@@ -15,6 +15,7 @@ from chatbot.chat.chat import Chat
 from chatbot.chat.grounding import Grounding
 from chatbot.chat.llm import LLMClient
 from chatbot.chat.model_picker import ModelPicker
+from chatbot.chat.presets import Presets
 from chatbot.db.store import Store
 from chatbot.documents.ingests import Ingests
 from chatbot.documents.library import Library
@@ -36,6 +37,7 @@ class Services:
     socketio: SocketIO
     accounts: Accounts
     limits: Limits
+    presets: Presets
 
 
 def services() -> Services:

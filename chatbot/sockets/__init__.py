@@ -1,5 +1,5 @@
 """Socket.IO events (the contract in docs/protocol.md: the chat, plus the sidebar, settings,
-regenerate, edit, search, model-picker and document-collection extras), as one
+regenerate, edit, search, model-picker, document-collection and preset extras), as one
 Flask-SocketIO `Namespace` on "/" whose `on_<event>` methods come from one class per
 concern:
 
@@ -7,7 +7,8 @@ concern:
 - `chat_events.py`: a question, a command, stop, regenerate, edit and resend;
 - `conversation_events.py`: the sidebar (new, switch, rename, delete, search) and settings;
 - `document_events.py`: collections and their documents, the retrieval view;
-- `model_events.py`: the model picker.
+- `model_events.py`: the model picker;
+- `preset_events.py`: presets, and starting a conversation from one.
 
 Each socket belongs to an owner (a browser's cookie id, or with AUTH on a signed-in user)
 and shows one conversation; it sits in the conversation's room (answers stream there, so
@@ -25,9 +26,11 @@ from chatbot.sockets.connections import Connections
 from chatbot.sockets.conversation_events import ConversationEvents
 from chatbot.sockets.document_events import DocumentEvents
 from chatbot.sockets.model_events import ModelEvents
+from chatbot.sockets.preset_events import PresetEvents
 
 
-class ChatNamespace(ChatEvents, ConversationEvents, DocumentEvents, ModelEvents):
+class ChatNamespace(ChatEvents, ConversationEvents, DocumentEvents, ModelEvents,
+                    PresetEvents):
     """Every event of the default namespace."""
 
 
