@@ -12,6 +12,7 @@ export const SETTINGS = "settings";
 export const MODELS = "models";
 export const COLLECTIONS = "collections";
 export const DOCUMENTS = "documents";
+export const PRESETS = "presets";
 
 // Page → server.
 export const MESSAGE = "message";
@@ -29,6 +30,10 @@ export const DELETE_COLLECTION = "delete_collection";
 export const REMOVE_DOCUMENT = "remove_document";
 export const REFETCH_DOCUMENT = "refetch_document";
 export const RETRIEVAL_DEBUG = "retrieval_debug";
+export const CREATE_PRESET = "create_preset";
+export const UPDATE_PRESET = "update_preset";
+export const DELETE_PRESET = "delete_preset";
+export const START_PRESET = "start_preset";
 
 // Server → page.
 export const HISTORY = "history";
@@ -46,3 +51,4 @@ export const SIGNED_OUT = "signed_out";
 export const INGEST = "ingest";
 export const RETRIEVAL = "retrieval";
 export const COLLECTIONS_CHANGED = "collections_changed";
+export const PRESETS_CHANGED = "presets_changed";
