@@ -7,6 +7,7 @@ bad requests are refused with an `error` and change nothing."""
 
 from __future__ import annotations
 
+import io
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +21,8 @@ from chatbot.db.migrations import MIGRATIONS, migrate
 from chatbot.db.presets import PresetStore
 from chatbot.db.store import Store
 from harness.fake_llm import MODEL, FakeLLM
-from harness.inprocess import ChatApp, Tab
+from harness.inprocess import ORIGIN, ChatApp, Tab
+from harness.uploads import rag_data_dir
 from llmserver.models.chat_format import format_transcript
 
 PASSWORD = "correct horse battery"
@@ -260,3 +262,36 @@ def test_accounts_take_over_and_remove_presets(tmp_path: Path) -> None:
         assert [p.name for p in rows.visible(alice.key)] == ["Before accounts", "Bob's shared"]
     finally:
         store.close()
+
+
+def test_a_presets_collection_must_be_readable_by_those_who_start_from_it(
+        make_chat: Callable[..., ChatApp], tmp_path_factory: pytest.TempPathFactory) -> None:
+    app = make_chat(data_dir=rag_data_dir(tmp_path_factory, "preset-docs"), auth=True)
+    accounts = app.app.extensions["chatbot"].accounts
+    accounts.add("alice", PASSWORD, admin=True)
+    accounts.add("bob", PASSWORD)
+    alice_browser = app.signed_in("alice", PASSWORD)
+    alice, bob = app.tab(alice_browser), app.tab(app.signed_in("bob", PASSWORD))
+    start = alice.mark()
+    response = alice_browser.post("/documents/files", headers={"Origin": ORIGIN},
+                                  data={"collection": "alice-docs",
+                                        "files": [(io.BytesIO(b"# Notes\n\nViolet."),
+                                                   "notes.md")]})
+    assert response.status_code == 202, response.get_json()
+    alice.wait("ingest", since=start, timeout=120, where=lambda d: d["state"] == "done")
+
+    assert "No collection `alice-docs`" in bob.refused(
+        "create_preset", {"name": "Peek", "collection": "alice-docs"})
+    assert "share `alice-docs` first" in alice.refused(
+        "create_preset", {"name": "Notes", "collection": "alice-docs", "shared": True})
+    private = create(alice, name="Notes", collection="alice-docs")
+    assert start_from(alice, private["id"])["settings"]["rag_collection"] == "alice-docs"
+
+    alice.wait("collections", since=alice.emit("share_collection",
+                                                 {"name": "alice-docs", "shared": True}))
+    shared = create(alice, name="Shared notes", collection="alice-docs", shared=True)
+    settings = start_from(bob, shared["id"])["settings"]
+    assert (settings["rag"], settings["rag_collection"]) == (True, "alice-docs")
+    alice.wait("collections", since=alice.emit("share_collection",
+                                                 {"name": "alice-docs", "shared": False}))
+    assert "no longer there for you" in bob.refused("start_preset", {"id": shared["id"]})
