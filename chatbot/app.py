@@ -22,12 +22,14 @@ from chatbot.chat.chat import Chat
 from chatbot.chat.grounding import Grounding
 from chatbot.chat.llm import LLMClient
 from chatbot.chat.model_picker import ModelPicker
+from chatbot.chat.presets import Presets
 from chatbot.chat.prompt import PromptBuilder
 from chatbot.chat.slots import SlotQueue
 from chatbot.chat.streaming import Streamer
 from chatbot.chat.transcript import Transcript
 from chatbot.chat.whole import Whole
 from chatbot.common import app_version
+from chatbot.db.presets import PresetStore
 from chatbot.db.store import Store
 from chatbot.documents.ingests import Ingests
 from chatbot.documents.library import Library
@@ -102,15 +104,16 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
                         max_failures_per_address=settings.auth_max_failures_per_address,
                         failure_window_s=settings.auth_failure_window,
                         session_s=settings.auth_session_days * 86400)
+    picker = ModelPicker(llm, emit, socketio.start_background_task)
     services = Services(settings=settings, store=store, llm=llm, metrics=metrics,
                         library=library, grounding=grounding, chat=chat, ingests=ingests,
-                        picker=ModelPicker(llm, emit, socketio.start_background_task),
-                        socketio=socketio, accounts=accounts,
+                        picker=picker, socketio=socketio, accounts=accounts,
                         limits=Limits(settings, store, metrics),
                         maintenance=Maintenance(settings, library),
                         api_keys=ApiKeys(store, accounts, auth=settings.auth,
                                          operator_key=settings.api_key),
-                        api_answers=ApiAnswers(settings, llm, library, slots, metrics))
+                        api_answers=ApiAnswers(settings, llm, library, slots, metrics),
+                        presets=Presets(settings, PresetStore(store), llm, library, picker))
     app.extensions["chatbot"] = services
     # After SocketIO(app), which wraps wsgi_app with Engine.IO: this runs before it.
     app.wsgi_app = ForwardedScheme(app.wsgi_app, settings.trusted_proxies)  # type: ignore[method-assign]

@@ -17,6 +17,7 @@ from chatbot.chat.chat import Chat
 from chatbot.chat.grounding import Grounding
 from chatbot.chat.llm import LLMClient
 from chatbot.chat.model_picker import ModelPicker
+from chatbot.chat.presets import Presets
 from chatbot.db.store import Store
 from chatbot.documents.ingests import Ingests
 from chatbot.documents.library import Library
@@ -42,6 +43,7 @@ class Services:
     maintenance: Maintenance
     api_keys: ApiKeys
     api_answers: ApiAnswers
+    presets: Presets
 
 
 def services() -> Services:

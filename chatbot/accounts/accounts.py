@@ -69,8 +69,8 @@ class Accounts:
     # Administration -------------------------------------------------------------------
 
     def add(self, name: str, password: str, *, admin: bool = False) -> User:
-        """A new user. The first admin takes over the conversations and uploads made before
-        accounts existed, so turning accounts on loses nothing."""
+        """A new user. The first admin takes over the conversations, uploads and presets made
+        before accounts existed, so turning accounts on loses nothing."""
         if not NAME.match(name) or ".." in name:
             raise AccountError("A user name is 1 to 32 letters, digits, '.', '_' or '-', "
                                "starting with a letter or digit, without '..'.")
@@ -90,6 +90,7 @@ class Accounts:
                 db.execute("UPDATE conversations SET browser = ? "
                            "WHERE browser NOT LIKE 'user:%'", (key,))
                 db.execute("UPDATE uploads SET owner = ? WHERE owner NOT LIKE 'user:%'", (key,))
+                db.execute("UPDATE presets SET owner = ? WHERE owner NOT LIKE 'user:%'", (key,))
         user = self.by_name(name)
         assert user is not None
         return user
@@ -145,14 +146,16 @@ class Accounts:
         return user
 
     def remove(self, name: str) -> int:
-        """Delete the user, their conversations and their upload records; the number of
-        conversations deleted. Their collections are the caller's to hand over."""
+        """Delete the user, their conversations, upload records and unshared presets; the
+        number of conversations deleted. Their collections are the caller's to hand over."""
         user = self.removable(name)
         with self.store.transaction() as db:
             deleted = db.execute("DELETE FROM conversations WHERE browser = ?",
                                  (user.key,)).rowcount
             db.execute("DELETE FROM browsers WHERE id = ?", (user.key,))
             db.execute("DELETE FROM uploads WHERE owner = ?", (user.key,))
+            # A shared preset stays: the other users start from it, admins keep it.
+            db.execute("DELETE FROM presets WHERE owner = ? AND shared = 0", (user.key,))
             prefix = _pair_key(name, "")
             db.execute("DELETE FROM login_failures WHERE substr(key, 1, ?) = ?",
                        (len(prefix), prefix))

@@ -50,6 +50,17 @@ class Viewer:
         admin's, anyone's."""
         return job_owner == self.key or self.sees_all_jobs()
 
+    def can_use_preset(self, owner: str, shared: bool) -> bool:
+        """Start a conversation from a preset: one's own, or a shared one."""
+        return shared or owner == self.key
+
+    def can_edit_preset(self, owner: str, shared: bool) -> bool:
+        """Change or delete a preset: one's own; a shared one, which every user starts
+        from, only an admin (accounts off: the one local owner)."""
+        if shared:
+            return self.name is None or self.admin
+        return owner == self.key
+
     def sees_all_jobs(self) -> bool:
         return self.name is not None and self.admin
 

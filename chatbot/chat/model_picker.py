@@ -59,6 +59,11 @@ class ModelPicker:
             return None
         if not viewer.can_manage_models():
             return SWITCH_NOT_ALLOWED
+        return self.offered_problem(wanted)
+
+    def offered_problem(self, wanted: str) -> str | None:
+        """Why a conversation cannot use model `wanted` now (the server does not offer it,
+        or cannot be asked), or None."""
         try:
             offered = self.llm.descriptions()
         except LLMError as exc:

@@ -232,6 +232,30 @@ def m006_uploads_removed(db: sqlite3.Connection) -> None:
 
 
 @migration
+def m009_presets(db: sqlite3.Connection) -> None:
+    # Presets (chat/presets.py): a named system prompt with sampling settings, a model and a
+    # collection, each its owner's; a `shared` one (an admin's) every user may start from.
+    # `settings` is JSON, as a conversation's is, so a new knob needs no migration.
+    db.execute("""CREATE TABLE presets (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    name TEXT NOT NULL,
+    settings TEXT NOT NULL DEFAULT '{}',
+    shared INTEGER NOT NULL DEFAULT 0,
+    created REAL NOT NULL,
+    updated REAL NOT NULL
+)""")
+    db.execute("CREATE INDEX presets_by_owner ON presets (owner, created)")
+    # The preset a conversation was started from, under its name then: the conversation keeps
+    # its own copy of the settings, so it is unaffected when the preset changes or goes.
+    db.execute("""CREATE TABLE conversation_presets (
+    conversation TEXT PRIMARY KEY REFERENCES conversations (id) ON DELETE CASCADE,
+    preset TEXT NOT NULL,
+    name TEXT NOT NULL
+)""")
+
+
+@migration
 def m010_organise(db: sqlite3.Connection) -> None:
     # The sidebar's folders, each an owner's, its name unique to that owner whatever its
     # case; and where a conversation sits: pinned or not, in one folder or none (a row only

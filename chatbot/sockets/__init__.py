@@ -1,5 +1,5 @@
 """Socket.IO events (the contract in docs/protocol.md: the chat, plus the sidebar, settings,
-regenerate, edit, search, model-picker and document-collection extras), as one
+regenerate, edit, search, model-picker, document-collection and preset extras), as one
 Flask-SocketIO `Namespace` on "/" whose `on_<event>` methods come from one class per
 concern:
 
@@ -8,7 +8,8 @@ concern:
 - `conversation_events.py`: the sidebar (new, switch, rename, delete, search) and settings;
 - `organise_events.py`: pins and folders; `share_events.py`: read-only links to a copy;
 - `document_events.py`: collections and their documents, the retrieval view;
-- `model_events.py`: the model picker.
+- `model_events.py`: the model picker;
+- `preset_events.py`: presets, and starting a conversation from one.
 
 Each socket belongs to an owner (a browser's cookie id, or with AUTH on a signed-in user)
 and shows one conversation; it sits in the conversation's room (answers stream there, so
@@ -27,11 +28,12 @@ from chatbot.sockets.conversation_events import ConversationEvents
 from chatbot.sockets.document_events import DocumentEvents
 from chatbot.sockets.model_events import ModelEvents
 from chatbot.sockets.organise_events import OrganiseEvents
+from chatbot.sockets.preset_events import PresetEvents
 from chatbot.sockets.share_events import ShareEvents
 
 
 class ChatNamespace(ChatEvents, ConversationEvents, OrganiseEvents, ShareEvents, DocumentEvents,
-                    ModelEvents):
+                    ModelEvents, PresetEvents):
     """Every event of the default namespace."""
 
 

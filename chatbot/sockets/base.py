@@ -115,6 +115,7 @@ class EventsBase(Namespace):
         self.ingests = services.ingests
         self.limits = services.limits
         self.picker = services.picker
+        self.presets = services.presets
         self.connections = connections
         self.clients: dict[str, Client] = {}
         self.lock = threading.Lock()
@@ -186,6 +187,7 @@ class EventsBase(Namespace):
             "conversation": conversation.summary(),
             "context_from": conversation.context_start,
             "settings": ChatSettings.load(self.settings, conversation.settings).model_dump(),
+            "preset": self.presets.of_conversation(conversation.id),
             "limits": {"max_message_chars": self.settings.max_message_chars},
         }
 
@@ -221,11 +223,17 @@ class EventsBase(Namespace):
             self.move(client, conversation)
         return conversation
 
-    def new_conversation(self, client: Client) -> None:
+    def new_conversation(self, client: Client,
+                         prepare: Callable[[Conversation], None] | None = None) -> Conversation:
+        """Show this socket an empty conversation; `prepare` sets it up before it is shown."""
         current = self.store.get(client.viewer.key, client.conversation_id)
         if current is not None and not self.store.messages(current.id):
             conversation = current  # already empty: reuse it rather than pile up blanks
         else:
             conversation = self.store.create(client.viewer.key)
+        if prepare is not None:
+            prepare(conversation)
+            conversation = self.store.get(client.viewer.key, conversation.id) or conversation
         self.move(client, conversation)
         self.send_conversations(client.viewer.key)
+        return conversation

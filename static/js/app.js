@@ -1,8 +1,8 @@
 // The chat page's entry point: opens the connection, starts each part of the page and
 // shows what a conversation is made of when the server sends it (`history`): its messages,
 // title, settings and documents. The parts: chat/ (the conversation, the composer, the
-// source panel), documents/ (collections, uploads, retrieval debug), the sidebar and the
-// settings dialog; the keyboard shortcuts; every event name is in events.js.
+// source panel), documents/ (collections, uploads, retrieval debug), the sidebar, the
+// settings dialog and the presets; the keyboard shortcuts; every event name is in events.js.
 // Protocol and page hooks: docs/protocol.md (#messages, .msg.user, .msg.assistant with
 // data-state, #prompt, #send, #stop, .sources, a.cite, #source-panel).
 import * as events from "./events.js";
@@ -10,6 +10,7 @@ import { openSocket } from "./connection.js";
 import { initSidebar } from "./sidebar.js";
 import { initSharing } from "./sharing.js";
 import { initSettings } from "./settings.js";
+import { initPresets } from "./presets.js";
 import { initCollections } from "./documents/collections.js";
 import { initUploads } from "./documents/uploads.js";
 import { initRetrievalDebug } from "./documents/retrieval-debug.js";
@@ -27,6 +28,7 @@ import { conversationTitle, t } from "./i18n.js";
 const socket = openSocket();
 const sidebar = initSidebar(socket, reveal, initSharing(socket));
 const settings = initSettings(socket);
+initPresets(socket);
 const collections = initCollections(socket);
 initUploads(socket, collections.ingested);
 initRetrievalDebug(socket);

@@ -13,6 +13,7 @@ export const MODELS = "models";
 export const COLLECTIONS = "collections";
 export const DOCUMENTS = "documents";
 export const SHARES = "shares";
+export const PRESETS = "presets";
 
 // Page → server.
 export const MESSAGE = "message";
@@ -39,6 +40,10 @@ export const REFETCH_DOCUMENT = "refetch_document";
 export const RETRIEVAL_DEBUG = "retrieval_debug";
 export const TEST_RETRIEVAL = "test_retrieval";
 export const MENTIONS = "mentions";
+export const CREATE_PRESET = "create_preset";
+export const UPDATE_PRESET = "update_preset";
+export const DELETE_PRESET = "delete_preset";
+export const START_PRESET = "start_preset";
 
 // Server → page.
 export const HISTORY = "history";
@@ -57,3 +62,4 @@ export const SIGNED_OUT = "signed_out";
 export const INGEST = "ingest";
 export const RETRIEVAL = "retrieval";
 export const COLLECTIONS_CHANGED = "collections_changed";
+export const PRESETS_CHANGED = "presets_changed";
