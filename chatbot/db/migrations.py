@@ -229,3 +229,11 @@ def m006_uploads_removed(db: sqlite3.Connection) -> None:
     # owner's storage, but still against the uploads per day (deleting must not refund
     # those, or upload-delete-repeat has no limit). NULL: still held.
     db.execute("ALTER TABLE uploads ADD COLUMN removed REAL")
+
+
+@migration
+def m008_reasoning(db: sqlite3.Connection) -> None:
+    # A reasoning model's thoughts, kept with its answer but apart from the text: the text
+    # goes back to the model in later turns and is searched, the thoughts neither.
+    # NULL: the answer had none.
+    db.execute("ALTER TABLE messages ADD COLUMN reasoning TEXT")
