@@ -34,6 +34,7 @@ export const RETRIEVAL_DEBUG = "retrieval_debug";
 export const HISTORY = "history";
 export const USER_MESSAGE = "user_message";
 export const USER_STORED = "user_stored";
+export const REASONING = "reasoning";
 export const TOKEN = "token";
 export const DONE = "done";
 export const ERROR = "error";
