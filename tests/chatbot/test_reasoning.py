@@ -157,3 +157,19 @@ def test_the_reasoning_is_exported_and_imported_with_its_answer(
                                data=json.dumps(exported), content_type="application/json")
     assert refused.status_code == 400
     assert "`reasoning` must be a string" in refused.json["error"]
+
+
+def test_an_answer_stopped_while_the_model_thinks_keeps_the_thoughts_shown(
+        chat: ChatApp, fake_llm: FakeLLM) -> None:
+    fake_llm.reply("Ponder", Reply(ANSWER, reasoning=THOUGHTS, pauses=(0,)))
+    tab = chat.tab()
+    start = tab.send("Ponder")
+    tab.wait("reasoning", since=start,
+             where=lambda r: r["text"].endswith(THOUGHTS[-1]))
+    tab.emit("stop", {"shown": 0})
+    reasoning, text, done = answer_events(tab, start)
+    assert done["stopped"] and (reasoning, text) == ("".join(THOUGHTS), "")
+    assert done["reasoning"] == "".join(THOUGHTS)
+    [stored] = [m for m in chat.reload(tab) if m["role"] == "assistant"]
+    assert (stored["state"], stored["content"], stored["reasoning"]) == \
+        ("stopped", "", "".join(THOUGHTS))
