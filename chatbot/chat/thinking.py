@@ -31,23 +31,27 @@ class ThinkSplitter:
     nothing more can be reasoning (then the caller passes pieces on without it)."""
 
     def __init__(self) -> None:
-        self._held = ""  # text not yet known to be answer, thought or tag
+        # Pieces at the start not yet known to be answer or tag, kept as they came: each is
+        # a token of the answer's count when they turn out to be answer.
+        self._start: list[str] = []
+        self._held = ""  # the end of the thoughts, perhaps the beginning of `</think>`
         self._state = "start"  # then "thinking", "after" (the answer's leading blanks), done
         self.done = False
 
     def feed(self, text: str) -> list[str]:
-        held = self._held + text
-        self._held = ""
         if self._state == "start":
-            stripped = held.lstrip()
+            self._start.append(text)
+            stripped = "".join(self._start).lstrip()
             if OPEN.startswith(stripped):  # blanks, or the tag's beginning: wait for more
-                self._held = held
                 return []
+            pieces, self._start = self._start, []
             if not stripped.startswith(OPEN):
                 self.done = True
-                return [held]
+                return pieces
             self._state = "thinking"
-            held = stripped[len(OPEN):]
+            text = stripped[len(OPEN):]
+        held = self._held + text
+        self._held = ""
         if self._state == "thinking":
             end = held.find(CLOSE)
             if end < 0:
@@ -56,8 +60,8 @@ class ThinkSplitter:
                 thought = held[:len(held) - keep]
                 return [Thought(thought)] if thought else []
             self._state = "after"
-            pieces: list[str] = [Thought(held[:end])] if end else []
-            return pieces + self._answer_start(held[end + len(CLOSE):])
+            thoughts: list[str] = [Thought(held[:end])] if end else []
+            return thoughts + self._answer_start(held[end + len(CLOSE):])
         return self._answer_start(held)
 
     def _answer_start(self, text: str) -> list[str]:
@@ -71,7 +75,8 @@ class ThinkSplitter:
     def end(self) -> list[str]:
         """What is still held when the stream ends: text that only looked like a tag's
         beginning, or the end of reasoning that never closed."""
+        if self._state == "start":
+            pieces, self._start = self._start, []
+            return pieces
         held, self._held = self._held, ""
-        if not held or self._state == "after":
-            return []
-        return [Thought(held)] if self._state == "thinking" else [held]
+        return [Thought(held)] if held and self._state == "thinking" else []

@@ -47,6 +47,14 @@ def test_a_think_block_is_split_off_wherever_the_chunks_break(
             assert split(pieces) == (thoughts, answer), pieces
 
 
+def test_an_answer_without_a_think_block_keeps_its_pieces_as_they_came() -> None:
+    # Each piece is a token of the answer's count when the server gives no usage.
+    splitter = ThinkSplitter()
+    assert [splitter.feed(p) for p in (" ", "\n", "<", "b>Hi")] == \
+        [[], [], [], [" ", "\n", "<", "b>Hi"]]
+    assert splitter.done
+
+
 def answer_events(tab: Tab, start: int) -> tuple[str, str, dict]:
     """The reasoning and the answer streamed since `start`, and the `done`."""
     _, event, done = tab.answer(start)
