@@ -35,6 +35,9 @@ class Reply:
     """How the fake answers one chat completion."""
 
     tokens: list[str]
+    # Streamed before the tokens as `reasoning_content`, as llama-server sends a reasoning
+    # model's thoughts (a reply may instead put `<think>…</think>` in its tokens).
+    reasoning: list[str] = field(default_factory=list)
     status: int = 200  # not 200: an OpenAI-style error body instead of a stream
     # After this many tokens the stream waits for `proceed()` (or for the chatbot to hang up).
     pauses: tuple[int, ...] = ()
@@ -199,6 +202,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("cache-control", "no-cache")
         self.send_header("transfer-encoding", "chunked")
         self.end_headers()
+        for thought in reply.reasoning:
+            self._event({"choices": [{"index": 0, "delta": {"reasoning_content": thought},
+                                      "finish_reason": None}]})
         for token in tokens:
             if not self._pause(call):
                 return
@@ -220,8 +226,9 @@ class _Handler(BaseHTTPRequestHandler):
                                                   "length" if len(tokens) < len(reply.tokens)
                                                   else "stop"}]}
             if reply.usage:
-                final["usage"] = {"prompt_tokens": prompt, "completion_tokens": len(tokens),
-                                  "total_tokens": prompt + len(tokens)}
+                written = len(reply.reasoning) + len(tokens)
+                final["usage"] = {"prompt_tokens": prompt, "completion_tokens": written,
+                                  "total_tokens": prompt + written}
             self._event(final)
             self._chunk(b"data: [DONE]\n\n")
         self._chunk(b"")

@@ -1,6 +1,6 @@
-"""What a grounded answer carries besides its text (`sources`, `seen`, `not_covered`; see
-docs/protocol.md), checked when it comes from outside: an imported conversation is a file
-anyone can write. Known fields of the right type are kept, strings are cut to a length,
+"""What an answer carries besides its text (`sources`, `seen`, `not_covered`, `thought_s`;
+see docs/protocol.md), checked when it comes from outside: an imported conversation is a
+file anyone can write. Known fields of the right type are kept, strings are cut to a length,
 lists to a count; anything else is dropped, never stored and never sent to a page.
 """
 
@@ -84,6 +84,13 @@ def clean_not_covered(item: Any) -> dict[str, Any] | None:
     return out if "collection" in out and "query" in out else None
 
 
+def clean_seconds(item: Any) -> float | None:
+    """A duration (a reasoning model's `thought_s`): a number of seconds, not negative."""
+    return float(item) if _number(item) and 0 <= item < 1e9 else None
+
+
 def exported(meta: dict[str, Any] | None) -> dict[str, Any]:
-    """The grounded-answer fields of a stored message's meta, for an export."""
-    return {k: meta[k] for k in ("seen", "not_covered") if meta and meta.get(k)}
+    """The fields of a stored message's meta an export carries: what grounded the answer,
+    how long the model thought before it."""
+    return {k: meta[k] for k in ("seen", "not_covered", "thought_s")
+            if meta and meta.get(k) is not None}

@@ -166,9 +166,11 @@ class Answering:
     def count(self, ask: Ask, written: Written, answer_id: int | None,
               generation: Generation) -> None:
         """The stored answer's tokens, for the next turn's budget, when the server's usage
-        does not give them (or leaves out a preface it did not write). Called after the
+        does not give them (or leaves out a preface it did not write, or counts reasoning
+        the next turn will not send). Called after the
         answer was announced, so that the next turn need not wait for it."""
-        if answer_id is not None and (written.usage is None or ask.preface):
+        if answer_id is not None and (written.usage is None or ask.preface
+                                      or generation.reasoning):
             ask.budget.count_answer(answer_id, "".join(generation.parts))
 
     def citation(self, ask: Ask, generation: Generation) -> str:

@@ -1,6 +1,6 @@
 """One streamed answer from the OpenAI-compatible server (its server-sent events as text
-pieces, its usage and finish reason), and the failures of talking to that server in the
-user's words (`LLMError`, `describe`)."""
+pieces, a reasoning model's thoughts as `Thought` pieces, its usage and finish reason), and
+the failures of talking to that server in the user's words (`LLMError`, `describe`)."""
 
 from __future__ import annotations
 
@@ -12,16 +12,17 @@ from typing import Any
 import httpx
 import openai
 
+from chatbot.chat.thinking import ThinkSplitter, Thought
 from chatbot.errors import LLMError
 from chatbot.settings import Settings
 
 log = logging.getLogger("chatbot.chat.llm")
 
 
-
 class ChatStream:
-    """Iterates the answer's text pieces from the server-sent events; `close()` drops the
-    HTTP stream, which is how an OpenAI-compatible server learns to stop generating."""
+    """Iterates the answer's text pieces from the server-sent events, the model's reasoning
+    as `Thought` pieces (thinking.py); `close()` drops the HTTP stream, which is how an
+    OpenAI-compatible server learns to stop generating."""
 
     def __init__(self, opening: Any, response: Any, settings: Settings):
         self._opening = opening
@@ -29,6 +30,8 @@ class ChatStream:
         self._settings = settings
         self.usage: dict[str, int] | None = None
         self.finish_reason: str | None = None
+        # None once the text has shown it holds no `<think>` block, or the block closed.
+        self._splitter: ThinkSplitter | None = ThinkSplitter()
 
     def __iter__(self) -> Iterator[str]:
         try:
@@ -37,7 +40,7 @@ class ChatStream:
                     continue
                 data = line[5:].strip()
                 if data == "[DONE]":
-                    return
+                    break
                 chunk = json.loads(data)
                 if chunk.get("error"):
                     message = chunk["error"].get("message", "") if isinstance(
@@ -49,10 +52,24 @@ class ChatStream:
                 for choice in chunk.get("choices") or ():
                     if choice.get("finish_reason"):
                         self.finish_reason = choice["finish_reason"]
-                    # A chat chunk's delta, or a text completion's text.
-                    content = (choice.get("delta") or {}).get("content") or choice.get("text")
-                    if content:
+                    delta = choice.get("delta")
+                    if delta:
+                        thought = delta.get("reasoning_content") or delta.get("reasoning")
+                        if thought:
+                            yield Thought(thought)
+                        content = delta.get("content")
+                    else:  # a text completion's chunk
+                        content = choice.get("text")
+                    if not content:
+                        continue
+                    if self._splitter is None:
                         yield content
+                        continue
+                    yield from self._splitter.feed(content)
+                    if self._splitter.done:
+                        self._splitter = None
+            if self._splitter is not None:
+                yield from self._splitter.end()
         except (openai.OpenAIError, httpx.HTTPError) as exc:
             raise LLMError(describe(exc, self._settings)) from exc
         except (ValueError, AttributeError) as exc:  # not JSON, or not the shape of a chunk

@@ -5,6 +5,10 @@ chatbot and every browser a thread hand-off and a WebSocket frame, taken from ll
 cores: a piece arriving within CHAT_STREAM_INTERVAL_MS of the last event waits for the next
 piece (never longer than one gap between tokens) and they go out as one event.
 
+A reasoning model's thoughts (`Thought` pieces, thinking.py) are kept apart from the answer
+and relayed as `reasoning` events under the same rule, so a client that knows only `token`
+gets the answer alone.
+
 What was sent is recorded as piece boundaries, so that a stop keeps exactly the text the
 stopping browser displayed, and a tab joining mid-answer gets every piece exactly once.
 """
@@ -18,6 +22,7 @@ from typing import Any
 
 from chatbot.accounts.viewer import Viewer
 from chatbot.chat.grounding import OneOff
+from chatbot.chat.thinking import Thought
 from chatbot.common import Emit
 from chatbot.metrics import Metrics
 
@@ -37,6 +42,10 @@ class Generation:
         self.parts: list[str] = []  # every token received
         # len(parts) after each `token` event: an event carries parts[previous end:end].
         self.piece_ends: list[int] = []
+        self.reasoning: list[str] = []  # every piece of the model's reasoning received
+        self.reasoning_sent = 0  # of those, how many the browsers have been sent
+        self.thinking_from: float | None = None  # the first piece of reasoning's arrival
+        self.thinking_until: float | None = None  # the last's, or the answer's first token
         self.cancelled = threading.Event()
         self.finished = False
         # Held while appending+emitting a token and while a joining socket snapshots the
@@ -59,7 +68,16 @@ class Generation:
         return self.piece_ends[-1] if self.piece_ends else 0
 
     def snapshot(self) -> dict[str, Any]:
-        return {"text": "".join(self.parts[: self.sent]), "user": self.text}
+        shown = {"text": "".join(self.parts[: self.sent]), "user": self.text}
+        if self.reasoning_sent:
+            shown["reasoning"] = "".join(self.reasoning[: self.reasoning_sent])
+        return shown
+
+    def thought_s(self) -> float | None:
+        """How long the model reasoned before answering; None when it did not."""
+        if self.thinking_from is None or self.thinking_until is None:
+            return None
+        return round(self.thinking_until - self.thinking_from, 1)
 
     def tokens_per_s(self) -> float:
         if self.tokens < 2 or self.first_token_at is None or self.last_token_at is None:
@@ -74,6 +92,7 @@ class Generation:
         ends = self.piece_ends if shown is None else self.piece_ends[:shown]
         end = ends[-1] if ends else 0
         del self.parts[end:]
+        del self.reasoning[self.reasoning_sent:]
         self.tokens = min(self.tokens, end)
         return "".join(self.parts)
 
@@ -95,6 +114,12 @@ class Streamer:
             with generation.lock:
                 if generation.finished:
                     break
+                if piece.__class__ is Thought:
+                    self._think(generation, piece, now)
+                    if now - last_emit >= self.interval:
+                        self._send_reasoning(generation)
+                        last_emit = now
+                    continue
                 if generation.first_token_at is None and generation.parts:
                     # The model's text after a quote starts its own paragraph.
                     piece = piece.lstrip()
@@ -103,6 +128,9 @@ class Streamer:
                 if generation.first_token_at is None:
                     generation.first_token_at = now
                     self.metrics.first_token.observe(now - generation.started)
+                    if generation.reasoning:  # the thinking is over: all of it goes first
+                        generation.thinking_until = now
+                        self._send_reasoning(generation)
                 generation.last_token_at = now
                 generation.tokens += 1
                 generation.parts.append(piece)
@@ -124,7 +152,25 @@ class Streamer:
         text is then what the browsers were already sent."""
         with generation.lock:
             if not generation.cancelled.is_set() and not generation.finished:
+                self._send_reasoning(generation)
                 self._send_pending(generation)
+
+    @staticmethod
+    def _think(generation: Generation, piece: str, now: float) -> None:
+        if generation.thinking_from is None:
+            generation.thinking_from = now
+        if generation.first_token_at is None:
+            generation.thinking_until = now
+        generation.reasoning.append(piece)
+
+    def _send_reasoning(self, generation: Generation) -> None:
+        """Emit the reasoning not sent yet as one piece; the caller holds the lock."""
+        start = generation.reasoning_sent
+        if start == len(generation.reasoning):
+            return
+        generation.reasoning_sent = len(generation.reasoning)
+        self.emit("reasoning", {"text": "".join(generation.reasoning[start:])},
+                  generation.conversation_id)
 
     def _send_pending(self, generation: Generation) -> None:
         """Emit the tokens not sent yet as one piece; the caller holds `generation.lock`."""

@@ -30,6 +30,8 @@ class Ending:
     error: str | None
     finish_reason: str | None
     tokens_per_s: float
+    reasoning: str = ""  # a reasoning model's thoughts, as stored
+    thought_s: float | None = None
 
 
 class Transcript:
@@ -59,12 +61,21 @@ class Transcript:
                 return None
             generation.finished = True
             content = generation.keep_shown(shown)
-        completion = (usage or {}).get("completion_tokens") or generation.tokens
+            reasoning = "".join(generation.reasoning)
+        # The reasoning took tokens of the answer's (a server's usage counts them already).
+        thought_tokens = len(generation.reasoning)
+        completion = ((usage or {}).get("completion_tokens")
+                      or generation.tokens + thought_tokens)
         prompt = (usage or {}).get("prompt_tokens") or generation.prompt_tokens
         final_usage = {"prompt_tokens": prompt, "completion_tokens": completion,
                        "total_tokens": prompt + completion}
+        if thought_tokens:
+            final_usage["reasoning_tokens"] = thought_tokens
         meta: dict[str, Any] = {"usage": final_usage, "tokens_per_s": generation.tokens_per_s(),
                                 "model": generation.model}
+        thought_s = generation.thought_s()
+        if thought_s is not None:
+            meta["thought_s"] = thought_s
         if generation.seen:
             meta["seen"] = generation.seen
         if generation.not_covered:
@@ -81,8 +92,10 @@ class Transcript:
                 self.add_question(generation, None)
             message_id = self.store.add_message(
                 generation.conversation_id, "assistant", content, state=state,
-                tokens=completion if usage else None, sources=generation.sources or None,
-                meta=meta)
+                # What the next prompt holds of this answer: its text, never its reasoning
+                # (counted from the text afterwards, Answering.count).
+                tokens=completion if usage and not reasoning else None,
+                sources=generation.sources or None, meta=meta, reasoning=reasoning or None)
         except StoreFull as exc:
             log.error("could not store the answer: the database's disk is full")
             state, error = "error", str(exc)
@@ -90,7 +103,7 @@ class Transcript:
             log.exception("could not store the answer")
             state, error = "error", "The answer could not be saved. Please try again."
         return Ending(state, message_id, final_usage, error, finish_reason,
-                      meta["tokens_per_s"])
+                      meta["tokens_per_s"], reasoning, thought_s)
 
     def announce(self, generation: Generation, ending: Ending) -> None:
         """Count the outcome and tell the room: `error` or `done`, then `status: idle`."""
@@ -107,6 +120,8 @@ class Transcript:
                                "stopped": ending.state == "stopped",
                                "finish_reason": ending.finish_reason,
                                "model": generation.model,
+                               **({"reasoning": ending.reasoning, "thought_s": ending.thought_s}
+                                  if ending.reasoning else {}),
                                **({"seen": generation.seen} if generation.seen else {}),
                                **({"not_covered": generation.not_covered}
                                   if generation.not_covered else {})}, room)

@@ -66,6 +66,9 @@ class TerminalChat:
         # True until the answer's first visible character: the whitespace models often
         # start with is not printed, so that the answer starts at the line's start.
         self._answer_fresh = False
+        # A reasoning model's thoughts are not printed (they may run for pages): one line
+        # says it is thinking, the answer follows on its own lines.
+        self._thinking_shown = False
 
     def close(self) -> None:
         self.store.close()
@@ -81,6 +84,9 @@ class TerminalChat:
             if text:
                 self._answer_fresh = False
                 self._write(text)
+        elif event == "reasoning" and not self._thinking_shown:
+            self._thinking_shown = True
+            self.say("(thinking…)")
         elif event == "notice":
             self.say(markdown_to_text(payload["text"]))
         elif event == "status" and payload.get("state") == "retrieving":
@@ -151,6 +157,7 @@ class TerminalChat:
         try:
             ask = self.answering.prepare(conversation, generation)
             self._answer_fresh = True
+            self._thinking_shown = False
             written = self.answering.write(ask, generation, self.streamer)
             assert written is not None  # nothing to wait for here
             self.answering.conclude(ask, generation)

@@ -232,6 +232,14 @@ def m006_uploads_removed(db: sqlite3.Connection) -> None:
 
 
 @migration
+def m008_reasoning(db: sqlite3.Connection) -> None:
+    # A reasoning model's thoughts, kept with its answer but apart from the text: the text
+    # goes back to the model in later turns and is searched, the thoughts neither.
+    # NULL: the answer had none.
+    db.execute("ALTER TABLE messages ADD COLUMN reasoning TEXT")
+
+
+@migration
 def m009_presets(db: sqlite3.Connection) -> None:
     # Presets (chat/presets.py): a named system prompt with sampling settings, a model and a
     # collection, each its owner's; a `shared` one (an admin's) every user may start from.

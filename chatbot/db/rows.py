@@ -44,6 +44,7 @@ class Message:
     sources: list[dict[str, Any]] | None = None
     meta: dict[str, Any] | None = None
     created: float = 0.0
+    reasoning: str | None = None  # a reasoning model's thoughts before this answer
 
     def public(self) -> dict[str, Any]:
         """The form sent to the browser in `history` (the contract's fields, then extras)."""
@@ -53,10 +54,12 @@ class Message:
         out["id"] = self.id
         if self.state != "done":
             out["state"] = self.state
+        if self.reasoning:
+            out["reasoning"] = self.reasoning
         if self.meta:
             out.update({k: v for k, v in self.meta.items()
                         if k in ("usage", "tokens_per_s", "error", "finish_reason", "seen",
-                                 "not_covered")})
+                                 "not_covered", "thought_s")})
         return out
 
 
@@ -95,4 +98,4 @@ def message_from(row: sqlite3.Row) -> Message:
                    tokens=row["tokens"],
                    sources=json.loads(row["sources"]) if row["sources"] else None,
                    meta=json.loads(row["meta"]) if row["meta"] else None,
-                   created=row["created"])
+                   created=row["created"], reasoning=row["reasoning"])

@@ -178,16 +178,16 @@ class Store(UsageRecords, FolderRecords, ShareRecords):
 
     def add_message(self, conversation_id: str, role: str, content: str, *, state: str = "done",
                     tokens: int | None = None, sources: list[dict[str, Any]] | None = None,
-                    meta: dict[str, Any] | None = None) -> int:
+                    meta: dict[str, Any] | None = None, reasoning: str | None = None) -> int:
         """Append a message; the conversation's first user message becomes its title."""
         now = time.time()
         with self.transaction() as db:
             cursor = db.execute(
                 "INSERT INTO messages (conversation, role, content, state, tokens, sources, "
-                "meta, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "meta, created, reasoning) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (conversation_id, role, content, state, tokens,
                  json.dumps(sources) if sources else None,
-                 json.dumps(meta) if meta else None, now))
+                 json.dumps(meta) if meta else None, now, reasoning))
             db.execute("UPDATE conversations SET updated = ? WHERE id = ?",
                        (now, conversation_id))
             if role == "user":
@@ -235,10 +235,11 @@ class Store(UsageRecords, FolderRecords, ShareRecords):
                        (conversation.id, owner, conversation.title, created, now))
             db.executemany(
                 "INSERT INTO messages (conversation, role, content, state, sources, meta, "
-                "created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "created, reasoning) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [(conversation.id, m.role, m.content, m.state,
                   json.dumps(m.sources) if m.sources else None,
-                  json.dumps(m.meta) if m.meta else None, m.created) for m in messages])
+                  json.dumps(m.meta) if m.meta else None, m.created, m.reasoning)
+                 for m in messages])
         return conversation
 
     def search(self, owner: str, text: str) -> list[SearchHit]:

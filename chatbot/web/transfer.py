@@ -10,7 +10,13 @@ from typing import Any
 from flask import Response, abort, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from chatbot.chat.answer_meta import clean_not_covered, clean_seen, clean_sources, exported
+from chatbot.chat.answer_meta import (
+    clean_not_covered,
+    clean_seconds,
+    clean_seen,
+    clean_sources,
+    exported,
+)
 from chatbot.common import browser_room
 from chatbot.db.rows import UNTITLED, Message
 from chatbot.errors import BadImport
@@ -42,6 +48,8 @@ def export(conversation_id: str, fmt: str) -> Response:
                            "messages": [{"role": m.role, "content": m.content,
                                          "state": m.state, "created": _iso(m.created),
                                          **({"sources": m.sources} if m.sources else {}),
+                                         **({"reasoning": m.reasoning}
+                                            if m.reasoning else {}),
                                          **exported(m.meta)}
                                         for m in messages]}, indent=2, ensure_ascii=False)
         mimetype = "application/json"
@@ -50,13 +58,22 @@ def export(conversation_id: str, fmt: str) -> Response:
         for m in messages:
             who = "You" if m.role == "user" else "Assistant"
             note = "" if m.state == "done" else f" _({m.state})_"
-            parts.append(f"## {who}{note}\n\n{m.content}\n")
+            parts.append(f"## {who}{note}\n\n{_thoughts_md(m)}{m.content}\n")
         body = "\n".join(parts)
         mimetype = "text/markdown"
     response = Response(body, mimetype=mimetype)
     response.headers["Content-Disposition"] = f'attachment; filename="{stem}.{fmt}"'
     return response
 
+
+def _thoughts_md(message: Message) -> str:
+    """A reasoning model's thoughts, folded above its answer as on the page."""
+    if not message.reasoning:
+        return ""
+    seconds = (message.meta or {}).get("thought_s")
+    summary = f"Thought for {seconds:g} s" if isinstance(seconds, int | float) else "Thoughts"
+    quoted = "\n".join(f"> {line}" if line else ">" for line in message.reasoning.splitlines())
+    return f"<details><summary>{summary}</summary>\n\n{quoted}\n\n</details>\n\n"
 
 
 @bp.post("/conversations/import")
@@ -126,6 +143,7 @@ def _parse_message(n: int, item: Any, now: float) -> Message:
         raise BadImport(f"{where} is not an object.")
     role, content = item.get("role"), item.get("content")
     state, sources = item.get("state", "done"), item.get("sources")
+    reasoning = item.get("reasoning")
     if role not in IMPORT_ROLES:
         raise BadImport(f"{where}: `role` must be one of {', '.join(IMPORT_ROLES)}.")
     if not isinstance(content, str):
@@ -135,12 +153,16 @@ def _parse_message(n: int, item: Any, now: float) -> Message:
     if sources is not None and not (isinstance(sources, list)
                                     and all(isinstance(s, dict) for s in sources)):
         raise BadImport(f"{where}: `sources` must be a list of objects.")
+    if reasoning is not None and not isinstance(reasoning, str):
+        raise BadImport(f"{where}: `reasoning` must be a string.")
     meta = {k: v for k, v in (("seen", clean_seen(item.get("seen"))),
-                              ("not_covered", clean_not_covered(item.get("not_covered"))))
-            if v}
+                              ("not_covered", clean_not_covered(item.get("not_covered"))),
+                              ("thought_s", clean_seconds(item.get("thought_s"))))
+            if v is not None}
     return Message(id=0, role=role, content=content, state=state,
                    sources=clean_sources(sources), meta=meta or None,
-                   created=_parse_time(item.get("created"), now, f"{where}: `created`"))
+                   created=_parse_time(item.get("created"), now, f"{where}: `created`"),
+                   reasoning=reasoning if role == "assistant" and reasoning else None)
 
 
 def _parse_time(value: Any, default: float, where: str) -> float:

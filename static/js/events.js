@@ -49,6 +49,7 @@ export const START_PRESET = "start_preset";
 export const HISTORY = "history";
 export const USER_MESSAGE = "user_message";
 export const USER_STORED = "user_stored";
+export const REASONING = "reasoning";
 export const TOKEN = "token";
 export const DONE = "done";
 export const ERROR = "error";

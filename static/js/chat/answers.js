@@ -8,6 +8,7 @@ import {
   addActions, addAssistant, addContextDivider, addNotice, addUser, clear, messages, scheduleRender,
   scrollToBottom, setId, settle, showError, showGrounding, showMeta, updateEmpty,
 } from "./view.js";
+import { addReasoning, endReasoning, showReasoning, thinking } from "./reasoning.js";
 
 const sendButton = document.querySelector("#send");
 const stopButton = document.querySelector("#stop");
@@ -62,10 +63,20 @@ export function initAnswers(socket) {
     if (questions.length) setId(questions[questions.length - 1], id);
   });
 
+  // A reasoning model's thoughts, before its answer.
+  socket.on(events.REASONING, ({ text }) => {
+    if (stopped) return;
+    if (!current) startAnswer();
+    current.status.textContent = "";
+    addReasoning(current, text);
+    scheduleRender(current);
+  });
+
   socket.on(events.TOKEN, ({ text }) => {
     if (stopped) return;
     if (!current) startAnswer();
     if (!current.text) current.status.textContent = "";
+    if (thinking(current)) endReasoning(current);
     current.text += text;
     if (current.pieces !== null) current.pieces += 1;
     scheduleRender(current);
@@ -76,6 +87,7 @@ export function initAnswers(socket) {
     if (data.stopped) stopped = null;
     if (!view) return;
     setId(view.el, data.id);
+    showReasoning(view, data.reasoning, data.thought_s);
     showGrounding(view, data);
     showMeta(view, data);
     finish(view);
@@ -104,7 +116,7 @@ export function initAnswers(socket) {
     } else if (state === "retrieving") {
       current.grounded = true;
       current.status.textContent = t("status.retrieving");
-    } else if (state === "generating" && !current.text) {
+    } else if (state === "generating" && !current.text && !current.thoughts) {
       current.status.textContent = t("status.thinking");
     }
   });
@@ -139,6 +151,7 @@ export function initAnswers(socket) {
           addUser(m.content, m.id);
         } else if (m.role === "assistant") {
           const view = addAssistant({ text: m.content, state: m.state === "error" ? "error" : "done", id: m.id });
+          showReasoning(view, m.reasoning, m.thought_s);
           showGrounding(view, m);
           showMeta(view, m);
           if (m.state === "error") showError(view, m.error || t("chat.answer_failed"));
@@ -146,6 +159,12 @@ export function initAnswers(socket) {
       }
       if (data.streaming) {
         current = addAssistant({ text: data.streaming.text });
+        if (data.streaming.reasoning) {
+          current.status.textContent = "";
+          addReasoning(current, data.streaming.reasoning);
+          if (data.streaming.text) endReasoning(current);
+          scheduleRender(current);
+        }
         setBusy(true);
       }
       updateEmpty();

@@ -6,6 +6,7 @@ import { renderInto } from "../render.js";
 import { linkCitations, normalizeSources, sourcesBox } from "./citations.js";
 import { notCoveredNote, seenBox } from "./notes.js";
 import { number, t, tn } from "../i18n.js";
+import { drawReasoning, endReasoning, thinking } from "./reasoning.js";
 
 export const messages = document.querySelector("#messages");
 const empty = document.querySelector("#empty");
@@ -34,6 +35,7 @@ function flushRenders() {
 // An answer's Markdown, its [n] markers linked to its sources. While a grounded answer
 // streams its sources are not known yet (they come with `done`): its markers are only styled.
 function draw(view) {
+  drawReasoning(view);
   renderInto(view.body, view.text);
   linkCitations(view.body, view.byNumber, view.grounded && view.el.dataset.state === "streaming");
 }
@@ -202,6 +204,7 @@ export function showError(view, message) {
 // The answer is no longer being written: drawn one last time, whatever is pending.
 export function settle(view) {
   view.el.setAttribute("aria-busy", "false");
+  if (thinking(view)) endReasoning(view);
   if (view.el.dataset.state === "streaming") view.el.dataset.state = "done";
   dirty.delete(view);
   draw(view);

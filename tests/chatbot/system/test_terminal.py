@@ -101,6 +101,19 @@ def test_an_answer_streams_and_ctrl_c_stops_it_then_the_next_question_works(
     assert terminal.leave() == 0
 
 
+def test_a_reasoning_model_thinks_on_one_line_and_its_thoughts_stay_out_of_the_context(
+        terminal: Terminal, fake_llm: FakeLLM) -> None:
+    fake_llm.reply("Add two and two", Reply(["It is", " four."],
+                                            reasoning=["Two", " plus two", " is four."]))
+    printed = terminal.run("Add two and two")
+    assert "(thinking…)" in printed and "It is four." in printed
+    assert "plus two" not in printed
+    terminal.run("Why?")
+    assert roles(fake_llm.call("Why?").body) == [
+        ("user", "Add two and two"), ("assistant", "It is four."), ("user", "Why?")]
+    assert terminal.leave() == 0
+
+
 def test_context_carries_over_reset_clears_it_and_ctrl_c_at_the_prompt_leaves(
         terminal: Terminal, fake_llm: FakeLLM) -> None:
     assert "You said: My name is Ada." in terminal.run("My name is Ada.")
