@@ -227,6 +227,11 @@ def _schema(path: Path) -> list[tuple[str, str, str]]:
         db.close()
 
 
+def unchanged(schema: list[tuple[str, str, str]]) -> set[tuple[str, str, str]]:
+    """The objects no migration changes: all but the messages table (m007 adds columns)."""
+    return {o for o in schema if tuple(o[:2]) != ("table", "messages")}
+
+
 def _columns(path: Path, table: str) -> list[str]:
     db = sqlite3.connect(path)
     try:
@@ -267,10 +272,15 @@ def test_a_database_from_before_migrations_is_adopted_without_loss(tmp_path: Pat
         ("user", "old question", "done", 3), ("assistant", "old answer", "stopped", None)]
     assert messages[1].sources == [{"title": "T", "url": "https://e.org"}]
     assert messages[1].meta == {"tokens_per_s": 7.5}
-    assert store.add_message("c1", "user", "new question") > messages[1].id
+    # One path: each message follows the one before it.
+    assert [(m.parent, m.chosen) for m in messages] == [(None, True), (messages[0].id, True)]
+    new = store.add_message("c1", "user", "new question")
+    assert new > messages[1].id
+    assert [m.id for m in store.path("c1")] == [messages[0].id, messages[1].id, new]
     store.close()
-    # Every object it had is as it was (later migrations only add tables).
-    assert set(schema_before) <= set(_schema(path))
+    # Every object it had is as it was, but the messages gained columns (m007).
+    assert unchanged(schema_before) <= set(_schema(path))
+    assert {"parent", "chosen"} <= set(_columns(path, "messages"))
     assert [name for name, _ in _recorded(path)] == [fn.__name__ for fn in MIGRATIONS]
 
 
@@ -280,7 +290,8 @@ def test_a_fresh_database_has_the_old_schema_and_records_every_migration(
     _write_before_migrations(before)
     fresh = tmp_path / "fresh.sqlite3"
     Store(fresh).close()
-    assert set(_schema(before)) <= set(_schema(fresh))
+    assert unchanged(_schema(before)) <= set(_schema(fresh))
+    assert _columns(before, "messages") + ["parent", "chosen"] == _columns(fresh, "messages")
     recorded = _recorded(fresh)
     assert [name for name, _ in recorded] == [fn.__name__ for fn in MIGRATIONS]
     assert all(applied_at for _, applied_at in recorded)

@@ -4,6 +4,7 @@
 import * as events from "../events.js";
 import { enableCopyButtons } from "../render.js";
 import { fits, say } from "./composer.js";
+import { clicked } from "./versions.js";
 import { actionButton, actions, messages, viewOf } from "./view.js";
 
 // A search result chosen in the sidebar: its message, scrolled to and highlighted.
@@ -31,8 +32,9 @@ export function initMessageActions(socket, answers, sourcePanel) {
     return true;
   }
 
-  // The server answers both by showing every tab the shortened conversation (`history`),
-  // then the question again (`user_message`) and the new answer.
+  // The server answers both by showing every tab the path up to the new version's place
+  // (`history`), then the question again (`user_message`), the new answer, and the path
+  // with its versions (`history`).
   function regenerate() {
     if (ready()) socket.emit(events.REGENERATE, {});
   }
@@ -98,5 +100,6 @@ export function initMessageActions(socket, answers, sourcePanel) {
     if (!button) return;
     if (button.classList.contains("regenerate")) regenerate();
     else if (button.classList.contains("edit")) startEdit(button.closest(".msg"));
+    else clicked(button, socket, ready);
   });
 }

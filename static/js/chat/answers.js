@@ -7,6 +7,7 @@ import {
   addActions, addAssistant, addContextDivider, addNotice, addUser, clear, messages, scheduleRender,
   scrollToBottom, setId, settle, showError, showGrounding, showMeta, updateEmpty,
 } from "./view.js";
+import { showVersions } from "./versions.js";
 
 const sendButton = document.querySelector("#send");
 const stopButton = document.querySelector("#stop");
@@ -132,12 +133,13 @@ export function initAnswers(socket) {
       for (const m of data.messages) {
         if (data.context_from && m.id === data.context_from && messages.children.length) addContextDivider();
         if (m.role === "user") {
-          addUser(m.content, m.id);
+          showVersions(addUser(m.content, m.id), m);
         } else if (m.role === "assistant") {
           const view = addAssistant({ text: m.content, state: m.state === "error" ? "error" : "done", id: m.id });
           showGrounding(view, m);
           showMeta(view, m);
           if (m.state === "error") showError(view, m.error || "This answer failed.");
+          showVersions(view.el, m);
         }
       }
       if (data.streaming) {

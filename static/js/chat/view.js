@@ -5,6 +5,7 @@
 import { renderInto } from "../render.js";
 import { linkCitations, normalizeSources, sourcesBox } from "./citations.js";
 import { notCoveredNote, seenBox } from "./notes.js";
+import { treeButtons } from "./versions.js";
 
 export const messages = document.querySelector("#messages");
 const empty = document.querySelector("#empty");
@@ -86,7 +87,7 @@ export function addUser(text, id) {
   bubble.textContent = text; // the user's words are shown as typed: never parsed as HTML
   // Offered once the message is stored (it has an id): the server edits it by id. Its label
   // comes from the stylesheet, so a user message's text is still only what the user wrote.
-  el.append(bubble, actions(actionButton("edit", "", "Edit and resend")));
+  el.append(bubble, actions(actionButton("edit", "", "Edit and resend"), ...treeButtons(false)));
   messages.append(el);
   updateEmpty();
   scrollToBottom();
@@ -108,6 +109,7 @@ export function addAssistant({ text = "", state = "streaming", id } = {}) {
   el.append(body, status, meta, actions(
     actionButton("copy copy-answer", "Copy", "Copy answer (Markdown)"),
     actionButton("regenerate", "Regenerate", "Regenerate this answer"),
+    ...treeButtons(true),
   ));
   messages.append(el);
   updateEmpty();
@@ -167,6 +169,8 @@ export function showMeta(view, { usage, tokens_per_s: rate, stopped, finish_reas
   if (reason === "length") parts.push("cut at the answer length limit");
   view.meta.textContent = parts.join(" · ");
   view.el.dataset.stopped = stopped || state === "stopped" ? "true" : "false";
+  // Continue goes on from a stopped or cut answer's last word.
+  view.el.dataset.continuable = stopped || state === "stopped" || reason === "length" ? "true" : "false";
 }
 
 // What grounds an answer (from `done`, or a `history` message): its sources under it, or the
