@@ -381,3 +381,27 @@ def test_a_migration_that_ends_its_transaction_is_refused(tmp_path: Path) -> Non
         migrate(db, [*MIGRATIONS, m002_commits_early])
     db.close()
     assert [name for name, _ in _recorded(path)] == [fn.__name__ for fn in MIGRATIONS]
+
+
+def test_conversations_stored_before_versions_become_one_path_each(tmp_path: Path) -> None:
+    path = tmp_path / "chat.sqlite3"
+    db = _connect(path)
+    migrate(db, [fn for fn in MIGRATIONS if fn.__name__ != "m007_message_tree"])
+    for cid in ("a", "b"):
+        db.execute("INSERT INTO conversations (id, browser, created, updated) "
+                   "VALUES (?, 'b1', 1, 1)", (cid,))
+    # Two conversations written in turns: their ids interleave.
+    for n, cid in enumerate("abab" * 2):
+        db.execute("INSERT INTO messages (conversation, role, content, created) "
+                   "VALUES (?, ?, ?, 1)", (cid, ("user", "assistant")[n // 2 % 2], f"{cid}{n}"))
+    db.close()
+    store = Store(path)
+    try:
+        for cid in ("a", "b"):
+            messages = store.messages(cid)
+            assert [m.parent for m in messages] == [None] + [m.id for m in messages[:-1]]
+            assert all(m.chosen for m in messages)
+            assert [m.id for m in store.path(cid)] == [m.id for m in messages]
+            assert len(messages) == 4
+    finally:
+        store.close()
