@@ -1,6 +1,8 @@
 // A message's place in the conversation's tree: its versions (‹ 2 / 3 ›, each arrow choosing
 // the version beside it), Continue under a stopped or cut answer, and "New chat from here".
-// The server answers each with `history` (docs/protocol.md, "Versions of a turn").
+// The server answers each with `history` (docs/protocol.md, "Versions of a turn"). Their
+// labels are drawn by the stylesheet from `data-label`, so that a user message's text is
+// still only what the user wrote.
 import * as events from "../events.js";
 import { t } from "../i18n.js";
 import { actionButton } from "./view.js";
@@ -12,11 +14,10 @@ export function showVersions(el, { id, siblings }) {
   if (index < 0) return;
   const bar = document.createElement("div");
   bar.className = "versions";
-  const previous = actionButton("previous-version", "‹", t("tree.previous_version"));
-  const next = actionButton("next-version", "›", t("tree.next_version"));
-  const label = document.createElement("span");
+  const previous = labelled(actionButton("previous-version", "", t("tree.previous_version")), "‹");
+  const next = labelled(actionButton("next-version", "", t("tree.next_version")), "›");
+  const label = labelled(document.createElement("span"), t("tree.version_label", { n: index + 1, count: siblings.length }));
   label.className = "version-label";
-  label.textContent = t("tree.version_label", { n: index + 1, count: siblings.length });
   label.title = t("tree.version_of", { n: index + 1, count: siblings.length });
   previous.disabled = index === 0;
   next.disabled = index === siblings.length - 1;
@@ -31,9 +32,14 @@ export function showVersions(el, { id, siblings }) {
 // The buttons every message gets: Continue (shown by the stylesheet only for an answer that
 // can go on) and New chat from here (once the message is stored).
 export function treeButtons(assistant) {
-  const branch = actionButton("branch", t("tree.branch"), t("tree.branch_title"));
+  const branch = labelled(actionButton("branch", "", t("tree.branch_title")), t("tree.branch"));
   if (!assistant) return [branch];
-  return [actionButton("continue", t("tree.continue"), t("tree.continue_title")), branch];
+  return [labelled(actionButton("continue", "", t("tree.continue_title")), t("tree.continue")), branch];
+}
+
+function labelled(element, label) {
+  element.dataset.label = label;
+  return element;
 }
 
 // A click on one of these buttons, sent as its event; false when it was not one of them.
