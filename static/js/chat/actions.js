@@ -7,13 +7,15 @@ import { fits, say } from "./composer.js";
 import { clicked } from "./versions.js";
 import { actionButton, actions, messages, viewOf } from "./view.js";
 
-// A search result chosen in the sidebar: its message, scrolled to and highlighted.
+// A search result chosen in the sidebar: its message, scrolled to and highlighted; false
+// when it is not shown (it is in another version).
 export function reveal(id) {
   for (const el of messages.querySelectorAll(".msg.found")) el.classList.remove("found");
   const el = id === null || id === undefined ? null : messages.querySelector(`.msg[data-id="${CSS.escape(String(id))}"]`);
-  if (!el) return;
+  if (!el) return false;
   el.classList.add("found");
   el.scrollIntoView({ block: "center" });
+  return true;
 }
 
 export function initMessageActions(socket, answers, sourcePanel) {

@@ -1,6 +1,7 @@
 """Versions of a turn in a real browser (Debian's Chromium driven by Playwright) against a real
 chatbot process answering from the canned LLM server: ‹ 1 / 2 › after regenerating, an edit
-that keeps the old branch, a new conversation from a message, and Continue after Stop."""
+that keeps the old branch, a new conversation from a message, Continue after Stop, and a
+search result in a version not shown."""
 
 from __future__ import annotations
 
@@ -85,7 +86,7 @@ def test_an_edit_is_a_branch_and_the_old_one_keeps_its_turns(page: Page) -> None
     expect(label).to_have_attribute("data-label", "2 / 2")
     page.locator("#messages .msg.user .previous-version").click()
     expect(users).to_have_text(["Plan a trip", "To the sea"])
-    expect(page.locator("#messages .msg.user .version-label")).to_have_attribute("data-label", "1 / 2")
+    expect(label).to_have_attribute("data-label", "1 / 2")
     # A question now follows the version shown.
     ask(page, "By train")
     expect(users).to_have_text(["Plan a trip", "To the sea", "By train"])
@@ -129,3 +130,18 @@ def test_continue_a_stopped_answer(page: Page, chat: tuple[str, FakeLLM]) -> Non
     expect(last.locator(".continue")).to_be_hidden()
     page.reload()
     expect(page.locator("#messages .msg.assistant .body")).to_have_text(["one two three four"])
+
+
+def test_a_search_result_in_a_version_not_shown_shows_that_version(
+        page: Page, chat: tuple[str, FakeLLM]) -> None:
+    ask(page, "Tell me about walruses")
+    chat[1].reply("Tell me about walruses", Reply(["Seals", " instead"]))
+    page.locator("#messages .msg.assistant .regenerate").click()
+    previous = page.locator("#messages .msg.assistant .previous-version")
+    expect(previous).to_have_attribute("data-version", re.compile(r"^\d+$"))
+    old = previous.get_attribute("data-version")
+    page.fill("#search", "walruses")
+    page.locator(f'#search-results .result[data-message="{old}"]').click()
+    expect(page.locator("#messages .msg.found")).to_have_attribute("data-id", str(old))
+    expect(page.locator("#messages .msg.assistant .body")).to_have_text(
+        ["You said: Tell me about walruses"])
