@@ -92,8 +92,11 @@ class Transcript:
                 self.add_question(generation, None)
             place = self.place(generation)
             if place.answer is not None:
+                # A continuation that failed leaves the answer as it was, stopped: it can
+                # be continued again.
                 message_id = place.answer.id
-                self.store.replace_answer(message_id, content, state=state,
+                self.store.replace_answer(message_id, content,
+                                          state="stopped" if state == "error" else state,
                                           tokens=None, meta=meta)
             else:
                 message_id = self.store.add_message(

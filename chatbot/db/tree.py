@@ -45,12 +45,19 @@ def shown_path(messages: Iterable[Message]) -> list[Message]:
 
 
 def chain(messages: Iterable[Message], last: int | None) -> list[Message]:
-    """`last` and the messages it follows, oldest first ([] for None or an unknown id)."""
-    by_id = {m.id: m for m in messages}
+    """`last` and the messages it follows, oldest first, each with its `siblings` filled in
+    ([] for None or an unknown id)."""
+    listed = list(messages)
+    by_id = {m.id: m for m in listed}
+    children: dict[int | None, list[int]] = {}
+    for message in listed:
+        children.setdefault(message.parent, []).append(message.id)
     out: list[Message] = []
     while last is not None and last in by_id:
-        out.append(by_id[last])
-        last = by_id[last].parent
+        message = by_id[last]
+        message.siblings = children[message.parent]
+        out.append(message)
+        last = message.parent
     out.reverse()
     return out
 

@@ -209,3 +209,25 @@ def test_the_base_model_continuation_is_llmservers_transcript_and_the_partial_an
     written = format_transcript(messages).prompt  # ends with the assistant's tag
     assert transcript_prompt([*messages, {"role": "assistant", "content": partial}]) == (
         f"{written} {partial}")
+
+
+def test_a_continuation_that_fails_leaves_the_answer_stopped_to_try_again(
+        chat: ChatApp, fake_llm: FakeLLM) -> None:
+    tab = chat.tab()
+    reply = fake_llm.reply("Story", Reply(["Once", " upon"], pauses=(1,)))
+    start = tab.send("Story")
+    fake_llm.call("Story")
+    tab.wait("token", since=start)
+    tab.emit("stop", {})
+    tab.wait("done", since=start)
+    reply.proceed()
+    stopped = chat.reload(tab)[-1]
+    fake_llm.reply(stopped["content"], Reply([], status=500))
+    _, ending, _ = tab.answer(tab.emit("continue", {"id": stopped["id"]}))
+    assert ending == "error"
+    after = chat.reload(tab)[-1]
+    assert (after["id"], after["content"], after["state"]) == (
+        stopped["id"], stopped["content"], "stopped")
+    fake_llm.reply(stopped["content"], Reply([" a time"]))
+    assert tab.answer(tab.emit("continue", {"id": stopped["id"]}))[:2] == (" a time", "done")
+    assert chat.reload(tab)[-1]["content"] == stopped["content"] + " a time"
