@@ -141,8 +141,8 @@ class VersionEvents(ChatEvents):
         """{"id"}: a new conversation holding copies of the path up to message `id`, with
         this one's settings; it becomes this socket's (`history`, `conversations`)."""
         conversation = self.conversation(client)
-        self._own(conversation, data, "branch")
-        branched = self.store.branch(client.viewer.key, conversation, message_id(data, "branch"))
+        message = self._own(conversation, data, "branch")
+        branched = self.store.branch(client.viewer.key, conversation, message.id)
         if branched is None:
             raise BadPayload(GONE)
         self.move(client, branched)
