@@ -8,6 +8,8 @@ import pytest
 
 from chatbot.chat.chat import BUSY
 from chatbot.chat.continuation import transcript_prompt
+from chatbot.chat.prompt import window_start
+from chatbot.db.rows import Conversation, Message
 from harness.fake_llm import FakeLLM, Reply
 from harness.inprocess import ChatApp, Tab
 from llmserver.models.chat_format import format_transcript
@@ -231,3 +233,11 @@ def test_a_continuation_that_fails_leaves_the_answer_stopped_to_try_again(
     fake_llm.reply(stopped["content"], Reply([" a time"]))
     assert tab.answer(tab.emit("continue", {"id": stopped["id"]}))[:2] == (" a time", "done")
     assert chat.reload(tab)[-1]["content"] == stopped["content"] + " a time"
+
+
+def test_a_context_window_begun_in_another_version_is_fitted_again() -> None:
+    conversation = Conversation(id="c", title="", created=0, updated=0, context_start=7)
+    on_path = [Message(id=n, role="user", content="") for n in (3, 7, 9)]
+    elsewhere = [Message(id=n, role="user", content="") for n in (3, 8, 9)]
+    assert window_start(conversation, on_path) == 7
+    assert window_start(conversation, elsewhere) == 0
