@@ -22,14 +22,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chatbot.chat.budget import Budget
-from chatbot.chat.grounded_prompt import COMPLETION_STOP
 from chatbot.chat.grounding import Grounding
 from chatbot.chat.llm import LLMClient
 from chatbot.chat.llm_stream import ChatStream
 from chatbot.chat.passages import Retrieval, annotate, attribution
 from chatbot.chat.prompt import Prompt, PromptBuilder
 from chatbot.chat.streaming import Generation, Streamer
-from chatbot.db.rows import Conversation
+from chatbot.db.rows import Conversation, Message
 from chatbot.settings import ChatSettings, Settings
 
 
@@ -93,8 +92,12 @@ class Answering:
         budget = Budget(self.llm, self.prompts.store, chat, generation.model, generation.text)
         grounded = generation.once is not None or chat.rag
         completion = grounded and self._completion(generation.model)
+        place = self.prompts.transcript.place(generation)
+        if place.answer is not None:
+            return self._continuing(conversation, generation, budget, chat, place.answer)
         retrieval = self.grounding.retrieve(conversation.id, chat, budget, generation.viewer,
-                                            generation.once, completion=completion)
+                                            generation.once, completion=completion,
+                                            follows=place.parent)
         generation.sources = retrieval.sources
         ask = Ask(chat, budget, retrieval, None)
         ask.seen = {"retrieving_s": round(retrieval.retrieving_s, 3)} if grounded else {}
@@ -129,6 +132,17 @@ class Answering:
                 ask.prompt = None
         return ask
 
+    def _continuing(self, conversation: Conversation, generation: Generation, budget: Budget,
+                    chat: ChatSettings, answer: Message) -> Ask:
+        """A stopped or cut answer, gone on with: the same sources and notes, a prompt that
+        ends with its text (never searched again: the passages it read are in its words)."""
+        generation.sources = answer.sources or []
+        completion = not self.llm.has_chat_template(generation.model)
+        ask = Ask(chat, budget, Retrieval(),
+                  self.prompts.continuation(conversation, generation, budget, completion))
+        ask.seen = dict((answer.meta or {}).get("seen") or {})
+        return ask
+
     def open(self, ask: Ask, generation: Generation) -> ChatStream:
         """The model's streamed answer; raises LLMError when it cannot start."""
         prompt = ask.prompt
@@ -137,7 +151,7 @@ class Answering:
         if prompt.completion:
             return self.llm.stream_completion(
                 prompt.completion, model=generation.model, temperature=ask.chat.temperature,
-                top_p=ask.chat.top_p, max_tokens=prompt.answer_tokens, stop=COMPLETION_STOP)
+                top_p=ask.chat.top_p, max_tokens=prompt.answer_tokens, stop=list(prompt.stop))
         return self.llm.stream_chat(prompt.messages, model=generation.model,
                                     temperature=ask.chat.temperature, top_p=ask.chat.top_p,
                                     max_tokens=prompt.answer_tokens)

@@ -25,7 +25,7 @@ from chatbot.chat.answering import FAILED, Answering
 from chatbot.chat.grounding import OneOff
 from chatbot.chat.llm import LLMClient
 from chatbot.chat.slots import SlotQueue
-from chatbot.chat.streaming import Generation, Streamer
+from chatbot.chat.streaming import Generation, Place, Streamer
 from chatbot.chat.transcript import Transcript
 from chatbot.common import Emit, Spawn
 from chatbot.db.rows import Conversation
@@ -68,17 +68,25 @@ class Chat:
         """The id of the answer another instance is writing in the conversation, if any."""
         return self.bus.elsewhere(conversation_id)
 
+    def busy(self, conversation_id: str) -> bool:
+        """Whether an answer is being written in the conversation, here or elsewhere."""
+        return (self.active(conversation_id) is not None
+                or self.answering_elsewhere(conversation_id) is not None)
+
     def answer(self, conversation: Conversation, text: str, viewer: Viewer,
-               on_stored: Callable[[], None] | None = None,
+               on_stored: Callable[[int], None] | None = None,
                prepare: Callable[[], Conversation] | None = None,
-               once: OneOff | None = None) -> str | None:
+               once: OneOff | None = None, place: Place | None = None,
+               after: Callable[[], None] | None = None) -> str | None:
         """Start answering `text` for `viewer` in the background; an error message if it
         cannot start. `on_stored` runs once the user's message is saved (it may have titled
         the chat). `prepare` runs once the conversation is claimed and before the answer
         starts, so that what it changes (regenerate and edit remove turns) is changed only
         when the answer will follow; it returns the conversation as it left it. `once`: a
-        command's grounding for this answer (Grounding.retrieve)."""
-        generation = Generation(conversation.id, text, viewer, on_stored, once)
+        command's grounding for this answer (Grounding.retrieve). `place`: where the answer
+        goes (streaming.Place; None: after the conversation's last shown message). `after`
+        runs once the answer's ending was told."""
+        generation = Generation(conversation.id, text, viewer, on_stored, once, place, after)
         with self._lock:
             if conversation.id in self._active:
                 return BUSY
@@ -96,6 +104,8 @@ class Chat:
                     del self._active[conversation.id]
                     self.bus.release(conversation.id)
                 raise
+        # Claimed, so no other answer moves the end of the conversation meanwhile.
+        self.transcript.place(generation)
         self.spawn(self._run, conversation, generation)
         return None
 
@@ -193,4 +203,6 @@ class Chat:
         if closed is None:
             return None
         self.transcript.announce(generation, closed)
+        if generation.after is not None:
+            generation.after()
         return closed.message_id

@@ -146,14 +146,16 @@ class Grounding:
 
     def retrieve(self, conversation_id: str, chat: ChatSettings, budget: Budget,
                  viewer: Viewer, once: OneOff | None = None,
-                 completion: bool = False) -> Retrieval:
+                 completion: bool = False, follows: int | None = None) -> Retrieval:
         """Passages (or a page) for the question `budget.question`, cut to what answers it
         and fitted into the room the budget leaves; an empty Retrieval when the answer is
         not grounded, one with `not_covered` when the documents do not seem to hold the
         answer. `once`: the grounding a command asked for, instead of the conversation's
         setting. `completion`: for a base model's completion prompt rather than a chat
-        message. Only collections `viewer` may read are searched (checked now: a
-        collection may have been unshared since it was chosen)."""
+        message. `follows`: the message the question follows (a follow-up question is
+        searched with the one before it on that path). Only collections `viewer` may read
+        are searched (checked now: a collection may have been unshared since it was
+        chosen)."""
         if once is not None and once.url:
             return self._page(conversation_id, once.url, budget)
         if once is not None and once.task:
@@ -164,7 +166,7 @@ class Grounding:
                       or viewer.default_collection(self.settings.rag_collection))
         k = chat.rag_k or self.settings.rag_k
         self.emit("status", {"state": "retrieving", "collection": collection}, conversation_id)
-        history = self.store.messages(conversation_id)
+        history = self.store.ancestors(conversation_id, follows)
         query = retrieval_query(budget.question, history)
         with self._lock:
             debug = viewer.key in self._showing

@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from chatbot.chat.budget import MIN_ANSWER_TOKENS, SAFETY_TOKENS, Budget
-from chatbot.chat.grounded_prompt import COMPLETION_EXAMPLE, completion_prompt
+from chatbot.chat.continuation import STOP as TRANSCRIPT_STOP
+from chatbot.chat.continuation import transcript_prompt
+from chatbot.chat.grounded_prompt import COMPLETION_EXAMPLE, COMPLETION_STOP, completion_prompt
 from chatbot.chat.streaming import Generation
 from chatbot.chat.transcript import Transcript
 from chatbot.common import Emit
@@ -32,7 +34,8 @@ COMPLETION_MAX_TOKENS = 160
 class Prompt:
     messages: list[dict[str, str]]  # a chat request's; [] for a completion
     answer_tokens: int  # max_tokens to request
-    completion: str = ""  # a base model's grounded completion prompt
+    completion: str = ""  # a base model's completion prompt
+    stop: tuple[str, ...] = tuple(COMPLETION_STOP)  # where a completion ends
     # Tokens of each part, for "what the model saw".
     parts: dict[str, int] = field(default_factory=dict)
 
@@ -47,9 +50,11 @@ class PromptBuilder:
     def build(self, conversation: Conversation, generation: Generation, budget: Budget,
               context: str) -> Prompt:
         """The prompt answering `generation.text` with `context` (retrieved text, or "")
-        before it; stores the user's message."""
-        history = prompt_history(self.store.messages(conversation.id))
-        plan = budget.fit(context, history, conversation.context_start)
+        before it; stores the user's message. The history is the path the question follows
+        (versions beside it are not the model's business)."""
+        place = self.transcript.place(generation)
+        history = prompt_history(self.store.ancestors(conversation.id, place.parent))
+        plan = budget.fit(context, history, window_start(conversation, history))
         user_id = self.transcript.add_question(generation, budget.question_tokens)
         first_id = plan.first_id if plan.first_id is not None else user_id
         if plan.dropped:
@@ -71,6 +76,33 @@ class PromptBuilder:
                  "prompt_tokens": plan.prompt_tokens}
         return Prompt(messages, plan.answer_tokens, parts=parts)
 
+    def continuation(self, conversation: Conversation, generation: Generation,
+                     budget: Budget, completion: bool) -> Prompt:
+        """The prompt that goes on from the partial answer `generation.place.answer`: the
+        path up to its question, then the answer so far as the assistant's own words (a
+        chat request's last message, which llama-server continues; or, for a `completion`
+        model, the transcript ending with it)."""
+        place = self.transcript.place(generation)
+        assert place.answer is not None
+        partial = place.answer.content
+        history = prompt_history(self.store.ancestors(conversation.id, place.parent))
+        plan = budget.fit(partial, history, window_start(conversation, history))
+        generation.prompt_tokens = plan.prompt_tokens
+        system = budget.chat.system_prompt
+        messages = [{"role": "system", "content": system}] if system else []
+        if plan.first_id is not None:
+            messages += [{"role": m.role, "content": m.content} for m in history
+                         if m.id >= plan.first_id]
+        messages += [{"role": "user", "content": generation.text},
+                     {"role": "assistant", "content": partial}]
+        parts = {"system": budget.system_tokens, "history": plan.history_tokens,
+                 "question": budget.question_tokens, "answer_room": plan.answer_tokens,
+                 "prompt_tokens": plan.prompt_tokens}
+        if completion:
+            return Prompt([], plan.answer_tokens, completion=transcript_prompt(messages),
+                          stop=tuple(TRANSCRIPT_STOP), parts=parts)
+        return Prompt(messages, plan.answer_tokens, parts=parts)
+
     def completion(self, generation: Generation, budget: Budget, documents: list[str],
                    question: str, passage_tokens: int) -> Prompt:
         """A base model's grounded prompt (grounded_prompt.py): the worked example, the
@@ -90,6 +122,13 @@ class PromptBuilder:
                  "question": max(0, tokens - example - passage_tokens),
                  "answer_room": answer, "prompt_tokens": tokens}
         return Prompt([], answer, completion=text, parts=parts)
+
+
+def window_start(conversation: Conversation, history: list[Message]) -> int:
+    """Where the context window began last turn, if on this path; otherwise (it began in
+    another version) the window is fitted again from the start."""
+    start = conversation.context_start
+    return start if any(m.id == start for m in history) else 0
 
 
 def prompt_history(messages: list[Message]) -> list[Message]:

@@ -18,24 +18,39 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from chatbot.accounts.viewer import Viewer
 from chatbot.chat.grounding import OneOff
 from chatbot.chat.thinking import Thought
 from chatbot.common import Emit
+from chatbot.db.rows import Message
 from chatbot.metrics import Metrics
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where an answer goes in the conversation's tree (db/tree.py)."""
+
+    parent: int | None  # the message its question follows
+    question: int | None = None  # the question, when it is stored already (regenerating)
+    answer: Message | None = None  # the stored answer being continued
 
 
 class Generation:
     """The answer being written for one conversation."""
 
     def __init__(self, conversation_id: str, text: str, viewer: Viewer,
-                 on_stored: Callable[[], None] | None = None, once: OneOff | None = None):
+                 on_stored: Callable[[int], None] | None = None, once: OneOff | None = None,
+                 place: Place | None = None, after: Callable[[], None] | None = None):
         self.conversation_id = conversation_id
         self.text = text
         self.viewer = viewer  # whose answer: their documents, their turn in the queue
-        self.on_stored = on_stored
+        self.on_stored = on_stored  # with the question's id, once it is stored
+        # None: after the last message the conversation shows, found once it is claimed.
+        self.place = place
+        self.after = after  # runs once the ending was told
         # A command's grounding (`/summarize URL`, `/rag QUESTION`), kept with the question
         # so that regenerating the answer grounds it the same way.
         self.once = once
@@ -61,6 +76,17 @@ class Generation:
         self.seen: dict[str, Any] = {}  # what the model saw (answering.py)
         self.not_covered: dict[str, Any] | None = None
         self.user_stored = False
+        if place is not None and place.answer is not None:
+            # Continued: its text so far is the first piece, already shown everywhere.
+            self.parts.append(place.answer.content)
+            self.piece_ends.append(1)
+            self.user_stored = True
+        elif place is not None and place.question is not None:
+            self.user_stored = True
+
+    @property
+    def continuing(self) -> bool:
+        return self.place is not None and self.place.answer is not None
 
     @property
     def sent(self) -> int:
@@ -120,7 +146,8 @@ class Streamer:
                         self._send_reasoning(generation)
                         last_emit = now
                     continue
-                if generation.first_token_at is None and generation.parts:
+                if (generation.first_token_at is None and generation.parts
+                        and not generation.continuing):
                     # The model's text after a quote starts its own paragraph.
                     piece = piece.lstrip()
                     if not piece:

@@ -8,10 +8,10 @@ lost. Only the first ending of an answer counts (a stop and the worker's own end
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from chatbot.chat.streaming import Generation
+from chatbot.chat.streaming import Generation, Place
 from chatbot.common import Emit
 from chatbot.db.store import Store
 from chatbot.errors import StoreFull
@@ -40,15 +40,26 @@ class Transcript:
         self.metrics = metrics
         self.emit = emit
 
+    def place(self, generation: Generation) -> Place:
+        """Where the answer goes: as given, or after the last message shown now."""
+        if generation.place is None:
+            generation.place = Place(self.store.leaf(generation.conversation_id))
+        return generation.place
+
     def add_question(self, generation: Generation, tokens: int | None) -> int:
-        """Store the user's message; its id. `generation.on_stored` then runs (storing it
-        may have titled the conversation)."""
-        meta = {"once": generation.once.stored()} if generation.once else None
-        message_id = self.store.add_message(generation.conversation_id, "user", generation.text,
-                                            tokens=tokens, meta=meta)
+        """Store the user's message (unless it is stored already: regenerating); its id.
+        `generation.on_stored` then runs (storing it may have titled the conversation)."""
+        place = self.place(generation)
+        message_id = place.question
+        if message_id is None:
+            meta = {"once": generation.once.stored()} if generation.once else None
+            message_id = self.store.add_message(generation.conversation_id, "user",
+                                                generation.text, parent=place.parent,
+                                                tokens=tokens, meta=meta)
+            generation.place = replace(place, question=message_id)
         generation.user_stored = True
         if generation.on_stored:
-            generation.on_stored()
+            generation.on_stored(message_id)
         return message_id
 
     def close(self, generation: Generation, state: str, *, error: str | None = None,
@@ -90,12 +101,23 @@ class Transcript:
                 # It failed before the question was saved (server down, message too long):
                 # keep the question and the failure, as the user saw them.
                 self.add_question(generation, None)
-            message_id = self.store.add_message(
-                generation.conversation_id, "assistant", content, state=state,
-                # What the next prompt holds of this answer: its text, never its reasoning
-                # (counted from the text afterwards, Answering.count).
-                tokens=completion if usage and not reasoning else None,
-                sources=generation.sources or None, meta=meta, reasoning=reasoning or None)
+            place = self.place(generation)
+            if place.answer is not None:
+                # A continuation that failed leaves the answer as it was, stopped: it can
+                # be continued again.
+                message_id = place.answer.id
+                self.store.replace_answer(message_id, content,
+                                          state="stopped" if state == "error" else state,
+                                          tokens=None, meta=meta)
+            else:
+                message_id = self.store.add_message(
+                    generation.conversation_id, "assistant", content, parent=place.question,
+                    state=state,
+                    # What the next prompt holds of this answer: its text, never its
+                    # reasoning (counted from the text afterwards, Answering.count).
+                    tokens=completion if usage and not reasoning else None,
+                    sources=generation.sources or None, meta=meta,
+                    reasoning=reasoning or None)
         except StoreFull as exc:
             log.error("could not store the answer: the database's disk is full")
             state, error = "error", str(exc)

@@ -232,6 +232,21 @@ def m006_uploads_removed(db: sqlite3.Connection) -> None:
 
 
 @migration
+def m007_message_tree(db: sqlite3.Connection) -> None:
+    # Messages form a tree: regenerating or editing adds a version beside the old one
+    # instead of deleting it. `parent` is the message a message follows (NULL: it opens the
+    # conversation); `chosen` marks the version shown among those of one parent, so the
+    # shown path is stored. A conversation written before is one path: each message follows
+    # the one before it, and is the only (so chosen) version.
+    db.execute("ALTER TABLE messages ADD COLUMN parent INTEGER "
+               "REFERENCES messages (id) ON DELETE CASCADE")
+    db.execute("ALTER TABLE messages ADD COLUMN chosen INTEGER NOT NULL DEFAULT 1")
+    db.execute("UPDATE messages SET parent = (SELECT MAX(p.id) FROM messages p WHERE "
+               "p.conversation = messages.conversation AND p.id < messages.id)")
+    db.execute("CREATE INDEX messages_by_parent ON messages (parent)")
+
+
+@migration
 def m008_reasoning(db: sqlite3.Connection) -> None:
     # A reasoning model's thoughts, kept with its answer but apart from the text: the text
     # goes back to the model in later turns and is searched, the thoughts neither.

@@ -45,6 +45,10 @@ class Message:
     meta: dict[str, Any] | None = None
     created: float = 0.0
     reasoning: str | None = None  # a reasoning model's thoughts before this answer
+    parent: int | None = None  # the message this one follows; None: it opens the chat
+    chosen: bool = True  # the version shown among its parent's children
+    # The versions beside it (its own id included), oldest first; filled in for the path.
+    siblings: list[int] = field(default_factory=list)
 
     def public(self) -> dict[str, Any]:
         """The form sent to the browser in `history` (the contract's fields, then extras)."""
@@ -52,6 +56,8 @@ class Message:
         if self.sources:
             out["sources"] = self.sources
         out["id"] = self.id
+        out["parent"] = self.parent
+        out["siblings"] = self.siblings or [self.id]
         if self.state != "done":
             out["state"] = self.state
         if self.reasoning:
@@ -98,4 +104,5 @@ def message_from(row: sqlite3.Row) -> Message:
                    tokens=row["tokens"],
                    sources=json.loads(row["sources"]) if row["sources"] else None,
                    meta=json.loads(row["meta"]) if row["meta"] else None,
-                   created=row["created"], reasoning=row["reasoning"])
+                   created=row["created"], reasoning=row["reasoning"],
+                   parent=row["parent"], chosen=bool(row["chosen"]))

@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from chatbot.db.migrations import migrate
 from chatbot.db.organise import FolderRecords
@@ -40,6 +40,7 @@ from chatbot.db.rows import (
     message_from,
 )
 from chatbot.db.shares import ShareRecords
+from chatbot.db.tree import MessageTree, choose_among_siblings, shown_path
 from chatbot.db.usage import UsageRecords
 from chatbot.errors import StoreFull
 
@@ -64,7 +65,7 @@ def _opening(path: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-class Store(UsageRecords, FolderRecords, ShareRecords):
+class Store(UsageRecords, FolderRecords, ShareRecords, MessageTree):
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, check_same_thread=False,
@@ -172,75 +173,48 @@ class Store(UsageRecords, FolderRecords, ShareRecords):
     # Messages ----------------------------------------------------------------------
 
     def messages(self, conversation_id: str) -> list[Message]:
+        """Every message, every version, oldest first (a parent before its children)."""
         rows = self.read("SELECT * FROM messages WHERE conversation = ? ORDER BY id",
                           (conversation_id,))
         return [message_from(r) for r in rows]
 
-    def add_message(self, conversation_id: str, role: str, content: str, *, state: str = "done",
+    def add_message(self, conversation_id: str, role: str, content: str, *,
+                    parent: int | None | Literal["end"] = "end", state: str = "done",
                     tokens: int | None = None, sources: list[dict[str, Any]] | None = None,
                     meta: dict[str, Any] | None = None, reasoning: str | None = None) -> int:
-        """Append a message; the conversation's first user message becomes its title."""
+        """Add a message after `parent` (None: at the start; "end": after the last message
+        shown), as the version shown there; the conversation's first user message becomes
+        its title."""
         now = time.time()
         with self.transaction() as db:
+            if parent == "end":
+                path = shown_path(message_from(r) for r in db.execute(
+                    "SELECT * FROM messages WHERE conversation = ? ORDER BY id",
+                    (conversation_id,)))
+                parent = path[-1].id if path else None
             cursor = db.execute(
-                "INSERT INTO messages (conversation, role, content, state, tokens, sources, "
-                "meta, created, reasoning) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (conversation_id, role, content, state, tokens,
+                "INSERT INTO messages (conversation, parent, role, content, state, tokens, "
+                "sources, meta, created, reasoning) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (conversation_id, parent, role, content, state, tokens,
                  json.dumps(sources) if sources else None,
                  json.dumps(meta) if meta else None, now, reasoning))
+            assert cursor.lastrowid is not None
+            choose_among_siblings(db, conversation_id, cursor.lastrowid)
             db.execute("UPDATE conversations SET updated = ? WHERE id = ?",
                        (now, conversation_id))
             if role == "user":
-                db.execute("UPDATE conversations SET title = ? WHERE id = ? AND title = ''",
-                           (make_title(content), conversation_id))
-            assert cursor.lastrowid is not None
+                titled = db.execute("SELECT title FROM conversations WHERE id = ?",
+                                    (conversation_id,)).fetchone()
+                # A new version of the first question renames a chat that its old version named.
+                named_by = [r["content"] for r in db.execute(
+                    "SELECT content FROM messages WHERE conversation = ? AND parent IS NULL "
+                    "AND role = 'user' AND id != ?", (conversation_id, cursor.lastrowid))
+                    ] if parent is None else []
+                if titled is not None and (titled["title"] == "" or any(
+                        titled["title"] == make_title(c) for c in named_by)):
+                    db.execute("UPDATE conversations SET title = ? WHERE id = ?",
+                               (make_title(content), conversation_id))
             return cursor.lastrowid
-
-    def truncate(self, conversation_id: str, message_id: int) -> None:
-        """Delete `message_id` and every later message of the conversation (an edited or
-        regenerated turn replaces them). A context window that began among them starts
-        over, for the budget to fit again; a title made from a removed first question goes
-        too, for the question replacing it to name the conversation."""
-        with self.transaction() as db:
-            first = db.execute("SELECT m.id, m.content, c.title FROM messages m JOIN "
-                               "conversations c ON c.id = m.conversation WHERE c.id = ? AND "
-                               "m.role = 'user' ORDER BY m.id LIMIT 1",
-                               (conversation_id,)).fetchone()
-            if (first is not None and first["id"] >= message_id
-                    and first["title"] == make_title(first["content"])):
-                db.execute("UPDATE conversations SET title = '' WHERE id = ?",
-                           (conversation_id,))
-            db.execute("DELETE FROM messages WHERE conversation = ? AND id >= ?",
-                       (conversation_id, message_id))
-            db.execute("UPDATE conversations SET updated = ?, context_start = CASE WHEN "
-                       "context_start >= ? THEN 0 ELSE context_start END WHERE id = ?",
-                       (time.time(), message_id, conversation_id))
-
-    def last_question(self, conversation_id: str) -> int | None:
-        """The id of the conversation's newest user message."""
-        rows = self.read("SELECT MAX(id) FROM messages WHERE conversation = ? "
-                         "AND role = 'user'", (conversation_id,))
-        return rows[0][0]
-
-    def import_conversation(self, owner: str, title: str, created: float,
-                            messages: list[Message]) -> Conversation:
-        """A new conversation of `owner` holding `messages` as given (their ids are
-        ignored), all or nothing."""
-        now = time.time()
-        conversation = Conversation(id=uuid.uuid4().hex, title=make_title(title),
-                                    created=created, updated=now)
-        with self.transaction() as db:
-            db.execute("INSERT INTO conversations (id, browser, title, created, updated, "
-                       "settings) VALUES (?, ?, ?, ?, ?, '{}')",
-                       (conversation.id, owner, conversation.title, created, now))
-            db.executemany(
-                "INSERT INTO messages (conversation, role, content, state, sources, meta, "
-                "created, reasoning) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [(conversation.id, m.role, m.content, m.state,
-                  json.dumps(m.sources) if m.sources else None,
-                  json.dumps(m.meta) if m.meta else None, m.created, m.reasoning)
-                 for m in messages])
-        return conversation
 
     def search(self, owner: str, text: str) -> list[SearchHit]:
         """`owner`'s conversations whose title or messages hold every word of `text`:

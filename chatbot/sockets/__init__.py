@@ -4,7 +4,9 @@ Flask-SocketIO `Namespace` on "/" whose `on_<event>` methods come from one class
 concern:
 
 - `base.py`: connecting, the socket's `Client`, and the one guard every event goes through;
-- `chat_events.py`: a question, a command, stop, regenerate, edit and resend;
+- `chat_events.py`: a question, a command, stop;
+- `version_events.py`: versions of a turn (regenerate, edit and resend, choose one),
+  continuing a stopped answer, branching into a new conversation;
 - `conversation_events.py`: the sidebar (new, switch, rename, delete, search) and settings;
 - `organise_events.py`: pins and folders; `share_events.py`: read-only links to a copy;
 - `document_events.py`: collections and their documents, the retrieval view;
@@ -22,7 +24,6 @@ from __future__ import annotations
 
 from chatbot.services import Services
 from chatbot.sockets.base import guarded_events
-from chatbot.sockets.chat_events import ChatEvents
 from chatbot.sockets.connections import Connections
 from chatbot.sockets.conversation_events import ConversationEvents
 from chatbot.sockets.document_events import DocumentEvents
@@ -30,10 +31,11 @@ from chatbot.sockets.model_events import ModelEvents
 from chatbot.sockets.organise_events import OrganiseEvents
 from chatbot.sockets.preset_events import PresetEvents
 from chatbot.sockets.share_events import ShareEvents
+from chatbot.sockets.version_events import VersionEvents
 
 
-class ChatNamespace(ChatEvents, ConversationEvents, OrganiseEvents, ShareEvents, DocumentEvents,
-                    ModelEvents, PresetEvents):
+class ChatNamespace(VersionEvents, ConversationEvents, OrganiseEvents, ShareEvents,
+                    DocumentEvents, ModelEvents, PresetEvents):
     """Every event of the default namespace."""
 
 

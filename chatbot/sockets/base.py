@@ -18,7 +18,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from flask import request, session
 from flask_socketio import ConnectionRefusedError as SocketRefused
@@ -167,8 +167,12 @@ class EventsBase(Namespace):
 
     def show(self, client: Client, conversation: Conversation) -> None:
         """Send this socket the conversation (joining its room) and the sidebar."""
-        payload = self.history(conversation)
         generation = self.chat.active(conversation.id)
+        place = generation.place if generation is not None else None
+        # The path up to the question being answered: the stream is the answer (a new
+        # version, or the one being continued), not a version beside it.
+        payload = (self.history(conversation) if place is None else self.history(
+            conversation, place.question if place.question is not None else place.parent))
         if generation is not None:
             with generation.lock:
                 if not generation.finished:
@@ -181,11 +185,17 @@ class EventsBase(Namespace):
         emit("history", payload)
         self.send_conversations(client.viewer.key, to_all=False)
 
-    def history(self, conversation: Conversation) -> dict[str, Any]:
+    def history(self, conversation: Conversation,
+                upto: int | None | Literal["shown"] = "shown") -> dict[str, Any]:
+        """The `history` payload: the path the conversation shows, or with `upto` the path
+        up to that message (None: no message), which an answer being written goes on."""
+        path = (self.store.path(conversation.id) if upto == "shown"
+                else self.store.ancestors(conversation.id, upto))
+        start = conversation.context_start
         return {
-            "messages": [m.public() for m in self.store.messages(conversation.id)],
+            "messages": [m.public() for m in path],
             "conversation": conversation.summary(),
-            "context_from": conversation.context_start,
+            "context_from": start if any(m.id == start for m in path) else 0,
             "settings": ChatSettings.load(self.settings, conversation.settings).model_dump(),
             "preset": self.presets.of_conversation(conversation.id),
             "limits": {"max_message_chars": self.settings.max_message_chars},

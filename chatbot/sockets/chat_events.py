@@ -1,4 +1,4 @@
-"""The chat itself: a question, a slash command, stop, regenerate, edit and resend."""
+"""The chat itself: a question, a slash command, stop (versions of a turn: version_events.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from chatbot.chat import commands, mentions
 from chatbot.chat.document_commands import route
 from chatbot.chat.grounding import OneOff, bare_url, url_offer
 from chatbot.chat.intents import recognise
-from chatbot.db.rows import Conversation, Message
+from chatbot.chat.streaming import Place
+from chatbot.db.rows import Conversation
 from chatbot.errors import BadPayload
 from chatbot.settings import ChatSettings
 from chatbot.sockets.base import Client, EventsBase, guarded
@@ -70,27 +71,29 @@ class ChatEvents(EventsBase):
 
     def _answer(self, client: Client, conversation: Conversation, text: str, echo: bool,
                 prepare: Callable[[], Conversation] | None = None,
-                once: OneOff | None = None) -> bool:
+                once: OneOff | None = None, place: Place | None = None,
+                after: Callable[[], None] | None = None, ask: bool = True) -> bool:
         """Answer `text`; `echo`: this tab has not shown the question yet (a command);
-        `prepare` and `once`: see Chat.answer. False, with the error sent, when it cannot
-        start."""
+        `prepare`, `once`, `place` and `after`: see Chat.answer; `ask`: the tabs are shown
+        the question (not when an answer is continued). False, with the error sent, when it
+        cannot start."""
         owner = client.viewer.key
 
-        def stored() -> None:
+        def stored(question: int) -> None:
             self.send_conversations(owner)
-            # Its id lets the tabs offer to edit it; one answer at a time per conversation,
-            # so the newest question is this one.
-            self.socketio.emit("user_stored", {"id": self.store.last_question(conversation.id)},
-                               to=conversation.id)
+            # Its id lets the tabs offer to edit it.
+            self.socketio.emit("user_stored", {"id": question}, to=conversation.id)
 
         problem = self.limits.question(owner) or self.chat.answer(
-            conversation, text, client.viewer, on_stored=stored, prepare=prepare, once=once)
+            conversation, text, client.viewer, on_stored=stored, prepare=prepare, once=once,
+            place=place, after=after)
         if problem:
             emit("error", {"message": problem})
             return False
-        # Other tabs on this conversation show the question too.
-        self.socketio.emit("user_message", {"text": text}, to=conversation.id,
-                           skip_sid=None if echo else request.sid)  # type: ignore[attr-defined]
+        if ask:
+            # Other tabs on this conversation show the question too.
+            self.socketio.emit("user_message", {"text": text}, to=conversation.id,
+                               skip_sid=None if echo else request.sid)  # type: ignore[attr-defined]
         return True
 
     @guarded
@@ -149,56 +152,3 @@ class ChatEvents(EventsBase):
             emit("notice", {"text": reply.text, "level": "info", "command": name})
         if reply.ask is not None:
             self._answer(client, conversation, reply.ask, echo=echo, once=reply.once)
-
-    @guarded
-    def on_regenerate(self, client: Client, _: dict[str, Any]) -> None:
-        """A new answer to the last question, replacing the one there was."""
-        conversation = self.conversation(client)
-        question = next((m for m in reversed(self.store.messages(conversation.id))
-                         if m.role == "user"), None)
-        if question is None:
-            raise BadPayload("There is no answer to regenerate yet.")
-        # A question a command grounded (`/summarize URL`, `/rag QUESTION`) is grounded the
-        # same way again.
-        self._replace(client, conversation, question, question.content,
-                      OneOff.from_stored((question.meta or {}).get("once")))
-
-    @guarded
-    def on_edit(self, client: Client, data: dict[str, Any]) -> None:
-        """{"id", "text"}: the user's message `id` of this conversation says `text` now;
-        every later turn goes, and it is answered again."""
-        message_id, text = data.get("id"), data.get("text")
-        # bool is an int to Python, not a message id.
-        if (not isinstance(message_id, int) or isinstance(message_id, bool)
-                or not isinstance(text, str)):
-            raise BadPayload("Malformed edit: `id` must be a message id and `text` a string.")
-        text = text.strip()
-        self._check_length(text)
-        if text.startswith("/"):
-            raise BadPayload("An edited message is sent to the model: it cannot be a command.")
-        conversation = self.conversation(client)
-        # Looked up in this client's own conversation only: any other id is absent.
-        question = next((m for m in self.store.messages(conversation.id)
-                         if m.id == message_id and m.role == "user"), None)
-        if question is None:
-            raise BadPayload("That message no longer exists.")
-        self._replace(client, conversation, question, text)
-
-    def _replace(self, client: Client, conversation: Conversation, question: Message,
-                 text: str, once: OneOff | None = None) -> None:
-        """Remove `question` and all after it, show every tab the shorter conversation,
-        then answer `text` in its place (grounded by `once`, see Chat.answer). Refused,
-        with nothing removed, while an answer is being written or when the user may not
-        ask now: the turns go only once the conversation is claimed for the new answer, so
-        a message sent from another tab at that instant cannot leave the conversation cut
-        short and unanswered."""
-        cid = conversation.id
-
-        def cut() -> Conversation:
-            self.store.truncate(cid, question.id)
-            shorter = self.store.get(client.viewer.key, cid) or conversation
-            self.socketio.emit("history", self.history(shorter), to=cid)
-            return shorter
-
-        if self._answer(client, conversation, text, echo=True, prepare=cut, once=once):
-            self.metrics.messages.inc()

@@ -39,13 +39,16 @@ def export(conversation_id: str, fmt: str) -> Response:
     conversation = s.store.get(viewer.key, conversation_id)
     if conversation is None:
         abort(404)
-    messages = s.store.messages(conversation.id)
+    messages = s.store.messages(conversation.id) if fmt == "json" else s.store.path(
+        conversation.id)
     title = conversation.title or UNTITLED
     stem = re.sub(r"[^A-Za-z0-9]+", "-", title).strip("-")[:50] or "conversation"
     if fmt == "json":
         body = json.dumps({"id": conversation.id, "title": title,
                            "created": _iso(conversation.created),
-                           "messages": [{"role": m.role, "content": m.content,
+                           # Every version: `parent` makes the tree, `chosen` the path.
+                           "messages": [{"id": m.id, "parent": m.parent, "chosen": m.chosen,
+                                         "role": m.role, "content": m.content,
                                          "state": m.state, "created": _iso(m.created),
                                          **({"sources": m.sources} if m.sources else {}),
                                          **({"reasoning": m.reasoning}
@@ -105,7 +108,7 @@ def import_conversation() -> Response:
     problem = s.limits.imported(viewer.key, len(raw))
     if problem:
         return _reply(429, {"error": problem})
-    conversation = s.store.import_conversation(viewer.key, title, created, messages)
+    conversation = s.store.new_with(viewer.key, title, created, {}, messages)
     s.socketio.emit("conversations", s.store.sidebar(viewer.key), to=browser_room(viewer.key))
     return _reply(201, {"id": conversation.id, "title": conversation.summary()["title"],
                        "messages": len(messages)})
@@ -132,6 +135,7 @@ def _parse_export(raw: bytes) -> tuple[str, float, list[Message]]:
     messages = [_parse_message(n, item, now) for n, item in enumerate(data["messages"], 1)]
     if not messages:
         raise BadImport("That conversation has no messages to import.")
+    _link(data["messages"], messages)
     if not title.strip():
         title = next((m.content for m in messages if m.role == "user"), "")
     return title, _parse_time(data.get("created"), now, "`created`"), messages
@@ -163,6 +167,34 @@ def _parse_message(n: int, item: Any, now: float) -> Message:
                    sources=clean_sources(sources), meta=meta or None,
                    created=_parse_time(item.get("created"), now, f"{where}: `created`"),
                    reasoning=reasoning if role == "assistant" and reasoning else None)
+
+
+def _link(items: list[Any], messages: list[Message]) -> None:
+    """Each message's `id`, `parent` and `chosen` from an export that has them (a tree:
+    every parent listed before its children); an export without ids is one path, each
+    message following the one before it."""
+    if not any("id" in item for item in items):
+        for n, message in enumerate(messages, 1):
+            message.id, message.parent = n, n - 1 or None
+        return
+    seen: set[int] = set()
+    for n, (item, message) in enumerate(zip(items, messages, strict=True), 1):
+        where = f"Message {n}"
+        own, parent, chosen = item.get("id"), item.get("parent"), item.get("chosen", True)
+        if not _is_id(own) or own in seen:
+            raise BadImport(f"{where}: `id` must be a whole number, different for each "
+                            "message.")
+        if parent is not None and (not _is_id(parent) or parent not in seen):
+            raise BadImport(f"{where}: `parent` must be null or the `id` of a message "
+                            "listed before it.")
+        if not isinstance(chosen, bool):
+            raise BadImport(f"{where}: `chosen` must be true or false.")
+        seen.add(own)
+        message.id, message.parent, message.chosen = own, parent, chosen
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _parse_time(value: Any, default: float, where: str) -> float:

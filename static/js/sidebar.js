@@ -25,6 +25,16 @@ export function initSidebar(socket, reveal, sharing) {
   let activeId = null;
   let pending = null; // the search result to reveal once its conversation is shown
 
+  // A message in a version not shown is chosen first; the `history` that follows reveals it.
+  function revealOrChoose() {
+    if (reveal(pending.message) || pending.message === null || pending.chose) {
+      pending = null;
+      return;
+    }
+    pending.chose = true;
+    socket.emit(events.CHOOSE_VERSION, { id: pending.message });
+  }
+
   const open = (yes) => {
     sidebar.classList.toggle("open", yes);
     scrim.hidden = !yes;
@@ -80,10 +90,9 @@ export function initSidebar(socket, reveal, sharing) {
       renderSnippet(snippet, hit.snippet);
       button.append(title, snippet);
       button.addEventListener("click", () => {
-        pending = { conversation: hit.conversation, message: hit.message };
+        pending = { conversation: hit.conversation, message: hit.message, chose: false };
         if (hit.conversation === activeId) {
-          reveal(hit.message);
-          pending = null;
+          revealOrChoose();
         } else {
           socket.emit(events.SWITCH, { id: hit.conversation });
         }
@@ -140,8 +149,7 @@ export function initSidebar(socket, reveal, sharing) {
   return {
     revealPending(conversationId) {
       if (pending?.conversation !== conversationId) return;
-      reveal(pending.message);
-      pending = null;
+      revealOrChoose();
     },
     show(listing) {
       conversations.show(listing.conversations, listing.folders ?? []);

@@ -25,7 +25,7 @@ def contents(messages: list[dict]) -> list[str]:
     return [m["content"] for m in messages]
 
 
-def test_regenerate_replaces_the_last_answer_in_the_store_and_every_tab(
+def test_regenerate_adds_a_version_of_the_last_answer_shown_in_every_tab(
         chat: ChatApp, fake_llm: FakeLLM) -> None:
     tab = chat.tab()
     other = chat.tab(tab.browser)
@@ -49,6 +49,9 @@ def test_regenerate_replaces_the_last_answer_in_the_store_and_every_tab(
                                  "Second question", "A fresh answer"]
     assert old not in contents(history)
     assert [m["id"] for m in history][2:] == [stored, done["id"]]
+    # The replaced answer is a version beside the new one, not gone.
+    assert len(history[3]["siblings"]) == 2 and history[3]["siblings"][1] == done["id"]
+    assert history[3]["parent"] == stored
     # The model saw the question once, after the earlier turn, not the replaced answer.
     sent = fake_llm.calls[-1].body["messages"]
     assert [m["content"] for m in sent] == ["First question", "You said: First question",
@@ -72,21 +75,21 @@ def test_regenerate_and_edit_are_refused_while_an_answer_is_written(
     assert contents(chat.reload(tab)) == ["Earlier", "You said: Earlier", "Slow one", "abc"]
 
 
-def test_a_message_sent_while_turns_are_removed_is_refused_and_the_regeneration_goes_on(
+def test_a_message_sent_while_the_path_changes_is_refused_and_the_regeneration_goes_on(
         chat: ChatApp, fake_llm: FakeLLM, monkeypatch: pytest.MonkeyPatch) -> None:
     tab = chat.tab()
     other = chat.tab(tab.browser)
     tab.ask("First question")
     store = chat.app.extensions["chatbot"].store
-    truncate = store.truncate
+    choose = store.choose
     refused: list[str] = []
 
-    def other_tab_sends_meanwhile(conversation_id: str, message_id: int) -> None:
-        # The instant between "nothing is being written" and the removal of the turns.
+    def other_tab_sends_meanwhile(conversation_id: str, message_id: int) -> bool:
+        # The instant between "nothing is being written" and the new version's place.
         refused.append(other.wait("error", since=other.send("Meanwhile"))[1]["message"])
-        truncate(conversation_id, message_id)
+        return choose(conversation_id, message_id)
 
-    monkeypatch.setattr(store, "truncate", other_tab_sends_meanwhile)
+    monkeypatch.setattr(store, "choose", other_tab_sends_meanwhile)
     fake_llm.reply("First question", Reply(["Again"]))
     answer, ending, _ = tab.answer(tab.emit("regenerate", {}))
     assert refused == [BUSY] and (answer, ending) == ("Again", "done")
@@ -107,7 +110,7 @@ def test_regenerating_a_summary_reads_the_page_again(
     assert len(prompts) == 2 and all("held on the dunes in May" in p for p in prompts)
 
 
-def test_edit_replaces_the_message_and_removes_every_later_turn(
+def test_edit_adds_a_version_of_the_message_whose_later_turns_are_its_own(
         chat: ChatApp, fake_llm: FakeLLM) -> None:
     tab = chat.tab()
     other = chat.tab(tab.browser)
@@ -129,7 +132,13 @@ def test_edit_replaces_the_message_and_removes_every_later_turn(
     # The first message can be edited too: the conversation starts over from it.
     first = chat.reload(tab)[0]["id"]
     tab.answer(tab.emit("edit", {"id": first, "text": "Only this"}))
-    assert contents(chat.reload(tab)) == ["Only this", "You said: Only this"]
+    history = chat.reload(tab)
+    assert contents(history) == ["Only this", "You said: Only this"]
+    assert history[0]["siblings"] == [first, history[0]["id"]]
+    # The first version is one choice away, with every turn that followed it.
+    tab.wait("history", since=tab.emit("choose_version", {"id": first}))
+    assert contents(chat.reload(tab)) == ["One", "You said: One", "Two, edited",
+                                          "You said: Two, edited"]
 
 
 @pytest.mark.parametrize(("payload", "expected"), [
@@ -159,22 +168,6 @@ def test_another_owners_message_or_an_answer_cannot_be_edited(chat: ChatApp) -> 
         assert "no longer exists" in mine.wait("error", since=start)[1]["message"]
     assert contents(chat.reload(theirs)) == ["Their secret", "You said: Their secret"]
     assert contents(chat.reload(mine)) == ["My question", "You said: My question"]
-
-
-def test_truncating_into_the_context_window_starts_it_over(tmp_path: Path) -> None:
-    store = Store(tmp_path / "chat.db")
-    try:
-        conversation = store.create("b1")
-        ids = [store.add_message(conversation.id, role, text) for role, text in (
-            ("user", "a"), ("assistant", "b"), ("user", "c"), ("assistant", "d"))]
-        store.set_context_start(conversation.id, ids[2], noticed=True)
-        store.truncate(conversation.id, ids[3])
-        assert store.get("b1", conversation.id).context_start == ids[2]
-        store.truncate(conversation.id, ids[2])
-        assert store.get("b1", conversation.id).context_start == 0
-        assert [m.content for m in store.messages(conversation.id)] == ["a", "b"]
-    finally:
-        store.close()
 
 
 def search(tab: Tab, query: str) -> list[dict]:
@@ -229,7 +222,8 @@ def test_search_follows_edits_deletions_and_malformed_queries(chat: ChatApp) -> 
     tab.ask("Apricot jam")
     question = chat.reload(tab)[0]["id"]
     tab.answer(tab.emit("edit", {"id": question, "text": "Plum jam"}))
-    assert search(tab, "apricot") == []
+    # The old version stays, and can be found (choosing it shows it again).
+    assert question in [r["message"] for r in search(tab, "apricot")]
     # The question and the answer echoing it (the title, which followed the question, is
     # left out: its conversation has message results).
     assert [r["message"] is None for r in search(tab, "plum")] == [False, False]
@@ -273,6 +267,14 @@ def post_import(tab: Tab, body: bytes, as_file: bool = True, origin: str = ORIGI
                             content_type="application/json")
 
 
+def renumbered(exported: dict) -> dict:
+    """An export without its stored ids: messages and parents named by their place."""
+    place = {m["id"]: n for n, m in enumerate(exported["messages"])}
+    return {**{k: v for k, v in exported.items() if k != "id"}, "messages": [
+        {**m, "id": place[m["id"]], "parent": place.get(m["parent"])}
+        for m in exported["messages"]]}
+
+
 def test_an_export_imports_as_a_new_conversation_of_the_importer(
         chat: ChatApp, fake_llm: FakeLLM) -> None:
     source = chat.tab()
@@ -301,8 +303,7 @@ def test_an_export_imports_as_a_new_conversation_of_the_importer(
         assert created["id"] in {c["id"] for c in listing}
         again = export(importer, created["id"])
         assert again["id"] != original["id"]
-        assert {k: v for k, v in again.items() if k != "id"} == {
-            k: v for k, v in original.items() if k != "id"}
+        assert renumbered(again) == renumbered(original)
     # The source's owner does not see it, nor can they export it.
     assert source.browser.get(f"/conversations/{created['id']}/export.json").status_code == 404
     # The imported history is the model's context for the next question.

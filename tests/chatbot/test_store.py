@@ -277,9 +277,15 @@ def test_a_database_from_before_migrations_is_adopted_without_loss(tmp_path: Pat
         ("user", "old question", "done", 3), ("assistant", "old answer", "stopped", None)]
     assert messages[1].sources == [{"title": "T", "url": "https://e.org"}]
     assert messages[1].meta == {"tokens_per_s": 7.5}
-    assert store.add_message("c1", "user", "new question") > messages[1].id
+    # One path: each message follows the one before it.
+    assert [(m.parent, m.chosen) for m in messages] == [(None, True), (messages[0].id, True)]
+    new = store.add_message("c1", "user", "new question")
+    assert new > messages[1].id
+    assert [m.id for m in store.path("c1")] == [messages[0].id, messages[1].id, new]
     store.close()
+    # Every object it had is as it was, the messages with columns added (m007, m008).
     assert _kept(before, path)
+    assert {"parent", "chosen", "reasoning"} <= set(_columns(path, "messages"))
     assert [name for name, _ in _recorded(path)] == [fn.__name__ for fn in MIGRATIONS]
 
 
@@ -290,6 +296,8 @@ def test_a_fresh_database_has_the_old_schema_and_records_every_migration(
     fresh = tmp_path / "fresh.sqlite3"
     Store(fresh).close()
     assert _kept(before, fresh)
+    assert _columns(before, "messages") + ["parent", "chosen", "reasoning"] == _columns(
+        fresh, "messages")
     recorded = _recorded(fresh)
     assert [name for name, _ in recorded] == [fn.__name__ for fn in MIGRATIONS]
     assert all(applied_at for _, applied_at in recorded)
@@ -379,3 +387,27 @@ def test_a_migration_that_ends_its_transaction_is_refused(tmp_path: Path) -> Non
         migrate(db, [*MIGRATIONS, m002_commits_early])
     db.close()
     assert [name for name, _ in _recorded(path)] == [fn.__name__ for fn in MIGRATIONS]
+
+
+def test_conversations_stored_before_versions_become_one_path_each(tmp_path: Path) -> None:
+    path = tmp_path / "chat.sqlite3"
+    db = _connect(path)
+    migrate(db, [fn for fn in MIGRATIONS if fn.__name__ != "m007_message_tree"])
+    for cid in ("a", "b"):
+        db.execute("INSERT INTO conversations (id, browser, created, updated) "
+                   "VALUES (?, 'b1', 1, 1)", (cid,))
+    # Two conversations written in turns: their ids interleave.
+    for n, cid in enumerate("abab" * 2):
+        db.execute("INSERT INTO messages (conversation, role, content, created) "
+                   "VALUES (?, ?, ?, 1)", (cid, ("user", "assistant")[n // 2 % 2], f"{cid}{n}"))
+    db.close()
+    store = Store(path)
+    try:
+        for cid in ("a", "b"):
+            messages = store.messages(cid)
+            assert [m.parent for m in messages] == [None] + [m.id for m in messages[:-1]]
+            assert all(m.chosen for m in messages)
+            assert [m.id for m in store.path(cid)] == [m.id for m in messages]
+            assert len(messages) == 4
+    finally:
+        store.close()

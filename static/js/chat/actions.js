@@ -4,16 +4,19 @@
 import * as events from "../events.js";
 import { enableCopyButtons } from "../render.js";
 import { fits, say } from "./composer.js";
+import { clicked } from "./versions.js";
 import { actionButton, actions, messages, viewOf } from "./view.js";
 import { t } from "../i18n.js";
 
-// A search result chosen in the sidebar: its message, scrolled to and highlighted.
+// A search result chosen in the sidebar: its message, scrolled to and highlighted; false
+// when it is not shown (it is in another version).
 export function reveal(id) {
   for (const el of messages.querySelectorAll(".msg.found")) el.classList.remove("found");
   const el = id === null || id === undefined ? null : messages.querySelector(`.msg[data-id="${CSS.escape(String(id))}"]`);
-  if (!el) return;
+  if (!el) return false;
   el.classList.add("found");
   el.scrollIntoView({ block: "center" });
+  return true;
 }
 
 export function initMessageActions(socket, answers, sourcePanel) {
@@ -32,8 +35,9 @@ export function initMessageActions(socket, answers, sourcePanel) {
     return true;
   }
 
-  // The server answers both by showing every tab the shortened conversation (`history`),
-  // then the question again (`user_message`) and the new answer.
+  // The server answers both by showing every tab the path up to the new version's place
+  // (`history`), then the question again (`user_message`), the new answer, and the path
+  // with its versions (`history`).
   function regenerate() {
     if (ready()) socket.emit(events.REGENERATE, {});
   }
@@ -99,5 +103,6 @@ export function initMessageActions(socket, answers, sourcePanel) {
     if (!button) return;
     if (button.classList.contains("regenerate")) regenerate();
     else if (button.classList.contains("edit")) startEdit(button.closest(".msg"));
+    else clicked(button, socket, ready);
   });
 }

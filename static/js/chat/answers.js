@@ -9,6 +9,7 @@ import {
   scrollToBottom, setId, settle, showError, showGrounding, showMeta, updateEmpty,
 } from "./view.js";
 import { addReasoning, endReasoning, showReasoning, thinking } from "./reasoning.js";
+import { showVersions } from "./versions.js";
 
 const sendButton = document.querySelector("#send");
 const stopButton = document.querySelector("#stop");
@@ -148,13 +149,14 @@ export function initAnswers(socket) {
       for (const m of data.messages) {
         if (data.context_from && m.id === data.context_from && messages.children.length) addContextDivider();
         if (m.role === "user") {
-          addUser(m.content, m.id);
+          showVersions(addUser(m.content, m.id), m);
         } else if (m.role === "assistant") {
           const view = addAssistant({ text: m.content, state: m.state === "error" ? "error" : "done", id: m.id });
           showReasoning(view, m.reasoning, m.thought_s);
           showGrounding(view, m);
           showMeta(view, m);
           if (m.state === "error") showError(view, m.error || t("chat.answer_failed"));
+          showVersions(view.el, m);
         }
       }
       if (data.streaming) {

@@ -7,6 +7,7 @@ import { linkCitations, normalizeSources, sourcesBox } from "./citations.js";
 import { notCoveredNote, seenBox } from "./notes.js";
 import { number, t, tn } from "../i18n.js";
 import { drawReasoning, endReasoning, thinking } from "./reasoning.js";
+import { treeButtons } from "./versions.js";
 
 export const messages = document.querySelector("#messages");
 const empty = document.querySelector("#empty");
@@ -91,7 +92,7 @@ export function addUser(text, id) {
   // comes from the stylesheet, so a user message's text is still only what the user wrote.
   const edit = actionButton("edit", "", t("chat.edit.title"));
   edit.dataset.label = t("chat.edit");
-  el.append(bubble, actions(edit));
+  el.append(bubble, actions(edit, ...treeButtons(false)));
   messages.append(el);
   updateEmpty();
   scrollToBottom();
@@ -113,6 +114,7 @@ export function addAssistant({ text = "", state = "streaming", id } = {}) {
   el.append(body, status, meta, actions(
     actionButton("copy copy-answer", t("chat.copy"), t("chat.copy.label")),
     actionButton("regenerate", t("chat.regenerate"), t("chat.regenerate.label")),
+    ...treeButtons(true),
   ));
   messages.append(el);
   updateEmpty();
@@ -172,6 +174,8 @@ export function showMeta(view, { usage, tokens_per_s: rate, stopped, finish_reas
   if (reason === "length") parts.push(t("chat.meta.length"));
   view.meta.textContent = parts.join(" · ");
   view.el.dataset.stopped = stopped || state === "stopped" ? "true" : "false";
+  // Continue goes on from a stopped or cut answer's last word.
+  view.el.dataset.continuable = stopped || state === "stopped" || reason === "length" ? "true" : "false";
 }
 
 // What grounds an answer (from `done`, or a `history` message): its sources under it, or the
