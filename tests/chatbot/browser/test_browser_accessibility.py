@@ -148,6 +148,33 @@ def test_an_answer_with_sources_and_the_source_panel(scheme_page: Page) -> None:
 
 
 @schemes
+def test_a_failed_answer_a_conversation_menu_and_search_results(
+        scheme_page: Page, chat: tuple[str, FakeLLM]) -> None:
+    dark = scheme_page.evaluate("matchMedia('(prefers-color-scheme: dark)').matches")
+    question = f"Fail, please (dark: {dark})"
+    chat[1].reply(question, Reply([], status=500))
+    send(scheme_page, question)
+    answer = scheme_page.locator("#messages .msg.assistant").last
+    expect(answer).to_have_attribute("data-state", "error")
+    expect(answer.locator(".status")).not_to_be_empty()
+    check(scheme_page)
+    scheme_page.locator("#conversations .conv-actions summary").first.click()
+    expect(scheme_page.locator("#conversations .conv-actions .menu").first).to_be_visible()
+    check(scheme_page)
+    scheme_page.fill("#search", "Fail")
+    expect(scheme_page.locator("#search-results .result").first).to_be_visible()
+    check(scheme_page)
+
+
+@schemes
+def test_a_phone_with_the_sidebar_open(scheme_page: Page) -> None:
+    scheme_page.set_viewport_size({"width": 360, "height": 740})
+    scheme_page.click("#open-sidebar")
+    expect(scheme_page.locator("#sidebar")).to_be_in_viewport()
+    check(scheme_page)
+
+
+@schemes
 @pytest.mark.parametrize(("opener", "dialog"), [("#open-settings", "#settings-dialog"),
                                                  ("#open-documents", "#documents-dialog")])
 def test_a_dialog_open(scheme_page: Page, opener: str, dialog: str) -> None:
