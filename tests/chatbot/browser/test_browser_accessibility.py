@@ -314,10 +314,17 @@ def test_a_dialog_takes_the_focus_keeps_it_and_gives_it_back(
     # browser's own controls, so past the last control the focus may leave the document
     # (the body is focused) but never lands on the page behind.
     controls = page.locator(f"{dialog} :is(button, input, select, textarea, a[href])").count()
+    stops: list[tuple[str, ElementHandle, str]] = []
     for _ in range(controls + 2):
         page.keyboard.press("Tab")
         if not page.evaluate("document.activeElement === document.body"):
             assert_focus_inside(page, dialog)
+            element = focused(page)
+            stops.append((describe(element), element, element.evaluate(LOOK)))
+    assert stops
+    page.evaluate("document.activeElement.blur()")
+    for name, element, look in stops:
+        assert element.evaluate(LOOK) != look, f"{name}: no visible focus indicator"
     page.locator(dialog).locator("button").first.focus()
     page.keyboard.press("Escape")
     expect(page.locator(dialog)).to_be_hidden()
