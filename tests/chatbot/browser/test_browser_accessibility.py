@@ -45,6 +45,13 @@ SOURCES = [
      "cited": False, "heading": "Toaster", "passage": "The toaster has four slots.",
      "before": "", "after": "", "highlights": []},
 ]
+SEEN = {"system": 41, "history": 0, "passages": 212, "question": 9, "answer_room": 1500,
+        "prompt_tokens": 262, "left_out": [{"title": "Descaling guide",
+                                            "url": "https://example.org/descale"}],
+        "queued_s": 0.4, "retrieving_s": 0.3, "reading_s": 1.5}
+UNCOVERED = "Your documents do not seem to cover this."
+NOT_COVERED = {"collection": "kitchen", "query": "price of a toaster",
+               "closest": [{"title": "Toaster manual", "url": "https://example.org/toaster"}]}
 
 # What an axe run returns: every violation, whatever its impact, with the nodes it found.
 RUN_AXE = """async (tags) => {
@@ -96,10 +103,17 @@ def import_conversation(page: Page, title: str, messages: list[dict[str, Any]]) 
 
 
 def grounded(page: Page) -> None:
+    """Two answers from documents: one with its sources and what the model saw (opened), one
+    with the note for a question they do not cover."""
     import_conversation(page, "Kettle", [
         {"role": "user", "content": "How fast is the kettle?"},
-        {"role": "assistant", "content": GROUNDED, "sources": SOURCES}])
+        {"role": "assistant", "content": GROUNDED, "sources": SOURCES, "seen": SEEN},
+        {"role": "user", "content": "What does a toaster cost?"},
+        {"role": "assistant", "content": UNCOVERED, "not_covered": NOT_COVERED}])
     expect(page.locator("#messages .sources a").first).to_be_visible()
+    expect(page.locator("#messages .not-covered")).to_be_visible()
+    page.locator("#messages .seen summary").click()
+    expect(page.locator("#messages .seen-counts")).to_be_visible()
 
 
 @pytest.fixture
