@@ -215,9 +215,10 @@ def test_the_keyboard_shortcuts_open(scheme_page: Page) -> None:
 def accounts_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A chatbot with accounts (AUTH=on) and one user, made as the operator makes one."""
     data_dir = tmp_path_factory.mktemp("a11y-accounts")
-    subprocess.run([sys.executable, "-m", "chatbot", "users", "add", "ada"],
-                   env={**os.environ, "DATA_DIR": str(data_dir)}, cwd=ROOT,
-                   input=f"{PASSWORD}\n", text=True, capture_output=True, check=True)
+    for scheme in SCHEMES:  # one per test, as each changes its password
+        subprocess.run([sys.executable, "-m", "chatbot", "users", "add", f"ada-{scheme}"],
+                       env={**os.environ, "DATA_DIR": str(data_dir)}, cwd=ROOT,
+                       input=f"{PASSWORD}\n", text=True, capture_output=True, check=True)
     with chatbot(f"http://127.0.0.1:{free_port()}", data_dir, AUTH="on") as url:
         yield url
 
@@ -234,15 +235,21 @@ def test_the_sign_in_page_and_the_signed_in_pages(browser: Browser, accounts_url
     page = open_page(browser, accounts_url, scheme)
     expect(page.locator("#sign-in")).to_be_visible()
     check(page)
-    sign_in(page, "ada", "not the password")
+    sign_in(page, f"ada-{scheme}", "not the password")
     expect(page.locator(".form-error")).to_be_visible()
     check(page)
-    sign_in(page, "ada", PASSWORD)
+    sign_in(page, f"ada-{scheme}", PASSWORD)
     expect(page.locator("#account")).to_be_visible()  # the chat, with who is signed in
     expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
     check(page)
     page.click("#account a")
     expect(page.locator("#change-password")).to_be_visible()
+    check(page)
+    page.fill("#current", PASSWORD)
+    page.fill("#new", "a new password")
+    page.fill("#confirm", "a new password")
+    page.click("#change-password button[type=submit]")
+    expect(page.locator(".form-ok")).to_be_visible()
     check(page)
     page.context.close()
 
