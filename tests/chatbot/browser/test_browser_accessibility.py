@@ -67,8 +67,9 @@ RUN_AXE = """async (tags) => {
 }"""
 
 
-def open_page(browser: Browser, url: str, scheme: str = "light") -> Page:
-    """A tab of its own with axe-core in it. axe is added as an init script: Playwright gives
+def open_page(browser: Browser, url: str, scheme: str, problems: list[str]) -> Page:
+    """A tab of its own with axe-core in it; its script errors and breaches of its CSP go into
+    `problems`. axe is added as an init script: Playwright gives
     those to Chromium over the DevTools protocol, which the page's CSP (`script-src 'self'`)
     does not govern, so the page is checked under its real CSP; `add_script_tag` would inline
     the file (refused by that CSP), and `bypass_csp` or a test-only route to serve it would
@@ -77,12 +78,15 @@ def open_page(browser: Browser, url: str, scheme: str = "light") -> Page:
     context.add_init_script(path=str(AXE))
     page = context.new_page()
     page.set_default_timeout(TIMEOUT)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on("console", lambda m: problems.append(m.text)
+            if "Content Security Policy" in m.text else None)
     page.goto(url)
     return page
 
 
-def connected(browser: Browser, url: str, scheme: str = "light") -> Page:
-    page = open_page(browser, url, scheme)
+def connected(browser: Browser, url: str, scheme: str, problems: list[str]) -> Page:
+    page = open_page(browser, url, scheme, problems)
     expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
     return page
 
@@ -125,9 +129,11 @@ def grounded(page: Page) -> None:
 @pytest.fixture
 def scheme_page(browser: Browser, chat: tuple[str, FakeLLM],
                 request: pytest.FixtureRequest) -> Iterator[Page]:
-    page = connected(browser, chat[0], request.param)
+    problems: list[str] = []
+    page = connected(browser, chat[0], request.param, problems)
     yield page
     page.context.close()
+    assert problems == [], "the page raised errors or broke its own CSP"
 
 
 schemes = pytest.mark.parametrize("scheme_page", SCHEMES, indirect=True)
@@ -232,7 +238,8 @@ def sign_in(page: Page, name: str, password: str) -> None:
 @pytest.mark.parametrize("scheme", SCHEMES)
 def test_the_sign_in_page_and_the_signed_in_pages(browser: Browser, accounts_url: str,
                                                   scheme: str) -> None:
-    page = open_page(browser, accounts_url, scheme)
+    problems: list[str] = []
+    page = open_page(browser, accounts_url, scheme, problems)
     expect(page.locator("#sign-in")).to_be_visible()
     check(page)
     sign_in(page, f"ada-{scheme}", "not the password")
@@ -252,6 +259,7 @@ def test_the_sign_in_page_and_the_signed_in_pages(browser: Browser, accounts_url
     expect(page.locator(".form-ok")).to_be_visible()
     check(page)
     page.context.close()
+    assert problems == [], "a page raised errors or broke its own CSP"
 
 
 # The keyboard.
@@ -275,9 +283,11 @@ LOOK = """e => [e, e.parentElement, e.parentElement?.parentElement].filter(Boole
 
 @pytest.fixture
 def page(browser: Browser, chat: tuple[str, FakeLLM]) -> Iterator[Page]:
-    page = connected(browser, chat[0])
+    problems: list[str] = []
+    page = connected(browser, chat[0], "light", problems)
     yield page
     page.context.close()
+    assert problems == [], "the page raised errors or broke its own CSP"
 
 
 def test_tab_from_the_top_follows_the_page_with_a_visible_focus_on_each_stop(
