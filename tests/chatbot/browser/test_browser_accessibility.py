@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -193,6 +194,31 @@ def test_a_failed_answer_a_conversation_menu_and_search_results(
 
 
 @schemes
+def test_an_organised_sidebar_the_share_dialog_and_a_shared_page(
+        scheme_page: Page) -> None:
+    page = scheme_page
+    send(page, "Tell me about otters")
+    expect(page.locator("#messages .msg.assistant").last).to_have_attribute("data-state", "done")
+    row = page.locator("#conversations li.active")
+    row.locator(".conv-actions summary").click()
+    row.locator("button.pin").click()
+    expect(page.locator("#conversations section[data-group='pinned'] li")).to_have_count(1)
+    page.once("dialog", lambda prompt: prompt.accept("Animals"))  # the folder's name
+    page.click("#new-folder")
+    expect(page.locator("#conversations section.folder")).to_be_visible()
+    check(page)
+    row = page.locator("#conversations li.active")
+    row.locator(".conv-actions summary").click()
+    row.locator("button.share").click()
+    link = page.locator("#share-link")
+    expect(link).to_have_value(re.compile(r"/shared/"))
+    check(page)
+    page.goto(link.input_value())
+    expect(page.locator("#messages .msg.assistant")).to_have_count(1)
+    check(page)
+
+
+@schemes
 def test_a_phone_with_the_sidebar_open(scheme_page: Page) -> None:
     scheme_page.set_viewport_size({"width": 360, "height": 740})
     scheme_page.click("#open-sidebar")
@@ -257,6 +283,14 @@ def test_the_sign_in_page_and_the_signed_in_pages(browser: Browser, accounts_url
     page.fill("#confirm", "a new password")
     page.click("#change-password button[type=submit]")
     expect(page.locator(".form-ok")).to_be_visible()
+    check(page)
+    page.goto(f"{accounts_url}/account/keys")
+    expect(page.locator("#new-key-form")).to_be_visible()
+    check(page)
+    page.fill("#key-name", "editor")
+    page.click("#new-key-form button[type=submit]")
+    expect(page.locator("#new-key")).to_be_visible()
+    expect(page.locator("#keys-list")).to_be_visible()
     check(page)
     page.context.close()
     assert problems == [], "a page raised errors or broke its own CSP"
@@ -339,6 +373,7 @@ def assert_focus_inside(page: Page, dialog: str) -> None:
 @pytest.mark.parametrize(("opener", "dialog", "key"), [
     ("#open-settings", "#settings-dialog", "Enter"),
     ("#open-documents", "#documents-dialog", "Enter"),
+    ("#open-shares", "#shares-dialog", "Enter"),
     ("#open-settings", "#shortcuts-dialog", "?"),
 ])
 def test_a_dialog_takes_the_focus_keeps_it_and_gives_it_back(
