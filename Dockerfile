@@ -112,7 +112,7 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /web
 COPY package.json package-lock.json ./
-RUN npm ci --omit=optional --no-audit --no-fund --loglevel=error
+RUN npm ci --omit=optional --omit=dev --no-audit --no-fund --loglevel=error
 
 FROM ${BASE_IMAGE} AS runtime
 ENV PYTHONUNBUFFERED=1 \
