@@ -4,6 +4,7 @@
 // comes back as `error` and is shown in the dialog.
 import * as events from "./events.js";
 import { t } from "./i18n.js";
+import { button } from "./dom.js";
 
 const $ = (selector) => document.querySelector(selector);
 const dialog = $("#presets-dialog");
@@ -18,16 +19,6 @@ const picker = $("#preset-picker");
 const pickerRow = $("#preset-start");
 const chip = $("#preset-chip");
 const NUMBERS = ["temperature", "top_p", "max_tokens"];
-
-function button(label, className, aria, onClick) {
-  const b = document.createElement("button");
-  b.type = "button";
-  b.className = className;
-  b.textContent = label;
-  b.setAttribute("aria-label", aria);
-  b.addEventListener("click", onClick);
-  return b;
-}
 
 export function initPresets(socket) {
   let presets = [];

@@ -3,6 +3,7 @@
 // documents (listed, removed, URLs fetched again). Server side: chatbot/web/uploads.py.
 import * as events from "../events.js";
 import { date, t, tn } from "../i18n.js";
+import { button } from "../dom.js";
 
 const $ = (selector) => document.querySelector(selector);
 const dialog = $("#documents-dialog");
@@ -22,16 +23,6 @@ const failedList = failedBox.querySelector("ul");
 function when(iso) {
   const moment = new Date(iso);
   return iso && !Number.isNaN(moment.getTime()) ? date(moment, { dateStyle: "medium", timeStyle: "short" }) : "";
-}
-
-function button(label, className, aria, onClick) {
-  const b = document.createElement("button");
-  b.type = "button";
-  b.className = className;
-  b.textContent = label;
-  b.setAttribute("aria-label", aria);
-  b.addEventListener("click", onClick);
-  return b;
 }
 
 export function initCollections(socket) {
