@@ -69,6 +69,9 @@ class OneOff:
     task: str | None = None
     targets: tuple[tuple[str, str | None, str], ...] = ()
     source: str | None = None  # with `collection`: search this one document of it (a #mention)
+    # Files attached to the question, as its message shows them: {"name", "kind", "size",
+    # "url"}; they are documents of `collection`, the conversation's own.
+    attachments: tuple[dict[str, Any], ...] = ()
 
     def stored(self) -> dict[str, Any]:
         """The form kept in the question's `meta`."""
@@ -77,6 +80,8 @@ class OneOff:
             ("source", self.source)) if v}
         if self.targets:
             kept["targets"] = [list(t) for t in self.targets]
+        if self.attachments:
+            kept["attachments"] = list(self.attachments)
         return kept
 
     @classmethod
@@ -89,10 +94,12 @@ class OneOff:
             (t[0], t[1], t[2]) for t in data.get("targets") or ()
             if isinstance(t, list) and len(t) == 3 and isinstance(t[0], str)
             and isinstance(t[1], str | None) and isinstance(t[2], str))
+        attachments = tuple(a for a in data.get("attachments") or ()
+                            if isinstance(a, dict) and isinstance(a.get("name"), str))
         return cls(collection if isinstance(collection, str) else None,
                    url if isinstance(url, str) else None,
                    task if task in ("summary", "compare", "inventory") else None, targets,
-                   source if isinstance(source, str) else None)
+                   source if isinstance(source, str) else None, attachments)
 
 
 def follow_up(text: str) -> bool:
@@ -172,10 +179,16 @@ class Grounding:
             debug = viewer.key in self._showing
 
         only = once.source if once is not None else None
+        whole_room = budget.context_room(self.settings.rag_context_share)
+        whole = False
 
         def search() -> tuple[list[Evidence], list[Explained], list[str]]:
+            nonlocal whole
             if only is not None:
-                explained, passages = [], self._within(query, collection, only, k, viewer)
+                explained = []
+                passages = self._whole_if_it_fits(collection, only, budget, whole_room)
+                whole = bool(passages)
+                passages = passages or self._within(query, collection, only, k, viewer)
             elif debug:
                 explained = self.library.explain(query, collection, k, viewer)
                 passages = [e.passage for e in explained]
@@ -207,18 +220,19 @@ class Grounding:
                                  "level": "warning"}, conversation_id)
             return Retrieval(retrieving_s=elapsed)
         judged = self.settings.rag_min_evidence > -1
-        if judged and (unknown or strength < self.settings.rag_min_evidence):
+        if judged and not whole and (unknown or strength < self.settings.rag_min_evidence):
             retrieval = Retrieval(not_covered={
                 "collection": collection, "query": query, "evidence": round(strength, 3),
                 "unknown": unknown,
                 "closest": [{k: v for k, v in self.source(e.passage).items()
                              if k in ("title", "url", "page")} for e in evidence[:3]]})
         else:
-            room = min(budget.context_room(self.settings.rag_context_share),
-                       self.settings.rag_focus_tokens)
+            # A document given whole goes in whole: no cut to the question's best sentences.
+            room = whole_room if whole else min(whole_room, self.settings.rag_focus_tokens)
             retrieval = fit(evidence, budget, room=room, completion=completion,
                             link=self.source,
-                            neighbours=lambda p: self.library.neighbours(collection, p))
+                            neighbours=lambda p: self.library.neighbours(collection, p),
+                            whole=whole)
         retrieval.retrieving_s = time.perf_counter() - started
         retrieval.query = query
         retrieval.strength = round(strength, 3)
@@ -227,6 +241,16 @@ class Grounding:
             self.emit("retrieval", self._explanation(collection, query, explained, retrieval),
                       conversation_id)
         return retrieval
+
+    def _whole_if_it_fits(self, collection: str, source: str, budget: Budget,
+                          room: int) -> list[Passage]:
+        """Every passage of one document, in order, when together they fit `room` tokens
+        (an attached or mentioned document the question is about); [] when they do not."""
+        passages = self.library.rag.document_passages(collection, source)
+        # Neighbouring passages overlap: the text counted is what the prompt would hold.
+        if budget.count("\n\n".join(p.text for p in passages)) > room:
+            return []
+        return passages
 
     def _within(self, query: str, collection: str, source: str, k: int,
                 viewer: Viewer) -> list[Passage]:

@@ -84,9 +84,10 @@ def cited_numbers(text: str) -> list[int]:
 
 def fit(evidence: list[Evidence], budget: Budget, *, room: int, completion: bool,
         link: Callable[[Passage], dict[str, Any]],
-        neighbours: Callable[[Passage], tuple[str, str]]) -> Retrieval:
-    """Best passages first, each cut to its best sentences, while they fit `room` tokens;
-    passages of the same document page share one source number."""
+        neighbours: Callable[[Passage], tuple[str, str]], whole: bool = False) -> Retrieval:
+    """Best passages first, each cut to its best sentences (`whole`: as they are, for a
+    document given whole), while they fit `room` tokens; passages of the same document page
+    share one source number."""
     overall = max((e.best.score for e in evidence if e.best), default=0.0)
     frame = COMPLETION_EXAMPLE if completion else f"{SOURCES_HEADING}\n{INSTRUCTIONS}"
     used = 0 if completion else budget.count(frame) + 8
@@ -97,7 +98,8 @@ def fit(evidence: list[Evidence], budget: Budget, *, room: int, completion: bool
         passage = item.passage
         key = (passage.source, passage.page)
         number = numbers.get(key, len(numbers) + 1)
-        text = item.focused(FOCUS_SENTENCES, overall - FOCUS_MARGIN) or passage.text
+        text = passage.text if whole else (
+            item.focused(FOCUS_SENTENCES, overall - FOCUS_MARGIN) or passage.text)
         heading = heading_path(passage)
         block = (completion_document(number, passage.title, heading, passage.page, text)
                  if completion else

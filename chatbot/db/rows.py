@@ -66,6 +66,9 @@ class Message:
             out.update({k: v for k, v in self.meta.items()
                         if k in ("usage", "tokens_per_s", "error", "finish_reason", "seen",
                                  "not_covered", "thought_s")})
+            attached = (self.meta.get("once") or {}).get("attachments")
+            if self.role == "user" and attached:
+                out["attachments"] = attached
         return out
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from flask import request
 from flask_socketio import emit
 
-from chatbot.chat import commands, mentions
+from chatbot.chat import attachments, commands, mentions
 from chatbot.chat.document_commands import route
 from chatbot.chat.grounding import OneOff, bare_url, url_offer
 from chatbot.chat.intents import recognise
@@ -28,7 +28,14 @@ class ChatEvents(EventsBase):
             raise BadPayload("Malformed message: `text` must be a string.")
         text = text.strip()
         self._check_length(text)
+        attached = attachments.names(data.get("attachments"))
         conversation = self.conversation(client)
+        if attached:
+            once = attachments.grounding(attached, conversation.id, client.viewer,
+                                         self.library)
+            self.metrics.messages.inc()
+            self._answer(client, conversation, text, echo=False, once=once)
+            return
         if text.startswith("/"):
             self._command(client, conversation, text)
             return

@@ -131,8 +131,8 @@ export function initAnswers(socket) {
     busy: () => current !== null,
     stop,
     // A question sent from this page: it and its answer's place are shown at once.
-    ask(text) {
-      addUser(text);
+    ask(text, attachments = []) {
+      addUser(text, undefined, attachments);
       current = addAssistant();
       setBusy(true);
     },
@@ -149,7 +149,7 @@ export function initAnswers(socket) {
       for (const m of data.messages) {
         if (data.context_from && m.id === data.context_from && messages.children.length) addContextDivider();
         if (m.role === "user") {
-          showVersions(addUser(m.content, m.id), m);
+          showVersions(addUser(m.content, m.id, m.attachments), m);
         } else if (m.role === "assistant") {
           const view = addAssistant({ text: m.content, state: m.state === "error" ? "error" : "done", id: m.id });
           showReasoning(view, m.reasoning, m.thought_s);

@@ -3,6 +3,7 @@
 // not sent.
 import * as events from "../events.js";
 import { number, t } from "../i18n.js";
+import { initAttachments } from "./attach.js";
 import { initMentions } from "./mentions.js";
 
 const $ = (selector) => document.querySelector(selector);
@@ -37,6 +38,8 @@ function autoGrow() {
 }
 
 export function initComposer(socket, answers, sourcePanel) {
+  const attachments = initAttachments(socket, say);
+
   function send() {
     const text = prompt.value.trim();
     if (!text) return;
@@ -49,9 +52,16 @@ export function initComposer(socket, answers, sourcePanel) {
       say(t("composer.offline"));
       return;
     }
+    const attached = attachments.take();
+    if (attached === null) return;
     say();
     prompt.value = "";
     autoGrow();
+    if (attached.length) {
+      answers.ask(text, attached);
+      socket.emit(events.MESSAGE, { text, attachments: attached.map((file) => file.name) });
+      return;
+    }
     // Commands, and a message that is only a link (the server asks about it), start no answer.
     if (text.startsWith("/") || isBareUrl(text)) {
       socket.emit(events.MESSAGE, { text });

@@ -8,6 +8,7 @@ import { notCoveredNote, seenBox } from "./notes.js";
 import { number, t, tn } from "../i18n.js";
 import { drawReasoning, endReasoning, thinking } from "./reasoning.js";
 import { treeButtons } from "./versions.js";
+import { sizeText } from "./attach.js";
 
 export const messages = document.querySelector("#messages");
 const empty = document.querySelector("#empty");
@@ -81,13 +82,14 @@ export function setId(el, id) {
   if (id !== undefined && id !== null) el.dataset.id = String(id);
 }
 
-export function addUser(text, id) {
+export function addUser(text, id, attachments = []) {
   const el = document.createElement("article");
   el.className = "msg user";
   setId(el, id);
   const bubble = document.createElement("div");
   bubble.className = "bubble";
   bubble.textContent = text; // the user's words are shown as typed: never parsed as HTML
+  if (attachments.length) bubble.append(attachedList(attachments));
   // Offered once the message is stored (it has an id): the server edits it by id. Its label
   // comes from the stylesheet, so a user message's text is still only what the user wrote.
   const edit = actionButton("edit", "", t("chat.edit.title"));
@@ -97,6 +99,28 @@ export function addUser(text, id) {
   updateEmpty();
   scrollToBottom();
   return el;
+}
+
+// The files a message carried: each a link to open it (when the server serves it), its kind
+// and size.
+function attachedList(attachments) {
+  const list = document.createElement("ul");
+  list.className = "attached";
+  list.setAttribute("aria-label", t("attach.attached"));
+  for (const file of attachments) {
+    const li = document.createElement("li");
+    const name = document.createElement(file.url ? "a" : "span");
+    name.textContent = file.name;
+    if (file.url) {
+      name.href = file.url;
+      name.target = "_blank";
+      name.rel = "noopener noreferrer";
+    }
+    const about = [file.kind, sizeText(file.size)].filter(Boolean).join(", ");
+    li.append(name, about ? ` (${about})` : "");
+    list.append(li);
+  }
+  return list;
 }
 
 export function addAssistant({ text = "", state = "streaming", id } = {}) {

@@ -4,6 +4,7 @@ showing under an answer each passage's lexical rank, vector rank and fused score
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -154,3 +155,27 @@ def test_a_mention_grounds_one_question(page: Page) -> None:
     answer = page.locator(".msg.assistant").last
     expect(answer).to_have_attribute("data-state", "done")
     expect(answer.locator(".sources")).to_contain_text("Kettle manual")
+
+
+def test_an_attached_file_grounds_its_question(page: Page,
+                                               tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The paperclip uploads into the conversation's own collection; the message carries the
+    file, its answer cites it, and the message shows it with a link."""
+    page.click("#new-chat")
+    expect(page.locator("#messages .msg")).to_have_count(0)
+    picnic = Path(tmp_path_factory.mktemp("attach")) / "picnic.md"
+    picnic.write_text("# Picnic\n\nThe picnic is on the hill at noon.\n")
+    page.set_input_files("#attach-files", str(picnic))
+    chip = page.locator("#attachments li")
+    expect(chip).to_have_attribute("data-state", "ready")
+    send(page, "When is the picnic?")
+    expect(page.locator("#attachments")).to_be_hidden()
+    question = page.locator(".msg.user").last
+    expect(question.locator("ul.attached")).to_contain_text("picnic.md")
+    answer = page.locator(".msg.assistant").last
+    expect(answer).to_have_attribute("data-state", "done")
+    expect(answer.locator(".sources")).to_contain_text("Picnic")
+    # After a reload the message still shows its attachment, as a link to the file.
+    page.reload()
+    expect(page.locator(".msg.user").last.locator("ul.attached a")).to_have_attribute(
+        "href", re.compile(r"^/files/"))

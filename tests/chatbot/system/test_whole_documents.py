@@ -142,3 +142,26 @@ def test_mentions_are_read_from_the_text() -> None:
     assert mentioned("see #a.md and #[My notes.pdf], not x#y or ##z, (#b).") == [
         "a.md", "My notes.pdf", "b"]
     assert (written("notes.md"), written("My notes.pdf")) == ("#notes.md", "#[My notes.pdf]")
+
+
+def test_an_attached_file_goes_whole_into_its_question(shelf: Shelf) -> None:
+    tab = shelf.app.tab(shelf.browser)
+    conversation = tab.history()["conversation"]["id"]
+    picnic = b"# Picnic\n\nThe picnic is on the hill at noon.\n\nBring a red blanket and pears.\n"
+    done = add(shelf.browser, tab, "/documents/files", collection=f"chat-{conversation}",
+               files=[(io.BytesIO(picnic), "picnic.md")])
+    assert done["state"] == "done", done
+    start = tab.emit("message", {"text": "When is the picnic?", "attachments": ["picnic.md"]})
+    _, ended, done = tab.answer(start)
+    assert ended == "done" and [s["title"] for s in done["sources"]] == ["Picnic"]
+    # Whole: the sentence that does not answer the question is in the prompt too.
+    assert "red blanket and pears" in shelf.llm.calls[-1].body["messages"][-1]["content"]
+    [question] = [m for m in shelf.app.reload(tab)
+                  if m["role"] == "user" and m["content"] == "When is the picnic?"]
+    [shown] = question["attachments"]
+    assert (shown["name"], shown["kind"], shown["size"]) == ("picnic.md", "markdown",
+                                                              len(picnic))
+    assert shown["url"].startswith("/files/")
+    assert "Not attached" in tab.refused("message", {"text": "x", "attachments": ["nope.md"]})
+    assert "Malformed" in tab.refused("message", {"text": "x", "attachments": "picnic.md"})
+    assert "Malformed" in tab.refused("message", {"text": "x", "attachments": ["a"] * 11})
