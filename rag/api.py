@@ -23,7 +23,7 @@ from chromadb.errors import NotFoundError
 
 from rag.documents import Document, Failure, Passage, Skipped, Summary
 from rag.embedding import Embedder
-from rag.errors import Cancelled, EmbeddingError, RagError, Stopped
+from rag.errors import Cancelled, EmbeddingError, NoCollection, RagError, Stopped
 from rag.evidence import Evidence, weigh
 from rag.lexical import query_words
 from rag.loaders.guard import UrlPolicy
@@ -234,6 +234,20 @@ class Rag:
             return self._open(collection, create=False).neighbours(passage.chunk_id)
         except (NotFoundError, sqlite3.ProgrammingError):
             raise RagError(f"collection {collection!r} was deleted") from None
+
+    @_chroma_answers
+    def note_not_read(self, collection: str, skipped: Iterable[Failure]) -> None:
+        """Keep files that never reached ingestion (a caller's own checks: an upload of a
+        kind not read) among the collection's sources never stored, with why
+        (`failed_sources`); nothing when the collection does not exist."""
+        from rag.ingest import now_utc
+
+        try:
+            opened = self._open(collection, create=False)
+        except NoCollection:
+            return
+        for failure in skipped:
+            opened.health.failed(failure.source, now_utc(), failure.reason)
 
     @_chroma_answers
     def document_passages(self, collection: str, source: str) -> list[Passage]:

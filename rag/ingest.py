@@ -105,7 +105,7 @@ class _Raised:
     error: BaseException
 
 
-def _now() -> str:
+def now_utc() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
@@ -140,12 +140,14 @@ class Ingestor:
                                    status, detail))
 
     def skip(self, skipped: Skipped) -> None:
-        """A file not read (its kind, its size, no bytes): named, not counted as done."""
+        """A file not read (its kind, its size, no bytes): named, not counted as done, and
+        kept among the collection's sources never stored, with why."""
+        self.collection.health.failed(skipped.source, now_utc(), skipped.reason)
         self.summary.skipped.append(skipped)
         self._report("document", skipped.source, "skipped", skipped.reason)
 
     def fail(self, failure: Failure) -> None:
-        self.collection.health.failed(failure.source, _now(), failure.reason)
+        self.collection.health.failed(failure.source, now_utc(), failure.reason)
         self.summary.failed.append(failure)
         self.documents_done += 1
         self._report("document", failure.source, "failed", failure.reason)
@@ -178,7 +180,7 @@ class Ingestor:
             problem = f"{done}; {doc.unread}"
             self.summary.failed.append(Failure(doc.source, problem))
         if set(state) == set(ids) and all(live for _, live in state.values()):
-            self.collection.health.stored(doc.source, _now(), changed=False, problem=problem)
+            self.collection.health.stored(doc.source, now_utc(), changed=False, problem=problem)
             self.summary.unchanged.append(doc.source)
             self.documents_done += 1
             self._report("document", doc.source, "unchanged")
@@ -211,7 +213,7 @@ class Ingestor:
                 vectors[i] = vector
             self.summary.chunks += len(batch)
             self._report("chunks", pending[0].source, "embedding")
-        now = _now()
+        now = now_utc()
         offset = 0
         for p in pending:
             new = [

@@ -39,7 +39,7 @@ from chatbot.documents.upload_store import UploadStore
 from chatbot.errors import Refused
 from chatbot.metrics import Metrics
 from chatbot.settings import Settings
-from rag import Cancelled, NoCollection, Progress, RagError, Skipped, Summary
+from rag import Cancelled, Failure, NoCollection, Progress, RagError, Skipped, Summary
 
 log = logging.getLogger("chatbot.documents.ingests")
 
@@ -220,6 +220,12 @@ class Ingests(CollectionAdmin):
                                    ("failed", summary.failed), ("skipped", summary.skipped)):
             self.metrics.ingested_documents.labels(outcome=outcome).inc(len(documents))
         self.metrics.ingested_chunks.inc(summary.chunks)
+        # The Documents panel lists them too, under "Not added", once the job is forgotten.
+        try:
+            self.library.rag.note_not_read(base["collection"], [
+                Failure(f["name"], f["reason"]) for f in upfront])
+        except RagError:
+            log.warning("could not keep the files not read of %s", base["collection"])
         skipped = [*upfront, *self._skipped(summary)]
         return {"state": "done", "summary": self._public(summary), "skipped": skipped,
                 "text": self.describe(summary, base["collection"], upfront)}

@@ -167,6 +167,13 @@ def test_a_file_that_failed_stays_listed_with_why(site: Site) -> None:
     [failed] = documents(site.alice_tab, "alice-docs")["failed"]
     assert failed["name"] == "broken.pdf" and failed["reason"] and failed["checked"] > "2026"
     assert "uploads" not in str(failed)
+    # A file of a kind that is not read is kept there too, once its job is done.
+    done = add(site.alice, site.alice_tab, "/documents/files", collection="alice-docs",
+               files=[(io.BytesIO(b"\x89PNG"), "photo.png"),
+                      (io.BytesIO(b"# Tides\n\nTwo high waters a day.\n"), "tides.md")])
+    assert done["state"] == "done", done
+    listed = {f["name"]: f["reason"] for f in documents(site.alice_tab, "alice-docs")["failed"]}
+    assert "photo.png" in listed and ".png" in listed["photo.png"]
 
 
 def test_test_retrieval_shows_ranks_to_whoever_may_read(site: Site) -> None:

@@ -108,7 +108,7 @@ def test_each_document_keeps_its_health(tmp_path: Path, embedder: Embedder,
     from rag import ingest
 
     clock = iter(f"2026-12-0{day}T10:00:00+00:00" for day in range(1, 10))
-    monkeypatch.setattr(ingest, "_now", lambda: next(clock))
+    monkeypatch.setattr(ingest, "now_utc", lambda: next(clock))
     rag = make_rag(tmp_path / "data", embedder)
     page = {"status": 200, "body": "<p>The ferry leaves at nine from pier four.</p>"}
 
