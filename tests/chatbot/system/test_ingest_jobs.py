@@ -171,7 +171,7 @@ def test_a_job_is_cancelled_by_its_owner_not_by_another_user(site: Site) -> None
         assert post(site.alice, "/documents/cancel", job=job).status_code == 200
     assert ended(site.alice_tab, queued) | {"names": None} == {
         "job": queued, "collection": "a-cancel-2", "names": None, "state": "cancelled",
-        "text": "Cancelled before it started."}
+        "skipped": [], "text": "Cancelled before it started."}
     final = ended(site.alice_tab, running)  # the slow page never answered: cut mid-fetch
     assert final["state"] == "cancelled" and final["text"].startswith("Cancelled"), final
     assert post(site.alice, "/documents/cancel", job=running).status_code == 404
