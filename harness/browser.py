@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from harness.processes import ROOT
 
@@ -42,3 +42,12 @@ def chromium() -> Iterator[Browser]:
 def send(page: Page, text: str) -> None:
     page.fill("#prompt", text)
     page.press("#prompt", "Enter")
+
+
+def ask(page: Page, text: str) -> None:
+    """Send `text` and wait for its answer to be done."""
+    answers = page.locator("#messages .msg.assistant")
+    count = answers.count()
+    send(page, text)
+    expect(answers).to_have_count(count + 1)
+    expect(answers.last).to_have_attribute("data-state", "done")

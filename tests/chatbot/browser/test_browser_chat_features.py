@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from harness.browser import TIMEOUT, require_chromium, send
+from harness.browser import TIMEOUT, ask, require_chromium
 from harness.fake_llm import FakeLLM, Reply
 
 expect.set_options(timeout=TIMEOUT)
@@ -44,14 +44,6 @@ def page(context: BrowserContext, chat: tuple[str, FakeLLM]) -> Iterator[Page]:
     page = open_page(context, chat[0])
     yield page
     assert page.problems == []  # type: ignore[attr-defined]
-
-
-def ask(page: Page, text: str) -> None:
-    answers = page.locator("#messages .msg.assistant")
-    count = answers.count()
-    send(page, text)
-    expect(answers).to_have_count(count + 1)
-    expect(answers.last).to_have_attribute("data-state", "done")
 
 
 def texts(page: Page, kind: str) -> list[str]:

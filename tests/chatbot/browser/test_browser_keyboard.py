@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from harness.browser import TIMEOUT, require_chromium, send
+from harness.browser import TIMEOUT, ask, require_chromium
 from harness.fake_llm import FakeLLM, Reply
 
 expect.set_options(timeout=TIMEOUT)
@@ -33,14 +33,6 @@ def page(browser: Browser, chat: tuple[str, FakeLLM]) -> Iterator[Page]:
     yield page
     context.close()
     assert problems == []
-
-
-def ask(page: Page, text: str) -> None:
-    answers = page.locator("#messages .msg.assistant")
-    count = answers.count()
-    send(page, text)
-    expect(answers).to_have_count(count + 1)
-    expect(answers.last).to_have_attribute("data-state", "done")
 
 
 def test_each_shortcut_does_its_action(page: Page, chat: tuple[str, FakeLLM]) -> None:
