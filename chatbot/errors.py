@@ -10,6 +10,8 @@ sentence (`chat.answering.FAILED`, the guard's "Something went wrong on the serv
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 
 class ChatbotError(Exception):
     """A failure with a message fit to show."""
@@ -68,3 +70,13 @@ class BusDown(ChatbotError, RuntimeError):
 
 class MigrationError(ChatbotError, RuntimeError):
     """A schema migration could not be applied; the message names it."""
+
+
+def first_error(exc: Exception) -> str:
+    """The first complaint of a validation (a conversation's or a preset's settings), as
+    "field: what is wrong"; anything else was a field that does not exist."""
+    if isinstance(exc, ValidationError) and exc.errors():
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return f"{where}: {first.get('msg')}" if where else str(first.get("msg"))
+    return "unexpected fields"

@@ -26,7 +26,7 @@ from chatbot.chat.llm import LLMClient
 from chatbot.chat.model_picker import SWITCH_NOT_ALLOWED, ModelPicker
 from chatbot.db.presets import Preset, PresetStore
 from chatbot.documents.library import Library
-from chatbot.errors import BadPayload, Refused
+from chatbot.errors import BadPayload, Refused, first_error
 from chatbot.settings import ChatSettings, Settings
 
 MAX_PRESETS = 50
@@ -149,7 +149,7 @@ class Presets:
             chat = ChatSettings(**{**defaults, **{k: old[k] for k in FIELDS if k in old},
                                    **{k: data[k] for k in FIELDS if k in data}})
         except ValidationError as exc:
-            raise BadPayload(f"Invalid preset: {_first_error(exc)}") from exc
+            raise BadPayload(f"Invalid preset: {first_error(exc)}") from exc
         settings = {**chat.model_dump(include=set(FIELDS)), "collection": collection}
 
         if shared and not (before and before.shared) and not viewer.can_share():
@@ -180,9 +180,3 @@ class Presets:
             raise Refused(f"The system prompt is too long for the model: about {tokens} "
                           f"tokens, at most {limit} (half its context, leaving the rest for "
                           "the question, earlier messages and the answer).")
-
-
-def _first_error(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first.get("loc", ()))
-    return f"{where}: {first.get('msg')}" if where else str(first.get("msg"))

@@ -9,7 +9,7 @@ from flask_socketio import emit
 from pydantic import ValidationError
 
 from chatbot.db.rows import MARK_END, MARK_START, UNTITLED
-from chatbot.errors import BadPayload
+from chatbot.errors import BadPayload, first_error
 from chatbot.settings import ChatSettings
 from chatbot.sockets.base import Client, EventsBase, guarded
 
@@ -48,7 +48,7 @@ class ConversationEvents(EventsBase):
         try:
             changed = ChatSettings(**{**current, **data})
         except (ValidationError, TypeError) as exc:
-            raise BadPayload(f"Invalid settings: {_first_error(exc)}") from exc
+            raise BadPayload(f"Invalid settings: {first_error(exc)}") from exc
         if changed.model != current["model"]:
             problem = self.picker.switch_problem(client.viewer, changed.model)
             if problem:
@@ -76,11 +76,3 @@ def _marked(snippet: str) -> str:
     """A search snippet as HTML: its text escaped, each match in a <mark>."""
     return (html.escape(snippet, quote=False)
             .replace(MARK_START, "<mark>").replace(MARK_END, "</mark>"))
-
-
-def _first_error(exc: Exception) -> str:
-    if isinstance(exc, ValidationError) and exc.errors():
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        return f"{where}: {first.get('msg')}" if where else str(first.get("msg"))
-    return "unexpected fields"
