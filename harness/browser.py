@@ -44,6 +44,17 @@ def send(page: Page, text: str) -> None:
     page.press("#prompt", "Enter")
 
 
+def new_chat(page: Page) -> None:
+    """Show an empty conversation, once the server has shown it: its `history` would wipe a
+    question typed before it arrives. An empty one shown already is kept (as New chat
+    would)."""
+    shown = page.locator("#messages .msg")
+    if shown.count() == 0:
+        return
+    page.click("#new-chat")
+    expect(shown).to_have_count(0)
+
+
 def ask(page: Page, text: str) -> None:
     """Send `text` and wait for its answer to be done."""
     answers = page.locator("#messages .msg.assistant")

@@ -8,16 +8,32 @@ import { t } from "./i18n.js";
 const connection = document.querySelector("#connection");
 const sendButton = document.querySelector("#send");
 
+// Connected, with this connection's conversation shown: questions can be sent.
+export const canSend = () => connection.dataset.state === "connected";
+
 export function openSocket() {
   const socket = io({ transports: ["websocket", "polling"] });
 
-  socket.on(events.CONNECT, () => {
-    sessionStorage.removeItem("reloaded-for-cookie");
+  // Ready once connected and the server has shown this connection its conversation (the
+  // `history` every connection gets, which Socket.IO may deliver before or after `connect`):
+  // a question sent before would be wiped from the screen by it.
+  let shown = false;
+  const ready = () => {
+    if (!shown || !socket.connected) return;
     connection.dataset.state = "connected";
     connection.textContent = t("status.connected");
     sendButton.disabled = false;
+  };
+  socket.on(events.CONNECT, () => {
+    sessionStorage.removeItem("reloaded-for-cookie");
+    ready();
+  });
+  socket.on(events.HISTORY, () => {
+    shown = true;
+    ready();
   });
   socket.on(events.DISCONNECT, () => {
+    shown = false;
     connection.dataset.state = "reconnecting";
     connection.textContent = t("status.reconnecting");
     sendButton.disabled = true;

@@ -2,6 +2,7 @@
 // answer, edit and resend a question, open a cited source in the side panel; and a message
 // found by a search revealed.
 import * as events from "../events.js";
+import { canSend } from "../connection.js";
 import { enableCopyButtons } from "../render.js";
 import { fits, say } from "./composer.js";
 import { clicked } from "./versions.js";
@@ -27,7 +28,7 @@ export function initMessageActions(socket, answers, sourcePanel) {
       say(t("composer.busy"));
       return false;
     }
-    if (!socket.connected) {
+    if (!canSend()) {
       say(t("composer.offline.retry"));
       return false;
     }

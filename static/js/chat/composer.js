@@ -3,6 +3,7 @@
 // not sent.
 import * as events from "../events.js";
 import { number, t } from "../i18n.js";
+import { canSend } from "../connection.js";
 import { initAttachments } from "./attach.js";
 import { initMentions } from "./mentions.js";
 
@@ -48,7 +49,7 @@ export function initComposer(socket, answers, sourcePanel) {
       say(t("composer.busy"));
       return;
     }
-    if (!socket.connected) {
+    if (!canSend()) {
       say(t("composer.offline"));
       return;
     }

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from harness.browser import TIMEOUT, ask, require_chromium
+from harness.browser import TIMEOUT, ask, new_chat, require_chromium
 from harness.fake_llm import FakeLLM, Reply
 
 expect.set_options(timeout=TIMEOUT)
@@ -115,8 +115,7 @@ def test_copy_an_answer_as_markdown_and_a_code_block(
 def test_search_finds_a_message_in_another_conversation(page: Page) -> None:
     ask(page, "Tell me about the quokka of Rottnest")
     ask(page, "Something else")
-    page.click("#new-chat")
-    expect(page.locator("#messages .msg")).to_have_count(0)
+    new_chat(page)
     ask(page, "Unrelated question")
 
     page.fill("#search", "quok")

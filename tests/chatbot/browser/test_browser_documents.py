@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from harness.browser import ARTIFACTS, TIMEOUT, chromium, require_chromium, send
+from harness.browser import ARTIFACTS, TIMEOUT, chromium, new_chat, require_chromium, send
 from harness.documents import HTML, html_page, serve
 from harness.processes import chatbot, llmserver
 from harness.uploads import rag_data_dir
@@ -141,8 +141,7 @@ def test_debug_view_shows_ranks_under_the_answer(page: Page) -> None:
 
 def test_a_mention_grounds_one_question(page: Page) -> None:
     """`#` lists the user's documents; the one chosen grounds this question (RAG is off)."""
-    page.click("#new-chat")  # documents are off in a new conversation
-    expect(page.locator("#messages .msg")).to_have_count(0)
+    new_chat(page)  # documents are off in a new conversation
     prompt = page.locator("#prompt")
     prompt.press_sequentially("How fast does it boil? #kett")
     options = page.locator("#mention-list [role=option]")
@@ -161,8 +160,7 @@ def test_an_attached_file_grounds_its_question(page: Page,
                                                tmp_path_factory: pytest.TempPathFactory) -> None:
     """The paperclip uploads into the conversation's own collection; the message carries the
     file, its answer cites it, and the message shows it with a link."""
-    page.click("#new-chat")
-    expect(page.locator("#messages .msg")).to_have_count(0)
+    new_chat(page)
     picnic = Path(tmp_path_factory.mktemp("attach")) / "picnic.md"
     picnic.write_text("# Picnic\n\nThe picnic is on the hill at noon.\n")
     page.set_input_files("#attach-files", str(picnic))

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Dialog, Page, expect
 
-from harness.browser import TIMEOUT, require_chromium, send
+from harness.browser import TIMEOUT, new_chat, require_chromium, send
 from harness.fake_llm import FakeLLM
 
 expect.set_options(timeout=TIMEOUT)
@@ -42,8 +42,7 @@ def page(context: BrowserContext, chat: tuple[str, FakeLLM]) -> Iterator[Page]:
 
 def new_conversation(page: Page, question: str) -> str:
     """A new conversation holding `question` and its answer; its id."""
-    page.click("#new-chat")
-    expect(page.locator("#messages .msg")).to_have_count(0)
+    new_chat(page)
     send(page, question)
     expect(page.locator("#messages .msg.assistant").last).to_have_attribute("data-state", "done")
     active = page.locator("#conversations li.active")

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from harness.browser import TIMEOUT, ask, require_chromium, send
+from harness.browser import TIMEOUT, ask, new_chat, require_chromium, send
 from harness.fake_llm import FakeLLM, Reply
 
 expect.set_options(timeout=TIMEOUT)
@@ -27,9 +27,7 @@ def page(browser: Browser, chat: tuple[str, FakeLLM]) -> Iterator[Page]:
     page.on("pageerror", lambda error: problems.append(str(error)))
     page.goto(chat[0])
     expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
-    # Each test in a conversation of its own.
-    page.click("#new-chat")
-    expect(page.locator("#messages .msg")).to_have_count(0)
+    new_chat(page)  # each test in a conversation of its own
     yield page
     assert problems == []
     context.close()
