@@ -12,15 +12,11 @@ from typing import Any
 
 from chatbot.accounts.viewer import Viewer
 from chatbot.chat.grounding import OneOff
-from chatbot.documents.library import Library, display_name
+from chatbot.documents.library import Library, attachments_collection, display_name
 from chatbot.errors import BadPayload
 from rag import RagError
 
 MAX_ATTACHMENTS = 10
-
-
-def collection_of(conversation_id: str) -> str:
-    return f"chat-{conversation_id}"
 
 
 def names(value: object) -> list[str]:
@@ -38,7 +34,7 @@ def grounding(attached: list[str], conversation_id: str, viewer: Viewer,
               library: Library) -> OneOff:
     """The grounding of a question with these files attached; BadPayload when one is not
     (or no longer) among the conversation's documents."""
-    collection = collection_of(conversation_id)
+    collection = attachments_collection(conversation_id)
     try:
         found = library.find(collection, viewer) and library.rag.documents(collection)
     except RagError as exc:

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from chatbot import datadir
 from chatbot.accounts.accounts import Accounts
 from chatbot.db.store import Store
+from chatbot.documents.library import conversation_of
+from chatbot.documents.upload_store import UploadStore
 from chatbot.errors import AccountError
 from chatbot.settings import Settings, from_environment
 from rag import Rag, RagError, RagSettings
@@ -76,12 +78,21 @@ def _remove(accounts: Accounts, args: argparse.Namespace, settings: Settings) ->
     # Their collections go to the admins first: if Chroma cannot be reached, nothing is
     # removed, and no collection is left owned by a name someone could be given later.
     rag = Rag(RagSettings(data_dir=settings.data_dir))
-    handed = []
+    handed: list[str] = []
+    attached: list[str] = []
     for info in rag.collections():
-        if info.owner is not None and info.owner.lower() == args.name.lower():
+        if info.owner is None or info.owner.lower() != args.name.lower():
+            continue
+        if conversation_of(info.name) is not None:
+            # Files attached in their conversations go with them.
+            sources = [d.source for d in rag.documents(info.name)]
+            rag.delete(info.name)
+            attached.extend(sources)
+        else:
             rag.set_access(info.name, owner=None, shared=False)
             handed.append(info.name)
     deleted = accounts.remove(args.name)
+    UploadStore.of(settings.data_dir, rag).release(attached)
     text = f"Removed {args.name} and their {deleted} conversation{'' if deleted == 1 else 's'}."
     if handed:
         text += (" Their collections now belong to the admins (private): "

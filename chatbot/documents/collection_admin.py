@@ -10,6 +10,7 @@ listing; with accounts on the owner's pages are, and every other page is sent
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,10 +18,12 @@ from urllib.parse import urlsplit
 from chatbot.accounts.viewer import Viewer
 from chatbot.common import Emit, browser_room
 from chatbot.db.store import Store
-from chatbot.documents.library import Library, display_name, document_id
+from chatbot.documents.library import Library, attachments_collection, display_name, document_id
 from chatbot.documents.upload_store import UploadStore
 from chatbot.settings import Settings
 from rag import RagError
+
+log = logging.getLogger("chatbot.documents.collection_admin")
 
 
 class CollectionAdmin:
@@ -54,6 +57,21 @@ class CollectionAdmin:
         self.uploads.release(sources)
         self.changed(viewer)
         return None
+
+    def forget_attachments(self, conversation_id: str, viewer: Viewer) -> None:
+        """Delete the files attached in a conversation just deleted. Kept (and logged) when
+        they cannot be: a file of it still being read, the store unreachable."""
+        collection = attachments_collection(conversation_id)
+        try:
+            if self.library.find(collection, viewer) is None:
+                return
+        except RagError as exc:
+            log.warning("kept the attachments of deleted conversation %s: %s",
+                        conversation_id, exc)
+            return
+        problem = self.delete(collection, viewer)
+        if problem:
+            log.warning("kept the attachments of a deleted conversation: %s", problem)
 
     def documents(self, collection: str, viewer: Viewer) -> dict[str, Any]:
         """The `documents` event's payload: what the page lists for a collection `viewer`

@@ -18,6 +18,7 @@ from typing import Any, TypedDict
 from urllib.parse import urlsplit
 
 from chatbot.accounts.viewer import Viewer
+from chatbot.documents.upload_store import uploads_folder
 from chatbot.settings import Settings
 from rag import (
     CollectionInfo,
@@ -50,6 +51,21 @@ def display_name(source: str) -> str:
     return source if urlsplit(source).scheme in ("http", "https") else Path(source).name
 
 
+# A conversation's attached files are a collection of its own: shown on its messages rather
+# than listed among the user's collections, and deleted with the conversation.
+ATTACHMENTS_PREFIX = "chat-"
+
+
+def attachments_collection(conversation_id: str) -> str:
+    return f"{ATTACHMENTS_PREFIX}{conversation_id}"
+
+
+def conversation_of(collection: str) -> str | None:
+    """The conversation whose attachments `collection` holds; None for any other."""
+    return collection.removeprefix(ATTACHMENTS_PREFIX) if collection.startswith(
+        ATTACHMENTS_PREFIX) else None
+
+
 def document_id(source: str) -> str:
     """How the page names a document: the source itself would show server paths."""
     return hashlib.sha256(source.encode()).hexdigest()[:24]
@@ -64,7 +80,7 @@ class Library:
     def __init__(self, settings: Settings, rag: Rag):
         self.rag = rag
         self.url_rules = UrlRules(allow_private=False, url_allowlist=tuple(settings.url_allowlist))
-        self.uploads_dir = (settings.data_dir / "uploads").resolve()
+        self.uploads_dir = uploads_folder(settings.data_dir)
         self._warm_up_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rag-warm-up")
         self._warming: Future[None] | None = None
         self._lock = threading.Lock()
@@ -83,11 +99,12 @@ class Library:
             log.exception("could not load the embedding model")
 
     def collections(self, viewer: Viewer) -> list[dict[str, Any]]:
-        """Those `viewer` may read. Raises RagError with a readable reason when the store
-        cannot be reached."""
+        """Those `viewer` may read, but for conversations' attachments. Raises RagError
+        with a readable reason when the store cannot be reached."""
         return [{"name": c.name, "chunks": c.chunks, "documents": c.documents,
                  "owner": c.owner, "shared": c.shared, "yours": viewer.can_change(c.owner)}
-                for c in self.rag.collections() if viewer.can_read(c.owner, c.shared)]
+                for c in self.rag.collections() if viewer.can_read(c.owner, c.shared)
+                and conversation_of(c.name) is None]
 
     def readable(self, viewer: Viewer) -> set[str]:
         return {c.name for c in self.rag.collections() if viewer.can_read(c.owner, c.shared)}

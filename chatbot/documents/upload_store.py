@@ -44,7 +44,17 @@ KINDS = "PDF, HTML, Markdown, text, Word, OpenDocument, PowerPoint, spreadsheet 
 
 
 
+def uploads_folder(data_dir: Path) -> Path:
+    return (data_dir / "uploads").resolve()
+
+
 class UploadStore:
+    @classmethod
+    def of(cls, data_dir: Path, rag: Rag) -> UploadStore:
+        """DATA_DIR's uploads, for releasing files outside the server (`chatbot users
+        remove`): nothing is stored through it."""
+        return cls(uploads_folder(data_dir), rag, max_files=0, max_bytes=0, max_mb=0)
+
     def __init__(self, folder: Path, rag: Rag, *, max_files: int, max_bytes: int,
                  max_mb: float):
         self.folder = folder

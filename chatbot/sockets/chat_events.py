@@ -88,8 +88,12 @@ class ChatEvents(EventsBase):
 
         def stored(question: int) -> None:
             self.send_conversations(owner)
-            # Its id lets the tabs offer to edit it.
-            self.socketio.emit("user_stored", {"id": question}, to=conversation.id)
+            # Its id lets the tabs offer to edit it; its files' kinds and links were only
+            # known once they were found among the conversation's documents.
+            payload: dict[str, Any] = {"id": question}
+            if once is not None and once.attachments:
+                payload["attachments"] = list(once.attachments)
+            self.socketio.emit("user_stored", payload, to=conversation.id)
 
         problem = self.limits.question(owner) or self.chat.answer(
             conversation, text, client.viewer, on_stored=stored, prepare=prepare, once=once,

@@ -37,6 +37,7 @@ class ConversationEvents(EventsBase):
         conversation = self.owned_conversation(client, data)
         self.chat.stop(conversation.id)
         self.store.delete(client.viewer.key, conversation.id)
+        self.ingests.forget_attachments(conversation.id, client.viewer)
         if conversation.id == client.conversation_id:
             self.move(client, self.store.current(client.viewer.key))
         self.send_conversations(client.viewer.key)

@@ -21,6 +21,8 @@ from chatbot.errors import AccountError, Throttled
 from chatbot.metrics import Metrics
 from harness.fake_llm import FakeLLM, Reply
 from harness.inprocess import ORIGIN, ChatApp, Tab
+from harness.uploads import add_in_process, rag_data_dir
+from rag import Rag, RagSettings
 
 PASSWORD = "correct horse battery"
 
@@ -435,3 +437,34 @@ def test_a_scripted_brute_force_run_never_gets_in(make_chat: Callable[..., ChatA
     assert client.get("/").status_code == 302  # never signed in
     metrics = client.get("/metrics").get_data(as_text=True)
     assert 'chatbot_sign_ins_total{outcome="throttled"} 195.0' in metrics
+
+
+@pytest.mark.slow
+def test_removing_a_user_deletes_the_files_attached_in_their_conversations(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    data = rag_data_dir(tmp_path_factory, "remove-attached")
+    with FakeLLM() as llm:
+        app = ChatApp(data, llm.url, auth=True)
+        try:
+            accounts_of(app).add("alice", PASSWORD, admin=True)
+            accounts_of(app).add("bob", PASSWORD)
+            bob = app.signed_in("bob", PASSWORD)
+            tab = app.tab(bob)
+            conversation = tab.history()["conversation"]["id"]
+            for collection, name in ((f"chat-{conversation}", "kite.md"), ("bobs", "owl.md")):
+                done = add_in_process(bob, tab, "/documents/files", collection=collection,
+                                      files=[(io.BytesIO(f"# {name}\n\nA note.\n".encode()),
+                                              name)])
+                assert done["state"] == "done", done
+        finally:
+            app.close()
+    uploads = data / "uploads"
+    assert sorted(p.name for p in uploads.glob("*/*")) == ["kite.md", "owl.md"]
+    removed = users_cli(data, "remove", "bob")
+    assert removed.returncode == 0, removed.stderr
+    # Their collection goes to the admins; their conversation's attachments go with it.
+    assert removed.stdout.endswith("Their collections now belong to the admins (private): "
+                                   "bobs.\n")
+    assert [p.name for p in uploads.glob("*/*")] == ["owl.md"]
+    rag = Rag(RagSettings(data_dir=data))
+    assert [c.name for c in rag.collections()] == ["bobs"]

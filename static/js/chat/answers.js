@@ -6,7 +6,7 @@ import * as events from "../events.js";
 import { t, tn } from "../i18n.js";
 import {
   addActions, addAssistant, addContextDivider, addNotice, addUser, clear, messages, scheduleRender,
-  scrollToBottom, setId, settle, showError, showGrounding, showMeta, updateEmpty,
+  scrollToBottom, setId, settle, showAttachments, showError, showGrounding, showMeta, updateEmpty,
 } from "./view.js";
 import { addReasoning, endReasoning, showReasoning, thinking } from "./reasoning.js";
 import { showVersions } from "./versions.js";
@@ -58,10 +58,14 @@ export function initAnswers(socket) {
     startAnswer();
   });
 
-  // The question being answered was stored: it can be edited from now on.
-  socket.on(events.USER_STORED, ({ id }) => {
+  // The question being answered was stored: it can be edited from now on, and its files
+  // show their kinds and links.
+  socket.on(events.USER_STORED, ({ id, attachments }) => {
     const questions = messages.querySelectorAll(".msg.user");
-    if (questions.length) setId(questions[questions.length - 1], id);
+    if (!questions.length) return;
+    const question = questions[questions.length - 1];
+    setId(question, id);
+    if (attachments?.length) showAttachments(question, attachments);
   });
 
   // A reasoning model's thoughts, before its answer.

@@ -101,6 +101,13 @@ export function addUser(text, id, attachments = []) {
   return el;
 }
 
+// A user message's files, as the server stored them (kinds and links known).
+export function showAttachments(el, attachments) {
+  const bubble = el.querySelector(".bubble");
+  bubble.querySelector(".attached")?.remove();
+  bubble.append(attachedList(attachments));
+}
+
 // The files a message carried: each a link to open it (when the server serves it), its kind
 // and size.
 function attachedList(attachments) {

@@ -170,6 +170,9 @@ def test_an_attached_file_grounds_its_question(page: Page,
     expect(page.locator("#attachments")).to_be_hidden()
     question = page.locator(".msg.user").last
     expect(question.locator("ul.attached")).to_contain_text("picnic.md")
+    # Once stored, its kind and its link show without a reload.
+    expect(question.locator("ul.attached")).to_contain_text("markdown")
+    expect(question.locator("ul.attached a")).to_have_attribute("href", re.compile(r"^/files/"))
     answer = page.locator(".msg.assistant").last
     expect(answer).to_have_attribute("data-state", "done")
     expect(answer.locator(".sources")).to_contain_text("Picnic")

@@ -15,7 +15,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from harness.fake_llm import FakeLLM
-from harness.inprocess import ChatApp, Tab
+from harness.inprocess import ORIGIN, ChatApp, Tab
 from harness.uploads import add_in_process as add
 from harness.uploads import rag_data_dir
 
@@ -162,6 +162,37 @@ def test_an_attached_file_goes_whole_into_its_question(shelf: Shelf) -> None:
     assert (shown["name"], shown["kind"], shown["size"]) == ("picnic.md", "markdown",
                                                               len(picnic))
     assert shown["url"].startswith("/files/")
+    # The tab learns the file's kind and link when the question is stored, without a reload.
+    [stored] = tab.since(start, "user_stored")
+    assert stored["attachments"] == [shown]
     assert "Not attached" in tab.refused("message", {"text": "x", "attachments": ["nope.md"]})
     assert "Malformed" in tab.refused("message", {"text": "x", "attachments": "picnic.md"})
     assert "Malformed" in tab.refused("message", {"text": "x", "attachments": ["a"] * 11})
+
+
+def test_attachments_belong_to_their_conversation(shelf: Shelf) -> None:
+    """Not listed among the user's collections, not open to another conversation's name, and
+    deleted with their conversation (the file no longer served)."""
+    tab = shelf.app.tab(shelf.browser)
+    start = tab.emit("reset", {})
+    conversation = tab.wait("history", since=start)[1]["conversation"]["id"]
+    add(shelf.browser, tab, "/documents/files", collection=f"chat-{conversation}",
+        files=[(io.BytesIO(b"# Kite\n\nThe kite is yellow.\n"), "kite.md")])
+    start = tab.emit("collections", {})
+    listed = [c["name"] for c in tab.wait("collections", since=start)[1]["collections"]]
+    assert "default" in listed and f"chat-{conversation}" not in listed
+    start = tab.emit("message", {"text": "What colour is it?", "attachments": ["kite.md"]})
+    _, _, done = tab.answer(start)
+    link = done["sources"][0]["url"]
+    assert shelf.browser.get(link).status_code == 200
+
+    refused = shelf.browser.post("/documents/files", headers={"Origin": ORIGIN}, data={
+        "collection": "chat-not-a-conversation-of-yours",
+        "files": [(io.BytesIO(b"x"), "x.md")]})
+    assert refused.status_code == 400 and "attached files" in refused.get_json()["error"]
+
+    start = tab.emit("delete", {"id": conversation})
+    tab.wait("conversations", since=start)
+    assert shelf.browser.get(link).status_code == 404
+    start = tab.emit("documents", {"collection": f"chat-{conversation}"})
+    assert "error" in tab.wait("documents", since=start)[1]
