@@ -8,7 +8,6 @@ going into each dialog, staying there, and back to its opener on Esc."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
@@ -21,6 +20,7 @@ from playwright.sync_api import Browser, ElementHandle, Page, expect
 
 from harness.browser import TIMEOUT, require_chromium, send
 from harness.fake_llm import FakeLLM, Reply
+from harness.grounded import KETTLE, NOT_COVERED, SEEN, SOURCES, UNCOVERED, import_conversation
 from harness.processes import ROOT, chatbot, free_port
 
 expect.set_options(timeout=TIMEOUT)
@@ -35,28 +35,7 @@ STRUCTURE = ("heading-order", "page-has-heading-one", "region", "landmark-")
 PASSWORD = "correct horse battery"
 SCHEMES = ["light", "dark"]  # the theme "system" (the default) follows the browser's
 
-KETTLE = "The Brewmaster kettle boils one litre in ninety seconds."
 GROUNDED = f"{KETTLE} [1] Its lid locks [2].\n"
-SOURCES = [
-    {"n": 1, "title": "Kettle manual", "url": "https://example.org/kettle", "score": 0.71,
-     "cited": True, "heading": "Kettle manual › Boiling",
-     "passage": f"Fill to the line. {KETTLE} Never boil it dry.",
-     "before": "Chapter 2: filling.", "after": "Chapter 4: descaling.",
-     "highlights": [KETTLE]},
-    {"n": 2, "title": "Lid notes", "url": "https://example.org/lid", "score": 0.52,
-     "cited": True, "heading": "", "passage": "The lid locks with a click.", "before": "",
-     "after": "", "highlights": ["The lid locks with a click."]},
-    {"n": 3, "title": "Toaster manual", "url": "https://example.org/toaster", "score": 0.31,
-     "cited": False, "heading": "Toaster", "passage": "The toaster has four slots.",
-     "before": "", "after": "", "highlights": []},
-]
-SEEN = {"system": 41, "history": 0, "passages": 212, "question": 9, "answer_room": 1500,
-        "prompt_tokens": 262, "left_out": [{"title": "Descaling guide",
-                                            "url": "https://example.org/descale"}],
-        "queued_s": 0.4, "retrieving_s": 0.3, "reading_s": 1.5}
-UNCOVERED = "Your documents do not seem to cover this."
-NOT_COVERED = {"collection": "kitchen", "query": "price of a toaster",
-               "closest": [{"title": "Toaster manual", "url": "https://example.org/toaster"}]}
 
 # What an axe run returns: every violation, whatever its impact, with the nodes it found.
 RUN_AXE = """async (tags) => {
@@ -101,16 +80,6 @@ def check(page: Page) -> None:
     assert not blocking, "axe-core (WCAG 2.1 AA, best practices) found:\n" + "\n".join(
         f"- {v['impact']} {v['id']}: {v['help']}\n" + "\n".join(
             f"    {n['target']}: {n['summary']}" for n in v["nodes"]) for v in violations)
-
-
-def import_conversation(page: Page, title: str, messages: list[dict[str, Any]]) -> None:
-    """Import as a user does (Import in the sidebar); the page then shows it."""
-    body = json.dumps({"title": title, "messages": messages}).encode()
-    page.set_input_files("#import-file", files=[{
-        "name": "conversation.json", "mimeType": "application/json", "buffer": body}])
-    expect(page.locator("#title")).to_have_text(title)
-    expect(page.locator("#messages .msg.assistant[data-state=done]")).to_have_count(
-        sum(m["role"] == "assistant" for m in messages))
 
 
 def grounded(page: Page) -> None:

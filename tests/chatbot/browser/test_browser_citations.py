@@ -24,6 +24,7 @@ from playwright.sync_api import Browser, Page, WebSocketRoute, expect
 from harness.browser import ARTIFACTS, TIMEOUT, require_chromium, send
 from harness.documents import make_pdf
 from harness.fake_llm import FakeLLM, Reply
+from harness.grounded import KETTLE, NOT_COVERED, SEEN, SOURCES, UNCOVERED, import_conversation
 from harness.processes import chatbot
 from harness.socketclient import ChatClient
 from harness.uploads import finished, rag_data_dir, upload
@@ -38,29 +39,8 @@ PAGES = ["Contents. This guide describes the Gizmotron: its battery on page 2 an
          "charge survives a year in a drawer.",
          "The case. The Gizmotron's case is made of recycled aluminium and weighs 120 grams."]
 PDF = make_pdf(PAGES, title="Gizmotron guide")
-KETTLE = "The Brewmaster kettle boils one litre in ninety seconds."
 ANSWER = (f"> {KETTLE} [1]\n\nIt is quick [1], and its lid locks [2]. A recall is said in "
           "[9]. In code, `items[1]` stays code:\n\n```python\nfirst = items[1]\n```\n")
-SOURCES = [
-    {"n": 1, "title": "Kettle manual", "url": "https://example.org/kettle", "score": 0.71,
-     "cited": True, "heading": "Kettle manual › Boiling",
-     "passage": f"Fill to the line. {KETTLE} Never boil it dry.",
-     "before": "Chapter 2: filling.", "after": "Chapter 4: descaling.",
-     "highlights": [KETTLE]},
-    {"n": 2, "title": "Lid notes", "url": "https://example.org/lid", "score": 0.52,
-     "cited": True, "heading": "", "passage": "The lid locks with a click.", "before": "",
-     "after": "", "highlights": ["The lid locks with a click."]},
-    {"n": 3, "title": "Toaster manual", "url": "https://example.org/toaster", "score": 0.31,
-     "cited": False, "heading": "Toaster", "passage": "The toaster has four slots.",
-     "before": "", "after": "", "highlights": []},
-]
-SEEN = {"system": 41, "history": 0, "passages": 212, "question": 9, "answer_room": 1500,
-        "prompt_tokens": 262, "left_out": [{"title": "Descaling guide",
-                                            "url": "https://example.org/descale"}],
-        "queued_s": 0.4, "retrieving_s": 0.3, "reading_s": 1.5}
-NOT_COVERED = {"collection": "kitchen", "query": "price of a toaster",
-               "closest": [{"title": "Toaster manual", "url": "https://example.org/toaster"}]}
-UNCOVERED = "Your documents do not seem to cover this."
 
 
 @pytest.fixture(scope="module")
@@ -118,17 +98,6 @@ def page(browser: Browser, chat: tuple[str, FakeLLM]) -> Iterator[Page]:
     yield page
     context.close()
     assert problems == [], "the page raised errors or broke its own CSP"
-
-
-def import_conversation(page: Page, title: str, messages: list[dict[str, Any]]) -> None:
-    """Import as a user does (Import in the sidebar); the page then shows it."""
-    body = json.dumps({"title": title, "messages": messages}).encode()
-    page.set_input_files("#import-file", files=[{
-        "name": "conversation.json", "mimeType": "application/json", "buffer": body}])
-    expect(page.locator("#sidebar-status")).to_have_text(f"Imported “{title}”.")
-    expect(page.locator("#title")).to_have_text(title)
-    expect(page.locator("#messages .msg.assistant")).to_have_count(
-        sum(m["role"] == "assistant" for m in messages))
 
 
 def squashed(text: str) -> str:

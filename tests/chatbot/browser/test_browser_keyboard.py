@@ -5,10 +5,7 @@ box is text, and Tab reaches Send with a visible focus ring."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Page, expect
 
 from harness.browser import TIMEOUT, ask, require_chromium
 from harness.fake_llm import FakeLLM, Reply
@@ -19,20 +16,6 @@ require_chromium()
 # Playwright presses Cmd for it on a Mac, as the page expects there.
 MOD = "ControlOrMeta"
 
-
-@pytest.fixture
-def page(browser: Browser, chat: tuple[str, FakeLLM]) -> Iterator[Page]:
-    context: BrowserContext = browser.new_context(viewport={"width": 1280, "height": 800})
-    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=chat[0])
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT)
-    problems: list[str] = []
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    page.goto(chat[0])
-    expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
-    yield page
-    context.close()
-    assert problems == []
 
 
 def test_each_shortcut_does_its_action(page: Page, chat: tuple[str, FakeLLM]) -> None:

@@ -6,10 +6,7 @@ server of the fast layer answers: these are the page's mechanics, not the model'
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from harness.browser import TIMEOUT, ask, require_chromium
 from harness.fake_llm import FakeLLM
@@ -20,20 +17,6 @@ require_chromium()
 TUTOR = "You are a patient Latin tutor. Answer in one sentence."
 GREEK = "You are a patient Greek tutor."
 
-
-@pytest.fixture
-def page(browser: Browser, chat: tuple[str, FakeLLM]) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT)
-    problems: list[str] = []
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    page.goto(chat[0])
-    expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
-    yield page
-    context.close()
-    assert problems == []
 
 
 def system_prompt_sent(fake: FakeLLM, question: str) -> str:

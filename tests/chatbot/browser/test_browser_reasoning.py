@@ -6,10 +6,8 @@ split across chunks), and the page shows them open while the model thinks, then 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
-import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from harness.browser import TIMEOUT, require_chromium, send
 from harness.fake_llm import FakeLLM, Reply
@@ -20,19 +18,6 @@ require_chromium()
 THOUGHTS = ["The user asks **a sum**.", " <img src=x onerror=\"window.hacked=1\">",
             " Two and two make four."]
 
-
-@pytest.fixture
-def page(browser: Browser, chat: tuple[str, FakeLLM]) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT)
-    problems: list[str] = []
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    page.goto(chat[0])
-    expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
-    yield page
-    context.close()
-    assert problems == []
 
 
 def test_the_thoughts_stream_open_then_fold_above_the_answer(

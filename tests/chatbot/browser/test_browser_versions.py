@@ -6,31 +6,15 @@ search result in a version not shown."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
-import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
-from harness.browser import TIMEOUT, ask, new_chat, require_chromium, send
+from harness.browser import TIMEOUT, ask, require_chromium, send
 from harness.fake_llm import FakeLLM, Reply
 
 expect.set_options(timeout=TIMEOUT)
 require_chromium()
 
-
-@pytest.fixture
-def page(browser: Browser, chat: tuple[str, FakeLLM]) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT)
-    problems: list[str] = []
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    page.goto(chat[0])
-    expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
-    new_chat(page)  # each test in a conversation of its own
-    yield page
-    assert problems == []
-    context.close()
 
 
 def bodies(page: Page, kind: str) -> list[str]:
