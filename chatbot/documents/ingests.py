@@ -34,7 +34,7 @@ from chatbot.common import Emit, browser_room
 from chatbot.db.store import Store
 from chatbot.documents.collection_admin import CollectionAdmin
 from chatbot.documents.jobs import Job, JobQueue
-from chatbot.documents.library import Library, display_name
+from chatbot.documents.library import Library, conversation_of, display_name
 from chatbot.documents.upload_store import UploadStore
 from chatbot.errors import Refused
 from chatbot.metrics import Metrics
@@ -184,8 +184,14 @@ class Ingests(CollectionAdmin):
             self.uploads.finished(sources)  # a failed job's files are not kept
         except Exception:
             log.exception("could not release the job's uploads")
+        conversation = conversation_of(base["collection"])
+        orphaned = conversation is not None and self.store.get(viewer.key, conversation) is None
+        if orphaned:
+            # Files attached to a conversation deleted while they were being read: gone
+            # before the pages hear the job ended.
+            self.forget_attachments(conversation, viewer)
         self._tell(viewer.key, {**base, **final})
-        if final["state"] in ("done", "cancelled"):
+        if not orphaned and final["state"] in ("done", "cancelled"):
             self.changed(viewer)
 
     def _ingest(self, viewer: Viewer, base: dict[str, Any], work: Work,

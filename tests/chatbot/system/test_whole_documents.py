@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 from harness.fake_llm import FakeLLM
 from harness.inprocess import ORIGIN, ChatApp, Tab
 from harness.uploads import add_in_process as add
-from harness.uploads import rag_data_dir
+from harness.uploads import ingest_finished, rag_data_dir
 
 LONG = "# Lighthouse log\n\n" + "\n\n".join(
     f"Day {n}: the keeper of Kerrow Point counted {n} ships and trimmed the lamp {n % 3} "
@@ -196,3 +196,24 @@ def test_attachments_belong_to_their_conversation(shelf: Shelf) -> None:
     assert shelf.browser.get(link).status_code == 404
     start = tab.emit("documents", {"collection": f"chat-{conversation}"})
     assert "error" in tab.wait("documents", since=start)[1]
+
+
+def test_a_conversation_deleted_while_its_file_is_read_leaves_nothing(shelf: Shelf) -> None:
+    """Whether the file's job ends before the conversation is deleted or after, its
+    collection and its file are gone once both are over."""
+    tab = shelf.app.tab(shelf.browser)
+    start = tab.emit("reset", {})
+    conversation = tab.wait("history", since=start)[1]["conversation"]["id"]
+    uploads = shelf.app.app.extensions["chatbot"].library.uploads_dir
+    before = set(uploads.glob("*/*"))
+    start = tab.mark()
+    response = shelf.browser.post("/documents/files", headers={"Origin": ORIGIN}, data={
+        "collection": f"chat-{conversation}",
+        "files": [(io.BytesIO(b"# Owl\n\nThe owl is brown.\n"), "owl.md")]})
+    assert response.status_code == 202
+    tab.emit("delete", {"id": conversation})
+    ingest_finished(tab, start, response.get_json()["job"])
+    start = tab.emit("documents", {"collection": f"chat-{conversation}"})
+    assert "error" in tab.wait("documents", since=start, timeout=30,
+                               where=lambda d: "error" in d)[1]
+    assert set(uploads.glob("*/*")) == before
