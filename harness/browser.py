@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from harness.processes import ROOT
 
@@ -37,6 +37,20 @@ def chromium() -> Iterator[Browser]:
             yield browser
         finally:
             browser.close()
+
+
+def open_page(context: BrowserContext, url: str, problems: list[str]) -> Page:
+    """A new page of `context` at `url`, once connected; what it raises or logs as an error
+    is added to `problems`, but for a 400: the server refusing a request a test made wrong on
+    purpose (the page says why, which the test checks)."""
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on("console", lambda m: problems.append(m.text)
+            if m.type == "error" and "status of 400" not in m.text else None)
+    page.goto(url)
+    expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
+    return page
 
 
 def send(page: Page, text: str) -> None:

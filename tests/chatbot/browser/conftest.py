@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page
 
-from harness.browser import TIMEOUT
+from harness.browser import open_page
 from harness.fake_llm import FakeLLM
 from harness.processes import chatbot
 
@@ -25,19 +25,19 @@ def chat(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
 
 
 @pytest.fixture
-def page(browser: Browser, chat: tuple[str, FakeLLM]) -> Iterator[Page]:
-    """The page in a desktop-sized context of its own (its own cookie, so its own empty
-    conversation; the clipboard allowed), once connected. The test fails if the page raised
-    an error or logged one."""
+def context(browser: Browser, chat: tuple[str, FakeLLM]) -> Iterator[BrowserContext]:
+    """A desktop-sized browser context of its own: its own cookie, so its own empty
+    conversation; the clipboard allowed."""
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=chat[0])
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT)
-    problems: list[str] = []
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    page.goto(chat[0])
-    expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
-    yield page
+    yield context
     context.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext, chat: tuple[str, FakeLLM]) -> Iterator[Page]:
+    """The page in `context`, once connected. The test fails if the page raised an error or
+    logged one."""
+    problems: list[str] = []
+    yield open_page(context, chat[0], problems)
     assert problems == [], "the page raised or logged errors"

@@ -6,44 +6,16 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 
-import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Page, expect
 
-from harness.browser import TIMEOUT, ask, new_chat, require_chromium
+from harness.browser import TIMEOUT, ask, new_chat, open_page, require_chromium
 from harness.fake_llm import FakeLLM, Reply
 
 expect.set_options(timeout=TIMEOUT)
 require_chromium()
 
 MARKDOWN = ["Here is **bold** text", " and code:\n\n", "```python\nprint('hi')\n```\n"]
-
-
-@pytest.fixture
-def context(browser: Browser, chat: tuple[str, FakeLLM]) -> Iterator[BrowserContext]:
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=chat[0])
-    yield context
-    context.close()
-
-
-def open_page(context: BrowserContext, url: str) -> Page:
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT)
-    problems: list[str] = []
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    page.goto(url)
-    expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
-    page.problems = problems  # type: ignore[attr-defined]
-    return page
-
-
-@pytest.fixture
-def page(context: BrowserContext, chat: tuple[str, FakeLLM]) -> Iterator[Page]:
-    page = open_page(context, chat[0])
-    yield page
-    assert page.problems == []  # type: ignore[attr-defined]
 
 
 def texts(page: Page, kind: str) -> list[str]:
@@ -73,7 +45,8 @@ def test_edit_and_resend_replaces_the_later_turns_in_every_tab(
         page: Page, context: BrowserContext, chat: tuple[str, FakeLLM]) -> None:
     for text in ("First try", "Second", "Third"):
         ask(page, text)
-    other = open_page(context, chat[0])
+    problems: list[str] = []
+    other = open_page(context, chat[0], problems)
     expect(other.locator("#messages .msg.user")).to_have_count(3)
 
     first = page.locator("#messages .msg.user").first
@@ -95,7 +68,7 @@ def test_edit_and_resend_replaces_the_later_turns_in_every_tab(
     page.reload()
     expect(page.locator("#messages .msg.assistant")).to_have_count(1)
     assert texts(page, "user") == ["First, edited"]
-    assert other.problems == []  # type: ignore[attr-defined]
+    assert problems == []
 
 
 def test_copy_an_answer_as_markdown_and_a_code_block(

@@ -13,7 +13,6 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Dialog, Page, expect
 
 from harness.browser import TIMEOUT, new_chat, require_chromium, send
-from harness.fake_llm import FakeLLM
 
 expect.set_options(timeout=TIMEOUT)
 require_chromium()
@@ -21,23 +20,11 @@ require_chromium()
 
 @pytest.fixture
 def context(browser: Browser) -> Iterator[BrowserContext]:
+    """The conftest's, in a time zone where "today" is not UTC's."""
     context = browser.new_context(viewport={"width": 1280, "height": 800},
                                   timezone_id="America/New_York")
     yield context
     context.close()
-
-
-@pytest.fixture
-def page(context: BrowserContext, chat: tuple[str, FakeLLM]) -> Iterator[Page]:
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT)
-    problems: list[str] = []
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    page.goto(chat[0])
-    expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
-    yield page
-    assert problems == []
 
 
 def new_conversation(page: Page, question: str) -> str:
