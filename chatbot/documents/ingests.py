@@ -34,7 +34,7 @@ from chatbot.common import Emit, browser_room
 from chatbot.db.store import Store
 from chatbot.documents.collection_admin import CollectionAdmin
 from chatbot.documents.jobs import Job, JobQueue
-from chatbot.documents.library import Library, conversation_of, display_name
+from chatbot.documents.library import ATTACHMENTS_PREFIX, Library, conversation_of, display_name
 from chatbot.documents.upload_store import UploadStore
 from chatbot.errors import Refused
 from chatbot.metrics import Metrics
@@ -131,7 +131,12 @@ class Ingests(CollectionAdmin):
 
     def may_add(self, collection: str, viewer: Viewer) -> None:
         """Raises Refused unless `viewer` may add to `collection` (or create it) now: to
-        refuse early. The job checks again as it writes (see rag's `may_write`)."""
+        refuse early. The job checks again as it writes (see rag's `may_write`). A
+        conversation's attachments go only to that conversation, the viewer's own."""
+        conversation = conversation_of(collection)
+        if conversation is not None and self.store.get(viewer.key, conversation) is None:
+            raise Refused(f"Names starting with {ATTACHMENTS_PREFIX!r} hold a conversation's "
+                          "attached files: choose another name.")
         try:
             info = self.library.rag.collection(collection)
         except NoCollection:

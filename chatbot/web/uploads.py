@@ -32,7 +32,6 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from chatbot.accounts.viewer import Viewer
 from chatbot.documents.collection_admin import upload_key
-from chatbot.documents.library import ATTACHMENTS_PREFIX, conversation_of
 from chatbot.errors import Refused
 from chatbot.services import services
 from chatbot.settings import Settings
@@ -68,10 +67,6 @@ def _collection_name(value: Any, viewer: Viewer) -> str:
     if not COLLECTION_NAME.match(name) or ".." in name:
         raise Refused(f"Collection names are 3 to 63 letters, digits, '.', '_' or '-', "
                       f"starting and ending with a letter or digit; {name[:70]!r} is not one.")
-    conversation = conversation_of(name)
-    if conversation is not None and services().store.get(viewer.key, conversation) is None:
-        raise Refused(f"Names starting with {ATTACHMENTS_PREFIX!r} hold a conversation's "
-                      "attached files: choose another name.")
     services().ingests.may_add(name, viewer)
     return name
 
