@@ -48,10 +48,11 @@ _COMPARE = re.compile(
     r"(?: has| have)? changed between|how do(?:es)?) (?P<rest>.+)$", re.IGNORECASE)
 # The word joining the two things compared: the first one found splits them.
 _JOINED = re.compile(r" (?:and|with|to|from|vs\.?|versus|against) ", re.IGNORECASE)
-# How the answer should look, after what to sum up: "in three bullet points", "briefly".
+# How the answer should look, after what to sum up: "in three bullet points", "briefly"
+# ("for me" is one of _clean's trailing words).
 _SHAPE = re.compile(
     r" (?:in (?:a few|one|two|three|four|five|\d+|a|an|short)(?: short)? (?:bullet points|"
-    r"bullets|points|sentences?|paragraphs?|lines?|words)|in bullets|briefly|for me)$",
+    r"bullets|points|sentences?|paragraphs?|lines?|words)|in bullets|briefly)$",
     re.IGNORECASE)
 _HOLDINGS = r"(?:documents?|docs|files?|collections?|library|knowledge base|uploads?|sources)"
 # What asks about the user's own holdings, after "what documents" or "which files": having,
