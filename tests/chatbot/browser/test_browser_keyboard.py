@@ -17,7 +17,6 @@ require_chromium()
 MOD = "ControlOrMeta"
 
 
-
 def test_each_shortcut_does_its_action(page: Page, chat: tuple[str, FakeLLM]) -> None:
     ask(page, "Say hello")
     answer = page.locator("#messages .msg.assistant")

@@ -18,7 +18,6 @@ TUTOR = "You are a patient Latin tutor. Answer in one sentence."
 GREEK = "You are a patient Greek tutor."
 
 
-
 def system_prompt_sent(fake: FakeLLM, question: str) -> str:
     first = fake.call(question).body["messages"][0]
     return first["content"] if first["role"] == "system" else ""

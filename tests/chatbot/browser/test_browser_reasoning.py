@@ -19,7 +19,6 @@ THOUGHTS = ["The user asks **a sum**.", " <img src=x onerror=\"window.hacked=1\"
             " Two and two make four."]
 
 
-
 def test_the_thoughts_stream_open_then_fold_above_the_answer(
         page: Page, chat: tuple[str, FakeLLM]) -> None:
     reply = chat[1].reply("What is 2 + 2?", Reply(["It is", " **4**."], reasoning=THOUGHTS,

@@ -16,7 +16,6 @@ expect.set_options(timeout=TIMEOUT)
 require_chromium()
 
 
-
 def bodies(page: Page, kind: str) -> list[str]:
     part = "bubble" if kind == "user" else "body"
     return [t.strip() for t in page.locator(f"#messages .msg.{kind} .{part}").all_inner_texts()]
